@@ -1,0 +1,324 @@
+package breaker
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/breakwater-go/breakwater/clock"
+)
+
+// Breaker is a circuit breaker. It is safe for concurrent use; one Breaker
+// can protect calls of any result type. Build one with New.
+type Breaker struct {
+	s   settings
+	cur atomic.Pointer[epoch] // the current state; replaced, never changed
+
+	mu          sync.Mutex // guards the fields below and every transition
+	trips       int        // trips since the circuit last closed
+	timer       clock.Timer
+	events      []StateChange
+	dispatching bool
+
+	// Lifetime counters, on their own cache lines: every call writes one,
+	// and cur is read by every call.
+	_ [64]byte
+	c counters
+}
+
+type counters struct {
+	successes, failures, ignored, rejections atomic.Uint64
+	slow, trips, changes                     atomic.Uint64
+}
+
+// epoch is one stay in a state. A transition installs a new epoch, so an
+// outcome reported late, after the state changed, lands in the old epoch
+// and cannot disturb the new state's accounting.
+type epoch struct {
+	state  State
+	since  time.Time
+	reject error // an *OpenError for the states that turn calls away
+
+	consec atomic.Int64 // closed: consecutive failures
+	probes atomic.Int32 // half-open: probes in flight
+	passed atomic.Int32 // half-open: successful probes
+
+	mu  sync.Mutex // guards win
+	win window     // closed: the sliding window, or nil
+}
+
+// New returns a breaker described by cfg, or a *ConfigError naming the
+// first field of cfg that is out of range.
+func New(cfg Config) (*Breaker, error) {
+	s, err := cfg.settings()
+	if err != nil {
+		return nil, err
+	}
+	return newBreaker(s), nil
+}
+
+func newBreaker(s settings) *Breaker {
+	b := &Breaker{s: s}
+	b.cur.Store(b.newEpoch(Closed, s.clock.Now(), time.Time{}))
+	return b
+}
+
+func (b *Breaker) newEpoch(state State, now, until time.Time) *epoch {
+	e := &epoch{state: state, since: now}
+	switch state {
+	case Closed:
+		e.win = newWindow(&b.s, now)
+	case Open, ForcedOpen, HalfOpen:
+		e.reject = &OpenError{Name: b.s.name, State: state, Until: until}
+	}
+	return e
+}
+
+// Name returns the breaker's name.
+func (b *Breaker) Name() string { return b.s.name }
+
+// State returns the circuit's current state.
+func (b *Breaker) State() State { return b.cur.Load().state }
+
+// Permit is the right to make one call, given by Allow. Report the call's
+// outcome with Done, exactly once. The zero Permit's Done does nothing.
+type Permit struct {
+	b     *Breaker
+	e     *epoch
+	start time.Time
+}
+
+// Allow asks the breaker to let one call through: the first step of the
+// two-step form, for code that cannot be put in a function. It returns a
+// Permit, or an error matching ErrOpen when the circuit turns the call away.
+// The caller must call Done on the Permit with the call's error, exactly
+// once, even if the call panics (use defer): a half-open probe holds its
+// slot until Done.
+func (b *Breaker) Allow() (Permit, error) {
+	e := b.cur.Load()
+	switch e.state {
+	case Closed, Disabled:
+	case HalfOpen:
+		if !e.takeProbe(b.s.probes) {
+			return Permit{}, b.rejected(e)
+		}
+	default:
+		return Permit{}, b.rejected(e)
+	}
+	p := Permit{b: b, e: e}
+	if b.s.timed {
+		p.start = b.s.clock.Now()
+	}
+	return p, nil
+}
+
+// Done reports the outcome of the permitted call: its error, or nil.
+func (p Permit) Done(err error) {
+	if p.b != nil {
+		p.b.finish(p, p.b.s.classify(err), err)
+	}
+}
+
+func (b *Breaker) rejected(e *epoch) error {
+	b.c.rejections.Add(1)
+	if f := b.s.hooks.OnReject; f != nil {
+		f(RejectEvent{Name: b.s.name, State: e.state})
+	}
+	return e.reject
+}
+
+func (e *epoch) takeProbe(limit int32) bool {
+	for {
+		n := e.probes.Load()
+		if n >= limit {
+			return false
+		}
+		if e.probes.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// Do runs fn if the circuit lets it, and records its outcome. It returns
+// fn's error, or an error matching ErrOpen without calling fn. If ctx is
+// already done, Do returns ctx.Err() without calling fn or recording
+// anything. A panic in fn counts as a failure and goes on up the stack.
+func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p, err := b.Allow()
+	if err != nil {
+		return err
+	}
+	returned := false
+	defer func() {
+		if !returned {
+			b.finish(p, failure, ErrPanicked)
+		}
+	}()
+	err = fn(ctx)
+	returned = true
+	p.Done(err)
+	return err
+}
+
+// Execute runs fn through b, like Breaker.Do, and returns its result. When
+// the circuit turns the call away it returns T's zero value and an error
+// matching ErrOpen.
+func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, error)) (T, error) {
+	var zero T
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	p, err := b.Allow()
+	if err != nil {
+		return zero, err
+	}
+	returned := false
+	defer func() {
+		if !returned {
+			b.finish(p, failure, ErrPanicked)
+		}
+	}()
+	v, err := fn(ctx)
+	returned = true
+	p.Done(err)
+	return v, err
+}
+
+// Wrap returns fn protected by b: a function of the same shape that runs
+// fn through Execute.
+func Wrap[T any](b *Breaker, fn func(context.Context) (T, error)) func(context.Context) (T, error) {
+	return func(ctx context.Context) (T, error) { return Execute(ctx, b, fn) }
+}
+
+// finish records the outcome of a permitted call.
+func (b *Breaker) finish(p Permit, o outcome, err error) {
+	e := p.e
+	var now time.Time
+	var took time.Duration
+	if b.s.timed || b.s.timeWindow > 0 {
+		now = b.s.clock.Now()
+		if b.s.timed {
+			took = now.Sub(p.start)
+		}
+	}
+	slow := b.s.slowCall > 0 && took >= b.s.slowCall
+	if slow {
+		b.c.slow.Add(1)
+	}
+	switch o {
+	case success:
+		b.c.successes.Add(1)
+	case failure:
+		b.c.failures.Add(1)
+	default:
+		b.c.ignored.Add(1)
+	}
+
+	switch e.state {
+	case Closed:
+		b.recordClosed(e, o, slow, now)
+	case HalfOpen:
+		b.recordProbe(e, o, slow)
+	}
+
+	if !b.s.timed {
+		return
+	}
+	hook := b.s.hooks.OnSuccess
+	switch o {
+	case failure:
+		hook = b.s.hooks.OnFailure
+	case ignored:
+		hook = b.s.hooks.OnIgnore
+	}
+	if hook != nil {
+		hook(CallEvent{Name: b.s.name, State: e.state, Err: err, Duration: took, Slow: slow})
+	}
+}
+
+func (b *Breaker) recordClosed(e *epoch, o outcome, slow bool, now time.Time) {
+	if b.s.consecutive > 0 {
+		switch o {
+		case failure:
+			if e.consec.Add(1) >= b.s.consecutive {
+				b.transition(e, Open)
+				return
+			}
+		case success:
+			if e.consec.Load() != 0 { // skip the shared write when already zero
+				e.consec.Store(0)
+			}
+		}
+	}
+	if e.win == nil || o == ignored {
+		return
+	}
+	e.mu.Lock()
+	tot := e.win.record(now, o == failure, slow)
+	e.mu.Unlock()
+	if tot.trips(&b.s) {
+		b.transition(e, Open)
+	}
+}
+
+func (b *Breaker) recordProbe(e *epoch, o outcome, slow bool) {
+	switch {
+	case o == failure || (slow && b.s.slowRate > 0):
+		b.transition(e, Open)
+	case o == success && e.passed.Add(1) >= b.s.toClose:
+		b.transition(e, Closed)
+	}
+	e.probes.Add(-1)
+}
+
+// transition moves the circuit from epoch from to state to. It does nothing
+// if from is no longer current: another goroutine got there first.
+func (b *Breaker) transition(from *epoch, to State) {
+	b.mu.Lock()
+	if b.cur.Load() != from {
+		b.mu.Unlock()
+		return
+	}
+	b.setLocked(to)
+	b.mu.Unlock()
+	b.dispatch()
+}
+
+// setLocked installs a new epoch in state to. Callers hold b.mu and call
+// b.dispatch after unlocking it.
+func (b *Breaker) setLocked(to State) {
+	now := b.s.clock.Now()
+	from := b.cur.Load()
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	var open time.Duration
+	switch to {
+	case Open:
+		b.trips++
+		b.c.trips.Add(1)
+		open = b.s.openDuration(b.trips)
+	case Closed, Disabled, ForcedOpen:
+		b.trips = 0
+	}
+	var until time.Time
+	if to == Open {
+		until = now.Add(open)
+	}
+	e := b.newEpoch(to, now, until)
+	b.cur.Store(e)
+	if to == Open {
+		b.timer = b.s.clock.AfterFunc(open, func() { b.transition(e, HalfOpen) })
+	}
+	if from.state != to {
+		b.c.changes.Add(1)
+		if b.s.hooks.OnStateChange != nil {
+			b.events = append(b.events, StateChange{Name: b.s.name, From: from.state, To: to, At: now})
+		}
+	}
+}

@@ -1,0 +1,324 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/breakwater-go/breakwater/clock"
+)
+
+// Defaults applied to the zero fields of a Config.
+const (
+	DefaultConsecutiveFailures = 3
+	DefaultOpenDuration        = 30 * time.Second
+	DefaultHalfOpenProbes      = 1
+	DefaultFailureRate         = 0.5
+	DefaultSlowCallRate        = 1.0
+	DefaultTimeWindowBuckets   = 10
+	DefaultTimeWindowMinCalls  = 20
+	DefaultMaxOpenDuration     = 5 * time.Minute
+)
+
+// Config describes a circuit breaker. The zero Config is a valid breaker
+// with the defaults: it trips after 3 consecutive failures, stays open for
+// 30 s, then lets one probe through, whose success closes it again.
+//
+// A Config is a plain value: it can be printed, compared and loaded from a
+// service's own configuration file. New checks it once and returns a
+// *ConfigError naming the first field that is out of range.
+type Config struct {
+	// Name identifies the breaker in errors, events and metrics.
+	Name string
+
+	// ConsecutiveFailures trips the circuit after this many failures in a
+	// row while it is closed. Zero means 3 when no window is set, and off
+	// when CountWindow or TimeWindow is set (the failure rate decides).
+	ConsecutiveFailures int
+
+	// CountWindow, when positive, keeps the outcomes of the last CountWindow
+	// calls and trips the circuit on their failure or slow-call rate.
+	CountWindow int
+	// TimeWindow, when positive, keeps the outcomes of the calls made in the
+	// last TimeWindow, in TimeWindowBuckets buckets of equal width, and trips
+	// on their rate. Memory is fixed: it does not grow with traffic. At most
+	// one of CountWindow and TimeWindow may be set.
+	TimeWindow time.Duration
+	// TimeWindowBuckets is the number of buckets of a TimeWindow. The window
+	// slides one bucket at a time. Zero means 10.
+	TimeWindowBuckets int
+	// FailureRate trips the circuit when the share of failures in the window
+	// reaches it, in (0, 1]. Zero means 0.5. It needs a window.
+	FailureRate float64
+	// MinCalls is the number of calls the window must hold before its rates
+	// are acted on. Zero means CountWindow for a count window and 20 for a
+	// time window.
+	MinCalls int
+
+	// SlowCallDuration, when positive, marks a call that takes at least this
+	// long as slow. Slow calls are counted in the metrics and, with a
+	// window, can trip the circuit through SlowCallRate.
+	SlowCallDuration time.Duration
+	// SlowCallRate trips the circuit when the share of slow calls in the
+	// window reaches it, in (0, 1]. Zero means 1 when SlowCallDuration and a
+	// window are set. A slow probe in the half-open state counts as failed.
+	SlowCallRate float64
+
+	// OpenDuration is how long the circuit stays open before it lets probes
+	// through. Zero means 30 s.
+	OpenDuration time.Duration
+	// OpenDurationMultiplier grows the open duration each time the circuit
+	// trips again without having closed: the n-th trip in a row stays open
+	// OpenDuration × OpenDurationMultiplier^(n-1), capped at
+	// MaxOpenDuration. Zero means 1 (a constant open duration).
+	OpenDurationMultiplier float64
+	// MaxOpenDuration caps a growing open duration. Zero means the larger
+	// of OpenDuration and 5 minutes.
+	MaxOpenDuration time.Duration
+
+	// HalfOpenProbes is the number of probe calls the half-open circuit lets
+	// through at the same time. Zero means 1.
+	HalfOpenProbes int
+	// SuccessesToClose is the number of successful probes that close the
+	// circuit. Zero means HalfOpenProbes.
+	SuccessesToClose int
+
+	// IsFailure, when set, decides whether an error counts as a failure;
+	// errors it rejects count as successes. It can use errors.As.
+	IsFailure func(err error) bool
+	// FailOn lists errors that count as failures (matched with errors.Is).
+	// When FailOn or IsFailure is set, other errors count as successes.
+	FailOn []error
+	// Ignore lists errors that count as neither success nor failure
+	// (matched with errors.Is). Ignore wins over FailOn and IsFailure.
+	Ignore []error
+
+	// Clock is the time source. Nil means clock.System.
+	Clock clock.Clock
+	// Hooks are called on state changes and call outcomes.
+	Hooks Hooks
+}
+
+// ErrInvalidConfig is matched by every *ConfigError.
+var ErrInvalidConfig = errors.New("breaker: invalid config")
+
+// ConfigError reports a Config field that is out of range.
+type ConfigError struct {
+	Field  string // the Config field, e.g. "FailureRate"
+	Reason string // what is wrong with it
+}
+
+func (e *ConfigError) Error() string {
+	return "breaker: invalid Config." + e.Field + ": " + e.Reason
+}
+
+// Is reports whether target is ErrInvalidConfig.
+func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
+
+func invalid(field, format string, args ...any) error {
+	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// settings is a Config with its defaults applied, checked.
+type settings struct {
+	name        string
+	consecutive int64 // 0: off
+
+	countWindow int
+	timeWindow  time.Duration
+	buckets     int
+	failureRate float64
+	minCalls    int
+
+	slowCall time.Duration
+	slowRate float64 // 0: slow calls do not trip
+
+	open, maxOpen time.Duration
+	multiplier    float64
+
+	probes, toClose int32
+
+	isFailure func(error) bool
+	failOn    []error
+	ignore    []error
+
+	clock clock.Clock
+	hooks Hooks
+	timed bool // calls are timed: for slow calls or call hooks
+}
+
+func (c Config) settings() (settings, error) {
+	s := settings{
+		name:        c.Name,
+		countWindow: c.CountWindow,
+		timeWindow:  c.TimeWindow,
+		buckets:     c.TimeWindowBuckets,
+		failureRate: c.FailureRate,
+		minCalls:    c.MinCalls,
+		slowCall:    c.SlowCallDuration,
+		slowRate:    c.SlowCallRate,
+		open:        c.OpenDuration,
+		maxOpen:     c.MaxOpenDuration,
+		multiplier:  c.OpenDurationMultiplier,
+		isFailure:   c.IsFailure,
+		failOn:      c.FailOn,
+		ignore:      c.Ignore,
+		clock:       clock.Or(c.Clock),
+		hooks:       c.Hooks,
+	}
+	windowed := c.CountWindow > 0 || c.TimeWindow > 0
+	switch {
+	case c.ConsecutiveFailures < 0:
+		return s, invalid("ConsecutiveFailures", "must not be negative, got %d", c.ConsecutiveFailures)
+	case c.CountWindow < 0:
+		return s, invalid("CountWindow", "must not be negative, got %d", c.CountWindow)
+	case c.TimeWindow < 0:
+		return s, invalid("TimeWindow", "must not be negative, got %v", c.TimeWindow)
+	case c.CountWindow > 0 && c.TimeWindow > 0:
+		return s, invalid("TimeWindow", "cannot be set together with CountWindow")
+	case c.TimeWindowBuckets < 0:
+		return s, invalid("TimeWindowBuckets", "must not be negative, got %d", c.TimeWindowBuckets)
+	case c.TimeWindowBuckets > 0 && c.TimeWindow == 0:
+		return s, invalid("TimeWindowBuckets", "needs TimeWindow")
+	case !rateOK(c.FailureRate):
+		return s, invalid("FailureRate", "must be in [0, 1], got %v", c.FailureRate)
+	case c.FailureRate > 0 && !windowed:
+		return s, invalid("FailureRate", "needs CountWindow or TimeWindow")
+	case c.MinCalls < 0:
+		return s, invalid("MinCalls", "must not be negative, got %d", c.MinCalls)
+	case c.MinCalls > 0 && !windowed:
+		return s, invalid("MinCalls", "needs CountWindow or TimeWindow")
+	case c.CountWindow > 0 && c.MinCalls > c.CountWindow:
+		return s, invalid("MinCalls", "must not exceed CountWindow (%d), got %d", c.CountWindow, c.MinCalls)
+	case c.SlowCallDuration < 0:
+		return s, invalid("SlowCallDuration", "must not be negative, got %v", c.SlowCallDuration)
+	case !rateOK(c.SlowCallRate):
+		return s, invalid("SlowCallRate", "must be in [0, 1], got %v", c.SlowCallRate)
+	case c.SlowCallRate > 0 && (c.SlowCallDuration == 0 || !windowed):
+		return s, invalid("SlowCallRate", "needs SlowCallDuration and CountWindow or TimeWindow")
+	case c.OpenDuration < 0:
+		return s, invalid("OpenDuration", "must not be negative, got %v", c.OpenDuration)
+	case c.OpenDurationMultiplier != 0 && !(c.OpenDurationMultiplier >= 1 && c.OpenDurationMultiplier <= 1000):
+		return s, invalid("OpenDurationMultiplier", "must be in [1, 1000], got %v", c.OpenDurationMultiplier)
+	case c.MaxOpenDuration < 0:
+		return s, invalid("MaxOpenDuration", "must not be negative, got %v", c.MaxOpenDuration)
+	case c.HalfOpenProbes < 0:
+		return s, invalid("HalfOpenProbes", "must not be negative, got %d", c.HalfOpenProbes)
+	case c.HalfOpenProbes > math.MaxInt32:
+		return s, invalid("HalfOpenProbes", "must be at most %d, got %d", math.MaxInt32, c.HalfOpenProbes)
+	case c.SuccessesToClose < 0:
+		return s, invalid("SuccessesToClose", "must not be negative, got %d", c.SuccessesToClose)
+	case c.SuccessesToClose > math.MaxInt32:
+		return s, invalid("SuccessesToClose", "must be at most %d, got %d", math.MaxInt32, c.SuccessesToClose)
+	}
+	for i, err := range c.FailOn {
+		if err == nil {
+			return s, invalid(fmt.Sprintf("FailOn[%d]", i), "is nil")
+		}
+	}
+	for i, err := range c.Ignore {
+		if err == nil {
+			return s, invalid(fmt.Sprintf("Ignore[%d]", i), "is nil")
+		}
+	}
+
+	s.consecutive = int64(c.ConsecutiveFailures)
+	if s.consecutive == 0 && !windowed {
+		s.consecutive = DefaultConsecutiveFailures
+	}
+	if windowed && s.failureRate == 0 {
+		s.failureRate = DefaultFailureRate
+	}
+	if c.TimeWindow > 0 {
+		if s.buckets == 0 {
+			s.buckets = DefaultTimeWindowBuckets
+		}
+		if time.Duration(s.buckets) > c.TimeWindow {
+			return s, invalid("TimeWindowBuckets", "%d buckets do not fit in a TimeWindow of %v", s.buckets, c.TimeWindow)
+		}
+		if s.minCalls == 0 {
+			s.minCalls = DefaultTimeWindowMinCalls
+		}
+	}
+	if c.CountWindow > 0 && s.minCalls == 0 {
+		s.minCalls = c.CountWindow
+	}
+	if s.slowCall > 0 && windowed && s.slowRate == 0 {
+		s.slowRate = DefaultSlowCallRate
+	}
+	if s.open == 0 {
+		s.open = DefaultOpenDuration
+	}
+	if s.multiplier == 0 {
+		s.multiplier = 1
+	}
+	if s.maxOpen == 0 {
+		s.maxOpen = max(s.open, DefaultMaxOpenDuration)
+	} else if s.maxOpen < s.open {
+		return s, invalid("MaxOpenDuration", "must not be below OpenDuration (%v), got %v", s.open, s.maxOpen)
+	}
+	s.probes = int32(c.HalfOpenProbes)
+	if s.probes == 0 {
+		s.probes = DefaultHalfOpenProbes
+	}
+	s.toClose = int32(c.SuccessesToClose)
+	if s.toClose == 0 {
+		s.toClose = s.probes
+	}
+	h := c.Hooks
+	s.timed = s.slowCall > 0 || h.OnSuccess != nil || h.OnFailure != nil || h.OnIgnore != nil
+	return s, nil
+}
+
+func rateOK(r float64) bool { return r >= 0 && r <= 1 } // false for NaN
+
+// openDuration returns how long the trips-th trip in a row stays open.
+func (s *settings) openDuration(trips int) time.Duration {
+	d := float64(s.open) * math.Pow(s.multiplier, float64(trips-1))
+	if d >= float64(s.maxOpen) {
+		return s.maxOpen
+	}
+	return time.Duration(d)
+}
+
+// outcome is how a call's result counts.
+type outcome uint8
+
+const (
+	success outcome = iota
+	failure
+	ignored
+)
+
+// classify decides how err counts, in this order: nil is a success; an
+// error in Ignore is ignored; an error in FailOn or accepted by IsFailure is
+// a failure; context.Canceled (the caller gave up) is ignored; any other
+// error is a failure, unless FailOn or IsFailure is set, in which case it is
+// a success.
+func (s *settings) classify(err error) outcome {
+	if err == nil {
+		return success
+	}
+	for _, target := range s.ignore {
+		if errors.Is(err, target) {
+			return ignored
+		}
+	}
+	for _, target := range s.failOn {
+		if errors.Is(err, target) {
+			return failure
+		}
+	}
+	if s.isFailure != nil && s.isFailure(err) {
+		return failure
+	}
+	if errors.Is(err, context.Canceled) {
+		return ignored
+	}
+	if s.isFailure != nil || len(s.failOn) > 0 {
+		return success
+	}
+	return failure
+}

@@ -1,0 +1,39 @@
+// Package breaker is a circuit breaker: it stops calling a dependency that
+// keeps failing, so that callers fail fast instead of piling up behind it,
+// and lets a few probe calls through after a cool-down to find out whether
+// the dependency has recovered.
+//
+//	          failures reach the threshold
+//	 ┌────────┐ ─────────────────────────▶ ┌──────┐
+//	 │ CLOSED │                            │ OPEN │ ◀─┐ rejects every call
+//	 └────────┘ ◀──┐                       └──────┘   │ with ErrOpen
+//	               │ SuccessesToClose          │      │
+//	               │ probes succeed            │ OpenDuration elapses
+//	               │                           ▼      │
+//	               │                     ┌───────────┐│ a probe fails
+//	               └──────────────────── │ HALF_OPEN │┘
+//	                                     └───────────┘
+//	                            at most HalfOpenProbes calls at once
+//
+// A closed circuit trips on ConsecutiveFailures failures in a row (3 by
+// default), or on a failure rate or slow-call rate over a sliding window of
+// the last CountWindow calls or the last TimeWindow of time, once the
+// window holds MinCalls calls. The open duration can grow on repeated trips.
+// ForceOpen and Disable put the circuit in the ForcedOpen and Disabled
+// states for emergencies; Reset closes it.
+//
+// Outcomes are classified as success, failure or ignored (see
+// Config.IsFailure, FailOn and Ignore). By default every error is a failure
+// except context.Canceled: the caller gave up, the dependency did not fail.
+// A panic counts as a failure and is not recovered.
+//
+// There are four ways to protect a call: [Breaker.Do] for a function that
+// returns an error, [Execute] for one that returns a value too, [Wrap] to
+// turn such a function into a protected one, and [Breaker.Allow] with
+// [Permit.Done] around any block of code.
+//
+// A call in the closed state costs a few atomic operations and allocates
+// nothing; a rejected call allocates nothing. Time is read only when a
+// feature needs it (slow calls, a time window, call hooks), through the
+// Config's clock.Clock, so tests can use clocktest.Fake.
+package breaker

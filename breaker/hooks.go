@@ -1,0 +1,105 @@
+package breaker
+
+import "time"
+
+// Hooks are functions a breaker calls when something happens to it. Each
+// may be nil. They are called outside the breaker's locks, so they may call
+// the breaker's methods.
+//
+// The call hooks (OnSuccess, OnFailure, OnIgnore, OnReject) run on the
+// caller's goroutine, after the outcome is recorded: a slow hook slows only
+// the call that triggered it. OnStateChange events are delivered one at a
+// time and in order, by the goroutine that made the change (or, when
+// another delivery is under way, by the goroutine already delivering).
+type Hooks struct {
+	OnStateChange func(StateChange)
+	OnSuccess     func(CallEvent)
+	OnFailure     func(CallEvent)
+	OnIgnore      func(CallEvent)
+	OnReject      func(RejectEvent)
+}
+
+// StateChange describes a transition of a circuit.
+type StateChange struct {
+	Name     string
+	From, To State
+	At       time.Time
+}
+
+// CallEvent describes the outcome of a call the breaker let through.
+type CallEvent struct {
+	Name string
+	// State is the state the call was admitted in: Closed, HalfOpen (a
+	// probe) or Disabled.
+	State State
+	// Err is the call's error; ErrPanicked if it panicked.
+	Err error
+	// Duration is how long the call took, by the breaker's clock.
+	Duration time.Duration
+	// Slow reports whether the call took at least SlowCallDuration.
+	Slow bool
+}
+
+// RejectEvent describes a call the breaker turned away.
+type RejectEvent struct {
+	Name  string
+	State State
+}
+
+// JoinHooks returns Hooks that call each of hs in turn, skipping nil
+// functions, so that several observers can watch one breaker.
+func JoinHooks(hs ...Hooks) Hooks {
+	var j Hooks
+	j.OnStateChange = join(hs, func(h Hooks) func(StateChange) { return h.OnStateChange })
+	j.OnSuccess = join(hs, func(h Hooks) func(CallEvent) { return h.OnSuccess })
+	j.OnFailure = join(hs, func(h Hooks) func(CallEvent) { return h.OnFailure })
+	j.OnIgnore = join(hs, func(h Hooks) func(CallEvent) { return h.OnIgnore })
+	j.OnReject = join(hs, func(h Hooks) func(RejectEvent) { return h.OnReject })
+	return j
+}
+
+func join[E any](hs []Hooks, pick func(Hooks) func(E)) func(E) {
+	var fs []func(E)
+	for _, h := range hs {
+		if f := pick(h); f != nil {
+			fs = append(fs, f)
+		}
+	}
+	switch len(fs) {
+	case 0:
+		return nil
+	case 1:
+		return fs[0]
+	}
+	return func(e E) {
+		for _, f := range fs {
+			f(e)
+		}
+	}
+}
+
+// dispatch delivers the queued state changes in order, outside b.mu. Only
+// one goroutine delivers at a time; the others leave their events to it.
+func (b *Breaker) dispatch() {
+	b.mu.Lock()
+	if b.dispatching || len(b.events) == 0 {
+		b.mu.Unlock()
+		return
+	}
+	b.dispatching = true
+	defer func() { // a panicking hook must not stop later deliveries
+		b.mu.Lock()
+		b.dispatching = false
+		b.mu.Unlock()
+	}()
+	for len(b.events) > 0 {
+		batch := b.events
+		b.events = nil
+		b.mu.Unlock()
+		for _, ev := range batch {
+			b.s.hooks.OnStateChange(ev)
+		}
+		b.mu.Lock()
+	}
+	b.mu.Unlock()
+}

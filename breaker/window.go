@@ -1,0 +1,136 @@
+package breaker
+
+import "time"
+
+// window is a sliding window of call outcomes. Both kinds keep running
+// totals that are updated by subtracting what leaves the window (subtract
+// on evict), so reading the totals costs O(1). Callers hold epoch.mu.
+type window interface {
+	// record adds one outcome at now and returns the totals after it.
+	record(now time.Time, failed, slow bool) counts
+	// counts returns the totals as of now.
+	counts(now time.Time) counts
+}
+
+// counts are the totals of a window.
+type counts struct{ calls, failures, slow int }
+
+// trips reports whether the totals call for opening the circuit.
+func (c counts) trips(s *settings) bool {
+	if c.calls == 0 || c.calls < s.minCalls {
+		return false
+	}
+	n := float64(c.calls)
+	return float64(c.failures)/n >= s.failureRate ||
+		(s.slowRate > 0 && float64(c.slow)/n >= s.slowRate)
+}
+
+func newWindow(s *settings, start time.Time) window {
+	switch {
+	case s.countWindow > 0:
+		return &countWindow{ring: make([]uint8, s.countWindow)}
+	case s.timeWindow > 0:
+		return &timeWindow{
+			buckets: make([]bucket, s.buckets),
+			width:   s.timeWindow / time.Duration(s.buckets),
+			origin:  start,
+		}
+	}
+	return nil
+}
+
+const (
+	flagFailed uint8 = 1 << iota
+	flagSlow
+)
+
+// countWindow holds the outcomes of the last len(ring) calls.
+type countWindow struct {
+	ring []uint8 // one flag set per call
+	next int     // where the next outcome goes
+	tot  counts
+}
+
+func (w *countWindow) record(_ time.Time, failed, slow bool) counts {
+	if w.tot.calls == len(w.ring) {
+		w.tot.sub(w.ring[w.next])
+	} else {
+		w.tot.calls++
+	}
+	var f uint8
+	if failed {
+		f |= flagFailed
+		w.tot.failures++
+	}
+	if slow {
+		f |= flagSlow
+		w.tot.slow++
+	}
+	w.ring[w.next] = f
+	w.next = (w.next + 1) % len(w.ring)
+	return w.tot
+}
+
+func (w *countWindow) counts(time.Time) counts { return w.tot }
+
+// sub removes an evicted outcome, which stays counted in calls: its slot
+// is reused by the outcome being recorded.
+func (c *counts) sub(f uint8) {
+	if f&flagFailed != 0 {
+		c.failures--
+	}
+	if f&flagSlow != 0 {
+		c.slow--
+	}
+}
+
+// timeWindow holds the outcomes of the last len(buckets)×width of time.
+// Bucket n covers [origin+n×width, origin+(n+1)×width) and lives in slot
+// n mod len(buckets); head is the newest bucket number.
+type timeWindow struct {
+	buckets []bucket
+	width   time.Duration
+	origin  time.Time
+	head    int64
+	tot     counts
+}
+
+type bucket struct{ calls, failures, slow int }
+
+func (w *timeWindow) record(now time.Time, failed, slow bool) counts {
+	w.advance(now)
+	b := &w.buckets[w.head%int64(len(w.buckets))]
+	b.calls++
+	w.tot.calls++
+	if failed {
+		b.failures++
+		w.tot.failures++
+	}
+	if slow {
+		b.slow++
+		w.tot.slow++
+	}
+	return w.tot
+}
+
+func (w *timeWindow) counts(now time.Time) counts {
+	w.advance(now)
+	return w.tot
+}
+
+// advance expires the buckets that have slid out of the window by now.
+func (w *timeWindow) advance(now time.Time) {
+	n := int64(now.Sub(w.origin) / w.width)
+	if n <= w.head {
+		return
+	}
+	steps := min(n-w.head, int64(len(w.buckets)))
+	for i := int64(1); i <= steps; i++ {
+		b := &w.buckets[(w.head+i)%int64(len(w.buckets))]
+		w.tot.calls -= b.calls
+		w.tot.failures -= b.failures
+		w.tot.slow -= b.slow
+		*b = bucket{}
+	}
+	w.head = n
+}
