@@ -218,25 +218,24 @@ func (b *Breaker) finish(p Permit, o outcome, err error) {
 		b.c.ignored.Add(1)
 	}
 
+	if b.s.timed { // call hooks come before the state change they cause
+		hook := b.s.hooks.OnSuccess
+		switch o {
+		case failure:
+			hook = b.s.hooks.OnFailure
+		case ignored:
+			hook = b.s.hooks.OnIgnore
+		}
+		if hook != nil {
+			hook(CallEvent{Name: b.s.name, State: e.state, Err: err, Duration: took, Slow: slow})
+		}
+	}
+
 	switch e.state {
 	case Closed:
 		b.recordClosed(e, o, slow, now)
 	case HalfOpen:
 		b.recordProbe(e, o, slow)
-	}
-
-	if !b.s.timed {
-		return
-	}
-	hook := b.s.hooks.OnSuccess
-	switch o {
-	case failure:
-		hook = b.s.hooks.OnFailure
-	case ignored:
-		hook = b.s.hooks.OnIgnore
-	}
-	if hook != nil {
-		hook(CallEvent{Name: b.s.name, State: e.state, Err: err, Duration: took, Slow: slow})
 	}
 }
 
@@ -312,8 +311,11 @@ func (b *Breaker) setLocked(to State) {
 	}
 	e := b.newEpoch(to, now, until)
 	b.cur.Store(e)
-	if to == Open {
+	switch {
+	case to == Open:
 		b.timer = b.s.clock.AfterFunc(open, func() { b.transition(e, HalfOpen) })
+	case to == HalfOpen && b.s.halfOpenTimeout > 0:
+		b.timer = b.s.clock.AfterFunc(b.s.halfOpenTimeout, func() { b.transition(e, Open) })
 	}
 	if from.state != to {
 		b.c.changes.Add(1)

@@ -260,6 +260,25 @@ func TestSuccessesToClose(t *testing.T) {
 	wantState(t, b, breaker.Closed)
 }
 
+func TestHalfOpenTimeoutReopensAStuckCircuit(t *testing.T) {
+	b, clk := newBreaker(t, breaker.Config{ConsecutiveFailures: 1, HalfOpenTimeout: 5 * time.Second})
+	run(t, b, errBoom)
+	clk.Advance(30 * time.Second)
+	if _, err := b.Allow(); err != nil { // a probe that never reports back
+		t.Fatal(err)
+	}
+	if err := run(t, b, nil); !errors.Is(err, breaker.ErrOpen) {
+		t.Fatalf("second probe: %v, want ErrOpen while the slot is held", err)
+	}
+	clk.Advance(5 * time.Second)
+	wantState(t, b, breaker.Open)
+	clk.Advance(30 * time.Second)
+	if err := run(t, b, nil); err != nil {
+		t.Fatalf("probe in the next half-open period: %v", err)
+	}
+	wantState(t, b, breaker.Closed)
+}
+
 func TestGrowingOpenDuration(t *testing.T) {
 	b, clk := newBreaker(t, breaker.Config{
 		ConsecutiveFailures:    1,

@@ -79,11 +79,18 @@ type Config struct {
 	MaxOpenDuration time.Duration
 
 	// HalfOpenProbes is the number of probe calls the half-open circuit lets
-	// through at the same time. Zero means 1.
+	// through at the same time. Zero means 1. The limit is per half-open
+	// period: a probe still running from an earlier period (one that has
+	// since reopened) does not hold a slot in the next.
 	HalfOpenProbes int
 	// SuccessesToClose is the number of successful probes that close the
 	// circuit. Zero means HalfOpenProbes.
 	SuccessesToClose int
+	// HalfOpenTimeout, when positive, reopens a circuit that is still
+	// half-open after this long, so probes that never report back (a hung
+	// call, a Permit whose Done is never called) cannot hold it half-open
+	// for ever. Zero means no limit.
+	HalfOpenTimeout time.Duration
 
 	// IsFailure, when set, decides whether an error counts as a failure;
 	// errors it rejects count as successes. It can use errors.As.
@@ -139,6 +146,7 @@ type settings struct {
 	multiplier    float64
 
 	probes, toClose int32
+	halfOpenTimeout time.Duration
 
 	isFailure func(error) bool
 	failOn    []error
@@ -151,22 +159,23 @@ type settings struct {
 
 func (c Config) settings() (settings, error) {
 	s := settings{
-		name:        c.Name,
-		countWindow: c.CountWindow,
-		timeWindow:  c.TimeWindow,
-		buckets:     c.TimeWindowBuckets,
-		failureRate: c.FailureRate,
-		minCalls:    c.MinCalls,
-		slowCall:    c.SlowCallDuration,
-		slowRate:    c.SlowCallRate,
-		open:        c.OpenDuration,
-		maxOpen:     c.MaxOpenDuration,
-		multiplier:  c.OpenDurationMultiplier,
-		isFailure:   c.IsFailure,
-		failOn:      c.FailOn,
-		ignore:      c.Ignore,
-		clock:       clock.Or(c.Clock),
-		hooks:       c.Hooks,
+		name:            c.Name,
+		countWindow:     c.CountWindow,
+		timeWindow:      c.TimeWindow,
+		buckets:         c.TimeWindowBuckets,
+		failureRate:     c.FailureRate,
+		minCalls:        c.MinCalls,
+		slowCall:        c.SlowCallDuration,
+		slowRate:        c.SlowCallRate,
+		open:            c.OpenDuration,
+		maxOpen:         c.MaxOpenDuration,
+		multiplier:      c.OpenDurationMultiplier,
+		halfOpenTimeout: c.HalfOpenTimeout,
+		isFailure:       c.IsFailure,
+		failOn:          c.FailOn,
+		ignore:          c.Ignore,
+		clock:           clock.Or(c.Clock),
+		hooks:           c.Hooks,
 	}
 	windowed := c.CountWindow > 0 || c.TimeWindow > 0
 	switch {
@@ -204,6 +213,8 @@ func (c Config) settings() (settings, error) {
 		return s, invalid("OpenDurationMultiplier", "must be in [1, 1000], got %v", c.OpenDurationMultiplier)
 	case c.MaxOpenDuration < 0:
 		return s, invalid("MaxOpenDuration", "must not be negative, got %v", c.MaxOpenDuration)
+	case c.HalfOpenTimeout < 0:
+		return s, invalid("HalfOpenTimeout", "must not be negative, got %v", c.HalfOpenTimeout)
 	case c.HalfOpenProbes < 0:
 		return s, invalid("HalfOpenProbes", "must not be negative, got %d", c.HalfOpenProbes)
 	case c.HalfOpenProbes > math.MaxInt32:

@@ -3,17 +3,14 @@
 // and lets a few probe calls through after a cool-down to find out whether
 // the dependency has recovered.
 //
-//	          failures reach the threshold
-//	 ┌────────┐ ─────────────────────────▶ ┌──────┐
-//	 │ CLOSED │                            │ OPEN │ ◀─┐ rejects every call
-//	 └────────┘ ◀──┐                       └──────┘   │ with ErrOpen
-//	               │ SuccessesToClose          │      │
-//	               │ probes succeed            │ OpenDuration elapses
-//	               │                           ▼      │
-//	               │                     ┌───────────┐│ a probe fails
-//	               └──────────────────── │ HALF_OPEN │┘
-//	                                     └───────────┘
-//	                            at most HalfOpenProbes calls at once
+//	         failures reach the threshold
+//	CLOSED ─────────────────────────────────▶ OPEN ◀─────┐  rejects calls
+//	  ▲                                         │         │  with ErrOpen
+//	  │                         OpenDuration    │         │
+//	  │                         has elapsed     ▼         │ a probe fails
+//	  └─────────────────────────────────── HALF-OPEN ─────┘
+//	    SuccessesToClose probes succeed    at most HalfOpenProbes
+//	                                       calls at once
 //
 // A closed circuit trips on ConsecutiveFailures failures in a row (3 by
 // default), or on a failure rate or slow-call rate over a sliding window of

@@ -1,0 +1,122 @@
+package breaker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/clock/clocktest"
+)
+
+func TestHooksSeeEveryEvent(t *testing.T) {
+	var log []string
+	var b *breaker.Breaker
+	hooks := breaker.Hooks{
+		OnStateChange: func(c breaker.StateChange) {
+			// Hooks run outside the lock: reading the breaker must not deadlock.
+			log = append(log, fmt.Sprintf("%s: %v→%v (now %v)", c.Name, c.From, c.To, b.State()))
+		},
+		OnSuccess: func(e breaker.CallEvent) { log = append(log, "success in "+e.State.String()) },
+		OnFailure: func(e breaker.CallEvent) { log = append(log, "failure: "+e.Err.Error()) },
+		OnIgnore:  func(e breaker.CallEvent) { log = append(log, "ignored: "+e.Err.Error()) },
+		OnReject:  func(e breaker.RejectEvent) { log = append(log, "rejected by "+e.State.String()) },
+	}
+	b, clk := newBreaker(t, breaker.Config{Name: "db", ConsecutiveFailures: 2, Hooks: hooks})
+	run(t, b, nil)
+	run(t, b, context.Canceled)
+	run(t, b, errBoom)
+	run(t, b, errBoom)
+	run(t, b, nil)
+	clk.Advance(30 * time.Second)
+	run(t, b, nil)
+	want := []string{
+		"success in closed",
+		"ignored: context canceled",
+		"failure: boom",
+		"failure: boom",
+		"db: closed→open (now open)",
+		"rejected by open",
+		"db: open→half-open (now half-open)",
+		"success in half-open",
+		"db: half-open→closed (now closed)",
+	}
+	if !reflect.DeepEqual(log, want) {
+		t.Fatalf("events:\n%q\nwant:\n%q", log, want)
+	}
+}
+
+func TestStateChangeHookMayChangeTheState(t *testing.T) {
+	var changes []string
+	var b *breaker.Breaker
+	b, _ = newBreaker(t, breaker.Config{Hooks: breaker.Hooks{OnStateChange: func(c breaker.StateChange) {
+		changes = append(changes, c.From.String()+"→"+c.To.String())
+		if c.To == breaker.Open {
+			b.Reset() // re-entering the breaker from its own hook
+		}
+	}}})
+	b.Trip()
+	wantState(t, b, breaker.Closed)
+	if want := []string{"closed→open", "open→closed"}; !reflect.DeepEqual(changes, want) {
+		t.Fatalf("changes = %q, want %q in order", changes, want)
+	}
+}
+
+func TestSlowStateHookDoesNotBlockOtherCallers(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	b, _ := newBreaker(t, breaker.Config{ConsecutiveFailures: 1, Hooks: breaker.Hooks{
+		OnStateChange: func(breaker.StateChange) { once.Do(func() { close(entered); <-release }) },
+	}})
+	tripped := make(chan error)
+	go func() { tripped <- run(t, b, errBoom) }()
+	<-entered // the tripping caller is stuck in the hook
+
+	// Others are answered at once, and a second transition queues behind the hook.
+	for i := 0; i < 100; i++ {
+		if err := run(t, b, nil); !errors.Is(err, breaker.ErrOpen) {
+			t.Fatalf("call during a slow hook: %v", err)
+		}
+	}
+	b.Reset()
+	wantState(t, b, breaker.Closed)
+	close(release)
+	if err := <-tripped; !errors.Is(err, errBoom) {
+		t.Fatalf("tripping call returned %v", err)
+	}
+}
+
+func TestJoinHooks(t *testing.T) {
+	var got []string
+	a := breaker.Hooks{OnFailure: func(breaker.CallEvent) { got = append(got, "a") }}
+	b := breaker.Hooks{
+		OnFailure:     func(breaker.CallEvent) { got = append(got, "b") },
+		OnStateChange: func(breaker.StateChange) { got = append(got, "b-state") },
+	}
+	j := breaker.JoinHooks(a, breaker.Hooks{}, b)
+	if j.OnSuccess != nil || j.OnReject != nil {
+		t.Fatal("joined hooks set a function none of the parts had")
+	}
+	br, _ := breaker.New(breaker.Config{ConsecutiveFailures: 1, Hooks: j, Clock: clocktest.NewFake(time.Time{})})
+	run(t, br, errBoom)
+	if want := []string{"a", "b", "b-state"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("calls = %q, want %q", got, want)
+	}
+}
+
+func TestCallEventDuration(t *testing.T) {
+	var mu sync.Mutex
+	var got []breaker.CallEvent
+	b, clk := newBreaker(t, breaker.Config{SlowCallDuration: 300 * time.Millisecond, Hooks: breaker.Hooks{
+		OnSuccess: func(e breaker.CallEvent) { mu.Lock(); got = append(got, e); mu.Unlock() },
+	}})
+	b.Do(context.Background(), func(context.Context) error { clk.Advance(200 * time.Millisecond); return nil })
+	b.Do(context.Background(), func(context.Context) error { clk.Advance(time.Second); return nil })
+	if len(got) != 2 || got[0].Duration != 200*time.Millisecond || got[0].Slow || got[1].Duration != time.Second || !got[1].Slow {
+		t.Fatalf("events = %+v", got)
+	}
+}

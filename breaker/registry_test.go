@@ -1,0 +1,66 @@
+package breaker_test
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/clock/clocktest"
+)
+
+func TestRegistry(t *testing.T) {
+	r, err := breaker.NewRegistry(breaker.Config{ConsecutiveFailures: 1, Clock: clocktest.NewFake(time.Time{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay := r.Get("payments-api")
+	if pay.Name() != "payments-api" || r.Get("payments-api") != pay {
+		t.Fatal("Get must create once and return the same breaker by name")
+	}
+	run(t, pay, errBoom)
+	wantState(t, pay, breaker.Open)
+	wantState(t, r.Get("search-api"), breaker.Closed) // breakers are independent
+
+	custom, err := r.Add(breaker.Config{Name: "ledger", ConsecutiveFailures: 5})
+	if err != nil || r.Get("ledger") != custom {
+		t.Fatalf("Add: %v", err)
+	}
+	if _, err := r.Add(breaker.Config{Name: "ledger"}); !errors.Is(err, breaker.ErrExists) {
+		t.Fatalf("Add of a taken name: %v", err)
+	}
+	if _, err := r.Add(breaker.Config{Name: "bad", HalfOpenProbes: -1}); !errors.Is(err, breaker.ErrInvalidConfig) {
+		t.Fatalf("Add of a bad config: %v", err)
+	}
+
+	var names []string
+	for _, b := range r.Breakers() {
+		names = append(names, b.Name())
+	}
+	if want := "ledger payments-api search-api"; strings.Join(names, " ") != want {
+		t.Fatalf("Breakers() = %v, want %s", names, want)
+	}
+	r.Remove("search-api")
+	if len(r.Breakers()) != 2 {
+		t.Fatal("Remove left the breaker registered")
+	}
+}
+
+func TestRegistryConcurrentGetCreatesOne(t *testing.T) {
+	r, _ := breaker.NewRegistry(breaker.Config{})
+	const n = 64
+	got := make([]*breaker.Breaker, n)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Add(1)
+		go func() { defer wg.Done(); got[i] = r.Get("host-a") }()
+	}
+	wg.Wait()
+	for _, b := range got {
+		if b != got[0] {
+			t.Fatal("concurrent Get created more than one breaker")
+		}
+	}
+}

@@ -1,0 +1,197 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/breakwater-go/breakwater/clock/clocktest"
+)
+
+var errStress = errors.New("stress failure")
+
+// TestStressAccounting runs many goroutines making many calls with random
+// outcomes while the clock moves and an operator pokes the breaker. Every
+// call must be counted exactly once, and no more probes than allowed may
+// ever run at once.
+func TestStressAccounting(t *testing.T) {
+	configs := map[string]Config{
+		"consecutive": {ConsecutiveFailures: 3, HalfOpenProbes: 2, SuccessesToClose: 3},
+		"count":       {CountWindow: 20, MinCalls: 10, HalfOpenProbes: 3},
+		"time":        {TimeWindow: time.Second, MinCalls: 10, FailureRate: 0.3, HalfOpenProbes: 1, SlowCallDuration: time.Millisecond},
+	}
+	for name, cfg := range configs {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			stress(t, cfg)
+		})
+	}
+}
+
+func stress(t *testing.T, cfg Config) {
+	const goroutines, callsEach = 32, 2000
+	clk := clocktest.NewFake(time.Time{})
+	cfg.Clock = clk
+	cfg.OpenDuration = 10 * time.Millisecond
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		successes, failures, ignored, rejections, panics atomic.Uint64
+		maxProbes                                        atomic.Int32
+		probes                                           sync.Map // *epoch → *atomic.Int32
+	)
+	var wg sync.WaitGroup
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(seed, seed))
+			for i := 0; i < callsEach; i++ {
+				r := rng.IntN(100)
+				switch { // time passes; now and then an operator intervenes
+				case r >= 95:
+					clk.Advance(time.Millisecond)
+				case r == 94 && rng.IntN(100) == 0:
+					b.Reset()
+				}
+				call := func(ctx context.Context) error {
+					runtime.Gosched() // let calls overlap
+					switch {
+					case r < 30:
+						return errStress
+					case r < 35:
+						return context.Canceled
+					case r < 37:
+						panic("stress panic")
+					}
+					return nil
+				}
+				p, err := b.Allow()
+				if err != nil {
+					if !errors.Is(err, ErrOpen) {
+						t.Errorf("rejection error %v does not match ErrOpen", err)
+					}
+					rejections.Add(1)
+					continue
+				}
+				var inFlight *atomic.Int32 // probes of this half-open period
+				if p.e.state == HalfOpen {
+					v, _ := probes.LoadOrStore(p.e, new(atomic.Int32))
+					inFlight = v.(*atomic.Int32)
+					n := inFlight.Add(1)
+					for m := maxProbes.Load(); n > m && !maxProbes.CompareAndSwap(m, n); m = maxProbes.Load() {
+					}
+					if n > b.s.probes {
+						t.Errorf("%d probes in flight, limit %d", n, b.s.probes)
+					}
+				}
+				err = protect(p, call)
+				if inFlight != nil {
+					inFlight.Add(-1)
+				}
+				p.finishOnce(err)
+				switch {
+				case errors.Is(err, errPanicTest):
+					panics.Add(1)
+				case errors.Is(err, context.Canceled):
+					ignored.Add(1)
+				case err != nil:
+					failures.Add(1)
+				default:
+					successes.Add(1)
+				}
+			}
+		}(uint64(g))
+	}
+	wg.Wait()
+
+	m := b.Metrics()
+	if m.Successes != successes.Load() || m.Failures != failures.Load()+panics.Load() ||
+		m.Ignored != ignored.Load() || m.Rejections != rejections.Load() {
+		t.Fatalf("metrics %+v; callers saw %d successes, %d failures, %d panics, %d ignored, %d rejections",
+			m, successes.Load(), failures.Load(), panics.Load(), ignored.Load(), rejections.Load())
+	}
+	if total := m.Calls + m.Rejections; total != goroutines*callsEach {
+		t.Fatalf("%d calls accounted for, want %d", total, goroutines*callsEach)
+	}
+	if m.Trips == 0 || m.Rejections == 0 || maxProbes.Load() == 0 {
+		t.Fatalf("the run never exercised every state: %+v, max probes %d", m, maxProbes.Load())
+	}
+	t.Logf("%+v; max probes in flight %d", m, maxProbes.Load())
+}
+
+var errPanicTest = errors.New("call panicked")
+
+// protect runs call for p as Do would, but turns a panic into errPanicTest
+// so the stress loop can go on; the permit records the panic as Do does.
+func protect(p Permit, call func(context.Context) error) (err error) {
+	defer func() {
+		if recover() != nil {
+			err = errPanicTest
+		}
+	}()
+	return call(context.Background())
+}
+
+// finishOnce reports err on p, recording errPanicTest as Do records a panic.
+func (p Permit) finishOnce(err error) {
+	if errors.Is(err, errPanicTest) {
+		p.b.finish(p, failure, ErrPanicked)
+		return
+	}
+	p.Done(err)
+}
+
+func TestHalfOpenProbeLimitUnderContention(t *testing.T) {
+	for _, limit := range []int{1, 3, 8} {
+		clk := clocktest.NewFake(time.Time{})
+		b, err := New(Config{ConsecutiveFailures: 1, HalfOpenProbes: limit, Clock: clk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Trip()
+		clk.Advance(DefaultOpenDuration)
+
+		const callers = 100
+		var arrived, finished sync.WaitGroup
+		var admitted, rejected atomic.Int32
+		release := make(chan struct{})
+		arrived.Add(callers)
+		finished.Add(callers)
+		for i := 0; i < callers; i++ {
+			go func() {
+				defer finished.Done()
+				err := b.Do(context.Background(), func(context.Context) error {
+					admitted.Add(1)
+					arrived.Done()
+					<-release // hold the probe slot until every caller has tried
+					return nil
+				})
+				if errors.Is(err, ErrOpen) {
+					rejected.Add(1)
+					arrived.Done()
+				}
+			}()
+		}
+		arrived.Wait()
+		if got := admitted.Load(); got != int32(limit) {
+			t.Fatalf("limit %d: %d probes admitted at once", limit, got)
+		}
+		close(release)
+		finished.Wait()
+		if admitted.Load()+rejected.Load() != callers {
+			t.Fatalf("limit %d: %d admitted + %d rejected != %d", limit, admitted.Load(), rejected.Load(), callers)
+		}
+		if b.State() != Closed {
+			t.Fatalf("limit %d: state %v after all probes succeeded", limit, b.State())
+		}
+	}
+}
