@@ -2,18 +2,21 @@ package breaker
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/internal/stripe"
 )
 
 // Breaker is a circuit breaker. It is safe for concurrent use; one Breaker
 // can protect calls of any result type. Build one with New.
 type Breaker struct {
-	s   settings
-	cur atomic.Pointer[epoch] // the current state; replaced, never changed
+	s      settings
+	origin time.Time             // call start times are kept as offsets from it
+	cur    atomic.Pointer[epoch] // the current state; replaced, never changed
 
 	mu          sync.Mutex // guards the fields below and every transition
 	trips       int        // trips since the circuit last closed
@@ -22,14 +25,15 @@ type Breaker struct {
 	dispatching bool
 
 	// Lifetime counters, on their own cache lines: every call writes one,
-	// and cur is read by every call.
+	// and cur is read by every call. The two that the fast paths write are
+	// striped so that cores do not contend for them.
 	_ [64]byte
 	c counters
 }
 
 type counters struct {
-	successes, failures, ignored, rejections atomic.Uint64
-	slow, trips, changes                     atomic.Uint64
+	successes, rejections                   stripe.Counter
+	failures, ignored, slow, trips, changes atomic.Uint64
 }
 
 // epoch is one stay in a state. A transition installs a new epoch, so an
@@ -37,6 +41,7 @@ type counters struct {
 // and cannot disturb the new state's accounting.
 type epoch struct {
 	state  State
+	plain  bool // closed, with nothing to do for a success but count it
 	since  time.Time
 	reject error // an *OpenError for the states that turn calls away
 
@@ -59,13 +64,14 @@ func New(cfg Config) (*Breaker, error) {
 }
 
 func newBreaker(s settings) *Breaker {
-	b := &Breaker{s: s}
-	b.cur.Store(b.newEpoch(Closed, s.clock.Now(), time.Time{}))
+	now := s.clock.Now()
+	b := &Breaker{s: s, origin: now}
+	b.cur.Store(b.newEpoch(Closed, now, time.Time{}))
 	return b
 }
 
 func (b *Breaker) newEpoch(state State, now, until time.Time) *epoch {
-	e := &epoch{state: state, since: now}
+	e := &epoch{state: state, since: now, plain: state == Closed && b.s.plain}
 	switch state {
 	case Closed:
 		e.win = newWindow(&b.s, now)
@@ -86,7 +92,7 @@ func (b *Breaker) State() State { return b.cur.Load().state }
 type Permit struct {
 	b     *Breaker
 	e     *epoch
-	start time.Time
+	start time.Duration // since b.origin; a small Permit passes in registers
 }
 
 // Allow asks the breaker to let one call through: the first step of the
@@ -96,6 +102,13 @@ type Permit struct {
 // once, even if the call panics (use defer): a half-open probe holds its
 // slot until Done.
 func (b *Breaker) Allow() (Permit, error) {
+	if e := b.cur.Load(); e.plain {
+		return Permit{b: b, e: e}, nil // the common case, small enough to inline
+	}
+	return b.allowSlow()
+}
+
+func (b *Breaker) allowSlow() (Permit, error) {
 	e := b.cur.Load()
 	switch e.state {
 	case Closed, Disabled:
@@ -108,15 +121,29 @@ func (b *Breaker) Allow() (Permit, error) {
 	}
 	p := Permit{b: b, e: e}
 	if b.s.timed {
-		p.start = b.s.clock.Now()
+		p.start = b.s.clock.Since(b.origin)
 	}
 	return p, nil
 }
 
 // Done reports the outcome of the permitted call: its error, or nil.
 func (p Permit) Done(err error) {
+	if err == nil && p.e != nil && p.e.plain {
+		p.b.succeedClosed(p.e) // the common case, small enough to inline
+		return
+	}
 	if p.b != nil {
 		p.b.finish(p, p.b.s.classify(err), err)
+	}
+}
+
+// succeedClosed records a success in a closed circuit without a window,
+// hooks or timing: one shared atomic add, and a reset of the failure run
+// that writes only when there is a run to reset.
+func (b *Breaker) succeedClosed(e *epoch) {
+	b.c.successes.Add(1)
+	if e.consec.Load() != 0 {
+		e.consec.Store(0)
 	}
 }
 
@@ -144,48 +171,60 @@ func (e *epoch) takeProbe(limit int32) bool {
 // fn's error, or an error matching ErrOpen without calling fn. If ctx is
 // already done, Do returns ctx.Err() without calling fn or recording
 // anything. A panic in fn counts as a failure and goes on up the stack.
-func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) error {
-	if err := ctx.Err(); err != nil {
+func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) (err error) {
+	// The body is Execute's, repeated: going through Execute would cost an
+	// extra indirect call on the hot path.
+	if err = ctx.Err(); err != nil {
 		return err
 	}
-	p, err := b.Allow()
-	if err != nil {
-		return err
-	}
-	returned := false
-	defer func() {
-		if !returned {
-			b.finish(p, failure, ErrPanicked)
+	p := Permit{b: b, e: b.cur.Load()}
+	if !p.e.plain {
+		if p, err = b.allowSlow(); err != nil {
+			return err
 		}
-	}()
+	}
+	defer p.doneAt(&err)
+	err = errPanicking // still set when doneAt runs if fn panics
 	err = fn(ctx)
-	returned = true
-	p.Done(err)
 	return err
 }
 
 // Execute runs fn through b, like Breaker.Do, and returns its result. When
 // the circuit turns the call away it returns T's zero value and an error
 // matching ErrOpen.
-func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, error)) (T, error) {
-	var zero T
-	if err := ctx.Err(); err != nil {
-		return zero, err
+func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, error)) (v T, err error) {
+	if err = ctx.Err(); err != nil {
+		return v, err
 	}
-	p, err := b.Allow()
-	if err != nil {
-		return zero, err
-	}
-	returned := false
-	defer func() {
-		if !returned {
-			b.finish(p, failure, ErrPanicked)
+	p := Permit{b: b, e: b.cur.Load()}
+	if !p.e.plain {
+		if p, err = b.allowSlow(); err != nil {
+			return v, err
 		}
-	}()
-	v, err := fn(ctx)
-	returned = true
-	p.Done(err)
+	}
+	defer p.doneAt(&err)
+	err = errPanicking // still set when doneAt runs if fn panics
+	v, err = fn(ctx)
 	return v, err
+}
+
+// errPanicking marks, in Execute, a call that has not returned.
+var errPanicking = errors.New("breaker: call did not return")
+
+func (p Permit) doneAt(err *error) {
+	if *err == nil && p.e.plain {
+		p.b.succeedClosed(p.e) // the common case, small enough to inline
+		return
+	}
+	p.doneSlow(*err)
+}
+
+func (p Permit) doneSlow(err error) {
+	if err == errPanicking {
+		p.b.finish(p, failure, ErrPanicked)
+		return
+	}
+	p.Done(err)
 }
 
 // Wrap returns fn protected by b: a function of the same shape that runs
@@ -202,7 +241,7 @@ func (b *Breaker) finish(p Permit, o outcome, err error) {
 	if b.s.timed || b.s.timeWindow > 0 {
 		now = b.s.clock.Now()
 		if b.s.timed {
-			took = now.Sub(p.start)
+			took = now.Sub(b.origin) - p.start
 		}
 	}
 	slow := b.s.slowCall > 0 && took >= b.s.slowCall

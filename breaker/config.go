@@ -155,6 +155,7 @@ type settings struct {
 	clock clock.Clock
 	hooks Hooks
 	timed bool // calls are timed: for slow calls or call hooks
+	plain bool // a closed-state success needs nothing but counting
 }
 
 func (c Config) settings() (settings, error) {
@@ -280,6 +281,7 @@ func (c Config) settings() (settings, error) {
 	}
 	h := c.Hooks
 	s.timed = s.slowCall > 0 || h.OnSuccess != nil || h.OnFailure != nil || h.OnIgnore != nil
+	s.plain = !s.timed && !windowed
 	return s, nil
 }
 

@@ -1,0 +1,128 @@
+package breaker_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/breakwater-go/breakwater/breaker"
+)
+
+// The protected function of every benchmark: a call that cannot be inlined.
+//
+//go:noinline
+func noop(context.Context) error { return nil }
+
+func benchDo(b *testing.B, br *breaker.Breaker) {
+	ctx := context.Background()
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = br.Do(ctx, noop)
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				_ = br.Do(ctx, noop)
+			}
+		})
+	})
+}
+
+// BenchmarkClosedSuccess is a successful call through a closed breaker with
+// the default Config. Target: at most 1.5× BenchmarkBaselineMutex, 0 allocs.
+func BenchmarkClosedSuccess(b *testing.B) {
+	br, err := breaker.New(breaker.Config{Name: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchDo(b, br)
+	b.Run("two-step", func(b *testing.B) {
+		b.ReportAllocs()
+		ctx := context.Background()
+		for b.Loop() {
+			p, err := br.Allow()
+			if err == nil {
+				p.Done(noop(ctx))
+			}
+		}
+	})
+}
+
+// BenchmarkClosedSuccessCountWindow is the same call with a failure-rate
+// breaker over the last 100 calls.
+func BenchmarkClosedSuccessCountWindow(b *testing.B) {
+	br, err := breaker.New(breaker.Config{Name: "bench", CountWindow: 100})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchDo(b, br)
+}
+
+// BenchmarkTimeWindow is the same call with a failure-rate breaker over the
+// last 60 s in 60 buckets, on the real clock.
+func BenchmarkTimeWindow(b *testing.B) {
+	br, err := breaker.New(breaker.Config{Name: "bench", TimeWindow: time.Minute, TimeWindowBuckets: 60})
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchDo(b, br)
+}
+
+// BenchmarkOpenReject is a call turned away by an open breaker. Target: 0
+// allocs.
+func BenchmarkOpenReject(b *testing.B) {
+	br, err := breaker.New(breaker.Config{Name: "bench", OpenDuration: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	br.Trip()
+	benchDo(b, br)
+}
+
+// BenchmarkBaselineMutex locks a mutex, makes the call and unlocks: the
+// cheapest correct shared-state guard, the yardstick for the closed path.
+func BenchmarkBaselineMutex(b *testing.B) {
+	var mu sync.Mutex
+	ctx := context.Background()
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			mu.Lock()
+			_ = noop(ctx)
+			mu.Unlock()
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				mu.Lock()
+				_ = noop(ctx)
+				mu.Unlock()
+			}
+		})
+	})
+}
+
+// BenchmarkBaselineCall is the bare call, the cost of the harness.
+func BenchmarkBaselineCall(b *testing.B) {
+	ctx := context.Background()
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = noop(ctx)
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				_ = noop(ctx)
+			}
+		})
+	})
+}

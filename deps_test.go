@@ -1,0 +1,50 @@
+package breakwater_test
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestCoreRequiresNothing keeps the promise that importing Breakwater's
+// core pulls in no other module: go.mod has no require lines, and no core
+// package imports anything outside the standard library and this module.
+func TestCoreRequiresNothing(t *testing.T) {
+	f, err := os.Open("go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var module string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		switch fields[0] {
+		case "module":
+			module = fields[1]
+		case "require":
+			t.Errorf("go.mod of the core module has a require line: %q", sc.Text())
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command("go", "list", "-deps", "-test", "-f", "{{if not .Standard}}{{.ImportPath}} {{with .Module}}{{.Path}}{{end}}{{end}}", "./...")
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line) // import path, then its module
+		if len(fields) > 0 && fields[len(fields)-1] != module {
+			t.Errorf("the core module depends on %s", line)
+		}
+	}
+}

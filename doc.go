@@ -1,0 +1,14 @@
+// Package breakwater keeps a Go service standing when what it calls is
+// flaky or down.
+//
+// The policies live in their own packages, each usable alone:
+//
+//   - breaker: a circuit breaker (consecutive failures, or a failure or
+//     slow-call rate over a count or time window; half-open probes;
+//     forced states; hooks; metrics; a registry by key).
+//   - clock and clock/clocktest: the time seam every component takes, and
+//     a fake clock for tests.
+//
+// The core module requires no third-party module; integrations that do
+// (Redis, Prometheus, OpenTelemetry, gRPC) are nested modules of their own.
+package breakwater
