@@ -211,20 +211,17 @@ func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T
 // errPanicking marks, in Execute, a call that has not returned.
 var errPanicking = errors.New("breaker: call did not return")
 
+// doneAt is Done for Do and Execute, which defer it with a pointer to
+// their result error.
 func (p Permit) doneAt(err *error) {
-	if *err == nil && p.e.plain {
-		p.b.succeedClosed(p.e) // the common case, small enough to inline
-		return
-	}
-	p.doneSlow(*err)
-}
-
-func (p Permit) doneSlow(err error) {
-	if err == errPanicking {
+	switch {
+	case *err == nil && p.e.plain:
+		p.b.succeedClosed(p.e)
+	case *err == errPanicking:
 		p.b.finish(p, failure, ErrPanicked)
-		return
+	default:
+		p.Done(*err)
 	}
-	p.Done(err)
 }
 
 // Wrap returns fn protected by b: a function of the same shape that runs
