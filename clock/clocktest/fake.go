@@ -135,6 +135,29 @@ func (f *Fake) WaitForTimers(ctx context.Context, n int) error {
 	}
 }
 
+// Drive calls fn on another goroutine and, until fn returns, moves the
+// clock to the deadline of the earliest pending timer each time there is
+// one: time jumps from event to event, so that code that sleeps (a retry
+// between attempts, a breaker's cool-down) runs at once and in order. It
+// returns when fn does.
+func (f *Fake) Drive(fn func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		defer cancel()
+		fn()
+	}()
+	for f.WaitForTimers(ctx, 1) == nil {
+		f.mu.Lock()
+		next := f.nextDueLocked(maxTime)
+		f.mu.Unlock()
+		if next != nil {
+			f.Set(next.at)
+		}
+	}
+}
+
+var maxTime = time.Unix(1<<62, 0)
+
 // nextDueLocked returns the earliest timer due at or before t.
 func (f *Fake) nextDueLocked(t time.Time) *fakeTimer {
 	var next *fakeTimer

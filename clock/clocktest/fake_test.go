@@ -83,6 +83,23 @@ func TestSleepWithFakeClock(t *testing.T) {
 	}
 }
 
+func TestDriveJumpsFromTimerToTimer(t *testing.T) {
+	f := clocktest.NewFake(time.Time{})
+	var woke []time.Duration
+	f.Drive(func() {
+		for _, d := range []time.Duration{time.Second, time.Minute, time.Millisecond} {
+			clock.Sleep(context.Background(), f, d)
+			woke = append(woke, f.Since(clocktest.Epoch))
+		}
+	})
+	want := []time.Duration{time.Second, time.Second + time.Minute, time.Second + time.Minute + time.Millisecond}
+	for i := range want {
+		if woke[i] != want[i] {
+			t.Fatalf("woke at %v, want %v", woke, want)
+		}
+	}
+}
+
 func TestWaitForTimersHonoursContext(t *testing.T) {
 	f := clocktest.NewFake(time.Time{})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,0 +1,97 @@
+package retry
+
+import (
+	"sync/atomic"
+)
+
+// Defaults of a BudgetConfig's zero fields.
+const (
+	DefaultBudgetMaxTokens  = 10
+	DefaultBudgetTokenRatio = 0.1
+)
+
+// BudgetConfig describes a retry budget: a token bucket in the manner of
+// gRPC's retry throttling. Every retryable failure takes one token, every
+// success gives back TokenRatio, and retries are allowed only while more
+// than half of MaxTokens are left.
+//
+// With the defaults (10 tokens, 0.1 per success) a budget behaves like no
+// budget at all while failures are rare, and stops retries once more than
+// about 1 call in 11 fails (0.1/(1+0.1) ≈ 9 %), so that a dependency's bad
+// minute is not multiplied by the number of attempts. First attempts are
+// never held back: only retries are.
+type BudgetConfig struct {
+	// MaxTokens is the bucket's size, in (0, 1000]. Zero means 10.
+	MaxTokens float64
+	// TokenRatio is what a success gives back, in (0, 1]. Zero means 0.1.
+	TokenRatio float64
+}
+
+// Budget is a retry budget, safe for concurrent use. One budget can be
+// shared by many policies (Config.Budget), e.g. all calls to one service.
+type Budget struct {
+	max, ratio int64 // in thousandths of a token
+	tokens     atomic.Int64
+	denied     atomic.Uint64
+}
+
+// NewBudget returns a full budget, or a *ConfigError naming a bad field.
+func NewBudget(cfg BudgetConfig) (*Budget, error) {
+	switch {
+	case !(cfg.MaxTokens >= 0 && cfg.MaxTokens <= 1000):
+		return nil, invalid("Budget.MaxTokens", "must be in (0, 1000], got %v", cfg.MaxTokens)
+	case !(cfg.TokenRatio >= 0 && cfg.TokenRatio <= 1):
+		return nil, invalid("Budget.TokenRatio", "must be in (0, 1], got %v", cfg.TokenRatio)
+	}
+	return newBudget(cfg), nil
+}
+
+func newBudget(cfg BudgetConfig) *Budget {
+	if cfg.MaxTokens == 0 {
+		cfg.MaxTokens = DefaultBudgetMaxTokens
+	}
+	if cfg.TokenRatio == 0 {
+		cfg.TokenRatio = DefaultBudgetTokenRatio
+	}
+	b := &Budget{max: milli(cfg.MaxTokens), ratio: max(milli(cfg.TokenRatio), 1)}
+	b.tokens.Store(b.max)
+	return b
+}
+
+func milli(f float64) int64 { return int64(f*1000 + 0.5) }
+
+// Tokens returns the tokens left.
+func (b *Budget) Tokens() float64 { return float64(b.tokens.Load()) / 1000 }
+
+// Denied returns how many retries the budget has turned down.
+func (b *Budget) Denied() uint64 { return b.denied.Load() }
+
+// succeeded gives back a fraction of a token. A full bucket, the usual
+// case, is only read, so that healthy calls do not contend on a write.
+func (b *Budget) succeeded() {
+	for {
+		t := b.tokens.Load()
+		if t >= b.max || b.tokens.CompareAndSwap(t, min(t+b.ratio, b.max)) {
+			return
+		}
+	}
+}
+
+// failed takes a token.
+func (b *Budget) failed() {
+	for {
+		t := b.tokens.Load()
+		if t <= 0 || b.tokens.CompareAndSwap(t, max(t-1000, 0)) {
+			return
+		}
+	}
+}
+
+// allowRetry reports whether a retry may be made, counting a denial.
+func (b *Budget) allowRetry() bool {
+	if b.tokens.Load()*2 > b.max {
+		return true
+	}
+	b.denied.Add(1)
+	return false
+}

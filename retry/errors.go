@@ -1,0 +1,91 @@
+package retry
+
+import (
+	"errors"
+	"strconv"
+	"time"
+)
+
+// Why a policy stopped retrying, as Error.Cause. A context's error
+// (context.Canceled, context.DeadlineExceeded or its cause) is the fourth.
+var (
+	// ErrExhausted: the attempts ran out.
+	ErrExhausted = errors.New("retry: attempts exhausted")
+	// ErrMaxElapsed: the next delay would end past Config.MaxElapsed.
+	ErrMaxElapsed = errors.New("retry: time budget exhausted")
+	// ErrBudgetExhausted: the retry budget had no retry to spare; the
+	// dependency is failing broadly.
+	ErrBudgetExhausted = errors.New("retry: retry budget exhausted")
+)
+
+// Error is returned when a policy stopped retrying a retryable failure
+// because a limit was reached: attempts, time, retry budget or context.
+// It wraps both the reason and the last attempt's error, so errors.Is
+// matches either (use errors.Is or errors.As, not errors.Unwrap).
+//
+// An error that is not retryable is returned unchanged, not as an *Error.
+type Error struct {
+	// Attempts is the number of attempts made, at least 1.
+	Attempts int
+	// Cause is why retrying stopped: ErrExhausted, ErrMaxElapsed,
+	// ErrBudgetExhausted, or the context's cause.
+	Cause error
+	// Err is the last attempt's error.
+	Err error
+}
+
+func (e *Error) Error() string {
+	return "retry: gave up after " + strconv.Itoa(e.Attempts) + " attempt" + plural(e.Attempts) +
+		" (" + e.Cause.Error() + "): " + e.Err.Error()
+}
+
+// Unwrap returns the cause and the last attempt's error.
+func (e *Error) Unwrap() []error { return []error{e.Cause, e.Err} }
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// Permanent wraps err so that a policy returns it at once, without
+// retrying. The policy returns err itself, not the wrapper. Permanent(nil)
+// is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err}
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// DelayHinter is implemented by errors that carry the delay a server asked
+// for before the next attempt, like an HTTP Retry-After header or gRPC's
+// retry pushback. A policy waits that long instead of its own backoff,
+// capped by MaxDelay; a negative delay means "do not retry".
+type DelayHinter interface {
+	RetryAfter() time.Duration
+}
+
+// After wraps err with a server's requested delay d (see DelayHinter).
+// After(d, nil) is nil.
+func After(d time.Duration, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &afterError{d: d, err: err}
+}
+
+type afterError struct {
+	d   time.Duration
+	err error
+}
+
+func (e *afterError) Error() string             { return e.err.Error() }
+func (e *afterError) Unwrap() error             { return e.err }
+func (e *afterError) RetryAfter() time.Duration { return e.d }

@@ -1,0 +1,240 @@
+package retry
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/internal/stripe"
+)
+
+// Policy retries failing calls. It is safe for concurrent use, and one
+// Policy can run calls of any result type. Build one with New.
+type Policy struct {
+	s settings
+
+	calls                                 stripe.Counter
+	retries, recovered, exhausted, denied atomic.Uint64
+}
+
+// New returns a policy described by cfg, or a *ConfigError naming the
+// first field of cfg that is out of range.
+func New(cfg Config) (*Policy, error) {
+	s, err := cfg.settings()
+	if err != nil {
+		return nil, err
+	}
+	return &Policy{s: s}, nil
+}
+
+// Name returns the policy's name.
+func (p *Policy) Name() string { return p.s.Name }
+
+// Do calls fn, and calls it again after a delay while it fails with a
+// retryable error and the policy's limits allow. It returns nil once fn
+// succeeds; fn's error unchanged if it is not retryable; or an *Error that
+// wraps the reason retrying stopped and the last error. If ctx is already
+// done, Do returns ctx.Err() without calling fn.
+func (p *Policy) Do(ctx context.Context, fn func(context.Context) error) error {
+	_, err := Execute(ctx, p, func(ctx context.Context) (struct{}, error) { return struct{}{}, fn(ctx) })
+	return err
+}
+
+// Execute runs fn through p, like Policy.Do, and returns its result.
+func Execute[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, error)) (T, error) {
+	if err := ctx.Err(); err != nil {
+		var zero T
+		return zero, err
+	}
+	p.calls.Add(1)
+	var start time.Time
+	if p.s.MaxElapsed > 0 {
+		start = p.s.Clock.Now()
+	}
+	v, err := fn(ctx)
+	if err == nil && (p.s.RetryOnResult == nil || !p.s.RetryOnResult(v)) {
+		if p.s.budget != nil {
+			p.s.budget.succeeded()
+		}
+		return v, nil
+	}
+	return retrying(ctx, p, fn, start, v, err)
+}
+
+// retrying is Execute after a first attempt that failed (err != nil) or
+// returned a result to retry (err == nil).
+func retrying[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, error), start time.Time, v T, err error) (T, error) {
+	s := &p.s
+	var prev time.Duration // the previous delay
+	for attempt := 1; ; attempt++ {
+		if err != nil && !s.retryable(err) {
+			if pe, ok := err.(*permanentError); ok {
+				err = pe.err
+			}
+			return v, err
+		}
+		if s.budget != nil {
+			s.budget.failed()
+		}
+
+		d, cause := p.nextDelay(ctx, attempt, prev, start, err)
+		if cause == nil {
+			if f := s.Hooks.OnRetry; f != nil {
+				f(RetryEvent{Name: s.Name, Attempt: attempt, Err: err, Delay: d})
+			}
+			p.retries.Add(1)
+			cause = clock.Sleep(ctx, s.Clock, d)
+		}
+		if cause != nil {
+			p.exhausted.Add(1)
+			if f := s.Hooks.OnGiveUp; f != nil {
+				f(GiveUpEvent{Name: s.Name, Attempts: attempt, Cause: cause, Err: err})
+			}
+			if err == nil { // the result was retryable, but it is still a result
+				return v, nil
+			}
+			return v, &Error{Attempts: attempt, Cause: cause, Err: err}
+		}
+
+		prev = d
+		v, err = fn(ctx)
+		if err == nil && (s.RetryOnResult == nil || !s.RetryOnResult(v)) {
+			p.recovered.Add(1)
+			if s.budget != nil {
+				s.budget.succeeded()
+			}
+			return v, nil
+		}
+	}
+}
+
+// nextDelay returns the delay before the retry that follows attempt, or
+// the reason not to retry.
+func (p *Policy) nextDelay(ctx context.Context, attempt int, prev time.Duration, start time.Time, err error) (time.Duration, error) {
+	s := &p.s
+	switch {
+	case ctx.Err() != nil:
+		return 0, context.Cause(ctx)
+	case attempt >= s.MaxAttempts:
+		return 0, ErrExhausted
+	}
+	var d time.Duration
+	var hint DelayHinter
+	if errors.As(err, &hint) {
+		d = hint.RetryAfter()
+		if d < 0 { // the server said not to retry
+			return 0, ErrExhausted
+		}
+		d = min(d, s.MaxDelay)
+	} else {
+		d = s.backoff(attempt, prev, err)
+	}
+	deadline, hasDeadline := ctx.Deadline()
+	if s.MaxElapsed > 0 || hasDeadline {
+		wake := s.Clock.Now().Add(d)
+		if s.MaxElapsed > 0 && wake.Sub(start) > s.MaxElapsed {
+			return 0, ErrMaxElapsed
+		}
+		if hasDeadline && !wake.Before(deadline) {
+			return 0, context.DeadlineExceeded
+		}
+	}
+	if s.budget != nil && !s.budget.allowRetry() {
+		p.denied.Add(1)
+		return 0, ErrBudgetExhausted
+	}
+	return d, nil
+}
+
+// retryable reports whether err may be retried, in this order: a Permanent
+// error or one in DoNotRetryOn is not; one in RetryOn is; breaker.ErrOpen
+// is not (retrying against an open circuit only wastes attempts); RetryIf
+// decides when set; any other error is retried unless RetryOn or RetryIf
+// is set.
+func (s *settings) retryable(err error) bool {
+	var pe *permanentError
+	if errors.As(err, &pe) {
+		return false
+	}
+	for _, target := range s.DoNotRetryOn {
+		if errors.Is(err, target) {
+			return false
+		}
+	}
+	for _, target := range s.RetryOn {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	if errors.Is(err, breaker.ErrOpen) {
+		return false
+	}
+	if s.RetryIf != nil {
+		return s.RetryIf(err)
+	}
+	return len(s.RetryOn) == 0
+}
+
+// Hooks are functions a policy calls; each may be nil. They run on the
+// caller's goroutine.
+type Hooks struct {
+	// OnRetry is called before each retry's delay.
+	OnRetry func(RetryEvent)
+	// OnGiveUp is called when a limit stops the retries: attempts, time,
+	// budget or context.
+	OnGiveUp func(GiveUpEvent)
+}
+
+// RetryEvent describes a retry about to be made.
+type RetryEvent struct {
+	Name    string
+	Attempt int   // the attempt that failed, 1 for the first
+	Err     error // its error; nil if its result was retryable
+	Delay   time.Duration
+}
+
+// GiveUpEvent describes a call whose retries were stopped by a limit.
+type GiveUpEvent struct {
+	Name     string
+	Attempts int
+	Cause    error // ErrExhausted, ErrMaxElapsed, ErrBudgetExhausted or the context's cause
+	Err      error // the last attempt's error; nil if its result was retryable
+}
+
+// Metrics is a snapshot of a policy's counters, which only grow.
+type Metrics struct {
+	Name string
+	// Calls is the number of calls run through the policy.
+	Calls uint64
+	// Retries is the number of retries made (attempts after the first).
+	Retries uint64
+	// SucceededAfterRetry is the number of calls that succeeded on a retry.
+	SucceededAfterRetry uint64
+	// Exhausted is the number of calls given up on because a limit was
+	// reached: attempts, time, retry budget or context.
+	Exhausted uint64
+	// BudgetDenied is the number of retries the budget turned down.
+	BudgetDenied uint64
+	// BudgetTokens is the tokens left in the policy's budget; zero without
+	// one.
+	BudgetTokens float64
+}
+
+// Metrics returns a snapshot of the policy's counters.
+func (p *Policy) Metrics() Metrics {
+	m := Metrics{
+		Name:                p.s.Name,
+		Calls:               p.calls.Load(),
+		Retries:             p.retries.Load(),
+		SucceededAfterRetry: p.recovered.Load(),
+		Exhausted:           p.exhausted.Load(),
+		BudgetDenied:        p.denied.Load(),
+	}
+	if p.s.budget != nil {
+		m.BudgetTokens = p.s.budget.Tokens()
+	}
+	return m
+}
