@@ -6,6 +6,8 @@
 //   - breaker: a circuit breaker (consecutive failures, or a failure or
 //     slow-call rate over a count or time window; half-open probes;
 //     forced states; hooks; metrics; a registry by key).
+//   - retry: retry with backoff and jitter, time limits, Retry-After
+//     hints and a retry budget.
 //   - clock and clock/clocktest: the time seam every component takes, and
 //     a fake clock for tests.
 //
