@@ -136,27 +136,43 @@ func (f *Fake) WaitForTimers(ctx context.Context, n int) error {
 }
 
 // Drive calls fn on another goroutine and, until fn returns, moves the
-// clock to the deadline of the earliest pending timer each time there is
-// one: time jumps from event to event, so that code that sleeps (a retry
-// between attempts, a breaker's cool-down) runs at once and in order. It
-// returns when fn does.
+// clock forward whenever a goroutine waits on a timer of this clock made
+// by NewTimer (a sleep: a retry's delay, say): to the deadline of the
+// earliest such timer, firing every timer due on the way in order. Timers
+// made by AfterFunc (a breaker's cool-down) fire when time passes them but
+// never make time pass. Drive returns when fn does.
+//
+// Drive suits code that sleeps on one goroutine. When timers on several
+// goroutines race with each other (a call abandoned by a timeout while a
+// retry waits), which deadline comes first depends on the scheduler; test
+// such code with testing/synctest instead.
 func (f *Fake) Drive(fn func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		defer cancel()
 		fn()
 	}()
-	for f.WaitForTimers(ctx, 1) == nil {
+	for {
 		f.mu.Lock()
-		next := f.nextDueLocked(maxTime)
+		var next *fakeTimer
+		for _, t := range f.timers {
+			if t.c != nil && (next == nil || t.at.Before(next.at)) {
+				next = t
+			}
+		}
+		changed := f.changed
 		f.mu.Unlock()
 		if next != nil {
 			f.Set(next.at)
+			continue
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return
 		}
 	}
 }
-
-var maxTime = time.Unix(1<<62, 0)
 
 // nextDueLocked returns the earliest timer due at or before t.
 func (f *Fake) nextDueLocked(t time.Time) *fakeTimer {

@@ -1,0 +1,39 @@
+package breakwater_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/breakwater-go/breakwater"
+	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/retry"
+)
+
+//go:noinline
+func lookup(context.Context) (int, error) { return 42, nil }
+
+// BenchmarkRetryBreaker is a successful call through a decorator of retry
+// around a breaker, both with their defaults.
+func BenchmarkRetryBreaker(b *testing.B) {
+	r, _ := retry.New(retry.Config{})
+	br, _ := breaker.New(breaker.Config{})
+	call, err := breakwater.Wrap(lookup, breakwater.Retry(r), breakwater.Breaker(br))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = call(ctx)
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				_, _ = call(ctx)
+			}
+		})
+	})
+}

@@ -1,0 +1,211 @@
+package breakwater_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/breakwater-go/breakwater"
+	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/fallback"
+	"github.com/breakwater-go/breakwater/retry"
+	"github.com/breakwater-go/breakwater/timeout"
+)
+
+var errBad = errors.New("502 Bad Gateway")
+
+type stack struct {
+	clk *clocktest.Fake
+	b   *breaker.Breaker
+	r   *retry.Policy
+}
+
+func newStack(t *testing.T, bc breaker.Config, rc retry.Config) stack {
+	t.Helper()
+	clk := clocktest.NewFake(time.Now())
+	bc.Clock, rc.Clock = clk, clk
+	if rc.Jitter == retry.JitterProportional {
+		rc.Jitter = retry.JitterNone
+	}
+	rc.NoBudget = rc.Budget == nil
+	b, err := breaker.New(bc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := retry.New(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stack{clk, b, r}
+}
+
+func TestRetryOutsideBreakerStopsWhenTheCircuitOpens(t *testing.T) {
+	s := newStack(t, breaker.Config{ConsecutiveFailures: 2}, retry.Config{MaxAttempts: 5})
+	calls := 0
+	var err error
+	s.clk.Drive(func() {
+		err = breakwater.Do(context.Background(), func(context.Context) error { calls++; return errBad },
+			breakwater.Retry(s.r), breakwater.Breaker(s.b))
+	})
+	if calls != 2 {
+		t.Fatalf("the dependency was called %d times, want 2: the breaker sees every attempt", calls)
+	}
+	if !errors.Is(err, breaker.ErrOpen) {
+		t.Fatalf("err = %v, want the open circuit (not retried)", err)
+	}
+	if m := s.b.Metrics(); m.Failures != 2 || m.Rejections != 1 {
+		t.Fatalf("breaker metrics %+v", m)
+	}
+}
+
+func TestBreakerOutsideRetryCountsASequenceAsOneFailure(t *testing.T) {
+	s := newStack(t, breaker.Config{ConsecutiveFailures: 2}, retry.Config{MaxAttempts: 3})
+	calls := 0
+	protected, err := breakwater.Wrap(func(context.Context) (int, error) { calls++; return 0, errBad },
+		breakwater.Breaker(s.b), breakwater.Retry(s.r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 2; i++ {
+		s.clk.Drive(func() { _, err = protected(context.Background()) })
+		if !errors.Is(err, retry.ErrExhausted) || !errors.Is(err, errBad) {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if calls != 6 {
+		t.Fatalf("the dependency was called %d times, want 2 sequences of 3", calls)
+	}
+	if m := s.b.Metrics(); m.Failures != 2 || s.b.State() != breaker.Open {
+		t.Fatalf("breaker %v with metrics %+v; want two failures, open", s.b.State(), m)
+	}
+	if _, err = protected(context.Background()); !errors.Is(err, breaker.ErrOpen) || calls != 6 {
+		t.Fatalf("third call: %v after %d dependency calls", err, calls)
+	}
+}
+
+// Tests where timers on several goroutines race (a timeout abandoning a
+// call while a retry waits) run in a synctest bubble on the system clock,
+// where time moves only once every goroutine is blocked.
+func TestTimeoutAbandonsACallThatIgnoresItsContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		attempt, err := timeout.New(timeout.Config{Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, _ := retry.New(retry.Config{MaxAttempts: 2, Jitter: retry.JitterNone})
+		release := make(chan struct{})
+		deaf := func(context.Context) (string, error) { <-release; return "too late", nil }
+
+		start := time.Now()
+		got, err := breakwater.Execute(context.Background(), deaf, breakwater.Retry(r), breakwater.Timeout(attempt))
+		if got != "" || !errors.Is(err, timeout.ErrTimeout) || !errors.Is(err, retry.ErrExhausted) {
+			t.Fatalf("got %q, %v; want both attempts to time out", got, err)
+		}
+		if took := time.Since(start); took != 3*time.Second { // 1s, a 1s delay, 1s
+			t.Fatalf("took %v, want 3s", took)
+		}
+		close(release) // the abandoned calls return; their results are dropped
+		synctest.Wait()
+	})
+}
+
+func TestFallbackVariants(t *testing.T) {
+	s := newStack(t, breaker.Config{ConsecutiveFailures: 1}, retry.Config{})
+	failing := func(context.Context) (string, error) { return "", io.EOF }
+
+	v, err := breakwater.Execute(context.Background(), failing, breakwater.Fallback(fallback.Value("cached")))
+	if v != "cached" || err != nil {
+		t.Fatalf("value fallback: %q, %v", v, err)
+	}
+	v, err = breakwater.Execute(context.Background(), failing, breakwater.Fallback(fallback.Func(
+		func(_ context.Context, err error) (string, error) { return "default after " + err.Error(), nil })))
+	if v != "default after EOF" || err != nil {
+		t.Fatalf("func fallback: %q, %v", v, err)
+	}
+
+	onlyOpen := breakwater.Fallback(&fallback.Policy[string]{Func: fallback.Value("stale").Func, If: fallback.IfOpen})
+	v, err = breakwater.Execute(context.Background(), failing, onlyOpen, breakwater.Breaker(s.b))
+	if v != "" || !errors.Is(err, io.EOF) {
+		t.Fatalf("closed circuit: the error must pass through, got %q, %v", v, err)
+	}
+	v, err = breakwater.Execute(context.Background(), failing, onlyOpen, breakwater.Breaker(s.b))
+	if v != "stale" || err != nil {
+		t.Fatalf("open circuit: %q, %v", v, err)
+	}
+}
+
+func TestOneBreakerServesCallsOfDifferentTypes(t *testing.T) {
+	s := newStack(t, breaker.Config{ConsecutiveFailures: 2}, retry.Config{})
+	getName, _ := breakwater.Wrap(func(context.Context) (string, error) { return "", errBad }, breakwater.Breaker(s.b))
+	getAge, _ := breakwater.Wrap(func(context.Context) (int, error) { return 0, errBad }, breakwater.Breaker(s.b))
+	getName(context.Background())
+	getAge(context.Background())
+	if s.b.State() != breaker.Open {
+		t.Fatal("failures of both functions must count on the shared breaker")
+	}
+	if _, err := getName(context.Background()); !errors.Is(err, breaker.ErrOpen) {
+		t.Fatalf("getName: %v", err)
+	}
+	if _, err := getAge(context.Background()); !errors.Is(err, breaker.ErrOpen) {
+		t.Fatalf("getAge: %v", err)
+	}
+}
+
+func TestAround(t *testing.T) {
+	var log []string
+	logged := breakwater.Around(func(ctx context.Context, next func(context.Context) error) error {
+		log = append(log, "before")
+		err := next(ctx)
+		log = append(log, "after: "+errString(err))
+		return err
+	})
+	v, err := breakwater.Execute(context.Background(), func(context.Context) (int, error) { return 42, nil }, logged)
+	if v != 42 || err != nil || strings.Join(log, ", ") != "before, after: <nil>" {
+		t.Fatalf("got %v, %v; log %q", v, err, log)
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
+	return err.Error()
+}
+
+func TestInvalidStacks(t *testing.T) {
+	ok := func(context.Context) (int, error) { return 1, nil }
+	tests := []struct {
+		name     string
+		fn       func(context.Context) (int, error)
+		policies []breakwater.Policy
+		want     string
+	}{
+		{"nil function", nil, nil, "the function is nil"},
+		{"zero policy", ok, []breakwater.Policy{{}}, "policy 0"},
+		{"nil breaker", ok, []breakwater.Policy{breakwater.Breaker(nil)}, "policy 0 (breaker)"},
+		{"nil retry", ok, []breakwater.Policy{breakwater.Retry(nil)}, "policy 0 (retry)"},
+		{"nil timeout", ok, []breakwater.Policy{breakwater.Timeout(nil)}, "policy 0 (timeout)"},
+		{"nil around", ok, []breakwater.Policy{breakwater.Around(nil)}, "policy 0 (around)"},
+		{"fallback without func", ok, []breakwater.Policy{breakwater.Fallback(&fallback.Policy[int]{})}, "policy 0 (fallback for int)"},
+		{"fallback of another type", ok, []breakwater.Policy{breakwater.Fallback(fallback.Value("x"))}, "fallback for string): does not fit a call returning int"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := breakwater.Wrap(tt.fn, tt.policies...)
+			if f != nil || !errors.Is(err, breakwater.ErrInvalidPolicy) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Wrap: %v; want ErrInvalidPolicy mentioning %q", err, tt.want)
+			}
+			if _, err := breakwater.Execute(context.Background(), tt.fn, tt.policies...); !errors.Is(err, breakwater.ErrInvalidPolicy) {
+				t.Fatalf("Execute: %v", err)
+			}
+		})
+	}
+	if err := breakwater.Do(context.Background(), nil); !errors.Is(err, breakwater.ErrInvalidPolicy) {
+		t.Fatalf("Do(nil): %v", err)
+	}
+}

@@ -1,0 +1,103 @@
+package breakwater_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/breakwater-go/breakwater"
+	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/fallback"
+	"github.com/breakwater-go/breakwater/retry"
+	"github.com/breakwater-go/breakwater/timeout"
+)
+
+// The timeline of a flaky call: retries with 1 s then 2 s of backoff, each
+// attempt limited to 2 s, around a breaker that opens on 2 server errors
+// and recovers after 20 s. A fake clock makes it run at once.
+func Example() {
+	clk := clocktest.NewFake(time.Time{})
+	say := func(format string, args ...any) {
+		fmt.Printf("T+%-3v ", clk.Since(clocktest.Epoch))
+		fmt.Printf(format+"\n", args...)
+	}
+	b, _ := breaker.New(breaker.Config{
+		Name: "payments-api", ConsecutiveFailures: 2, OpenDuration: 20 * time.Second,
+		Ignore: []error{timeout.ErrTimeout}, // slow is not down: count server errors only
+		Clock:  clk,
+		Hooks:  breaker.Hooks{OnStateChange: func(c breaker.StateChange) { say("circuit %v -> %v", c.From, c.To) }},
+	})
+	r, _ := retry.New(retry.Config{
+		MaxAttempts: 3, Delay: time.Second, Multiplier: 2, Jitter: retry.JitterNone, Clock: clk,
+		Hooks: retry.Hooks{OnRetry: func(e retry.RetryEvent) { say("attempt %d: %v; retry in %v", e.Attempt, e.Err, e.Delay) }},
+	})
+	perAttempt, _ := timeout.New(timeout.Config{Timeout: 2 * time.Second, Clock: clk})
+
+	replies := []string{"502", "slow", "502"} // then 200
+	charge := func(ctx context.Context) (string, error) {
+		reply := "200"
+		if len(replies) > 0 {
+			reply, replies = replies[0], replies[1:]
+		}
+		switch reply {
+		case "502":
+			return "", errors.New("502 Bad Gateway")
+		case "slow":
+			clk.Advance(2 * time.Second) // the time limit passes while we work
+			return "", ctx.Err()
+		}
+		return "charged", nil
+	}
+
+	// One line makes the call resilient; charge itself is unchanged.
+	pay, _ := breakwater.Wrap(charge, breakwater.Retry(r), breakwater.Breaker(b), breakwater.Timeout(perAttempt))
+
+	clk.Drive(func() {
+		_, err := pay(context.Background())
+		say("call 1: %v", err)
+	})
+	clk.Set(clocktest.Epoch.Add(10 * time.Second))
+	_, err := pay(context.Background())
+	say("call 2: %v", err)
+	clk.Set(clocktest.Epoch.Add(35 * time.Second))
+	v, err := pay(context.Background())
+	say("call 3: %v %v", v, err)
+	// Output:
+	// T+0s  attempt 1: 502 Bad Gateway; retry in 1s
+	// T+3s  attempt 2: timeout: call took longer than 2s; retry in 2s
+	// T+5s  circuit closed -> open
+	// T+5s  call 1: retry: gave up after 3 attempts (retry: attempts exhausted): 502 Bad Gateway
+	// T+10s call 2: breaker "payments-api": circuit open
+	// T+25s circuit open -> half-open
+	// T+35s circuit half-open -> closed
+	// T+35s call 3: charged <nil>
+}
+
+// A handler's view: a cached answer while the circuit is open.
+func ExampleFallback() {
+	b, _ := breaker.New(breaker.Config{Name: "recommendations", ConsecutiveFailures: 1})
+	b.Trip()
+
+	recommend := func(ctx context.Context) ([]string, error) { return []string{"live"}, nil }
+	cached := &fallback.Policy[[]string]{Func: fallback.Value([]string{"cached"}).Func, If: fallback.IfOpen}
+
+	v, err := breakwater.Execute(context.Background(), recommend, breakwater.Fallback(cached), breakwater.Breaker(b))
+	fmt.Println(v, err)
+	// Output: [cached] <nil>
+}
+
+func ExampleDo() {
+	r, _ := retry.New(retry.Config{MaxAttempts: 3, Delay: time.Millisecond})
+	b, _ := breaker.New(breaker.Config{Name: "mailer"})
+	attempts := 0
+	err := breakwater.Do(context.Background(), func(ctx context.Context) error {
+		if attempts++; attempts < 2 {
+			return errors.New("connection reset")
+		}
+		return nil
+	}, breakwater.Retry(r), breakwater.Breaker(b))
+	fmt.Println(err, attempts)
+	// Output: <nil> 2
+}

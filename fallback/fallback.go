@@ -1,0 +1,52 @@
+// Package fallback answers a failed call with a substitute result: a
+// cached value, a default, or whatever a function of the error returns.
+package fallback
+
+import (
+	"context"
+	"errors"
+
+	"github.com/breakwater-go/breakwater/breaker"
+)
+
+// Policy substitutes a result for a failed call. It is the one policy that
+// knows the result type T. A Policy must not be changed once in use.
+type Policy[T any] struct {
+	// Func returns the substitute for a call that failed with err. It
+	// must be set.
+	Func func(ctx context.Context, err error) (T, error)
+	// If, when set, limits the fallback to the errors it accepts; others
+	// are returned as they are. IfOpen limits it to open circuits.
+	If func(err error) bool
+}
+
+// Value returns a policy that answers every failure with v.
+func Value[T any](v T) *Policy[T] {
+	return &Policy[T]{Func: func(context.Context, error) (T, error) { return v, nil }}
+}
+
+// Func returns a policy that answers a failure with f's result.
+func Func[T any](f func(ctx context.Context, err error) (T, error)) *Policy[T] {
+	return &Policy[T]{Func: f}
+}
+
+// IfOpen accepts the errors of a breaker that turned a call away (see
+// breaker.ErrOpen): for a fallback used only while the circuit is open.
+func IfOpen(err error) bool { return errors.Is(err, breaker.ErrOpen) }
+
+// ErrNoFunc is returned by Execute for a Policy whose Func is nil.
+var ErrNoFunc = errors.New("fallback: Policy.Func is nil")
+
+// Execute runs fn and, if it fails with an error p accepts, returns p's
+// substitute instead. When ctx is done the caller has gone: the error is
+// returned as it is.
+func Execute[T any](ctx context.Context, p *Policy[T], fn func(context.Context) (T, error)) (T, error) {
+	v, err := fn(ctx)
+	if err == nil || ctx.Err() != nil || (p.If != nil && !p.If(err)) {
+		return v, err
+	}
+	if p.Func == nil {
+		return v, errors.Join(ErrNoFunc, err)
+	}
+	return p.Func(ctx, err)
+}

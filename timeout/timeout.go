@@ -1,0 +1,158 @@
+// Package timeout bounds how long a call may take.
+//
+// The call gets a context that is cancelled at the deadline. A call that
+// honours its context returns then; one that ignores it is abandoned: the
+// caller gets the timeout error at the deadline, and the call's result,
+// whenever it comes, is dropped. The abandoned call keeps running until it
+// returns on its own; no Go code can stop a goroutine from outside.
+//
+// Placed inside a retry policy, a timeout bounds each attempt; placed
+// outside, it bounds the whole call, retries and delays included.
+package timeout
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/breakwater-go/breakwater/clock"
+)
+
+// ErrTimeout is matched by the error a policy returns when a call runs out
+// of time. That error matches context.DeadlineExceeded too, so code that
+// checks for the standard error keeps working.
+var ErrTimeout = errors.New("timeout: call timed out")
+
+// Config describes a timeout policy.
+type Config struct {
+	// Timeout is how long a call may take. It must be positive.
+	Timeout time.Duration
+	// Clock is the time source. Nil means clock.System.
+	Clock clock.Clock
+}
+
+// ConfigError reports a Config field that is out of range.
+type ConfigError struct {
+	Field, Reason string
+}
+
+func (e *ConfigError) Error() string { return "timeout: invalid Config." + e.Field + ": " + e.Reason }
+
+// Policy bounds the duration of calls. It is safe for concurrent use; one
+// Policy can run calls of any result type.
+type Policy struct {
+	d     time.Duration
+	clock clock.Clock
+	err   *Error // returned for every timeout: no allocation
+}
+
+// New returns a policy described by cfg, or a *ConfigError.
+func New(cfg Config) (*Policy, error) {
+	if cfg.Timeout <= 0 {
+		return nil, &ConfigError{Field: "Timeout", Reason: "must be positive, got " + cfg.Timeout.String()}
+	}
+	return &Policy{d: cfg.Timeout, clock: clock.Or(cfg.Clock), err: &Error{Timeout: cfg.Timeout}}, nil
+}
+
+// Timeout returns the policy's time limit.
+func (p *Policy) Timeout() time.Duration { return p.d }
+
+// Error is the error of a call that timed out. It matches ErrTimeout and
+// context.DeadlineExceeded.
+type Error struct {
+	Timeout time.Duration
+}
+
+func (e *Error) Error() string { return "timeout: call took longer than " + e.Timeout.String() }
+
+// Is reports whether target is ErrTimeout or context.DeadlineExceeded.
+func (e *Error) Is(target error) bool {
+	return target == ErrTimeout || target == context.DeadlineExceeded
+}
+
+// Do runs fn with p's time limit; see Execute.
+func (p *Policy) Do(ctx context.Context, fn func(context.Context) error) error {
+	_, err := Execute(ctx, p, func(ctx context.Context) (struct{}, error) { return struct{}{}, fn(ctx) })
+	return err
+}
+
+// Execute runs fn on its own goroutine with a context that ends at the time
+// limit, and returns its result, or an *Error at the time limit if fn has
+// not returned by then. If ctx ends first, Execute returns ctx's error. A
+// panic in fn is raised again on the caller's goroutine, unless the call
+// was already abandoned.
+func Execute[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, error)) (T, error) {
+	var zero T
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	tctx, cancel := p.withTimeout(ctx)
+	defer cancel()
+
+	type result struct {
+		v     T
+		err   error
+		panic any
+	}
+	done := make(chan result, 1) // buffered: an abandoned call never blocks
+	go func() {
+		var r result
+		defer func() { done <- r }()
+		defer func() { r.panic = recover() }()
+		r.v, r.err = fn(tctx)
+	}()
+
+	select {
+	case r := <-done:
+		if r.panic != nil {
+			panic(r.panic)
+		}
+		if r.err != nil && ctx.Err() == nil && context.Cause(tctx) == p.err {
+			return r.v, p.err // the call gave up because of our deadline
+		}
+		return r.v, r.err
+	case <-tctx.Done():
+		if err := ctx.Err(); err != nil {
+			return zero, err
+		}
+		return zero, p.err
+	}
+}
+
+// withTimeout returns a context that ends after p.d with cause p.err, by
+// p's clock.
+func (p *Policy) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if p.clock == clock.System {
+		return context.WithTimeoutCause(ctx, p.d, p.err)
+	}
+	cctx, cancel := context.WithCancelCause(ctx)
+	t := p.clock.AfterFunc(p.d, func() { cancel(p.err) })
+	dctx := &deadlineContext{Context: cctx, deadline: p.clock.Now().Add(p.d), cause: p.err}
+	return dctx, func() {
+		t.Stop()
+		cancel(context.Canceled)
+	}
+}
+
+// deadlineContext is a context cancelled by a timer of a clock other than
+// the system's. It reports that clock's deadline, and DeadlineExceeded once
+// the timer has fired, as a context made by context.WithTimeout would.
+type deadlineContext struct {
+	context.Context
+	deadline time.Time
+	cause    error
+}
+
+func (c *deadlineContext) Deadline() (time.Time, bool) {
+	if d, ok := c.Context.Deadline(); ok && d.Before(c.deadline) {
+		return d, true
+	}
+	return c.deadline, true
+}
+
+func (c *deadlineContext) Err() error {
+	if err := c.Context.Err(); err != nil && context.Cause(c.Context) == c.cause {
+		return context.DeadlineExceeded
+	}
+	return c.Context.Err()
+}

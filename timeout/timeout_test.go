@@ -1,0 +1,128 @@
+package timeout_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/timeout"
+)
+
+func newPolicy(t *testing.T, d time.Duration) (*timeout.Policy, *clocktest.Fake) {
+	t.Helper()
+	clk := clocktest.NewFake(time.Now())
+	p, err := timeout.New(timeout.Config{Timeout: d, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, clk
+}
+
+func TestFastCallReturnsItsResult(t *testing.T) {
+	p, _ := newPolicy(t, time.Second)
+	v, err := timeout.Execute(context.Background(), p, func(ctx context.Context) (int, error) {
+		if _, ok := ctx.Deadline(); !ok {
+			t.Error("the call's context has no deadline")
+		}
+		return 7, nil
+	})
+	if v != 7 || err != nil {
+		t.Fatalf("got %v, %v", v, err)
+	}
+}
+
+func TestCallThatHonoursItsContextTimesOut(t *testing.T) {
+	p, clk := newPolicy(t, 2*time.Second)
+	done := make(chan error)
+	saw := make(chan error, 1)
+	go func() {
+		done <- p.Do(context.Background(), func(ctx context.Context) error {
+			<-ctx.Done()
+			saw <- ctx.Err()
+			return ctx.Err()
+		})
+	}()
+	clk.WaitForTimers(context.Background(), 1)
+	clk.Advance(2 * time.Second)
+	err := <-done
+	if !errors.Is(err, timeout.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v", err)
+	}
+	if sawErr := <-saw; !errors.Is(sawErr, context.DeadlineExceeded) {
+		t.Fatalf("the call saw %v, want DeadlineExceeded", sawErr)
+	}
+	if err.Error() != "timeout: call took longer than 2s" {
+		t.Fatalf("message %q", err)
+	}
+}
+
+func TestCallThatIgnoresItsContextIsAbandoned(t *testing.T) {
+	p, clk := newPolicy(t, time.Second)
+	release, finished := make(chan struct{}), make(chan struct{})
+	done := make(chan error)
+	go func() {
+		_, err := timeout.Execute(context.Background(), p, func(ctx context.Context) ([]byte, error) {
+			defer close(finished)
+			<-release // deaf to ctx
+			return []byte("late"), nil
+		})
+		done <- err
+	}()
+	clk.WaitForTimers(context.Background(), 1)
+	clk.Advance(time.Second)
+	if err := <-done; !errors.Is(err, timeout.ErrTimeout) {
+		t.Fatalf("err = %v", err)
+	}
+	close(release) // the late result is dropped without a race or a leak
+	<-finished
+}
+
+func TestParentCancellationWins(t *testing.T) {
+	p, clk := newPolicy(t, time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() {
+		done <- p.Do(ctx, func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+	}()
+	clk.WaitForTimers(context.Background(), 1)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) || errors.Is(err, timeout.ErrTimeout) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if _, err := timeout.Execute(ctx, p, func(context.Context) (int, error) { t.Error("called"); return 0, nil }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("done context: %v", err)
+	}
+}
+
+func TestPanicReachesTheCaller(t *testing.T) {
+	p, _ := newPolicy(t, time.Second)
+	defer func() {
+		if r := recover(); r != "boom" {
+			t.Fatalf("recovered %v", r)
+		}
+	}()
+	p.Do(context.Background(), func(context.Context) error { panic("boom") })
+}
+
+func TestSystemClockDeadline(t *testing.T) {
+	p, err := timeout.New(timeout.Config{Timeout: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Do(context.Background(), func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+	if !errors.Is(err, timeout.ErrTimeout) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestInvalidConfig(t *testing.T) {
+	for _, d := range []time.Duration{0, -time.Second} {
+		_, err := timeout.New(timeout.Config{Timeout: d})
+		var ce *timeout.ConfigError
+		if !errors.As(err, &ce) || ce.Field != "Timeout" {
+			t.Errorf("New(%v) = %v", d, err)
+		}
+	}
+}
