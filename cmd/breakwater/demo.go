@@ -3,75 +3,165 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"sync"
 	"time"
 
+	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/breaker"
-	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/retry"
+	"github.com/breakwater-go/breakwater/timeout"
 )
 
-// demo drives a breaker with the default settings (3 consecutive failures,
-// 30 s open, 1 probe) through every state, against a dependency that goes
-// down for a while, on a fake clock so that it runs at once.
-func demo(w io.Writer) error {
-	clk := clocktest.NewFake(time.Time{})
-	start := clk.Now()
-	stamp := func() string { return fmt.Sprintf("T+%3ds", int(clk.Since(start).Seconds())) }
+const demoUsage = `Usage: breakwater demo [--speed N]
 
+Starts a flaky HTTP server on 127.0.0.1 and calls it through retry (3
+attempts, 1 s then 2 s of backoff, 2 s per attempt) around a circuit breaker
+(opens on 2 server errors, recovers after 20 s), printing a timeline of
+attempts, delays and state changes. The server answers 502, then hangs,
+then 502, then recovers. Time runs N times faster than the wall clock.
+`
+
+func demo(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, demoUsage) }
+	speed := fs.Float64("speed", 20, "how many times faster than the wall clock time runs")
+	if err := fs.Parse(args); err != nil {
+		return usageStatus(err)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "breakwater demo: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if !(*speed >= 1 && *speed <= 1000) {
+		fmt.Fprintf(stderr, "breakwater demo: --speed must be between 1 and 1000, got %v\n", *speed)
+		return 2
+	}
+	if err := runDemo(stdout, *speed); err != nil {
+		fmt.Fprintln(stderr, "breakwater demo:", err)
+		return 1
+	}
+	return 0
+}
+
+// statusError is an HTTP answer other than 2xx.
+type statusError struct{ code int }
+
+func (e *statusError) Error() string {
+	return fmt.Sprintf("%d %s", e.code, http.StatusText(e.code))
+}
+
+func runDemo(w io.Writer, speed float64) error {
+	clk := newScaledClock(speed)
+	var mu sync.Mutex // the server and the client both print
+	say := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, "T+%5.1fs  %s\n", clk.Since(clk.start).Seconds(), fmt.Sprintf(format, args...))
+	}
+
+	// The flaky server.
+	replies := []string{"502", "hang", "502"} // then 200
+	srv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		reply := "200"
+		if len(replies) > 0 {
+			reply, replies = replies[0], replies[1:]
+		}
+		mu.Unlock()
+		switch reply {
+		case "502":
+			say("    server: 502 Bad Gateway")
+			rw.WriteHeader(http.StatusBadGateway)
+		case "hang":
+			say("    server: (hangs)")
+			<-r.Context().Done()
+		default:
+			say("    server: 200 OK")
+			io.WriteString(rw, "charged")
+		}
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+	url := "http://" + ln.Addr().String() + "/charge"
+	say("flaky server listening on %s", url)
+
+	// The policies.
 	b, err := breaker.New(breaker.Config{
-		Name:                   "payments-api",
-		OpenDurationMultiplier: 2, // a second trip in a row stays open 60 s
-		Clock:                  clk,
-		Hooks: breaker.Hooks{OnStateChange: func(c breaker.StateChange) {
-			fmt.Fprintf(w, "%s   state %s -> %s\n", stamp(), c.From, c.To)
+		Name: "payments-api", ConsecutiveFailures: 2, OpenDuration: 20 * time.Second,
+		Ignore: []error{timeout.ErrTimeout}, // slow is not down: server errors open the circuit
+		Clock:  clk,
+		Hooks:  breaker.Hooks{OnStateChange: func(c breaker.StateChange) { say("circuit %s -> %s", c.From, c.To) }},
+	})
+	if err != nil {
+		return err
+	}
+	r, err := retry.New(retry.Config{
+		MaxAttempts: 3, Delay: time.Second, Multiplier: 2, Jitter: retry.JitterNone, Clock: clk,
+		Hooks: retry.Hooks{OnRetry: func(e retry.RetryEvent) {
+			say("attempt %d failed: %v; retrying in %v", e.Attempt, e.Err, e.Delay)
 		}},
 	})
 	if err != nil {
 		return err
 	}
-
-	errDown := errors.New("503 Service Unavailable")
-	outageFrom, outageTo := 10*time.Second, 70*time.Second
-	dependency := func(context.Context) error {
-		if t := clk.Since(start); t >= outageFrom && t < outageTo {
-			return errDown
-		}
-		return nil
+	perAttempt, err := timeout.New(timeout.Config{Timeout: 2 * time.Second, Clock: clk})
+	if err != nil {
+		return err
 	}
+
+	client := &http.Client{}
+	charge := func(ctx context.Context) (string, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+		if err != nil {
+			return "", err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if resp.StatusCode/100 != 2 {
+			return "", &statusError{resp.StatusCode}
+		}
+		return string(body), err
+	}
+	pay, err := breakwater.Wrap(charge, breakwater.Retry(r), breakwater.Breaker(b), breakwater.Timeout(perAttempt))
+	if err != nil {
+		return err
+	}
+
 	call := func(n int) {
-		err := b.Do(context.Background(), dependency)
+		say("call %d", n)
+		v, err := pay(context.Background())
 		switch {
-		case err == nil:
-			fmt.Fprintf(w, "%s call %2d: ok\n", stamp(), n)
 		case errors.Is(err, breaker.ErrOpen):
-			fmt.Fprintf(w, "%s call %2d: rejected at once: %v\n", stamp(), n, err)
+			say("call %d rejected at once, server not called: %v", n, err)
+		case err != nil:
+			say("call %d failed: %v", n, err)
 		default:
-			fmt.Fprintf(w, "%s call %2d: failed: %v\n", stamp(), n, err)
+			say("call %d succeeded: %s", n, v)
 		}
 	}
+	at := func(d time.Duration) { clk.Sleep(d - clk.Since(clk.start)) }
 
-	fmt.Fprintln(w, "payments-api is down from T+10s to T+70s; one call every 5 s")
-	n := 0
-	for i := 0; i < 25; i++ {
-		n++
-		call(n)
-		clk.Advance(5 * time.Second)
-	}
-
-	fmt.Fprintf(w, "%s operator: force open\n", stamp())
-	b.ForceOpen()
-	n++
-	call(n)
-	fmt.Fprintf(w, "%s operator: disable\n", stamp())
-	b.Disable()
-	n++
-	call(n)
-	fmt.Fprintf(w, "%s operator: reset\n", stamp())
-	b.Reset()
-
+	call(1)
+	at(10 * time.Second)
+	call(2)
+	at(35 * time.Second)
+	call(3)
 	m := b.Metrics()
-	fmt.Fprintf(w, "\n%d calls run (%d ok, %d failed), %d rejected, %d trips, %d state changes\n",
-		m.Calls, m.Successes, m.Failures, m.Rejections, m.Trips, m.StateChanges)
+	say("breaker: %d calls, %d failures, %d ignored, %d rejected, %d trip(s), now %s",
+		m.Calls, m.Failures, m.Ignored, m.Rejections, m.Trips, m.State)
 	return nil
 }

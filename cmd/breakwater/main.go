@@ -1,21 +1,32 @@
-// Command breakwater shows Breakwater at work.
+// Command breakwater runs flaky commands with retries and a circuit breaker
+// that remembers, between invocations, that what they call is down.
 //
 // Usage:
 //
-//	breakwater demo    drive a circuit breaker through all its states
+//	breakwater run [flags] -- COMMAND [ARGS...]
+//	breakwater status [--state FILE] [--json]
+//	breakwater demo [--speed N]
+//
+// Run "breakwater help" or "breakwater COMMAND --help" for details.
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 )
 
-const usage = `Usage: breakwater <command>
+const usage = `Usage: breakwater <command> [arguments]
 
 Commands:
-  demo    drive a circuit breaker through all its states and print the timeline
-  help    show this help
+  run      run a command with retries and a circuit breaker kept between invocations
+  status   list the circuits of "run" and their state
+  demo     call a flaky HTTP server through retry and a circuit breaker, printing the timeline
+  help     show this help
+
+Run "breakwater <command> --help" for a command's flags.
 `
 
 func main() {
@@ -26,23 +37,27 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return 2
+		return exitUsage
 	}
 	switch args[0] {
+	case "run":
+		return runCmd(args[1:], stdout, stderr)
+	case "status":
+		return status(args[1:], stdout, stderr)
 	case "demo":
-		if len(args) > 1 {
-			fmt.Fprintf(stderr, "breakwater demo: unexpected argument %q\n", args[1])
-			return 2
-		}
-		if err := demo(stdout); err != nil {
-			fmt.Fprintln(stderr, "breakwater demo:", err)
-			return 1
-		}
-		return 0
+		return demo(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
 	fmt.Fprintf(stderr, "breakwater: unknown command %q\n\n%s", args[0], usage)
-	return 2
+	return exitUsage
+}
+
+// usageStatus is the exit status for a flag parsing error: 0 for --help.
+func usageStatus(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return exitUsage
 }

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/breakwater-go/breakwater/breaker"
+)
+
+// The state file holds the circuits of `breakwater run`, so that a circuit
+// opened by one invocation turns the next ones away. Every read-modify-write
+// holds an exclusive lock on a lock file beside it, and every write goes to
+// a temporary file that is renamed over the old one, so that concurrent
+// invocations never see a torn or lost update.
+
+const stateVersion = 1
+
+type stateFile struct {
+	Version  int                 `json:"version"`
+	Circuits map[string]*circuit `json:"circuits"`
+}
+
+// circuit is one persisted circuit breaker.
+type circuit struct {
+	State breaker.State `json:"state"`
+	// Generation changes at every transition, so that the outcome of an
+	// attempt admitted before a transition does not count after it.
+	Generation          int       `json:"generation"`
+	ConsecutiveFailures int       `json:"consecutive_failures"`
+	Trips               int       `json:"trips"`
+	OpenUntil           time.Time `json:"open_until,omitzero"`
+	ProbeUntil          time.Time `json:"probe_until,omitzero"` // half-open: the probe's lease
+	Updated             time.Time `json:"updated"`
+}
+
+// circuitRules are the breaker settings of an invocation.
+type circuitRules struct {
+	failures int           // consecutive failures that open the circuit
+	openFor  time.Duration // how long it stays open; also a probe's lease
+}
+
+// admit decides whether an attempt may run at now. It returns the
+// generation to report the outcome against, whether the attempt is the
+// half-open probe, and an error matching breaker.ErrOpen when the circuit
+// turns it away.
+func (c *circuit) admit(key string, now time.Time, rules circuitRules) (gen int, err error) {
+	switch c.State {
+	case breaker.Open:
+		if now.Before(c.OpenUntil) {
+			return 0, &breaker.OpenError{Name: key, State: breaker.Open, Until: c.OpenUntil}
+		}
+		c.transition(breaker.HalfOpen, now)
+		fallthrough
+	case breaker.HalfOpen:
+		if now.Before(c.ProbeUntil) { // another invocation is probing
+			return 0, &breaker.OpenError{Name: key, State: breaker.HalfOpen}
+		}
+		c.ProbeUntil = now.Add(rules.openFor)
+	default:
+		c.State = breaker.Closed
+	}
+	c.Updated = now
+	return c.Generation, nil
+}
+
+// record counts the outcome of an attempt admitted in generation gen.
+func (c *circuit) record(gen int, failed bool, now time.Time, rules circuitRules) {
+	if gen != c.Generation {
+		return // the circuit changed while the attempt ran
+	}
+	c.Updated = now
+	switch {
+	case !failed:
+		if c.State != breaker.Closed {
+			c.transition(breaker.Closed, now)
+		}
+		c.ConsecutiveFailures = 0
+	case c.State == breaker.HalfOpen:
+		c.open(now, rules)
+	default:
+		c.ConsecutiveFailures++
+		if c.ConsecutiveFailures >= rules.failures {
+			c.open(now, rules)
+		}
+	}
+}
+
+func (c *circuit) open(now time.Time, rules circuitRules) {
+	c.transition(breaker.Open, now)
+	c.Trips++
+	c.OpenUntil = now.Add(rules.openFor)
+}
+
+func (c *circuit) transition(to breaker.State, now time.Time) {
+	c.State = to
+	c.Generation++
+	c.ProbeUntil = time.Time{}
+	if to != breaker.Open {
+		c.OpenUntil = time.Time{}
+	}
+	if to == breaker.Closed {
+		c.ConsecutiveFailures = 0
+	}
+	c.Updated = now
+}
+
+// store is the state file at path.
+type store struct {
+	path string
+	warn func(format string, args ...any) // reports recovered problems
+}
+
+// update runs f on the state under the file lock and saves what f leaves.
+func (s *store) update(f func(*stateFile) error) error {
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
+		return err
+	}
+	unlock, err := lockFile(s.path + ".lock")
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", s.path, err)
+	}
+	defer unlock()
+	st, err := s.read()
+	if err != nil {
+		return err
+	}
+	if err := f(st); err != nil {
+		return err
+	}
+	return s.write(st)
+}
+
+// load reads the state without changing it.
+func (s *store) load() (*stateFile, error) {
+	unlock, err := lockFile(s.path + ".lock")
+	if errors.Is(err, fs.ErrNotExist) {
+		return &stateFile{Version: stateVersion, Circuits: map[string]*circuit{}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return s.read()
+}
+
+// read parses the state file. A missing file is an empty state; a corrupt
+// one is moved aside, reported, and replaced by an empty state.
+func (s *store) read() (*stateFile, error) {
+	empty := &stateFile{Version: stateVersion, Circuits: map[string]*circuit{}}
+	data, err := os.ReadFile(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return empty, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st stateFile
+	err = json.Unmarshal(data, &st)
+	if err == nil && st.Version != stateVersion {
+		err = fmt.Errorf("unknown version %d", st.Version)
+	}
+	if err != nil {
+		aside := fmt.Sprintf("%s.corrupt-%d", s.path, time.Now().UnixNano())
+		if rerr := os.Rename(s.path, aside); rerr != nil {
+			return nil, fmt.Errorf("state file %s is corrupt (%v) and cannot be moved aside: %w", s.path, err, rerr)
+		}
+		s.warn("state file %s was corrupt (%v); kept it as %s and started afresh", s.path, err, aside)
+		return empty, nil
+	}
+	if st.Circuits == nil {
+		st.Circuits = map[string]*circuit{}
+	}
+	return &st, nil
+}
+
+// write replaces the state file atomically.
+func (s *store) write(st *stateFile) error {
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename there is nothing left to remove
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), s.path)
+}
+
+// defaultStatePath is $BREAKWATER_STATE, or circuits.json in the user's
+// state directory.
+func defaultStatePath() string {
+	if p := os.Getenv("BREAKWATER_STATE"); p != "" {
+		return p
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "breakwater", "circuits.json")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "breakwater", "circuits.json")
+	}
+	return filepath.Join(os.TempDir(), "breakwater", "circuits.json")
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/breakwater-go/breakwater/breaker"
+)
+
+func TestPersistedCircuit(t *testing.T) {
+	rules := circuitRules{failures: 2, openFor: time.Minute}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var c circuit
+
+	g, err := c.admit("k", t0, rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late, _ := c.admit("k", t0, rules) // an attempt still running when the circuit opens
+	c.record(g, true, t0, rules)
+	g, _ = c.admit("k", t0, rules)
+	c.record(g, true, t0, rules)
+	if c.State != breaker.Open || c.Trips != 1 || !c.OpenUntil.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("after 2 failures: %+v", c)
+	}
+	c.record(late, false, t0, rules) // a late success must not close it
+	if c.State != breaker.Open {
+		t.Fatal("a late result changed the new state")
+	}
+
+	if _, err := c.admit("k", t0.Add(59*time.Second), rules); !errors.Is(err, breaker.ErrOpen) {
+		t.Fatalf("open: %v", err)
+	}
+	probe, err := c.admit("k", t0.Add(time.Minute), rules)
+	if err != nil || c.State != breaker.HalfOpen {
+		t.Fatalf("after the cool-down: %v, %v", err, c.State)
+	}
+	var oe *breaker.OpenError
+	if _, err := c.admit("k", t0.Add(time.Minute+time.Second), rules); !errors.As(err, &oe) || oe.State != breaker.HalfOpen {
+		t.Fatalf("a second prober must wait: %v", err)
+	}
+	c.record(probe, true, t0.Add(61*time.Second), rules)
+	if c.State != breaker.Open || c.Trips != 2 {
+		t.Fatalf("a failed probe must reopen: %+v", c)
+	}
+
+	// A prober that never reports back loses its lease after openFor.
+	t1 := c.OpenUntil
+	if _, err := c.admit("k", t1, rules); err != nil {
+		t.Fatal(err)
+	}
+	probe, err = c.admit("k", t1.Add(time.Minute), rules)
+	if err != nil {
+		t.Fatalf("the lease should have expired: %v", err)
+	}
+	c.record(probe, false, t1.Add(time.Minute), rules)
+	if c.State != breaker.Closed || c.ConsecutiveFailures != 0 {
+		t.Fatalf("a successful probe must close: %+v", c)
+	}
+}
