@@ -1,0 +1,282 @@
+// Package bwhttp puts Breakwater into net/http: a RoundTripper that retries
+// and breaks circuits per host, a one-line client, and a health handler
+// that serves the state of a registry's breakers as JSON.
+package bwhttp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/retry"
+)
+
+// Config describes a Transport. The zero Config is a sensible one: the
+// default transport underneath, a breaker per host with the breaker
+// defaults, and the default retry policy for idempotent requests.
+type Config struct {
+	// Base sends each attempt. Nil means http.DefaultTransport.
+	Base http.RoundTripper
+
+	// Breakers holds a breaker per key. Nil means a registry of its own,
+	// with the breaker defaults.
+	Breakers *breaker.Registry
+	// NoBreaker turns circuit breaking off.
+	NoBreaker bool
+	// Key names a request's breaker. Nil means the request's host (with
+	// its port, if any): one circuit per host.
+	Key func(*http.Request) string
+
+	// Retry times the attempts: their number, delays and budget. Nil means
+	// retry.New(retry.Config{}). Which failures are retried is decided by
+	// Retryable, not by the policy's own lists.
+	Retry *retry.Policy
+	// NoRetry sends every request once.
+	NoRetry bool
+	// RetryNonIdempotent allows retrying requests whose method is not
+	// idempotent (POST, PATCH, ...). By default such a request is retried
+	// only if it carries an Idempotency-Key header.
+	RetryNonIdempotent bool
+	// Retryable decides whether an attempt's outcome is retried. Nil means
+	// DefaultRetryable.
+	Retryable func(resp *http.Response, err error) bool
+	// IsFailure decides whether an attempt's outcome counts as a failure
+	// of the host for its breaker. Nil means DefaultIsFailure.
+	IsFailure func(resp *http.Response, err error) bool
+
+	// Clock reads the time for Retry-After dates. Nil means clock.System.
+	Clock clock.Clock
+}
+
+// DefaultRetryable retries transport errors (a refused connection, a reset)
+// and the answers that ask to try again: 429, 502, 503 and 504.
+func DefaultRetryable(resp *http.Response, err error) bool {
+	if err != nil {
+		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	}
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// DefaultIsFailure counts transport errors, 5xx answers and 429 against the
+// host. Other 4xx answers are the client's problem, not the host's.
+func DefaultIsFailure(resp *http.Response, err error) bool {
+	return err != nil || resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
+}
+
+// Transport is an http.RoundTripper that sends each request through a
+// circuit breaker for its host and retries it while that is safe. It is
+// safe for concurrent use.
+//
+// A request is retried only when it can be sent again: its method is
+// idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) or it carries an
+// Idempotency-Key header (or Config.RetryNonIdempotent is set), and its body
+// can be replayed (no body, or Request.GetBody set, as http.NewRequest does
+// for in-memory bodies). The bodies of answers that are retried are drained
+// and closed, so connections are reused. When the attempts run out on an
+// answer to retry, that answer is returned, as from any RoundTripper. A
+// request turned away by an open circuit gets an error matching
+// breaker.ErrOpen, not a made-up response.
+type Transport struct {
+	base      http.RoundTripper
+	breakers  *breaker.Registry
+	key       func(*http.Request) string
+	retry     *retry.Policy
+	retryNonI bool
+	retryable func(*http.Response, error) bool
+	isFailure func(*http.Response, error) bool
+	clock     clock.Clock
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+// NewTransport returns a Transport described by cfg.
+func NewTransport(cfg Config) (*Transport, error) {
+	t := &Transport{
+		base: cfg.Base, breakers: cfg.Breakers, key: cfg.Key, retry: cfg.Retry,
+		retryNonI: cfg.RetryNonIdempotent, retryable: cfg.Retryable, isFailure: cfg.IsFailure,
+		clock: clock.Or(cfg.Clock),
+	}
+	switch {
+	case cfg.NoBreaker && cfg.Breakers != nil:
+		return nil, errors.New("bwhttp: invalid Config.NoBreaker: cannot be set together with Breakers")
+	case cfg.NoRetry && cfg.Retry != nil:
+		return nil, errors.New("bwhttp: invalid Config.NoRetry: cannot be set together with Retry")
+	}
+	var err error
+	if t.base == nil {
+		t.base = http.DefaultTransport
+	}
+	if t.breakers == nil && !cfg.NoBreaker {
+		if t.breakers, err = breaker.NewRegistry(breaker.Config{}); err != nil {
+			return nil, err
+		}
+	}
+	if t.key == nil {
+		t.key = func(r *http.Request) string { return r.URL.Host }
+	}
+	if t.retry == nil && !cfg.NoRetry {
+		if t.retry, err = retry.New(retry.Config{}); err != nil {
+			return nil, err
+		}
+	}
+	if t.retryable == nil {
+		t.retryable = DefaultRetryable
+	}
+	if t.isFailure == nil {
+		t.isFailure = DefaultIsFailure
+	}
+	return t, nil
+}
+
+// Breakers returns the registry of the transport's breakers, for a health
+// handler or metrics; nil without breakers.
+func (t *Transport) Breakers() *breaker.Registry { return t.breakers }
+
+// NewClient returns an *http.Client whose transport is NewTransport(cfg)
+// and whose Timeout, over all attempts and delays, is timeout (zero means
+// none).
+func NewClient(cfg Config, timeout time.Duration) (*http.Client, error) {
+	t, err := NewTransport(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{Transport: t, Timeout: timeout}, nil
+}
+
+// RoundTrip sends req, retrying and breaking circuits as the Transport's
+// doc describes.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.retry == nil || !t.canRetry(req) {
+		return t.attempt(req, 1)
+	}
+	var last *http.Response // an answer being retried, drained before the next attempt
+	n := 0
+	resp, err := retry.Execute(req.Context(), t.retry, func(ctx context.Context) (*http.Response, error) {
+		n++
+		if last != nil {
+			drain(last)
+			last = nil
+		}
+		resp, err := t.attempt(req, n)
+		switch {
+		case err != nil && errors.Is(err, breaker.ErrOpen):
+			return nil, err // never retried
+		case !t.retryable(resp, err):
+			if err != nil {
+				return nil, retry.Permanent(err)
+			}
+			return resp, nil
+		case err != nil:
+			return nil, err
+		}
+		last = resp
+		if d, ok := t.retryAfter(resp); ok {
+			return nil, retry.After(d, &retryableAnswer{resp})
+		}
+		return nil, &retryableAnswer{resp}
+	})
+	var ra *retryableAnswer
+	if errors.As(err, &ra) {
+		if req.Context().Err() == nil {
+			return ra.resp, nil // out of attempts: the last answer is the answer
+		}
+		drain(ra.resp)
+		return nil, req.Context().Err()
+	}
+	return resp, err
+}
+
+// attempt sends the n-th attempt of req through its host's breaker.
+func (t *Transport) attempt(req *http.Request, n int) (*http.Response, error) {
+	var permit breaker.Permit
+	if t.breakers != nil {
+		var err error
+		if permit, err = t.breakers.Get(t.key(req)).Allow(); err != nil {
+			if n == 1 && req.Body != nil {
+				req.Body.Close() // a RoundTripper closes the body, even when it sends nothing
+			}
+			return nil, err
+		}
+	}
+	r := req
+	if n > 1 { // a fresh request and body: the previous attempt's are spent
+		r = req.Clone(req.Context())
+		if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
+			body, err := req.GetBody()
+			if err != nil {
+				permit.Done(nil) // not the host's failure
+				return nil, retry.Permanent(err)
+			}
+			r.Body = body
+		}
+	}
+	resp, err := t.base.RoundTrip(r)
+	if err != nil {
+		permit.Done(err)
+	} else if t.isFailure(resp, nil) {
+		permit.Done(&StatusError{Code: resp.StatusCode})
+	} else {
+		permit.Done(nil)
+	}
+	return resp, err
+}
+
+func (t *Transport) canRetry(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
+		return false // the body cannot be sent twice
+	}
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete, "":
+		return true
+	}
+	return t.retryNonI || req.Header.Get("Idempotency-Key") != ""
+}
+
+// StatusError is what a breaker's hooks see for an answer counted as a
+// failure.
+type StatusError struct{ Code int }
+
+func (e *StatusError) Error() string {
+	return strconv.Itoa(e.Code) + " " + http.StatusText(e.Code)
+}
+
+// retryableAnswer carries an answer to retry through the retry policy.
+type retryableAnswer struct{ resp *http.Response }
+
+func (e *retryableAnswer) Error() string { return "answer " + e.resp.Status }
+
+// retryAfter parses the Retry-After header of resp, in seconds or as an
+// HTTP date. The retry policy caps what it asks for.
+func (t *Transport) retryAfter(resp *http.Response) (time.Duration, bool) {
+	v := resp.Header.Get("Retry-After")
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		const day = int64(24 * time.Hour / time.Second) // beyond any cap; no overflow
+		return time.Duration(min(secs, day)) * time.Second, true
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		return max(at.Sub(t.clock.Now()), 0), true
+	}
+	return 0, false
+}
+
+// drain reads what is left of an answer's body, up to a limit, and closes
+// it, so that its connection can carry the next request.
+func drain(resp *http.Response) {
+	io.CopyN(io.Discard, resp.Body, 64<<10)
+	resp.Body.Close()
+}
