@@ -38,6 +38,7 @@ func ExampleNewClient() {
 	resp.Body.Close()
 	fmt.Println(resp.StatusCode, string(body), calls)
 
-	http.Handle("/health/circuits", bwhttp.HealthHandler(hosts))
+	mux := http.NewServeMux()
+	mux.Handle("/health/circuits", bwhttp.HealthHandler(hosts)) // the circuits, as JSON
 	// Output: 200 hello 2
 }
