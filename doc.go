@@ -15,9 +15,11 @@
 //     hints and a retry budget.
 //   - timeout: time limits that abandon calls ignoring their context.
 //   - fallback: substitute results.
+//   - bwhttp: a RoundTripper, a client and a health handler for net/http.
 //   - clock and clock/clocktest: the time seam every component takes, and
 //     a fake clock for tests.
 //
 // The core module requires no third-party module; integrations that do
-// (Redis, Prometheus, OpenTelemetry, gRPC) are nested modules of their own.
+// (Redis, Prometheus, OpenTelemetry, gRPC) are nested modules of their own,
+// such as bwgrpc.
 package breakwater

@@ -1,0 +1,270 @@
+// Package bwgrpc puts Breakwater into gRPC clients: unary and streaming
+// interceptors that retry and break circuits by status code, honour the
+// call's deadline and the server's retry pushback.
+//
+// It is a module of its own, so that the Breakwater core stays free of
+// third-party dependencies.
+package bwgrpc
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/retry"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// Config describes an Interceptor. The zero Config is a sensible one: a
+// breaker per target with the breaker defaults, and the default retry
+// policy for the retryable codes.
+type Config struct {
+	// Breakers holds a breaker per key. Nil means a registry of its own,
+	// with the breaker defaults.
+	Breakers *breaker.Registry
+	// NoBreaker turns circuit breaking off.
+	NoBreaker bool
+	// Key names a call's breaker. Nil means the connection's target: one
+	// circuit per server.
+	Key func(method string, cc *grpc.ClientConn) string
+
+	// Retry times the attempts: their number, delays and budget. Nil means
+	// retry.New(retry.Config{}). Which codes are retried is decided by
+	// RetryCodes, not by the policy's own lists.
+	Retry *retry.Policy
+	// NoRetry makes every call once.
+	NoRetry bool
+	// RetryCodes are the codes retried. Nil means DefaultRetryCodes.
+	RetryCodes []codes.Code
+	// FailureCodes are the codes that count against the server for its
+	// breaker; other codes are the caller's business and count as
+	// successes, except Canceled, which is ignored. Nil means
+	// DefaultFailureCodes.
+	FailureCodes []codes.Code
+}
+
+// DefaultRetryCodes are the codes that say "try again": the server is
+// unreachable or overloaded, or the attempt took too long. A call whose own
+// deadline has passed is never retried.
+var DefaultRetryCodes = []codes.Code{codes.Unavailable, codes.ResourceExhausted, codes.DeadlineExceeded}
+
+// DefaultFailureCodes are the codes that say the server is unwell.
+var DefaultFailureCodes = []codes.Code{
+	codes.Unavailable, codes.ResourceExhausted, codes.DeadlineExceeded,
+	codes.Internal, codes.Unknown, codes.DataLoss,
+}
+
+// Interceptor applies retries and circuit breaking to a gRPC client's
+// calls. Install its methods with grpc.WithUnaryInterceptor(i.Unary) and
+// grpc.WithStreamInterceptor(i.Stream). It is safe for concurrent use.
+type Interceptor struct {
+	breakers *breaker.Registry
+	key      func(string, *grpc.ClientConn) string
+	retry    *retry.Policy
+	retryOn  [codes.Unauthenticated + 1]bool
+	failOn   [codes.Unauthenticated + 1]bool
+}
+
+// New returns an Interceptor described by cfg.
+func New(cfg Config) (*Interceptor, error) {
+	switch {
+	case cfg.NoBreaker && cfg.Breakers != nil:
+		return nil, errors.New("bwgrpc: invalid Config.NoBreaker: cannot be set together with Breakers")
+	case cfg.NoRetry && cfg.Retry != nil:
+		return nil, errors.New("bwgrpc: invalid Config.NoRetry: cannot be set together with Retry")
+	}
+	ic := &Interceptor{breakers: cfg.Breakers, key: cfg.Key, retry: cfg.Retry}
+	var err error
+	if ic.breakers == nil && !cfg.NoBreaker {
+		if ic.breakers, err = breaker.NewRegistry(breaker.Config{}); err != nil {
+			return nil, err
+		}
+	}
+	if ic.key == nil {
+		ic.key = func(_ string, cc *grpc.ClientConn) string { return cc.Target() }
+	}
+	if ic.retry == nil && !cfg.NoRetry {
+		if ic.retry, err = retry.New(retry.Config{}); err != nil {
+			return nil, err
+		}
+	}
+	if err := setCodes(&ic.retryOn, cfg.RetryCodes, DefaultRetryCodes, "RetryCodes"); err != nil {
+		return nil, err
+	}
+	if err := setCodes(&ic.failOn, cfg.FailureCodes, DefaultFailureCodes, "FailureCodes"); err != nil {
+		return nil, err
+	}
+	return ic, nil
+}
+
+func setCodes(set *[codes.Unauthenticated + 1]bool, list, def []codes.Code, field string) error {
+	if list == nil {
+		list = def
+	}
+	for _, c := range list {
+		if c == codes.OK || c > codes.Unauthenticated {
+			return errors.New("bwgrpc: invalid Config." + field + ": code " + c.String() + " cannot be a failure")
+		}
+		set[c] = true
+	}
+	return nil
+}
+
+// Breakers returns the registry of the interceptor's breakers; nil without
+// breakers.
+func (ic *Interceptor) Breakers() *breaker.Registry { return ic.breakers }
+
+// Unary is a grpc.UnaryClientInterceptor.
+func (ic *Interceptor) Unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	attempt := func(ctx context.Context) error {
+		permit, err := ic.allow(method, cc)
+		if err != nil {
+			return err
+		}
+		var trailer metadata.MD
+		err = invoker(ctx, method, req, reply, cc, append(opts, grpc.Trailer(&trailer))...)
+		permit.Done(ic.outcome(err))
+		return ic.retryable(err, trailer)
+	}
+	if ic.retry == nil {
+		return attempt(ctx)
+	}
+	return finalError(ic.retry.Do(ctx, attempt))
+}
+
+// Stream is a grpc.StreamClientInterceptor. Retries cover the opening of
+// the stream only: once messages flow, a failed stream is the caller's to
+// restart. The stream's outcome is reported to its breaker when it ends
+// (RecvMsg returns an error or io.EOF); a half-open probe holds its slot
+// until then.
+func (ic *Interceptor) Stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	var cs grpc.ClientStream
+	attempt := func(ctx context.Context) error {
+		permit, err := ic.allow(method, cc)
+		if err != nil {
+			return err
+		}
+		s, err := streamer(ctx, desc, cc, method, opts...)
+		if err != nil {
+			permit.Done(ic.outcome(err))
+			return ic.retryable(err, nil)
+		}
+		cs = &stream{ClientStream: s, ic: ic, permit: permit}
+		return nil
+	}
+	var err error
+	if ic.retry == nil {
+		err = attempt(ctx)
+	} else {
+		err = finalError(ic.retry.Do(ctx, attempt))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return cs, nil
+}
+
+// allow asks the call's breaker for a permit.
+func (ic *Interceptor) allow(method string, cc *grpc.ClientConn) (breaker.Permit, error) {
+	if ic.breakers == nil {
+		return breaker.Permit{}, nil
+	}
+	p, err := ic.breakers.Get(ic.key(method, cc)).Allow()
+	if err != nil {
+		return p, &OpenError{err: err}
+	}
+	return p, nil
+}
+
+// outcome is what the breaker is told of a call that ended with err.
+func (ic *Interceptor) outcome(err error) error {
+	switch c := status.Code(err); {
+	case c == codes.OK:
+		return nil
+	case c == codes.Canceled:
+		return context.Canceled // the caller gave up: neither success nor failure
+	case int(c) < len(ic.failOn) && ic.failOn[c]:
+		return err
+	}
+	return nil
+}
+
+// retryable returns err as the retry policy should see it: as it is when
+// its code is retried (with the server's pushback as a delay), and marked
+// permanent otherwise.
+func (ic *Interceptor) retryable(err error, trailer metadata.MD) error {
+	if err == nil || ic.retry == nil {
+		return err
+	}
+	c := status.Code(err)
+	if int(c) >= len(ic.retryOn) || !ic.retryOn[c] {
+		return retry.Permanent(err)
+	}
+	if v := trailer.Get("grpc-retry-pushback-ms"); len(v) > 0 {
+		ms, perr := strconv.ParseInt(v[0], 10, 64)
+		if perr != nil || ms < 0 {
+			return retry.Permanent(err) // the server says: do not retry
+		}
+		return retry.After(time.Duration(ms)*time.Millisecond, err)
+	}
+	return err
+}
+
+// finalError gives a call cut short by its context the status a gRPC
+// caller expects, keeping the last attempt's error in the message.
+func finalError(err error) error {
+	var re *retry.Error
+	if !errors.As(err, &re) {
+		return err
+	}
+	switch {
+	case errors.Is(re.Cause, context.DeadlineExceeded):
+		return status.Errorf(codes.DeadlineExceeded, "%v after %d attempt(s); last: %v", re.Cause, re.Attempts, re.Err)
+	case errors.Is(re.Cause, context.Canceled):
+		return status.Errorf(codes.Canceled, "%v after %d attempt(s); last: %v", re.Cause, re.Attempts, re.Err)
+	}
+	return err
+}
+
+// OpenError is the error of a call turned away by an open circuit. It
+// matches breaker.ErrOpen, and gRPC sees it as codes.Unavailable.
+type OpenError struct{ err error }
+
+func (e *OpenError) Error() string { return e.err.Error() }
+
+// Unwrap returns the breaker's *breaker.OpenError.
+func (e *OpenError) Unwrap() error { return e.err }
+
+// GRPCStatus reports the error as codes.Unavailable.
+func (e *OpenError) GRPCStatus() *status.Status {
+	return status.New(codes.Unavailable, e.err.Error())
+}
+
+// stream reports its outcome to its breaker when it ends.
+type stream struct {
+	grpc.ClientStream
+	ic     *Interceptor
+	permit breaker.Permit
+	once   sync.Once
+}
+
+func (s *stream) RecvMsg(m any) error {
+	err := s.ClientStream.RecvMsg(m)
+	if err != nil {
+		s.once.Do(func() {
+			if err == io.EOF {
+				s.permit.Done(nil)
+			} else {
+				s.permit.Done(s.ic.outcome(err))
+			}
+		})
+	}
+	return err
+}
