@@ -1,0 +1,104 @@
+package bwslog_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/bwslog"
+	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/retry"
+)
+
+// capture is a slog.Handler that keeps the records it is given.
+type capture struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (c *capture) Enabled(context.Context, slog.Level) bool { return true }
+func (c *capture) Handle(_ context.Context, r slog.Record) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.records = append(c.records, r.Clone())
+	return nil
+}
+func (c *capture) WithAttrs([]slog.Attr) slog.Handler { return c }
+func (c *capture) WithGroup(string) slog.Handler      { return c }
+
+func attrs(r slog.Record) map[string]string {
+	m := map[string]string{}
+	r.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.String(); return true })
+	return m
+}
+
+func TestBreakerStateChangesAreLogged(t *testing.T) {
+	h := &capture{}
+	clk := clocktest.NewFake(time.Time{})
+	b, _ := breaker.New(breaker.Config{Name: "db", ConsecutiveFailures: 1, Clock: clk, Hooks: bwslog.BreakerHooks(slog.New(h))})
+	b.Do(context.Background(), func(context.Context) error { return errors.New("down") })
+	clk.Advance(30 * time.Second)
+	b.Do(context.Background(), func(context.Context) error { return nil })
+
+	want := []struct {
+		level    slog.Level
+		msg      string
+		from, to string
+	}{
+		{slog.LevelWarn, "circuit open", "closed", "open"},
+		{slog.LevelInfo, "circuit half-open", "open", "half-open"},
+		{slog.LevelInfo, "circuit closed", "half-open", "closed"},
+	}
+	if len(h.records) != len(want) {
+		t.Fatalf("%d records, want %d", len(h.records), len(want))
+	}
+	for i, w := range want {
+		r := h.records[i]
+		a := attrs(r)
+		if r.Level != w.level || r.Message != w.msg || a["breaker"] != "db" || a["from"] != w.from || a["to"] != w.to {
+			t.Errorf("record %d: %v %q %v", i, r.Level, r.Message, a)
+		}
+	}
+}
+
+func TestRetriesAndGivingUpAreLogged(t *testing.T) {
+	h := &capture{}
+	clk := clocktest.NewFake(time.Time{})
+	p, _ := retry.New(retry.Config{Name: "search", MaxAttempts: 2, Jitter: retry.JitterNone, Clock: clk, Hooks: bwslog.RetryHooks(slog.New(h))})
+	clk.Drive(func() { p.Do(context.Background(), func(context.Context) error { return errors.New("503") }) })
+	if len(h.records) != 2 {
+		t.Fatalf("%d records", len(h.records))
+	}
+	r, a := h.records[0], attrs(h.records[0])
+	if r.Level != slog.LevelInfo || r.Message != "retrying" || a["retry"] != "search" || a["attempt"] != "1" || a["delay"] != "1s" || a["error"] != "503" {
+		t.Errorf("retry record: %v %q %v", r.Level, r.Message, a)
+	}
+	r, a = h.records[1], attrs(h.records[1])
+	if r.Level != slog.LevelWarn || r.Message != "retries exhausted" || a["attempts"] != "2" || a["cause"] != "retry: attempts exhausted" || a["error"] != "503" {
+		t.Errorf("give-up record: %v %q %v", r.Level, r.Message, a)
+	}
+}
+
+func ExampleBreakerHooks() {
+	noTime := func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{ReplaceAttr: noTime}))
+	b, _ := breaker.New(breaker.Config{
+		Name:  "payments-api",
+		Hooks: breaker.JoinHooks(bwslog.BreakerHooks(logger) /*, other observers */),
+	})
+	b.Trip()
+	b.Reset()
+	// Output:
+	// level=WARN msg="circuit open" breaker=payments-api from=closed to=open
+	// level=INFO msg="circuit closed" breaker=payments-api from=open to=closed
+}
