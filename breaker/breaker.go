@@ -233,13 +233,17 @@ func Wrap[T any](b *Breaker, fn func(context.Context) (T, error)) func(context.C
 // finish records the outcome of a permitted call.
 func (b *Breaker) finish(p Permit, o outcome, err error) {
 	e := p.e
-	var now time.Time
+	var now time.Time // for a time window only: a wall-clock read costs more
 	var took time.Duration
-	if b.s.timed || b.s.timeWindow > 0 {
+	switch {
+	case b.s.timeWindow > 0:
 		now = b.s.clock.Now()
-		if b.s.timed {
-			took = now.Sub(b.origin) - p.start
-		}
+		took = now.Sub(b.origin) - p.start
+	case b.s.timed:
+		took = b.s.clock.Since(b.origin) - p.start
+	}
+	if !b.s.timed {
+		took = 0
 	}
 	slow := b.s.slowCall > 0 && took >= b.s.slowCall
 	if slow {

@@ -1,0 +1,202 @@
+// Package bwotel exposes Breakwater's breakers and retry policies as
+// OpenTelemetry metrics, through a MeterProvider of the caller's choosing.
+//
+// The content matches package bwprom. Counters and gauges are observable
+// instruments read at collection time, so calls pay nothing for them; only
+// the call-duration histogram needs hooks on the calls (BreakerHooks).
+//
+//	breakwater.circuit.state{name,state}           1 for the current state, 0 for the others
+//	breakwater.circuit.calls{name,outcome}          success, failure, ignored, rejected
+//	breakwater.circuit.slow_calls{name}
+//	breakwater.circuit.trips{name}
+//	breakwater.circuit.state_changes{name}
+//	breakwater.circuit.failure_rate{name}
+//	breakwater.circuit.call.duration{name,outcome}  histogram in seconds, with BreakerHooks
+//	breakwater.retry.calls{name}
+//	breakwater.retry.retries{name}
+//	breakwater.retry.successes_after_retry{name}
+//	breakwater.retry.exhausted{name}
+//	breakwater.retry.budget_denied{name}
+//	breakwater.retry.budget_tokens{name}
+//
+// It is a module of its own, so that the Breakwater core stays free of
+// third-party dependencies.
+package bwotel
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/retry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// ScopeName is the instrumentation scope of the meter bwotel uses.
+const ScopeName = "github.com/breakwater-go/breakwater/bwotel"
+
+// Observer reports breakers and retry policies to OpenTelemetry. It is
+// safe for concurrent use; what it watches can be added at any time.
+type Observer struct {
+	mu         sync.Mutex
+	registries []*breaker.Registry
+	breakers   []*breaker.Breaker
+	retries    []*retry.Policy
+
+	duration     metric.Float64Histogram
+	registration metric.Registration
+	attrs        sync.Map // breaker name → *[3]metric.RecordOption, by outcome
+}
+
+// New returns an Observer whose instruments come from a meter of mp. Call
+// Close to unregister them.
+func New(mp metric.MeterProvider) (*Observer, error) {
+	if mp == nil {
+		return nil, errors.New("bwotel: the MeterProvider is nil")
+	}
+	m := mp.Meter(ScopeName)
+	o := &Observer{}
+	var errs []error
+	check := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	counter := func(name, unit, desc string) metric.Int64ObservableCounter {
+		c, err := m.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		check(err)
+		return c
+	}
+	state, err := m.Int64ObservableGauge("breakwater.circuit.state", metric.WithUnit("1"),
+		metric.WithDescription("Whether the circuit is in the state (1) or not (0)."))
+	check(err)
+	failureRate, err := m.Float64ObservableGauge("breakwater.circuit.failure_rate", metric.WithUnit("1"),
+		metric.WithDescription("Failure rate over the sliding window; 0 without a window."))
+	check(err)
+	budgetTokens, err := m.Float64ObservableGauge("breakwater.retry.budget_tokens", metric.WithUnit("{token}"),
+		metric.WithDescription("Tokens left in the retry budget."))
+	check(err)
+	calls := counter("breakwater.circuit.calls", "{call}", "Calls by outcome: success, failure, ignored, or rejected by the circuit.")
+	slow := counter("breakwater.circuit.slow_calls", "{call}", "Calls that took at least the slow-call duration.")
+	trips := counter("breakwater.circuit.trips", "{trip}", "Transitions into the open state.")
+	changes := counter("breakwater.circuit.state_changes", "{change}", "State transitions of any kind.")
+	retryCalls := counter("breakwater.retry.calls", "{call}", "Calls run through the retry policy.")
+	retries := counter("breakwater.retry.retries", "{retry}", "Retries made: attempts after the first.")
+	recovered := counter("breakwater.retry.successes_after_retry", "{call}", "Calls that succeeded on a retry.")
+	exhausted := counter("breakwater.retry.exhausted", "{call}", "Calls given up on because a limit was reached.")
+	denied := counter("breakwater.retry.budget_denied", "{retry}", "Retries the retry budget turned down.")
+	o.duration, err = m.Float64Histogram("breakwater.circuit.call.duration", metric.WithUnit("s"),
+		metric.WithDescription("Duration of the calls a breaker let through, by outcome."))
+	check(err)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+
+	o.registration, err = m.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
+		breakers, policies := o.watched()
+		for _, b := range breakers {
+			bm := b.Metrics()
+			name := attribute.String("name", bm.Name)
+			for _, s := range []breaker.State{breaker.Closed, breaker.Open, breaker.HalfOpen, breaker.ForcedOpen, breaker.Disabled} {
+				v := int64(0)
+				if bm.State == s {
+					v = 1
+				}
+				ob.ObserveInt64(state, v, metric.WithAttributes(name, attribute.String("state", s.String())))
+			}
+			for outcome, v := range map[string]uint64{"success": bm.Successes, "failure": bm.Failures, "ignored": bm.Ignored, "rejected": bm.Rejections} {
+				ob.ObserveInt64(calls, int64(v), metric.WithAttributes(name, attribute.String("outcome", outcome)))
+			}
+			ob.ObserveInt64(slow, int64(bm.SlowCalls), metric.WithAttributes(name))
+			ob.ObserveInt64(trips, int64(bm.Trips), metric.WithAttributes(name))
+			ob.ObserveInt64(changes, int64(bm.StateChanges), metric.WithAttributes(name))
+			ob.ObserveFloat64(failureRate, bm.FailureRate, metric.WithAttributes(name))
+		}
+		for _, p := range policies {
+			pm := p.Metrics()
+			name := metric.WithAttributes(attribute.String("name", pm.Name))
+			ob.ObserveInt64(retryCalls, int64(pm.Calls), name)
+			ob.ObserveInt64(retries, int64(pm.Retries), name)
+			ob.ObserveInt64(recovered, int64(pm.SucceededAfterRetry), name)
+			ob.ObserveInt64(exhausted, int64(pm.Exhausted), name)
+			ob.ObserveInt64(denied, int64(pm.BudgetDenied), name)
+			ob.ObserveFloat64(budgetTokens, pm.BudgetTokens, name)
+		}
+		return nil
+	}, state, failureRate, budgetTokens, calls, slow, trips, changes, retryCalls, retries, recovered, exhausted, denied)
+	if err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// watched returns what the observer watches, each breaker once.
+func (o *Observer) watched() ([]*breaker.Breaker, []*retry.Policy) {
+	o.mu.Lock()
+	breakers := append([]*breaker.Breaker(nil), o.breakers...)
+	for _, r := range o.registries {
+		breakers = append(breakers, r.Breakers()...)
+	}
+	policies := append([]*retry.Policy(nil), o.retries...)
+	o.mu.Unlock()
+	seen := map[*breaker.Breaker]bool{}
+	unique := breakers[:0]
+	for _, b := range breakers {
+		if !seen[b] {
+			seen[b] = true
+			unique = append(unique, b)
+		}
+	}
+	return unique, policies
+}
+
+// WatchRegistry reports every breaker of r, including those created later.
+func (o *Observer) WatchRegistry(r *breaker.Registry) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.registries = append(o.registries, r)
+}
+
+// WatchBreaker reports b.
+func (o *Observer) WatchBreaker(b *breaker.Breaker) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.breakers = append(o.breakers, b)
+}
+
+// WatchRetry reports p.
+func (o *Observer) WatchRetry(p *retry.Policy) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.retries = append(o.retries, p)
+}
+
+// BreakerHooks returns hooks that record call durations in the histogram.
+func (o *Observer) BreakerHooks() breaker.Hooks {
+	record := func(outcome int) func(breaker.CallEvent) {
+		return func(e breaker.CallEvent) {
+			o.duration.Record(context.Background(), e.Duration.Seconds(), o.attrsFor(e.Name)[outcome])
+		}
+	}
+	return breaker.Hooks{OnSuccess: record(0), OnFailure: record(1), OnIgnore: record(2)}
+}
+
+// attrsFor returns the histogram's attributes for breaker name, built once.
+func (o *Observer) attrsFor(name string) *[3]metric.RecordOption {
+	if a, ok := o.attrs.Load(name); ok {
+		return a.(*[3]metric.RecordOption)
+	}
+	n := attribute.String("name", name)
+	a := &[3]metric.RecordOption{
+		metric.WithAttributeSet(attribute.NewSet(n, attribute.String("outcome", "success"))),
+		metric.WithAttributeSet(attribute.NewSet(n, attribute.String("outcome", "failure"))),
+		metric.WithAttributeSet(attribute.NewSet(n, attribute.String("outcome", "ignored"))),
+	}
+	actual, _ := o.attrs.LoadOrStore(name, a)
+	return actual.(*[3]metric.RecordOption)
+}
+
+// Close unregisters the observer's callback.
+func (o *Observer) Close() error { return o.registration.Unregister() }

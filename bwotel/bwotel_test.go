@@ -1,0 +1,130 @@
+package bwotel_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/bwotel"
+	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/retry"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+)
+
+// point finds the data point of instrument name whose attributes include
+// want, and returns its value (a histogram's count).
+func point(t *testing.T, rm metricdata.ResourceMetrics, name string, want ...attribute.KeyValue) float64 {
+	t.Helper()
+	has := func(set attribute.Set) bool {
+		for _, kv := range want {
+			if v, ok := set.Value(kv.Key); !ok || v != kv.Value {
+				return false
+			}
+		}
+		return true
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != name {
+				continue
+			}
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, p := range d.DataPoints {
+					if has(p.Attributes) {
+						return float64(p.Value)
+					}
+				}
+			case metricdata.Gauge[int64]:
+				for _, p := range d.DataPoints {
+					if has(p.Attributes) {
+						return float64(p.Value)
+					}
+				}
+			case metricdata.Gauge[float64]:
+				for _, p := range d.DataPoints {
+					if has(p.Attributes) {
+						return p.Value
+					}
+				}
+			case metricdata.Histogram[float64]:
+				for _, p := range d.DataPoints {
+					if has(p.Attributes) {
+						return float64(p.Count)
+					}
+				}
+			}
+		}
+	}
+	t.Fatalf("no point of %s with %v", name, want)
+	return 0
+}
+
+func TestManualReaderSeesATripAndARecovery(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	o, err := bwotel.New(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+
+	clk := clocktest.NewFake(time.Time{})
+	b, _ := breaker.New(breaker.Config{Name: "ledger", ConsecutiveFailures: 1, Clock: clk, Hooks: o.BreakerHooks()})
+	o.WatchBreaker(b)
+	r, _ := retry.New(retry.Config{Name: "ledger-retry", MaxAttempts: 2, Clock: clk, Jitter: retry.JitterNone})
+	o.WatchRetry(r)
+
+	ctx := context.Background()
+	clk.Drive(func() {
+		r.Do(ctx, func(ctx context.Context) error {
+			return b.Do(ctx, func(context.Context) error { return errors.New("down") })
+		})
+	})
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	name := attribute.String("name", "ledger")
+	if v := point(t, rm, "breakwater.circuit.state", name, attribute.String("state", "open")); v != 1 {
+		t.Errorf("open = %v", v)
+	}
+	if v := point(t, rm, "breakwater.circuit.calls", name, attribute.String("outcome", "failure")); v != 1 {
+		t.Errorf("failures = %v", v)
+	}
+	if v := point(t, rm, "breakwater.circuit.calls", name, attribute.String("outcome", "rejected")); v != 1 {
+		t.Errorf("rejections = %v: the retry meets the open circuit once, and stops", v)
+	}
+	if v := point(t, rm, "breakwater.circuit.trips", name); v != 1 {
+		t.Errorf("trips = %v", v)
+	}
+	if v := point(t, rm, "breakwater.retry.calls", attribute.String("name", "ledger-retry")); v != 1 {
+		t.Errorf("retry calls = %v", v)
+	}
+
+	clk.Advance(30 * time.Second)
+	b.Do(ctx, func(context.Context) error { return nil })
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	if v := point(t, rm, "breakwater.circuit.state", name, attribute.String("state", "closed")); v != 1 {
+		t.Errorf("closed = %v after recovery", v)
+	}
+	if v := point(t, rm, "breakwater.circuit.state_changes", name); v != 3 {
+		t.Errorf("state changes = %v", v)
+	}
+	if v := point(t, rm, "breakwater.circuit.call.duration", name, attribute.String("outcome", "success")); v != 1 {
+		t.Errorf("duration samples = %v", v)
+	}
+}
+
+func TestNilProvider(t *testing.T) {
+	if _, err := bwotel.New(nil); err == nil {
+		t.Fatal("New(nil) accepted")
+	}
+}

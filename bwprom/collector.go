@@ -1,0 +1,191 @@
+// Package bwprom exposes Breakwater's breakers and retry policies to
+// Prometheus.
+//
+// A Collector reads the policies' counters when Prometheus scrapes, so the
+// calls themselves pay nothing for it. Only the call-duration histogram
+// needs a hook on the calls (Collector.BreakerHooks), which makes the
+// breaker time each call: two clock reads and an observation.
+//
+// Metrics, each with a name label:
+//
+//	breakwater_circuit_state{state}               1 for the current state, 0 for the others
+//	breakwater_circuit_calls_total{outcome}        calls by outcome: success, failure, ignored, rejected
+//	breakwater_circuit_slow_calls_total            calls slower than SlowCallDuration
+//	breakwater_circuit_trips_total                 transitions into open
+//	breakwater_circuit_state_changes_total         transitions of any kind
+//	breakwater_circuit_failure_rate                failure rate over the sliding window (0 without one)
+//	breakwater_circuit_call_duration_seconds{outcome}  histogram, with BreakerHooks
+//	breakwater_retry_calls_total                   calls run through the policy
+//	breakwater_retry_retries_total                 retries made
+//	breakwater_retry_successes_after_retry_total   calls that succeeded on a retry
+//	breakwater_retry_exhausted_total               calls given up on by a limit
+//	breakwater_retry_budget_denied_total           retries the budget turned down
+//	breakwater_retry_budget_tokens                 tokens left in the retry budget
+//
+// It is a module of its own, so that the Breakwater core stays free of
+// third-party dependencies.
+package bwprom
+
+import (
+	"sync"
+
+	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/retry"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const namespace = "breakwater"
+
+var (
+	descState        = desc("circuit", "state", "Whether the circuit is in the state (1) or not (0).", "state")
+	descCalls        = desc("circuit", "calls_total", "Calls by outcome: success, failure, ignored, or rejected by the circuit.", "outcome")
+	descSlow         = desc("circuit", "slow_calls_total", "Calls that took at least the slow-call duration.")
+	descTrips        = desc("circuit", "trips_total", "Transitions into the open state.")
+	descChanges      = desc("circuit", "state_changes_total", "State transitions of any kind.")
+	descFailureRate  = desc("circuit", "failure_rate", "Failure rate over the sliding window; 0 without a window.")
+	descRetryCalls   = desc("retry", "calls_total", "Calls run through the retry policy.")
+	descRetries      = desc("retry", "retries_total", "Retries made: attempts after the first.")
+	descRecovered    = desc("retry", "successes_after_retry_total", "Calls that succeeded on a retry.")
+	descExhausted    = desc("retry", "exhausted_total", "Calls given up on because a limit was reached: attempts, time, budget or context.")
+	descDenied       = desc("retry", "budget_denied_total", "Retries the retry budget turned down.")
+	descBudgetTokens = desc("retry", "budget_tokens", "Tokens left in the retry budget.")
+
+	states   = []breaker.State{breaker.Closed, breaker.Open, breaker.HalfOpen, breaker.ForcedOpen, breaker.Disabled}
+	allDescs = []*prometheus.Desc{descState, descCalls, descSlow, descTrips, descChanges, descFailureRate,
+		descRetryCalls, descRetries, descRecovered, descExhausted, descDenied, descBudgetTokens}
+)
+
+func desc(subsystem, name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, name), help, append([]string{"name"}, labels...), nil)
+}
+
+// Collector is a prometheus.Collector over breakers and retry policies.
+// Register it once (prometheus.MustRegister(c)); it is safe for concurrent
+// use, and what it watches can be added at any time.
+type Collector struct {
+	mu         sync.Mutex
+	registries []*breaker.Registry
+	breakers   []*breaker.Breaker
+	retries    []*retry.Policy
+	duration   *prometheus.HistogramVec
+	observers  sync.Map // breaker name → *[3]prometheus.Observer, by outcome
+}
+
+var _ prometheus.Collector = (*Collector)(nil)
+
+// NewCollector returns a collector watching nothing yet.
+func NewCollector() *Collector {
+	return &Collector{duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Subsystem: "circuit", Name: "call_duration_seconds",
+		Help:    "Duration of the calls a breaker let through, by outcome; recorded by the collector's breaker hooks.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"name", "outcome"})}
+}
+
+// WatchRegistry exposes every breaker of r, including those created later.
+func (c *Collector) WatchRegistry(r *breaker.Registry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.registries = append(c.registries, r)
+}
+
+// WatchBreaker exposes b.
+func (c *Collector) WatchBreaker(b *breaker.Breaker) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.breakers = append(c.breakers, b)
+}
+
+// WatchRetry exposes p.
+func (c *Collector) WatchRetry(p *retry.Policy) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.retries = append(c.retries, p)
+}
+
+// BreakerHooks returns hooks that record call durations in the histogram.
+// Attach them to a breaker's Config (with breaker.JoinHooks to keep
+// others); breakers without them are still counted, just not timed.
+func (c *Collector) BreakerHooks() breaker.Hooks {
+	observe := func(outcome int) func(breaker.CallEvent) {
+		return func(e breaker.CallEvent) {
+			c.observersFor(e.Name)[outcome].Observe(e.Duration.Seconds())
+		}
+	}
+	return breaker.Hooks{OnSuccess: observe(0), OnFailure: observe(1), OnIgnore: observe(2)}
+}
+
+// observersFor returns the histogram's series of breaker name, looked up
+// once: resolving labels on every call would cost more than the call.
+func (c *Collector) observersFor(name string) *[3]prometheus.Observer {
+	if o, ok := c.observers.Load(name); ok {
+		return o.(*[3]prometheus.Observer)
+	}
+	o := &[3]prometheus.Observer{
+		c.duration.WithLabelValues(name, "success"),
+		c.duration.WithLabelValues(name, "failure"),
+		c.duration.WithLabelValues(name, "ignored"),
+	}
+	actual, _ := c.observers.LoadOrStore(name, o)
+	return actual.(*[3]prometheus.Observer)
+}
+
+// Describe sends the descriptions of every metric the collector exposes.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range allDescs {
+		ch <- d
+	}
+	c.duration.Describe(ch)
+}
+
+// Collect sends the current value of every metric.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	breakers := append([]*breaker.Breaker(nil), c.breakers...)
+	for _, r := range c.registries {
+		breakers = append(breakers, r.Breakers()...)
+	}
+	retries := append([]*retry.Policy(nil), c.retries...)
+	c.mu.Unlock()
+
+	seen := map[*breaker.Breaker]bool{} // a breaker watched twice is exposed once
+	for _, b := range breakers {
+		if seen[b] {
+			continue
+		}
+		seen[b] = true
+		collectBreaker(ch, b.Metrics())
+	}
+	for _, p := range retries {
+		m := p.Metrics()
+		counter(ch, descRetryCalls, m.Calls, m.Name)
+		counter(ch, descRetries, m.Retries, m.Name)
+		counter(ch, descRecovered, m.SucceededAfterRetry, m.Name)
+		counter(ch, descExhausted, m.Exhausted, m.Name)
+		counter(ch, descDenied, m.BudgetDenied, m.Name)
+		ch <- prometheus.MustNewConstMetric(descBudgetTokens, prometheus.GaugeValue, m.BudgetTokens, m.Name)
+	}
+	c.duration.Collect(ch)
+}
+
+func collectBreaker(ch chan<- prometheus.Metric, m breaker.Metrics) {
+	for _, s := range states {
+		v := 0.0
+		if m.State == s {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, m.Name, s.String())
+	}
+	counter(ch, descCalls, m.Successes, m.Name, "success")
+	counter(ch, descCalls, m.Failures, m.Name, "failure")
+	counter(ch, descCalls, m.Ignored, m.Name, "ignored")
+	counter(ch, descCalls, m.Rejections, m.Name, "rejected")
+	counter(ch, descSlow, m.SlowCalls, m.Name)
+	counter(ch, descTrips, m.Trips, m.Name)
+	counter(ch, descChanges, m.StateChanges, m.Name)
+	ch <- prometheus.MustNewConstMetric(descFailureRate, prometheus.GaugeValue, m.FailureRate, m.Name)
+}
+
+func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+}

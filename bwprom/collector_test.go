@@ -1,0 +1,171 @@
+package bwprom_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/bwprom"
+	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/retry"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// scrape fetches /metrics from a real server on 127.0.0.1 and parses it.
+func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return families
+}
+
+// value returns the value of the series of family name whose labels
+// include want; it fails the test if there is no such series.
+func value(t *testing.T, families map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
+	t.Helper()
+	f := families[name]
+	if f == nil {
+		t.Fatalf("no family %s", name)
+	}
+next:
+	for _, m := range f.Metric {
+		got := map[string]string{}
+		for _, l := range m.Label {
+			got[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if got[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount())
+		}
+	}
+	t.Fatalf("no series of %s with labels %v", name, want)
+	return 0
+}
+
+func TestMetricsAfterATripAndARecovery(t *testing.T) {
+	clk := clocktest.NewFake(time.Time{})
+	c := bwprom.NewCollector()
+	reg, _ := breaker.NewRegistry(breaker.Config{
+		ConsecutiveFailures: 2, SlowCallDuration: time.Second, Clock: clk, Hooks: c.BreakerHooks(),
+	})
+	c.WatchRegistry(reg)
+	r, _ := retry.New(retry.Config{Name: "payments-retry", MaxAttempts: 3, Clock: clk, Jitter: retry.JitterNone})
+	c.WatchRetry(r)
+
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(c)
+	srv := httptest.NewServer(promhttp.HandlerFor(promReg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+
+	b := reg.Get("payments-api")
+	c.WatchBreaker(b) // watched twice: exposed once
+	ctx := context.Background()
+	down := errors.New("503")
+	clk.Drive(func() {
+		r.Do(ctx, func(ctx context.Context) error { // failure, failure (opens), rejected
+			return b.Do(ctx, func(context.Context) error { return down })
+		})
+	})
+	f := scrape(t, srv.URL)
+	name := map[string]string{"name": "payments-api"}
+	for state, want := range map[string]float64{"closed": 0, "open": 1, "half-open": 0, "forced-open": 0, "disabled": 0} {
+		if got := value(t, f, "breakwater_circuit_state", map[string]string{"name": "payments-api", "state": state}); got != want {
+			t.Errorf("state %s = %v, want %v", state, got, want)
+		}
+	}
+	for outcome, want := range map[string]float64{"success": 0, "failure": 2, "ignored": 0, "rejected": 1} {
+		if got := value(t, f, "breakwater_circuit_calls_total", map[string]string{"name": "payments-api", "outcome": outcome}); got != want {
+			t.Errorf("calls{%s} = %v, want %v", outcome, got, want)
+		}
+	}
+	if got := value(t, f, "breakwater_circuit_trips_total", name); got != 1 {
+		t.Errorf("trips = %v", got)
+	}
+	if got := value(t, f, "breakwater_retry_retries_total", map[string]string{"name": "payments-retry"}); got != 2 {
+		t.Errorf("retries = %v", got)
+	}
+	if got := value(t, f, "breakwater_retry_calls_total", map[string]string{"name": "payments-retry"}); got != 1 {
+		t.Errorf("retry calls = %v", got)
+	}
+	if got := value(t, f, "breakwater_retry_budget_tokens", map[string]string{"name": "payments-retry"}); got != 8 {
+		t.Errorf("budget tokens = %v, want 8 after two failed attempts", got)
+	}
+	if n := len(f["breakwater_circuit_trips_total"].Metric); n != 1 {
+		t.Errorf("%d trip series: a breaker watched twice must be exposed once", n)
+	}
+
+	// Recovery: a slow probe that succeeds.
+	clk.Advance(30 * time.Second)
+	b.Do(ctx, func(context.Context) error { clk.Advance(2 * time.Second); return nil })
+	f = scrape(t, srv.URL)
+	if got := value(t, f, "breakwater_circuit_state", map[string]string{"name": "payments-api", "state": "closed"}); got != 1 {
+		t.Errorf("closed = %v after recovery", got)
+	}
+	if got := value(t, f, "breakwater_circuit_state_changes_total", name); got != 3 {
+		t.Errorf("state changes = %v, want 3 (open, half-open, closed)", got)
+	}
+	if got := value(t, f, "breakwater_circuit_slow_calls_total", name); got != 1 {
+		t.Errorf("slow calls = %v", got)
+	}
+	if got := value(t, f, "breakwater_circuit_call_duration_seconds", map[string]string{"name": "payments-api", "outcome": "success"}); got != 1 {
+		t.Errorf("duration samples = %v", got)
+	}
+	h := f["breakwater_circuit_call_duration_seconds"]
+	for _, m := range h.Metric {
+		if m.Label[1].GetValue() == "success" && m.Histogram.GetSampleSum() != 2 {
+			t.Errorf("duration sum = %v, want 2s", m.Histogram.GetSampleSum())
+		}
+	}
+}
+
+func TestMetricNamesFollowConventions(t *testing.T) {
+	c := bwprom.NewCollector()
+	b, _ := breaker.New(breaker.Config{Name: "x", Hooks: c.BreakerHooks()})
+	c.WatchBreaker(b)
+	r, _ := retry.New(retry.Config{Name: "y"})
+	c.WatchRetry(r)
+	b.Do(context.Background(), func(context.Context) error { return nil })
+	reg := prometheus.NewPedanticRegistry() // checks descriptions against metrics
+	reg.MustRegister(c)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		name := f.GetName()
+		if len(name) < 11 || name[:11] != "breakwater_" {
+			t.Errorf("%s lacks the breakwater_ prefix", name)
+		}
+		if f.GetType() == dto.MetricType_COUNTER && name[len(name)-6:] != "_total" {
+			t.Errorf("counter %s does not end in _total", name)
+		}
+		if f.GetHelp() == "" {
+			t.Errorf("%s has no help", name)
+		}
+	}
+}
