@@ -113,7 +113,7 @@ func (b *Breaker) allowSlow() (Permit, error) {
 	switch e.state {
 	case Closed, Disabled:
 	case HalfOpen:
-		if !e.takeProbe(b.s.probes) {
+		if (b.s.allowProbe != nil && !b.s.allowProbe(b.s.name)) || !e.takeProbe(b.s.probes) {
 			return Permit{}, b.rejected(e)
 		}
 	default:

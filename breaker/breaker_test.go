@@ -279,6 +279,29 @@ func TestHalfOpenTimeoutReopensAStuckCircuit(t *testing.T) {
 	wantState(t, b, breaker.Closed)
 }
 
+func TestAllowProbeGatesHalfOpenCalls(t *testing.T) {
+	allowed := false
+	var asked []string
+	b, clk := newBreaker(t, breaker.Config{Name: "shared", ConsecutiveFailures: 1, AllowProbe: func(name string) bool {
+		asked = append(asked, name)
+		return allowed
+	}})
+	run(t, b, errBoom)
+	clk.Advance(30 * time.Second)
+	if err := run(t, b, nil); !errors.Is(err, breaker.ErrOpen) {
+		t.Fatalf("a probe the gate refused ran: %v", err)
+	}
+	allowed = true
+	if err := run(t, b, nil); err != nil {
+		t.Fatalf("a probe the gate allowed: %v", err)
+	}
+	wantState(t, b, breaker.Closed)
+	run(t, b, nil) // closed: the gate is not asked
+	if len(asked) != 2 || asked[0] != "shared" {
+		t.Fatalf("asked %q", asked)
+	}
+}
+
 func TestGrowingOpenDuration(t *testing.T) {
 	b, clk := newBreaker(t, breaker.Config{
 		ConsecutiveFailures:    1,

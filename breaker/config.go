@@ -102,6 +102,12 @@ type Config struct {
 	// (matched with errors.Is). Ignore wins over FailOn and IsFailure.
 	Ignore []error
 
+	// AllowProbe, when set, is asked before each half-open probe, with the
+	// breaker's name; false turns the call away as if every probe slot were
+	// taken. It lets a shared store limit probes across processes. It is
+	// called on the caller's goroutine and must not block.
+	AllowProbe func(name string) bool
+
 	// Clock is the time source. Nil means clock.System.
 	Clock clock.Clock
 	// Hooks are called on state changes and call outcomes.
@@ -152,10 +158,11 @@ type settings struct {
 	failOn    []error
 	ignore    []error
 
-	clock clock.Clock
-	hooks Hooks
-	timed bool // calls are timed: for slow calls or call hooks
-	plain bool // a closed-state success needs nothing but counting
+	allowProbe func(string) bool
+	clock      clock.Clock
+	hooks      Hooks
+	timed      bool // calls are timed: for slow calls or call hooks
+	plain      bool // a closed-state success needs nothing but counting
 }
 
 func (c Config) settings() (settings, error) {
@@ -175,6 +182,7 @@ func (c Config) settings() (settings, error) {
 		isFailure:       c.IsFailure,
 		failOn:          c.FailOn,
 		ignore:          c.Ignore,
+		allowProbe:      c.AllowProbe,
 		clock:           clock.Or(c.Clock),
 		hooks:           c.Hooks,
 	}
