@@ -1,0 +1,393 @@
+// Package bwredis shares circuit breakers between processes through Redis,
+// so that twenty replicas of a service learn together, not twenty times
+// over, that a dependency is down.
+//
+// Breakers with the same name in processes that use the same Redis (and
+// Prefix) share one circuit:
+//
+//   - When one trips, the others open within milliseconds: the change is a
+//     compare-and-set on a generation number in one Lua script, and is
+//     published to every process.
+//   - Calls are counted locally and flushed to per-second buckets in Redis
+//     every FlushInterval, so the failure rate that trips the circuit is
+//     the cluster's: failures spread thinly over many replicas still open
+//     it, though no replica alone would.
+//   - Half-open probes are limited across the cluster: only the process
+//     that holds the probe lease (a key with a TTL) lets probes through.
+//   - The hot path stays local: a call makes no Redis round trip. Only the
+//     Store's own goroutine talks to Redis, each call bounded by Timeout.
+//   - If Redis is unreachable or slow, the breakers go on with their local
+//     state, a warning is logged once and Metrics().Connected is false;
+//     they rejoin the shared state when Redis answers again.
+//   - Keys are namespaced by Prefix and expire: the state after KeyTTL
+//     without traffic, window buckets after the window, a lease after
+//     ProbeLease.
+//
+// It is a module of its own, so that the Breakwater core stays free of
+// third-party dependencies.
+package bwredis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/clock"
+	"github.com/redis/go-redis/v9"
+)
+
+// Config describes a Store. Client is required; the other zero fields mean
+// the defaults given.
+type Config struct {
+	// Client talks to Redis. Set its ContextTimeoutEnabled option, so that
+	// Timeout bounds socket reads and writes too.
+	Client redis.UniversalClient
+	// Prefix namespaces the keys and the channel. Zero means "breakwater".
+	Prefix string
+	// Timeout bounds every Redis call. Zero means 100 ms.
+	Timeout time.Duration
+	// FlushInterval is how often counts are flushed and the shared state is
+	// checked. Zero means 100 ms.
+	FlushInterval time.Duration
+
+	// Window is the span of the cluster's failure count, kept in
+	// WindowBuckets buckets. Zero means 10 s in 10 buckets.
+	Window        time.Duration
+	WindowBuckets int
+	// FailureRate opens the shared circuit when the window's failure rate
+	// reaches it, once it holds MinCalls calls. Zero means 0.5 and 20.
+	FailureRate float64
+	MinCalls    int
+	// OpenDuration is how long a shared circuit stays open before one
+	// process may probe. Zero means 30 s, the breaker default; keep it
+	// equal to the breakers' own OpenDuration.
+	OpenDuration time.Duration
+	// ProbeLease is how long the probing process holds the cluster's probe
+	// lease before another may take it. Zero means 10 s.
+	ProbeLease time.Duration
+	// KeyTTL is how long a circuit's state outlives its last update. Zero
+	// means 10 minutes.
+	KeyTTL time.Duration
+
+	// Clock is the time source; shared states carry its times, so keep
+	// processes' clocks in sync. Nil means clock.System.
+	Clock clock.Clock
+	// Logger receives the warning when Redis becomes unreachable and the
+	// notice when it is back. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Store keeps breakers in step with their shared circuits in Redis. It runs
+// one goroutine, stopped by Close.
+type Store struct {
+	cfg    Config
+	client redis.UniversalClient
+	log    *slog.Logger
+	token  string // this process's claim on probe leases
+
+	mu         sync.Mutex
+	circuits   map[string]*circuit
+	registries []*breaker.Registry
+
+	wake    chan struct{}
+	flushes chan chan error
+	cancel  context.CancelFunc
+	done    chan struct{}
+
+	connected   atomic.Bool
+	errs, syncs atomic.Uint64
+	applied     atomic.Uint64
+}
+
+// circuit is the Store's view of one shared circuit. Fields other than lease
+// are guarded by Store.mu.
+type circuit struct {
+	name  string
+	b     *breaker.Breaker
+	known shared // the shared state as last seen
+
+	pending   bool          // a local transition to publish
+	pendingTo breaker.State // ... to this state
+	wantLease bool          // half-open locally, without the lease yet
+	lease     atomic.Bool   // this process may probe
+
+	baseCalls, baseFailures uint64 // counts already flushed
+}
+
+// shared is a circuit's state in Redis.
+type shared struct {
+	gen   int64
+	state breaker.State
+	until int64 // Unix ms; for open
+}
+
+// New returns a Store on cfg.Client and starts its goroutine.
+func New(cfg Config) (*Store, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("bwredis: invalid Config.Client: nil")
+	}
+	def := func(d *time.Duration, v time.Duration, field string) error {
+		switch {
+		case *d < 0:
+			return fmt.Errorf("bwredis: invalid Config.%s: must not be negative, got %v", field, *d)
+		case *d == 0:
+			*d = v
+		}
+		return nil
+	}
+	for _, f := range []struct {
+		d     *time.Duration
+		v     time.Duration
+		field string
+	}{
+		{&cfg.Timeout, 100 * time.Millisecond, "Timeout"},
+		{&cfg.FlushInterval, 100 * time.Millisecond, "FlushInterval"},
+		{&cfg.Window, 10 * time.Second, "Window"},
+		{&cfg.OpenDuration, breaker.DefaultOpenDuration, "OpenDuration"},
+		{&cfg.ProbeLease, 10 * time.Second, "ProbeLease"},
+		{&cfg.KeyTTL, 10 * time.Minute, "KeyTTL"},
+	} {
+		if err := def(f.d, f.v, f.field); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case cfg.WindowBuckets < 0:
+		return nil, fmt.Errorf("bwredis: invalid Config.WindowBuckets: must not be negative, got %d", cfg.WindowBuckets)
+	case !(cfg.FailureRate >= 0 && cfg.FailureRate <= 1):
+		return nil, fmt.Errorf("bwredis: invalid Config.FailureRate: must be in [0, 1], got %v", cfg.FailureRate)
+	case cfg.MinCalls < 0:
+		return nil, fmt.Errorf("bwredis: invalid Config.MinCalls: must not be negative, got %d", cfg.MinCalls)
+	case strings.ContainsAny(cfg.Prefix, "{}"):
+		return nil, fmt.Errorf("bwredis: invalid Config.Prefix: must not contain braces, got %q", cfg.Prefix)
+	}
+	if cfg.WindowBuckets == 0 {
+		cfg.WindowBuckets = 10
+	}
+	if cfg.Window/time.Duration(cfg.WindowBuckets) < time.Millisecond {
+		return nil, fmt.Errorf("bwredis: invalid Config.WindowBuckets: %d buckets of a %v window are under a millisecond", cfg.WindowBuckets, cfg.Window)
+	}
+	if cfg.FailureRate == 0 {
+		cfg.FailureRate = 0.5
+	}
+	if cfg.MinCalls == 0 {
+		cfg.MinCalls = 20
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "breakwater"
+	}
+	cfg.Clock = clock.Or(cfg.Clock)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	var tok [8]byte
+	rand.Read(tok[:])
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Store{
+		cfg: cfg, client: cfg.Client, log: cfg.Logger, token: hex.EncodeToString(tok[:]),
+		circuits: map[string]*circuit{},
+		wake:     make(chan struct{}, 1),
+		flushes:  make(chan chan error),
+		cancel:   cancel,
+		done:     make(chan struct{}),
+	}
+	s.connected.Store(true)
+	pubsub := s.client.Subscribe(ctx, s.channel())
+	go s.run(ctx, pubsub)
+	return s, nil
+}
+
+// Hooks returns the hooks through which a breaker tells the Store of its
+// state changes. NewBreaker and NewRegistry set them; set them yourself,
+// with AllowProbe, only for a breaker you then Attach.
+func (s *Store) Hooks() breaker.Hooks {
+	return breaker.Hooks{OnStateChange: s.onStateChange}
+}
+
+// AllowProbe is the breaker.Config.AllowProbe of shared breakers: a probe
+// may run only in the process that holds the cluster's probe lease, or in
+// any process while Redis is unreachable.
+func (s *Store) AllowProbe(name string) bool {
+	if !s.connected.Load() {
+		return true
+	}
+	s.mu.Lock()
+	c := s.circuits[name]
+	s.mu.Unlock()
+	return c != nil && c.lease.Load()
+}
+
+// NewBreaker returns a breaker made from cfg that shares the circuit called
+// cfg.Name.
+func (s *Store) NewBreaker(cfg breaker.Config) (*breaker.Breaker, error) {
+	cfg.Hooks = breaker.JoinHooks(cfg.Hooks, s.Hooks())
+	cfg.AllowProbe = s.AllowProbe
+	b, err := breaker.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return b, s.Attach(b)
+}
+
+// NewRegistry returns a registry whose breakers, made from defaults, share
+// their circuits.
+func (s *Store) NewRegistry(defaults breaker.Config) (*breaker.Registry, error) {
+	defaults.Hooks = breaker.JoinHooks(defaults.Hooks, s.Hooks())
+	defaults.AllowProbe = s.AllowProbe
+	r, err := breaker.NewRegistry(defaults)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.registries = append(s.registries, r)
+	s.mu.Unlock()
+	return r, nil
+}
+
+// Attach shares b's circuit. b must have been made with s.Hooks() and
+// s.AllowProbe, and no other breaker of s may have its name.
+func (s *Store) Attach(b *breaker.Breaker) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.circuitLocked(b.Name())
+	if c.b != nil && c.b != b {
+		return fmt.Errorf("bwredis: a breaker named %q is already attached", b.Name())
+	}
+	c.b = b
+	s.nudge()
+	return nil
+}
+
+func (s *Store) circuitLocked(name string) *circuit {
+	c := s.circuits[name]
+	if c == nil {
+		c = &circuit{name: name, known: shared{state: breaker.Closed}}
+		s.circuits[name] = c
+	}
+	return c
+}
+
+// onStateChange records a local transition for the Store's goroutine to
+// publish. It never touches Redis.
+func (s *Store) onStateChange(ev breaker.StateChange) {
+	s.mu.Lock()
+	c := s.circuitLocked(ev.Name)
+	switch ev.To {
+	case breaker.Open, breaker.Closed:
+		c.pending, c.pendingTo = true, ev.To
+		c.wantLease = false
+		c.lease.Store(false)
+	case breaker.HalfOpen:
+		c.wantLease = true
+	}
+	s.mu.Unlock()
+	s.nudge()
+}
+
+// nudge wakes the Store's goroutine without blocking.
+func (s *Store) nudge() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Metrics describes the Store's link to Redis.
+type Metrics struct {
+	// Connected is false while Redis does not answer: the breakers then run
+	// on their local state.
+	Connected bool
+	// Errors counts failed Redis calls.
+	Errors uint64
+	// Syncs counts completed rounds of flushing and checking.
+	Syncs uint64
+	// Applied counts shared state changes applied to local breakers.
+	Applied uint64
+}
+
+// Metrics returns a snapshot of the Store's counters.
+func (s *Store) Metrics() Metrics {
+	return Metrics{Connected: s.connected.Load(), Errors: s.errs.Load(), Syncs: s.syncs.Load(), Applied: s.applied.Load()}
+}
+
+// Flush makes the Store's goroutine flush the counts and check the shared
+// state now, and waits for it. The goroutine does this every
+// FlushInterval on its own; Flush is for tests and shutdown.
+func (s *Store) Flush(ctx context.Context) error {
+	reply := make(chan error, 1)
+	select {
+	case s.flushes <- reply:
+	case <-s.done:
+		return errors.New("bwredis: store closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops the Store's goroutine and waits for it. The breakers go on
+// with their local state. The Redis client is not closed.
+func (s *Store) Close() error {
+	s.cancel()
+	<-s.done
+	return nil
+}
+
+func (s *Store) channel() string { return s.cfg.Prefix + ":events" }
+
+func (s *Store) keys(name string) (state, lease, window string) {
+	base := s.cfg.Prefix + ":{" + name + "}"
+	return base + ":state", base + ":lease", base + ":w:"
+}
+
+func parseState(v string) breaker.State {
+	var st breaker.State
+	if st.UnmarshalText([]byte(v)) != nil {
+		return breaker.Closed
+	}
+	return st
+}
+
+// parseShared reads {gen, state, until, ...} from a script's reply.
+func parseShared(v any) (shared, []int64, error) {
+	arr, ok := v.([]any)
+	if !ok || len(arr) < 3 {
+		return shared{}, nil, fmt.Errorf("bwredis: unexpected script reply %v", v)
+	}
+	gen, _ := arr[0].(int64)
+	state, _ := arr[1].(string)
+	until, _ := arr[2].(int64)
+	var rest []int64
+	for _, x := range arr[3:] {
+		n, _ := x.(int64)
+		rest = append(rest, n)
+	}
+	return shared{gen: gen, state: parseState(state), until: until}, rest, nil
+}
+
+func parseMessage(payload string) (name string, sh shared, ok bool) {
+	parts := strings.SplitN(payload, "|", 4)
+	if len(parts) != 4 {
+		return "", shared{}, false
+	}
+	gen, err1 := strconv.ParseInt(parts[0], 10, 64)
+	until, err2 := strconv.ParseInt(parts[2], 10, 64)
+	if err1 != nil || err2 != nil {
+		return "", shared{}, false
+	}
+	return parts[3], shared{gen: gen, state: parseState(parts[1]), until: until}, true
+}
