@@ -66,9 +66,11 @@ func (b *Budget) Tokens() float64 { return float64(b.tokens.Load()) / 1000 }
 // Denied returns how many retries the budget has turned down.
 func (b *Budget) Denied() uint64 { return b.denied.Load() }
 
-// succeeded gives back a fraction of a token. A full bucket, the usual
-// case, is only read, so that healthy calls do not contend on a write.
-func (b *Budget) succeeded() {
+// RecordSuccess gives back a fraction of a token for a successful call. A
+// full bucket, the usual case, is only read, so that healthy calls do not
+// contend on a write. Policies call it; code that retries by other means
+// can too.
+func (b *Budget) RecordSuccess() {
 	for {
 		t := b.tokens.Load()
 		if t >= b.max || b.tokens.CompareAndSwap(t, min(t+b.ratio, b.max)) {
@@ -77,8 +79,8 @@ func (b *Budget) succeeded() {
 	}
 }
 
-// failed takes a token.
-func (b *Budget) failed() {
+// RecordFailure takes a token for a failed attempt.
+func (b *Budget) RecordFailure() {
 	for {
 		t := b.tokens.Load()
 		if t <= 0 || b.tokens.CompareAndSwap(t, max(t-1000, 0)) {
@@ -87,8 +89,9 @@ func (b *Budget) failed() {
 	}
 }
 
-// allowRetry reports whether a retry may be made, counting a denial.
-func (b *Budget) allowRetry() bool {
+// AllowRetry reports whether a retry may be made now, counting a denial
+// when not.
+func (b *Budget) AllowRetry() bool {
 	if b.tokens.Load()*2 > b.max {
 		return true
 	}

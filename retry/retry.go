@@ -57,7 +57,7 @@ func Execute[T any](ctx context.Context, p *Policy, fn func(context.Context) (T,
 	v, err := fn(ctx)
 	if err == nil && (p.s.RetryOnResult == nil || !p.s.RetryOnResult(v)) {
 		if p.s.budget != nil {
-			p.s.budget.succeeded()
+			p.s.budget.RecordSuccess()
 		}
 		return v, nil
 	}
@@ -77,7 +77,7 @@ func retrying[T any](ctx context.Context, p *Policy, fn func(context.Context) (T
 			return v, err
 		}
 		if s.budget != nil {
-			s.budget.failed()
+			s.budget.RecordFailure()
 		}
 
 		d, cause := p.nextDelay(ctx, attempt, prev, start, err)
@@ -104,7 +104,7 @@ func retrying[T any](ctx context.Context, p *Policy, fn func(context.Context) (T
 		if err == nil && (s.RetryOnResult == nil || !s.RetryOnResult(v)) {
 			p.recovered.Add(1)
 			if s.budget != nil {
-				s.budget.succeeded()
+				s.budget.RecordSuccess()
 			}
 			return v, nil
 		}
@@ -142,7 +142,7 @@ func (p *Policy) nextDelay(ctx context.Context, attempt int, prev time.Duration,
 			return 0, context.DeadlineExceeded
 		}
 	}
-	if s.budget != nil && !s.budget.allowRetry() {
+	if s.budget != nil && !s.budget.AllowRetry() {
 		p.denied.Add(1)
 		return 0, ErrBudgetExhausted
 	}
@@ -203,6 +203,17 @@ type GiveUpEvent struct {
 	Cause    error // ErrExhausted, ErrMaxElapsed, ErrBudgetExhausted or the context's cause
 	Err      error // the last attempt's error; nil if its result was retryable
 }
+
+// Delay returns the delay the policy waits before retry n (1 for the first
+// retry), given the previous delay (zero before the first retry; it matters
+// to JitterDecorrelated), when no server asked for one. It draws on the
+// policy's random source, like a real retry.
+func (p *Policy) Delay(n int, prev time.Duration) time.Duration {
+	return p.s.backoff(max(n, 1), prev, nil)
+}
+
+// Budget returns the policy's retry budget, or nil without one.
+func (p *Policy) Budget() *Budget { return p.s.budget }
 
 // Metrics is a snapshot of a policy's counters, which only grow.
 type Metrics struct {

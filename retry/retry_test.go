@@ -357,6 +357,32 @@ func TestBudgetStopsARetryStorm(t *testing.T) {
 	}
 }
 
+func TestDelayAndBudgetForOtherLoops(t *testing.T) {
+	p, _, _ := newPolicy(t, retry.Config{MaxDelay: 5 * time.Second})
+	var got []time.Duration
+	for n := 1; n <= 4; n++ {
+		got = append(got, p.Delay(n, 0))
+	}
+	if want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("delays %v, want %v", got, want)
+	}
+	b := p.Budget()
+	for i := 0; i < 4; i++ {
+		b.RecordFailure()
+	}
+	if !b.AllowRetry() {
+		t.Fatal("6 of 10 tokens left: a retry is allowed")
+	}
+	b.RecordFailure()
+	if b.AllowRetry() || b.Denied() != 1 {
+		t.Fatal("5 of 10 tokens left: no retry")
+	}
+	b.RecordSuccess()
+	if !b.AllowRetry() {
+		t.Fatal("5.1 tokens: a retry is allowed again")
+	}
+}
+
 func TestNoBudgetRetriesEverything(t *testing.T) {
 	p, clk, _ := newPolicy(t, retry.Config{NoBudget: true})
 	attempts := 0
