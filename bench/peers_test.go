@@ -1,0 +1,159 @@
+// Package bench measures Breakwater next to the Go libraries users would
+// otherwise pick, doing the same work in one run on one machine. It is a
+// module of its own, so the peers never enter Breakwater's dependencies.
+//
+// Benchmarks are named Benchmark<Case>/<library>/<mode>; run.sh runs them
+// and writes the table of README.md.
+package bench
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/afex/hystrix-go/hystrix"
+	"github.com/avast/retry-go/v4"
+	"github.com/breakwater-go/breakwater"
+	"github.com/breakwater-go/breakwater/breaker"
+	bwretry "github.com/breakwater-go/breakwater/retry"
+	"github.com/cenkalti/backoff/v5"
+	eapache "github.com/eapache/go-resiliency/breaker"
+	"github.com/failsafe-go/failsafe-go"
+	fscb "github.com/failsafe-go/failsafe-go/circuitbreaker"
+	fsretry "github.com/failsafe-go/failsafe-go/retrypolicy"
+	mercari "github.com/mercari/go-circuitbreaker"
+	sethvargo "github.com/sethvargo/go-retry"
+	"github.com/sony/gobreaker/v2"
+)
+
+var errFail = errors.New("fail")
+
+// The protected function of every case.
+//
+//go:noinline
+func work() error { return nil }
+
+//go:noinline
+func workCtx(context.Context) error { return nil }
+
+//go:noinline
+func workValue() (int, error) { return 1, nil }
+
+//go:noinline
+func workValueCtx(context.Context) (int, error) { return 1, nil }
+
+// both runs call serially and with b.RunParallel, as sub-benchmarks.
+func both(b *testing.B, name string, call func()) {
+	b.Run(name+"/serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			call()
+		}
+	})
+	b.Run(name+"/parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				call()
+			}
+		})
+	})
+}
+
+func BenchmarkBaseline(b *testing.B) {
+	both(b, "call", func() { _ = work() })
+	var mu sync.Mutex
+	both(b, "mutex", func() { mu.Lock(); _ = work(); mu.Unlock() })
+}
+
+// BenchmarkClosedSuccess: a successful call through a closed breaker.
+func BenchmarkClosedSuccess(b *testing.B) {
+	ctx := context.Background()
+	bw, _ := breaker.New(breaker.Config{Name: "bench"})
+	both(b, "breakwater", func() { _ = bw.Do(ctx, workCtx) })
+
+	gb := gobreaker.NewCircuitBreaker[int](gobreaker.Settings{Name: "bench"})
+	both(b, "gobreaker", func() { _, _ = gb.Execute(workValue) })
+
+	fs := failsafe.With[any](fscb.NewWithDefaults[any]())
+	both(b, "failsafe-go", func() { _ = fs.Run(work) })
+
+	hystrix.ConfigureCommand("closed", hystrix.CommandConfig{MaxConcurrentRequests: 10000, Timeout: 10000})
+	both(b, "hystrix-go", func() { _ = hystrix.Do("closed", work, nil) })
+
+	ea := eapache.New(5, 1, time.Minute)
+	both(b, "eapache", func() { _ = ea.Run(work) })
+
+	me := mercari.New()
+	both(b, "mercari", func() { _, _ = me.Do(ctx, func() (any, error) { return nil, work() }) })
+}
+
+// BenchmarkOpenReject: a call turned away by an open breaker.
+func BenchmarkOpenReject(b *testing.B) {
+	ctx := context.Background()
+	bw, _ := breaker.New(breaker.Config{Name: "bench", OpenDuration: time.Hour})
+	bw.Trip()
+	both(b, "breakwater", func() { _ = bw.Do(ctx, workCtx) })
+
+	gb := gobreaker.NewCircuitBreaker[int](gobreaker.Settings{Name: "bench", Timeout: time.Hour,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= 1 }})
+	gb.Execute(func() (int, error) { return 0, errFail })
+	both(b, "gobreaker", func() { _, _ = gb.Execute(workValue) })
+
+	cb := fscb.NewBuilder[any]().WithDelay(time.Hour).Build()
+	cb.Open()
+	fs := failsafe.With[any](cb)
+	both(b, "failsafe-go", func() { _ = fs.Run(work) })
+
+	hystrix.ConfigureCommand("open", hystrix.CommandConfig{MaxConcurrentRequests: 10000, Timeout: 10000,
+		RequestVolumeThreshold: 1, ErrorPercentThreshold: 1, SleepWindow: 3600000})
+	for i := 0; i < 10000 && !errors.Is(hystrix.Do("open", func() error { return errFail }, nil), hystrix.ErrCircuitOpen); i++ {
+		time.Sleep(time.Millisecond) // hystrix-go updates its counts on a goroutine of its own
+	}
+	both(b, "hystrix-go", func() { _ = hystrix.Do("open", work, nil) })
+
+	ea := eapache.New(1, 1, time.Hour)
+	ea.Run(func() error { return errFail })
+	both(b, "eapache", func() { _ = ea.Run(work) })
+
+	me := mercari.New(mercari.WithOpenTimeout(time.Hour))
+	me.SetState(mercari.StateOpen)
+	both(b, "mercari", func() { _, _ = me.Do(ctx, func() (any, error) { return nil, work() }) })
+}
+
+// BenchmarkRetryFirstTry: a call that succeeds at once, through a retry
+// policy of 3 attempts with exponential backoff.
+func BenchmarkRetryFirstTry(b *testing.B) {
+	ctx := context.Background()
+	bw, _ := bwretry.New(bwretry.Config{MaxAttempts: 3})
+	both(b, "breakwater", func() { _, _ = bwretry.Execute(ctx, bw, workValueCtx) })
+
+	both(b, "cenkalti-backoff", func() {
+		_, _ = backoff.Retry(ctx, workValue, backoff.WithBackOff(backoff.NewExponentialBackOff()), backoff.WithMaxTries(3))
+	})
+	both(b, "avast-retry-go", func() { _ = retry.Do(work, retry.Attempts(3), retry.Context(ctx)) })
+
+	sv := sethvargo.WithMaxRetries(2, sethvargo.NewExponential(time.Second))
+	both(b, "sethvargo-go-retry", func() { _ = sethvargo.Do(ctx, sv, workCtx) })
+
+	fs := failsafe.With[any](fsretry.NewBuilder[any]().WithMaxAttempts(3).WithBackoff(time.Second, time.Minute).Build())
+	both(b, "failsafe-go", func() { _ = fs.Run(work) })
+}
+
+// BenchmarkRetryBreaker: a successful call through retry around a breaker.
+func BenchmarkRetryBreaker(b *testing.B) {
+	ctx := context.Background()
+	r, _ := bwretry.New(bwretry.Config{MaxAttempts: 3})
+	br, _ := breaker.New(breaker.Config{Name: "bench"})
+	call, err := breakwater.Wrap(workValueCtx, breakwater.Retry(r), breakwater.Breaker(br))
+	if err != nil {
+		b.Fatal(err)
+	}
+	both(b, "breakwater", func() { _, _ = call(ctx) })
+
+	fs := failsafe.With[any](fsretry.NewBuilder[any]().WithMaxAttempts(3).WithBackoff(time.Second, time.Minute).Build(),
+		fscb.NewWithDefaults[any]())
+	both(b, "failsafe-go", func() { _ = fs.Run(work) })
+}
