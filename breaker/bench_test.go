@@ -7,30 +7,8 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/internal/benchcase"
 )
-
-// The protected function of every benchmark: a call that cannot be inlined.
-//
-//go:noinline
-func noop(context.Context) error { return nil }
-
-func benchDo(b *testing.B, br *breaker.Breaker) {
-	ctx := context.Background()
-	b.Run("serial", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			_ = br.Do(ctx, noop)
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				_ = br.Do(ctx, noop)
-			}
-		})
-	})
-}
 
 // BenchmarkClosedSuccess is a successful call through a closed breaker with
 // the default Config. Target: at most 1.5× BenchmarkBaselineMutex, 0 allocs.
@@ -39,14 +17,14 @@ func BenchmarkClosedSuccess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchDo(b, br)
+	benchcase.Closed(b, br)
 	b.Run("two-step", func(b *testing.B) {
 		b.ReportAllocs()
 		ctx := context.Background()
 		for b.Loop() {
 			p, err := br.Allow()
 			if err == nil {
-				p.Done(noop(ctx))
+				p.Done(benchcase.Noop(ctx))
 			}
 		}
 	})
@@ -59,7 +37,7 @@ func BenchmarkClosedSuccessCountWindow(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchDo(b, br)
+	benchcase.Closed(b, br)
 }
 
 // BenchmarkTimeWindow is the same call with a failure-rate breaker over the
@@ -69,7 +47,7 @@ func BenchmarkTimeWindow(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchDo(b, br)
+	benchcase.Closed(b, br)
 }
 
 // BenchmarkOpenReject is a call turned away by an open breaker. Target: 0
@@ -80,7 +58,7 @@ func BenchmarkOpenReject(b *testing.B) {
 		b.Fatal(err)
 	}
 	br.Trip()
-	benchDo(b, br)
+	benchcase.Closed(b, br)
 }
 
 // BenchmarkBaselineMutex locks a mutex, makes the call and unlocks: the
@@ -92,7 +70,7 @@ func BenchmarkBaselineMutex(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			mu.Lock()
-			_ = noop(ctx)
+			_ = benchcase.Noop(ctx)
 			mu.Unlock()
 		}
 	})
@@ -101,7 +79,7 @@ func BenchmarkBaselineMutex(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				mu.Lock()
-				_ = noop(ctx)
+				_ = benchcase.Noop(ctx)
 				mu.Unlock()
 			}
 		})
@@ -114,14 +92,14 @@ func BenchmarkBaselineCall(b *testing.B) {
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_ = noop(ctx)
+			_ = benchcase.Noop(ctx)
 		}
 	})
 	b.Run("parallel", func(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				_ = noop(ctx)
+				_ = benchcase.Noop(ctx)
 			}
 		})
 	})

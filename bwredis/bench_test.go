@@ -1,40 +1,19 @@
 package bwredis_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bwredis"
 	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/internal/benchcase"
 )
-
-//go:noinline
-func noop(context.Context) error { return nil }
-
-func benchClosed(b *testing.B, br *breaker.Breaker) {
-	ctx := context.Background()
-	b.Run("serial", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			_ = br.Do(ctx, noop)
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				_ = br.Do(ctx, noop)
-			}
-		})
-	})
-}
 
 // BenchmarkClosedLocal is a closed-state call through a local breaker.
 func BenchmarkClosedLocal(b *testing.B) {
 	br, _ := breaker.New(breaker.Config{Name: "bench"})
-	benchClosed(b, br)
+	benchcase.Closed(b, br)
 }
 
 // BenchmarkClosedShared is the same call through a breaker shared through
@@ -52,7 +31,7 @@ func BenchmarkClosedShared(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchClosed(b, br)
+	benchcase.Closed(b, br)
 }
 
 // BenchmarkTripPropagation measures how long a trip in one process takes
