@@ -65,8 +65,9 @@ func (s *Store) receive(payload string) {
 	}
 	s.mu.Lock()
 	c := s.circuits[name]
+	attached := c != nil && c.b != nil
 	s.mu.Unlock()
-	if c != nil && c.b != nil {
+	if attached {
 		s.applyIfNewer(c, sh)
 	}
 }
