@@ -74,7 +74,7 @@ func (b *Breaker) newEpoch(state State, now, until time.Time) *epoch {
 	e := &epoch{state: state, since: now, plain: state == Closed && b.s.plain}
 	switch state {
 	case Closed:
-		e.win = newWindow(&b.s, now)
+		e.win = newWindow(&b.s, now.Sub(b.origin))
 	case Open, ForcedOpen, HalfOpen:
 		e.reject = &OpenError{Name: b.s.name, State: state, Until: until}
 	}
@@ -233,17 +233,12 @@ func Wrap[T any](b *Breaker, fn func(context.Context) (T, error)) func(context.C
 // finish records the outcome of a permitted call.
 func (b *Breaker) finish(p Permit, o outcome, err error) {
 	e := p.e
-	var now time.Time // for a time window only: a wall-clock read costs more
-	var took time.Duration
-	switch {
-	case b.s.timeWindow > 0:
-		now = b.s.clock.Now()
-		took = now.Sub(b.origin) - p.start
-	case b.s.timed:
-		took = b.s.clock.Since(b.origin) - p.start
-	}
-	if !b.s.timed {
-		took = 0
+	var at, took time.Duration // at: since b.origin, read only when needed
+	if b.s.timed || b.s.timeWindow > 0 {
+		at = b.s.clock.Since(b.origin)
+		if b.s.timed {
+			took = at - p.start
+		}
 	}
 	slow := b.s.slowCall > 0 && took >= b.s.slowCall
 	if slow {
@@ -273,13 +268,13 @@ func (b *Breaker) finish(p Permit, o outcome, err error) {
 
 	switch e.state {
 	case Closed:
-		b.recordClosed(e, o, slow, now)
+		b.recordClosed(e, o, slow, at)
 	case HalfOpen:
 		b.recordProbe(e, o, slow)
 	}
 }
 
-func (b *Breaker) recordClosed(e *epoch, o outcome, slow bool, now time.Time) {
+func (b *Breaker) recordClosed(e *epoch, o outcome, slow bool, at time.Duration) {
 	if b.s.consecutive > 0 {
 		switch o {
 		case failure:
@@ -297,7 +292,7 @@ func (b *Breaker) recordClosed(e *epoch, o outcome, slow bool, now time.Time) {
 		return
 	}
 	e.mu.Lock()
-	tot := e.win.record(now, o == failure, slow)
+	tot := e.win.record(at, o == failure, slow)
 	e.mu.Unlock()
 	if tot.trips(&b.s) {
 		b.transition(e, Open)

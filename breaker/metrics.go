@@ -56,7 +56,7 @@ func (b *Breaker) Metrics() Metrics {
 	}
 	if e.win != nil {
 		e.mu.Lock()
-		tot := e.win.counts(now)
+		tot := e.win.counts(now.Sub(b.origin))
 		e.mu.Unlock()
 		m.WindowCalls = tot.calls
 		if tot.calls > 0 {

@@ -4,12 +4,14 @@ import "time"
 
 // window is a sliding window of call outcomes. Both kinds keep running
 // totals that are updated by subtracting what leaves the window (subtract
-// on evict), so reading the totals costs O(1). Callers hold epoch.mu.
+// on evict), so reading the totals costs O(1). Times are offsets from the
+// breaker's origin: a monotonic reading, cheaper than the wall clock.
+// Callers hold epoch.mu.
 type window interface {
-	// record adds one outcome at now and returns the totals after it.
-	record(now time.Time, failed, slow bool) counts
-	// counts returns the totals as of now.
-	counts(now time.Time) counts
+	// record adds one outcome at time at and returns the totals after it.
+	record(at time.Duration, failed, slow bool) counts
+	// counts returns the totals as of time at.
+	counts(at time.Duration) counts
 }
 
 // counts are the totals of a window.
@@ -25,7 +27,7 @@ func (c counts) trips(s *settings) bool {
 		(s.slowRate > 0 && float64(c.slow)/n >= s.slowRate)
 }
 
-func newWindow(s *settings, start time.Time) window {
+func newWindow(s *settings, start time.Duration) window {
 	switch {
 	case s.countWindow > 0:
 		return &countWindow{ring: make([]uint8, s.countWindow)}
@@ -51,7 +53,7 @@ type countWindow struct {
 	tot  counts
 }
 
-func (w *countWindow) record(_ time.Time, failed, slow bool) counts {
+func (w *countWindow) record(_ time.Duration, failed, slow bool) counts {
 	if w.tot.calls == len(w.ring) {
 		w.tot.sub(w.ring[w.next])
 	} else {
@@ -71,7 +73,7 @@ func (w *countWindow) record(_ time.Time, failed, slow bool) counts {
 	return w.tot
 }
 
-func (w *countWindow) counts(time.Time) counts { return w.tot }
+func (w *countWindow) counts(time.Duration) counts { return w.tot }
 
 // sub removes an evicted outcome, which stays counted in calls: its slot
 // is reused by the outcome being recorded.
@@ -90,15 +92,15 @@ func (c *counts) sub(f uint8) {
 type timeWindow struct {
 	buckets []bucket
 	width   time.Duration
-	origin  time.Time
+	origin  time.Duration
 	head    int64
 	tot     counts
 }
 
 type bucket struct{ calls, failures, slow int }
 
-func (w *timeWindow) record(now time.Time, failed, slow bool) counts {
-	w.advance(now)
+func (w *timeWindow) record(at time.Duration, failed, slow bool) counts {
+	w.advance(at)
 	b := &w.buckets[w.head%int64(len(w.buckets))]
 	b.calls++
 	w.tot.calls++
@@ -113,14 +115,14 @@ func (w *timeWindow) record(now time.Time, failed, slow bool) counts {
 	return w.tot
 }
 
-func (w *timeWindow) counts(now time.Time) counts {
-	w.advance(now)
+func (w *timeWindow) counts(at time.Duration) counts {
+	w.advance(at)
 	return w.tot
 }
 
-// advance expires the buckets that have slid out of the window by now.
-func (w *timeWindow) advance(now time.Time) {
-	n := int64(now.Sub(w.origin) / w.width)
+// advance expires the buckets that have slid out of the window by time at.
+func (w *timeWindow) advance(at time.Duration) {
+	n := int64((at - w.origin) / w.width)
 	if n <= w.head {
 		return
 	}
