@@ -37,9 +37,10 @@ invocation probes, and its success closes the circuit again.
 COMMAND's output passes through. Progress goes to standard error.
 
 Exit status: COMMAND's own (its last attempt's when the attempts or the time
-ran out, unless --exhausted-exit is set); 75 when the circuit is open and
-COMMAND was not run; 126 when COMMAND cannot be started; 127 when it is not
-found; 130 when interrupted; 2 for bad flags.
+ran out, unless --exhausted-exit is set); 75 when the circuit is open, so
+COMMAND was not run (or, if the circuit opened between attempts, not run
+again); 126 when COMMAND cannot be started; 127 when it is not found; 130
+when interrupted; 2 for bad flags.
 
 Flags:
 `
@@ -162,6 +163,7 @@ type runner struct {
 	store          *store
 	stdout, stderr io.Writer
 	noState        bool // the state file is unusable: run without a circuit
+	ran            int  // attempts that ran the command
 }
 
 func (r *runner) say(format string, args ...any) {
@@ -199,11 +201,15 @@ func (r *runner) run(ctx context.Context) int {
 	case err == nil:
 		return 0
 	case errors.Is(err, breaker.ErrOpen):
+		what := "not running the command"
+		if r.ran > 0 {
+			what += " again"
+		}
 		var oe *breaker.OpenError
 		if errors.As(err, &oe) && !oe.Until.IsZero() {
-			r.say("circuit %q is open until %s; not running the command", r.f.key, oe.Until.Format(time.RFC3339))
+			r.say("circuit %q is open until %s; %s", r.f.key, oe.Until.Format(time.RFC3339), what)
 		} else {
-			r.say("circuit %q is half-open and another invocation is probing; not running the command", r.f.key)
+			r.say("circuit %q is half-open and another invocation is probing; %s", r.f.key, what)
 		}
 		return exitOpen
 	case ctx.Err() != nil:
@@ -240,6 +246,7 @@ func (r *runner) attempt(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.ran++
 	err = r.exec(ctx)
 	if errors.Is(err, errCannotRun) || ctx.Err() != nil {
 		return err // not the dependency's failure: leave the circuit alone
