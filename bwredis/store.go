@@ -130,7 +130,9 @@ type shared struct {
 	until int64 // Unix ms; for open
 }
 
-// New returns a Store on cfg.Client and starts its goroutine.
+// New returns a Store on cfg.Client and starts its goroutine. It waits for
+// its subscription to the events channel, for at most a second (or Timeout
+// if longer); if Redis does not answer, the Store starts disconnected.
 func New(cfg Config) (*Store, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("bwredis: invalid Config.Client: nil")
@@ -202,6 +204,14 @@ func New(cfg Config) (*Store, error) {
 	}
 	s.connected.Store(true)
 	pubsub := s.client.Subscribe(ctx, s.channel())
+	// Wait for the subscription to be in place, so that no change published
+	// after New returns is missed; without Redis, go on and catch up later.
+	wait, cancelWait := context.WithTimeout(ctx, max(cfg.Timeout, time.Second))
+	if _, err := pubsub.Receive(wait); err != nil {
+		s.connected.Store(false)
+		s.log.Warn("bwredis: Redis does not answer; breakers run on their local state", "error", err)
+	}
+	cancelWait()
 	go s.run(ctx, pubsub)
 	return s, nil
 }
