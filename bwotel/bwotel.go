@@ -29,6 +29,7 @@ import (
 	"sync"
 
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/internal/watch"
 	"github.com/breakwater-go/breakwater/retry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -40,11 +41,7 @@ const ScopeName = "github.com/breakwater-go/breakwater/bwotel"
 // Observer reports breakers and retry policies to OpenTelemetry. It is
 // safe for concurrent use; what it watches can be added at any time.
 type Observer struct {
-	mu         sync.Mutex
-	registries []*breaker.Registry
-	breakers   []*breaker.Breaker
-	retries    []*retry.Policy
-
+	watched      watch.List
 	duration     metric.Float64Histogram
 	registration metric.Registration
 	attrs        sync.Map // breaker name → *[3]metric.RecordOption, by outcome
@@ -95,7 +92,7 @@ func New(mp metric.MeterProvider) (*Observer, error) {
 	}
 
 	o.registration, err = m.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
-		breakers, policies := o.watched()
+		breakers, policies := o.watched.Snapshot()
 		for _, b := range breakers {
 			bm := b.Metrics()
 			name := attribute.String("name", bm.Name)
@@ -132,46 +129,14 @@ func New(mp metric.MeterProvider) (*Observer, error) {
 	return o, nil
 }
 
-// watched returns what the observer watches, each breaker once.
-func (o *Observer) watched() ([]*breaker.Breaker, []*retry.Policy) {
-	o.mu.Lock()
-	breakers := append([]*breaker.Breaker(nil), o.breakers...)
-	for _, r := range o.registries {
-		breakers = append(breakers, r.Breakers()...)
-	}
-	policies := append([]*retry.Policy(nil), o.retries...)
-	o.mu.Unlock()
-	seen := map[*breaker.Breaker]bool{}
-	unique := breakers[:0]
-	for _, b := range breakers {
-		if !seen[b] {
-			seen[b] = true
-			unique = append(unique, b)
-		}
-	}
-	return unique, policies
-}
-
 // WatchRegistry reports every breaker of r, including those created later.
-func (o *Observer) WatchRegistry(r *breaker.Registry) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.registries = append(o.registries, r)
-}
+func (o *Observer) WatchRegistry(r *breaker.Registry) { o.watched.AddRegistry(r) }
 
 // WatchBreaker reports b.
-func (o *Observer) WatchBreaker(b *breaker.Breaker) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.breakers = append(o.breakers, b)
-}
+func (o *Observer) WatchBreaker(b *breaker.Breaker) { o.watched.AddBreaker(b) }
 
 // WatchRetry reports p.
-func (o *Observer) WatchRetry(p *retry.Policy) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.retries = append(o.retries, p)
-}
+func (o *Observer) WatchRetry(p *retry.Policy) { o.watched.AddRetry(p) }
 
 // BreakerHooks returns hooks that record call durations in the histogram.
 func (o *Observer) BreakerHooks() breaker.Hooks {

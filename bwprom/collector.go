@@ -30,6 +30,7 @@ import (
 	"sync"
 
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/internal/watch"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -63,12 +64,9 @@ func desc(subsystem, name, help string, labels ...string) *prometheus.Desc {
 // Register it once (prometheus.MustRegister(c)); it is safe for concurrent
 // use, and what it watches can be added at any time.
 type Collector struct {
-	mu         sync.Mutex
-	registries []*breaker.Registry
-	breakers   []*breaker.Breaker
-	retries    []*retry.Policy
-	duration   *prometheus.HistogramVec
-	observers  sync.Map // breaker name → *[3]prometheus.Observer, by outcome
+	watched   watch.List
+	duration  *prometheus.HistogramVec
+	observers sync.Map // breaker name → *[3]prometheus.Observer, by outcome
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -83,25 +81,13 @@ func NewCollector() *Collector {
 }
 
 // WatchRegistry exposes every breaker of r, including those created later.
-func (c *Collector) WatchRegistry(r *breaker.Registry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.registries = append(c.registries, r)
-}
+func (c *Collector) WatchRegistry(r *breaker.Registry) { c.watched.AddRegistry(r) }
 
 // WatchBreaker exposes b.
-func (c *Collector) WatchBreaker(b *breaker.Breaker) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.breakers = append(c.breakers, b)
-}
+func (c *Collector) WatchBreaker(b *breaker.Breaker) { c.watched.AddBreaker(b) }
 
 // WatchRetry exposes p.
-func (c *Collector) WatchRetry(p *retry.Policy) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.retries = append(c.retries, p)
-}
+func (c *Collector) WatchRetry(p *retry.Policy) { c.watched.AddRetry(p) }
 
 // BreakerHooks returns hooks that record call durations in the histogram.
 // Attach them to a breaker's Config (with breaker.JoinHooks to keep
@@ -140,20 +126,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect sends the current value of every metric.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	c.mu.Lock()
-	breakers := append([]*breaker.Breaker(nil), c.breakers...)
-	for _, r := range c.registries {
-		breakers = append(breakers, r.Breakers()...)
-	}
-	retries := append([]*retry.Policy(nil), c.retries...)
-	c.mu.Unlock()
-
-	seen := map[*breaker.Breaker]bool{} // a breaker watched twice is exposed once
+	breakers, retries := c.watched.Snapshot() // a breaker watched twice is exposed once
 	for _, b := range breakers {
-		if seen[b] {
-			continue
-		}
-		seen[b] = true
 		collectBreaker(ch, b.Metrics())
 	}
 	for _, p := range retries {
