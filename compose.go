@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/fallback"
@@ -60,7 +62,9 @@ var ErrInvalidPolicy = errors.New("breakwater: invalid policy")
 //	Fallback → Timeout (overall) → Retry → Breaker → Timeout (per attempt)
 //
 // With Retry outside Breaker, the breaker sees every attempt, and retrying
-// stops as soon as it opens (breaker.ErrOpen is not retried). With Breaker
+// stops as soon as it opens: the retry policy does not sleep before an
+// attempt the circuit would still reject at the end of the delay, and
+// breaker.ErrOpen is not retried. With Breaker
 // outside Retry, a whole retry sequence counts as one call: choose it when
 // the breaker should judge what the caller experiences rather than every
 // attempt, at the cost of reacting a retry sequence later.
@@ -69,22 +73,32 @@ func Wrap[T any](fn func(context.Context) (T, error), policies ...Policy) (func(
 		return nil, fmt.Errorf("%w: the function is nil", ErrInvalidPolicy)
 	}
 	f := fn
+	var inner []*breaker.Breaker // the breakers a retry layer would retry into
 	for i := len(policies) - 1; i >= 0; i-- {
-		next, err := layer(policies[i], f)
+		next, err := layer(policies[i], f, inner)
 		if err != nil {
 			return nil, fmt.Errorf("%w: policy %d (%s): %v", ErrInvalidPolicy, i, policies[i].desc, err)
 		}
 		f = next
+		switch p := policies[i].layer.(type) {
+		case *breaker.Breaker:
+			inner = append(inner, p)
+		case *timeout.Policy: // lets rejections through unchanged
+		default: // a retry answers for those inside it; others may change errors
+			inner = nil
+		}
 	}
 	return f, nil
 }
 
-// layer returns next wrapped in policy p.
-func layer[T any](p Policy, next func(context.Context) (T, error)) (func(context.Context) (T, error), error) {
+// layer returns next wrapped in policy p. inner are the breakers between
+// p and the next retry layer inside it.
+func layer[T any](p Policy, next func(context.Context) (T, error), inner []*breaker.Breaker) (func(context.Context) (T, error), error) {
 	switch p := p.layer.(type) {
 	case *retry.Policy:
 		if p != nil {
-			return func(ctx context.Context) (T, error) { return retry.Execute(ctx, p, next) }, nil
+			opts := retry.Options{Gate: gate(inner)}
+			return func(ctx context.Context) (T, error) { return retry.ExecuteWith(ctx, p, opts, next) }, nil
 		}
 	case *breaker.Breaker:
 		if p != nil {
@@ -116,6 +130,31 @@ func layer[T any](p Policy, next func(context.Context) (T, error)) (func(context
 		return nil, fmt.Errorf("does not fit a call returning %T", *new(T))
 	}
 	return nil, errors.New("it is nil or incomplete")
+}
+
+// gate returns a retry gate over breakers: it rejects while any of them
+// does, for the longest known wait; nil without breakers.
+func gate(breakers []*breaker.Breaker) func() (time.Duration, error) {
+	switch len(breakers) {
+	case 0:
+		return nil
+	case 1:
+		return breakers[0].Gate
+	}
+	breakers = slices.Clone(breakers)
+	return func() (wait time.Duration, rejection error) {
+		for _, b := range breakers {
+			w, r := b.Gate()
+			switch {
+			case r == nil:
+			case w == 0: // no known end: nothing to wait for
+				return 0, r
+			case w > wait:
+				wait, rejection = w, r
+			}
+		}
+		return wait, rejection
+	}
 }
 
 // Execute runs fn once under the policies, outermost first; see Wrap.

@@ -48,6 +48,7 @@ func TestRetryOutsideBreakerStopsWhenTheCircuitOpens(t *testing.T) {
 	s := newStack(t, breaker.Config{ConsecutiveFailures: 2}, retry.Config{MaxAttempts: 5})
 	calls := 0
 	var err error
+	start := s.clk.Now()
 	s.clk.Drive(func() {
 		err = breakwater.Do(context.Background(), func(context.Context) error { calls++; return errBad },
 			breakwater.Retry(s.r), breakwater.Breaker(s.b))
@@ -58,9 +59,47 @@ func TestRetryOutsideBreakerStopsWhenTheCircuitOpens(t *testing.T) {
 	if !errors.Is(err, breaker.ErrOpen) {
 		t.Fatalf("err = %v, want the open circuit (not retried)", err)
 	}
-	if m := s.b.Metrics(); m.Failures != 2 || m.Rejections != 1 {
+	// It stopped at once: no sleep before an attempt the circuit would
+	// reject, so only the delay between the two attempts passed.
+	if m := s.b.Metrics(); m.Failures != 2 || m.Rejections != 0 {
 		t.Fatalf("breaker metrics %+v", m)
 	}
+	if took := s.clk.Since(start); took != time.Second {
+		t.Fatalf("the call took %v, want 1s: the retry slept for an open circuit", took)
+	}
+	var re *retry.Error
+	if !errors.As(err, &re) || !errors.Is(err, errBad) || re.Attempts != 2 {
+		t.Fatalf("err = %v, want a retry.Error after 2 attempts keeping the last failure", err)
+	}
+}
+
+// When the circuit will let a probe through before the retry's delay ends,
+// the retry waits as usual and its next attempt is the probe.
+func TestRetryWaitsForAProbeDueWithinItsDelay(t *testing.T) {
+	s := newStack(t, breaker.Config{ConsecutiveFailures: 1, OpenDuration: 500 * time.Millisecond}, retry.Config{MaxAttempts: 3})
+	calls := 0
+	var err error
+	s.clk.Drive(func() {
+		err = breakwater.Do(context.Background(), func(context.Context) error {
+			calls++
+			if calls == 1 {
+				return errBad
+			}
+			return nil
+		}, breakwater.Retry(s.r), breakwater.Timeout(mustTimeout(t, s.clk)), breakwater.Breaker(s.b))
+	})
+	if err != nil || calls != 2 || s.b.State() != breaker.Closed {
+		t.Fatalf("err %v after %d calls, state %v; want the probe to succeed", err, calls, s.b.State())
+	}
+}
+
+func mustTimeout(t *testing.T, clk *clocktest.Fake) *timeout.Policy {
+	t.Helper()
+	p, err := timeout.New(timeout.Config{Timeout: time.Minute, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func TestBreakerOutsideRetryCountsASequenceAsOneFailure(t *testing.T) {

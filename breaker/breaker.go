@@ -23,6 +23,7 @@ type Breaker struct {
 	timer       clock.Timer
 	events      []StateChange
 	dispatching bool
+	used        atomic.Bool // looked up in a Registry since its sweep passed
 
 	// Lifetime counters, on their own cache lines: every call writes one,
 	// and cur is read by every call. The two that the fast paths write are
@@ -134,6 +135,16 @@ func (p Permit) Done(err error) {
 	}
 	if p.b != nil {
 		p.b.finish(p, p.b.s.classify(err), err)
+	}
+}
+
+// Release ends the permit without a verdict, for a call whose outcome says
+// nothing about the dependency: it was never sent, or failed for a reason
+// of the caller's own. It counts as ignored, and a half-open probe's slot
+// is given back. Like Done, call it at most once, and not after Done.
+func (p Permit) Release() {
+	if p.b != nil {
+		p.b.finish(p, ignored, nil)
 	}
 }
 
@@ -262,10 +273,18 @@ func (b *Breaker) finish(p Permit, o outcome, err error) {
 			hook = b.s.hooks.OnIgnore
 		}
 		if hook != nil {
+			// Deferred, the outcome is recorded even if the hook panics: a
+			// user's hook must not keep a probe's slot or lose a failure.
+			defer b.record(e, o, slow, at)
 			hook(CallEvent{Name: b.s.name, State: e.state, Err: err, Duration: took, Slow: slow})
+			return
 		}
 	}
+	b.record(e, o, slow, at)
+}
 
+// record applies an outcome to the state it was admitted in.
+func (b *Breaker) record(e *epoch, o outcome, slow bool, at time.Duration) {
 	switch e.state {
 	case Closed:
 		b.recordClosed(e, o, slow, at)
@@ -300,13 +319,15 @@ func (b *Breaker) recordClosed(e *epoch, o outcome, slow bool, at time.Duration)
 }
 
 func (b *Breaker) recordProbe(e *epoch, o outcome, slow bool) {
+	// The slot is given back even if a state-change hook run by the
+	// transition panics.
+	defer e.probes.Add(-1)
 	switch {
 	case o == failure || (slow && b.s.slowRate > 0):
 		b.transition(e, Open)
 	case o == success && e.passed.Add(1) >= b.s.toClose:
 		b.transition(e, Closed)
 	}
-	e.probes.Add(-1)
 }
 
 // transition moves the circuit from epoch from to state to. It does nothing

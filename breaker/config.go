@@ -22,6 +22,18 @@ const (
 	DefaultMaxOpenDuration     = 5 * time.Minute
 )
 
+// Upper bounds of Config's count fields. They bound the memory a breaker
+// allocates (a count window keeps one byte per call, a time window 24
+// bytes per bucket). Durations may be any non-negative value: the
+// arithmetic on them saturates.
+const (
+	// MaxCount bounds ConsecutiveFailures, CountWindow, MinCalls,
+	// HalfOpenProbes and SuccessesToClose.
+	MaxCount = 1_000_000
+	// MaxTimeWindowBuckets bounds TimeWindowBuckets.
+	MaxTimeWindowBuckets = 1000
+)
+
 // Config describes a circuit breaker. The zero Config is a valid breaker
 // with the defaults: it trips after 3 consecutive failures, stays open for
 // 30 s, then lets one probe through, whose success closes it again.
@@ -188,24 +200,24 @@ func (c Config) settings() (settings, error) {
 	}
 	windowed := c.CountWindow > 0 || c.TimeWindow > 0
 	switch {
-	case c.ConsecutiveFailures < 0:
-		return s, invalid("ConsecutiveFailures", "must not be negative, got %d", c.ConsecutiveFailures)
-	case c.CountWindow < 0:
-		return s, invalid("CountWindow", "must not be negative, got %d", c.CountWindow)
+	case c.ConsecutiveFailures < 0 || c.ConsecutiveFailures > MaxCount:
+		return s, invalid("ConsecutiveFailures", "must be in [0, %d], got %d", MaxCount, c.ConsecutiveFailures)
+	case c.CountWindow < 0 || c.CountWindow > MaxCount:
+		return s, invalid("CountWindow", "must be in [0, %d], got %d", MaxCount, c.CountWindow)
 	case c.TimeWindow < 0:
 		return s, invalid("TimeWindow", "must not be negative, got %v", c.TimeWindow)
 	case c.CountWindow > 0 && c.TimeWindow > 0:
 		return s, invalid("TimeWindow", "cannot be set together with CountWindow")
-	case c.TimeWindowBuckets < 0:
-		return s, invalid("TimeWindowBuckets", "must not be negative, got %d", c.TimeWindowBuckets)
+	case c.TimeWindowBuckets < 0 || c.TimeWindowBuckets > MaxTimeWindowBuckets:
+		return s, invalid("TimeWindowBuckets", "must be in [0, %d], got %d", MaxTimeWindowBuckets, c.TimeWindowBuckets)
 	case c.TimeWindowBuckets > 0 && c.TimeWindow == 0:
 		return s, invalid("TimeWindowBuckets", "needs TimeWindow")
 	case !rateOK(c.FailureRate):
 		return s, invalid("FailureRate", "must be in [0, 1], got %v", c.FailureRate)
 	case c.FailureRate > 0 && !windowed:
 		return s, invalid("FailureRate", "needs CountWindow or TimeWindow")
-	case c.MinCalls < 0:
-		return s, invalid("MinCalls", "must not be negative, got %d", c.MinCalls)
+	case c.MinCalls < 0 || c.MinCalls > MaxCount:
+		return s, invalid("MinCalls", "must be in [0, %d], got %d", MaxCount, c.MinCalls)
 	case c.MinCalls > 0 && !windowed:
 		return s, invalid("MinCalls", "needs CountWindow or TimeWindow")
 	case c.CountWindow > 0 && c.MinCalls > c.CountWindow:
@@ -224,14 +236,10 @@ func (c Config) settings() (settings, error) {
 		return s, invalid("MaxOpenDuration", "must not be negative, got %v", c.MaxOpenDuration)
 	case c.HalfOpenTimeout < 0:
 		return s, invalid("HalfOpenTimeout", "must not be negative, got %v", c.HalfOpenTimeout)
-	case c.HalfOpenProbes < 0:
-		return s, invalid("HalfOpenProbes", "must not be negative, got %d", c.HalfOpenProbes)
-	case c.HalfOpenProbes > math.MaxInt32:
-		return s, invalid("HalfOpenProbes", "must be at most %d, got %d", math.MaxInt32, c.HalfOpenProbes)
-	case c.SuccessesToClose < 0:
-		return s, invalid("SuccessesToClose", "must not be negative, got %d", c.SuccessesToClose)
-	case c.SuccessesToClose > math.MaxInt32:
-		return s, invalid("SuccessesToClose", "must be at most %d, got %d", math.MaxInt32, c.SuccessesToClose)
+	case c.HalfOpenProbes < 0 || c.HalfOpenProbes > MaxCount:
+		return s, invalid("HalfOpenProbes", "must be in [0, %d], got %d", MaxCount, c.HalfOpenProbes)
+	case c.SuccessesToClose < 0 || c.SuccessesToClose > MaxCount:
+		return s, invalid("SuccessesToClose", "must be in [0, %d], got %d", MaxCount, c.SuccessesToClose)
 	}
 	for i, err := range c.FailOn {
 		if err == nil {

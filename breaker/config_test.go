@@ -58,7 +58,7 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 			if !errors.Is(err, breaker.ErrInvalidConfig) || !strings.Contains(err.Error(), "Config."+tt.field) {
 				t.Fatalf("error %q: want ErrInvalidConfig and the field in the message", err)
 			}
-			if _, err := breaker.NewRegistry(tt.give); !errors.Is(err, breaker.ErrInvalidConfig) {
+			if _, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: tt.give}); !errors.Is(err, breaker.ErrInvalidConfig) {
 				t.Fatalf("NewRegistry accepted the config: %v", err)
 			}
 		})

@@ -128,7 +128,7 @@ func ExampleNew_failureRate() {
 
 // A registry hands out one breaker per downstream host.
 func ExampleRegistry() {
-	hosts, _ := breaker.NewRegistry(breaker.Config{ConsecutiveFailures: 5})
+	hosts, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{ConsecutiveFailures: 5}})
 
 	b := hosts.Get("api.example.com")
 	_ = b.Do(context.Background(), func(context.Context) error { return nil })

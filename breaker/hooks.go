@@ -11,6 +11,12 @@ import "time"
 // the call that triggered it. OnStateChange events are delivered one at a
 // time and in order, by the goroutine that made the change (or, when
 // another delivery is under way, by the goroutine already delivering).
+//
+// A hook that panics leaves the breaker consistent: the call's outcome is
+// recorded, a probe's slot is given back, the state change is made. The
+// panic goes on up the stack of the goroutine that ran the hook: the
+// caller's, an operator's (Trip, Reset, ...), or the cool-down timer's,
+// where, like any unrecovered panic, it ends the program.
 type Hooks struct {
 	OnStateChange func(StateChange)
 	OnSuccess     func(CallEvent)
@@ -80,26 +86,34 @@ func join[E any](hs []Hooks, pick func(Hooks) func(E)) func(E) {
 
 // dispatch delivers the queued state changes in order, outside b.mu. Only
 // one goroutine delivers at a time; the others leave their events to it.
+// Events are taken off the queue one at a time, so if a hook panics the
+// panic goes on up the delivering goroutine's stack, and the events after
+// it stay queued for the next change to deliver.
 func (b *Breaker) dispatch() {
 	b.mu.Lock()
-	if b.dispatching || len(b.events) == 0 {
+	if b.dispatching {
 		b.mu.Unlock()
 		return
 	}
 	b.dispatching = true
-	defer func() { // a panicking hook must not stop later deliveries
-		b.mu.Lock()
-		b.dispatching = false
-		b.mu.Unlock()
+	delivered := false
+	defer func() {
+		if !delivered { // a hook panicked: let the next change deliver
+			b.mu.Lock()
+			b.dispatching = false
+			b.mu.Unlock()
+		}
 	}()
 	for len(b.events) > 0 {
-		batch := b.events
-		b.events = nil
+		ev := b.events[0]
+		b.events = b.events[1:]
 		b.mu.Unlock()
-		for _, ev := range batch {
-			b.s.hooks.OnStateChange(ev)
-		}
+		b.s.hooks.OnStateChange(ev)
 		b.mu.Lock()
 	}
+	// Cleared under the same lock that saw the queue empty, so an event
+	// queued meanwhile is never left without a deliverer.
+	b.dispatching = false
+	delivered = true
 	b.mu.Unlock()
 }

@@ -12,7 +12,7 @@ import (
 )
 
 func TestRegistry(t *testing.T) {
-	r, err := breaker.NewRegistry(breaker.Config{ConsecutiveFailures: 1, Clock: clocktest.NewFake(time.Time{})})
+	r, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{ConsecutiveFailures: 1, Clock: clocktest.NewFake(time.Time{})}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestRegistry(t *testing.T) {
 }
 
 func TestRegistryConcurrentGetCreatesOne(t *testing.T) {
-	r, _ := breaker.NewRegistry(breaker.Config{})
+	r, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{}})
 	const n = 64
 	got := make([]*breaker.Breaker, n)
 	var wg sync.WaitGroup

@@ -50,6 +50,3 @@ func (s *State) UnmarshalText(text []byte) error {
 type unknownStateError struct{ name string }
 
 func (e *unknownStateError) Error() string { return "breaker: unknown state " + strconv.Quote(e.name) }
-
-// rejects reports whether the state turns every call away.
-func (s State) rejects() bool { return s == Open || s == ForcedOpen }

@@ -83,7 +83,7 @@ func New(cfg Config) (*Interceptor, error) {
 	ic := &Interceptor{breakers: cfg.Breakers, key: cfg.Key, retry: cfg.Retry}
 	var err error
 	if ic.breakers == nil && !cfg.NoBreaker {
-		if ic.breakers, err = breaker.NewRegistry(breaker.Config{}); err != nil {
+		if ic.breakers, err = breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{}}); err != nil {
 			return nil, err
 		}
 	}

@@ -119,7 +119,7 @@ func newFixture(t *testing.T, bc breaker.Config, rc retry.Config) fixture {
 		t.Fatal(err)
 	}
 	bc.Clock = clk
-	reg, err := breaker.NewRegistry(bc)
+	reg, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: bc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func TestStreamOpeningIsRetried(t *testing.T) {
 }
 
 func TestInvalidConfig(t *testing.T) {
-	reg, _ := breaker.NewRegistry(breaker.Config{})
+	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{}})
 	p, _ := retry.New(retry.Config{})
 	for _, cfg := range []bwgrpc.Config{
 		{NoBreaker: true, Breakers: reg},

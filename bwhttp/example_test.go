@@ -25,7 +25,7 @@ func ExampleNewClient() {
 	}))
 	defer api.Close()
 
-	hosts, _ := breaker.NewRegistry(breaker.Config{ConsecutiveFailures: 5})
+	hosts, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{ConsecutiveFailures: 5}})
 	retries, _ := retry.New(retry.Config{MaxAttempts: 3, Delay: 10 * time.Millisecond})
 	client, _ := bwhttp.NewClient(bwhttp.Config{Breakers: hosts, Retry: retries}, 10*time.Second)
 

@@ -116,7 +116,7 @@ func NewTransport(cfg Config) (*Transport, error) {
 		t.base = http.DefaultTransport
 	}
 	if t.breakers == nil && !cfg.NoBreaker {
-		if t.breakers, err = breaker.NewRegistry(breaker.Config{}); err != nil {
+		if t.breakers, err = breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{}}); err != nil {
 			return nil, err
 		}
 	}

@@ -199,7 +199,7 @@ func TestRetryAfterIsHonouredAndCapped(t *testing.T) {
 func TestBreakerOpensPerHost(t *testing.T) {
 	down := newFlakyServer(t, 500, 500, 500, 500)
 	up := newFlakyServer(t)
-	reg, _ := breaker.NewRegistry(breaker.Config{ConsecutiveFailures: 2, Clock: clocktest.NewFake(time.Time{})})
+	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{ConsecutiveFailures: 2, Clock: clocktest.NewFake(time.Time{})}})
 	c, clk, _ := newClient(t, bwhttp.Config{Breakers: reg}, retry.Config{})
 	for i := 0; i < 2; i++ { // 500 is not retried, but counts against the host
 		resp, err := do(t, clk, c, get(t, down.URL))
@@ -227,7 +227,7 @@ func TestBreakerOpensPerHost(t *testing.T) {
 
 func TestClientErrorsDoNotCountAgainstTheHost(t *testing.T) {
 	srv := newFlakyServer(t, 404, 404, 404, 400, 429, 429)
-	reg, _ := breaker.NewRegistry(breaker.Config{ConsecutiveFailures: 2})
+	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{ConsecutiveFailures: 2}})
 	c, clk, _ := newClient(t, bwhttp.Config{Breakers: reg}, retry.Config{MaxAttempts: 1})
 	host := strings.TrimPrefix(srv.URL, "http://")
 	for i := 0; i < 4; i++ {
@@ -265,7 +265,7 @@ type closeTracker struct {
 func (c *closeTracker) Close() error { c.closed.Store(true); return nil }
 
 func TestRejectedRequestBodyIsClosed(t *testing.T) {
-	reg, _ := breaker.NewRegistry(breaker.Config{})
+	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{}})
 	tr, err := bwhttp.NewTransport(bwhttp.Config{Breakers: reg, NoRetry: true})
 	if err != nil {
 		t.Fatal(err)
@@ -314,7 +314,7 @@ func TestManyRetriedCallsLeakNothing(t *testing.T) {
 
 func TestHealthHandler(t *testing.T) {
 	clk := clocktest.NewFake(time.Time{})
-	reg, _ := breaker.NewRegistry(breaker.Config{Clock: clk})
+	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Clock: clk}})
 	reg.Get("search-api").Do(context.Background(), func(context.Context) error { return nil })
 	reg.Get("payments-api").Trip()
 	clk.Advance(10 * time.Second)
@@ -346,7 +346,7 @@ func TestHealthHandler(t *testing.T) {
 }
 
 func TestInvalidConfig(t *testing.T) {
-	reg, _ := breaker.NewRegistry(breaker.Config{})
+	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{}})
 	p, _ := retry.New(retry.Config{})
 	for _, cfg := range []bwhttp.Config{{NoBreaker: true, Breakers: reg}, {NoRetry: true, Retry: p}} {
 		if _, err := bwhttp.NewTransport(cfg); err == nil {

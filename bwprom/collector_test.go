@@ -70,9 +70,9 @@ next:
 func TestMetricsAfterATripAndARecovery(t *testing.T) {
 	clk := clocktest.NewFake(time.Time{})
 	c := bwprom.NewCollector()
-	reg, _ := breaker.NewRegistry(breaker.Config{
+	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{
 		ConsecutiveFailures: 2, SlowCallDuration: time.Second, Clock: clk, Hooks: c.BreakerHooks(),
-	})
+	}})
 	c.WatchRegistry(reg)
 	r, _ := retry.New(retry.Config{Name: "payments-retry", MaxAttempts: 3, Clock: clk, Jitter: retry.JitterNone})
 	c.WatchRetry(r)

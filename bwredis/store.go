@@ -248,12 +248,12 @@ func (s *Store) NewBreaker(cfg breaker.Config) (*breaker.Breaker, error) {
 	return b, s.Attach(b)
 }
 
-// NewRegistry returns a registry whose breakers, made from defaults, share
+// NewRegistry returns a registry described by cfg whose breakers share
 // their circuits.
-func (s *Store) NewRegistry(defaults breaker.Config) (*breaker.Registry, error) {
-	defaults.Hooks = breaker.JoinHooks(defaults.Hooks, s.Hooks())
-	defaults.AllowProbe = s.AllowProbe
-	r, err := breaker.NewRegistry(defaults)
+func (s *Store) NewRegistry(cfg breaker.RegistryConfig) (*breaker.Registry, error) {
+	cfg.Defaults.Hooks = breaker.JoinHooks(cfg.Defaults.Hooks, s.Hooks())
+	cfg.Defaults.AllowProbe = s.AllowProbe
+	r, err := breaker.NewRegistry(cfg)
 	if err != nil {
 		return nil, err
 	}

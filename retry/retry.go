@@ -45,6 +45,36 @@ func (p *Policy) Do(ctx context.Context, fn func(context.Context) error) error {
 
 // Execute runs fn through p, like Policy.Do, and returns its result.
 func Execute[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, error)) (T, error) {
+	return execute(ctx, p, nil, fn)
+}
+
+// Options adjust one call made with ExecuteWith.
+type Options struct {
+	// Retryable, when set, decides alone which of the call's errors are
+	// retried, in place of the policy's RetryOn, DoNotRetryOn and RetryIf
+	// (an error made by Permanent is still never retried). An integration
+	// that classifies outcomes by its own documented rules, such as an HTTP
+	// transport or a gRPC interceptor, sets it, so that a policy's lists
+	// cannot silently override those rules.
+	Retryable func(err error) bool
+	// Gate, when set, is asked before each wait whether the layers being
+	// retried would let the next attempt through: it returns a nil
+	// rejection when they would now; otherwise the error they turn
+	// attempts away with and how long until they let one through (zero:
+	// not known). When the attempt would still be turned away at the end
+	// of the delay, the policy stops at once instead of sleeping for
+	// nothing, and returns an *Error whose Cause is the rejection. A
+	// breaker's Gate method has this shape; the composition in package
+	// breakwater sets it for a retry policy around breakers.
+	Gate func() (wait time.Duration, rejection error)
+}
+
+// ExecuteWith runs fn through p, like Execute, adjusted by opts.
+func ExecuteWith[T any](ctx context.Context, p *Policy, opts Options, fn func(context.Context) (T, error)) (T, error) {
+	return execute(ctx, p, &opts, fn)
+}
+
+func execute[T any](ctx context.Context, p *Policy, opts *Options, fn func(context.Context) (T, error)) (T, error) {
 	if err := ctx.Err(); err != nil {
 		var zero T
 		return zero, err
@@ -61,16 +91,16 @@ func Execute[T any](ctx context.Context, p *Policy, fn func(context.Context) (T,
 		}
 		return v, nil
 	}
-	return retrying(ctx, p, fn, start, v, err)
+	return retrying(ctx, p, opts, fn, start, v, err)
 }
 
 // retrying is Execute after a first attempt that failed (err != nil) or
 // returned a result to retry (err == nil).
-func retrying[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, error), start time.Time, v T, err error) (T, error) {
+func retrying[T any](ctx context.Context, p *Policy, opts *Options, fn func(context.Context) (T, error), start time.Time, v T, err error) (T, error) {
 	s := &p.s
 	var prev time.Duration // the previous delay
 	for attempt := 1; ; attempt++ {
-		if err != nil && !s.retryable(err) {
+		if err != nil && !s.retryable(err, opts) {
 			if pe, ok := err.(*permanentError); ok {
 				err = pe.err
 			}
@@ -81,6 +111,11 @@ func retrying[T any](ctx context.Context, p *Policy, fn func(context.Context) (T
 		}
 
 		d, cause := p.nextDelay(ctx, attempt, prev, start, err)
+		if cause == nil && opts != nil && opts.Gate != nil {
+			if wait, rejection := opts.Gate(); rejection != nil && (wait == 0 || wait > d) {
+				cause = rejection // the next attempt would be turned away
+			}
+		}
 		if cause == nil {
 			if f := s.Hooks.OnRetry; f != nil {
 				f(RetryEvent{Name: s.Name, Attempt: attempt, Err: err, Delay: d})
@@ -134,11 +169,12 @@ func (p *Policy) nextDelay(ctx context.Context, attempt int, prev time.Duration,
 	}
 	deadline, hasDeadline := ctx.Deadline()
 	if s.MaxElapsed > 0 || hasDeadline {
-		wake := s.Clock.Now().Add(d)
-		if s.MaxElapsed > 0 && wake.Sub(start) > s.MaxElapsed {
+		// Compared as durations: a time plus a huge delay would overflow.
+		now := s.Clock.Now()
+		if s.MaxElapsed > 0 && d > s.MaxElapsed-now.Sub(start) {
 			return 0, ErrMaxElapsed
 		}
-		if hasDeadline && !wake.Before(deadline) {
+		if hasDeadline && d >= deadline.Sub(now) {
 			return 0, context.DeadlineExceeded
 		}
 	}
@@ -150,14 +186,17 @@ func (p *Policy) nextDelay(ctx context.Context, attempt int, prev time.Duration,
 }
 
 // retryable reports whether err may be retried, in this order: a Permanent
-// error or one in DoNotRetryOn is not; one in RetryOn is; breaker.ErrOpen
-// is not (retrying against an open circuit only wastes attempts); RetryIf
-// decides when set; any other error is retried unless RetryOn or RetryIf
-// is set.
-func (s *settings) retryable(err error) bool {
+// error is not; the call's own Options.Retryable decides when set; an error
+// in DoNotRetryOn is not; one in RetryOn is; breaker.ErrOpen is not
+// (retrying against an open circuit only wastes attempts); RetryIf decides
+// when set; any other error is retried unless RetryOn or RetryIf is set.
+func (s *settings) retryable(err error, opts *Options) bool {
 	var pe *permanentError
 	if errors.As(err, &pe) {
 		return false
+	}
+	if opts != nil && opts.Retryable != nil {
+		return opts.Retryable(err)
 	}
 	for _, target := range s.DoNotRetryOn {
 		if errors.Is(err, target) {

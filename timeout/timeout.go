@@ -13,6 +13,7 @@ package timeout
 import (
 	"context"
 	"errors"
+	"runtime"
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock"
@@ -78,9 +79,11 @@ func (p *Policy) Do(ctx context.Context, fn func(context.Context) error) error {
 
 // Execute runs fn on its own goroutine with a context that ends at the time
 // limit, and returns its result, or an *Error at the time limit if fn has
-// not returned by then. If ctx ends first, Execute returns ctx's error. A
-// panic in fn is raised again on the caller's goroutine, unless the call
-// was already abandoned.
+// not returned by then. If ctx ends first, Execute returns ctx's error.
+// What fn does to its goroutine is done to the caller's, unless the call
+// was already abandoned: a panic in fn is raised again, and
+// runtime.Goexit in fn (as t.FailNow calls) ends the caller's goroutine
+// too, running its deferred calls.
 func Execute[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, error)) (T, error) {
 	var zero T
 	if err := ctx.Err(); err != nil {
@@ -90,22 +93,31 @@ func Execute[T any](ctx context.Context, p *Policy, fn func(context.Context) (T,
 	defer cancel()
 
 	type result struct {
-		v     T
-		err   error
-		panic any
+		v      T
+		err    error
+		panic  any
+		goexit bool // fn neither returned nor panicked
 	}
 	done := make(chan result, 1) // buffered: an abandoned call never blocks
 	go func() {
-		var r result
+		r := result{goexit: true}
 		defer func() { done <- r }()
-		defer func() { r.panic = recover() }()
+		defer func() {
+			if p := recover(); p != nil {
+				r.panic, r.goexit = p, false
+			}
+		}()
 		r.v, r.err = fn(tctx)
+		r.goexit = false
 	}()
 
 	select {
 	case r := <-done:
-		if r.panic != nil {
+		switch {
+		case r.panic != nil:
 			panic(r.panic)
+		case r.goexit:
+			runtime.Goexit()
 		}
 		if r.err != nil && ctx.Err() == nil && context.Cause(tctx) == p.err {
 			return r.v, p.err // the call gave up because of our deadline

@@ -3,6 +3,7 @@ package timeout_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 
@@ -124,5 +125,28 @@ func TestInvalidConfig(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Field != "Timeout" {
 			t.Errorf("New(%v) = %v", d, err)
 		}
+	}
+}
+
+// A call that ends its goroutine with runtime.Goexit (as t.FailNow does)
+// has not succeeded: the caller's goroutine ends the same way, running its
+// deferred calls, instead of getting a zero value and a nil error.
+func TestGoexitInTheCallEndsTheCaller(t *testing.T) {
+	p, _ := newPolicy(t, time.Second)
+	returned := make(chan bool, 1)
+	deferred := make(chan bool, 1)
+	go func() {
+		defer func() { deferred <- true }()
+		_, _ = timeout.Execute(context.Background(), p, func(context.Context) (int, error) {
+			runtime.Goexit()
+			return 1, nil
+		})
+		returned <- true
+	}()
+	<-deferred
+	select {
+	case <-returned:
+		t.Fatal("Execute returned for a call that called runtime.Goexit")
+	default:
 	}
 }

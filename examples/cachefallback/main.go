@@ -39,7 +39,7 @@ type priceService struct {
 }
 
 func newPriceService(prices string) (*priceService, error) {
-	breakers, err := breaker.NewRegistry(breaker.Config{ConsecutiveFailures: 3, OpenDuration: 30 * time.Second})
+	breakers, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{ConsecutiveFailures: 3, OpenDuration: 30 * time.Second}})
 	if err != nil {
 		return nil, err
 	}

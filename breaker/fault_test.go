@@ -1,0 +1,205 @@
+package breaker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/breakwater-go/breakwater/breaker"
+)
+
+// mustPanic runs f and fails the test unless it panics.
+func mustPanic(t *testing.T, f func()) {
+	t.Helper()
+	defer func() {
+		if recover() == nil {
+			t.Fatal("the hook's panic did not reach the caller")
+		}
+	}()
+	f()
+}
+
+// A hook that panics while a half-open probe reports back must not keep the
+// probe's slot: with HalfOpenTimeout off, a kept slot rejects every later
+// call for ever.
+func TestPanickingHookDuringProbeFreesItsSlot(t *testing.T) {
+	boom := func(any) { panic("hook") }
+	tests := map[string]struct {
+		hooks   breaker.Hooks
+		outcome error
+		want    breaker.State // after the probe
+	}{
+		"OnSuccess":                {breaker.Hooks{OnSuccess: func(e breaker.CallEvent) { boom(e) }}, nil, breaker.Closed},
+		"OnFailure":                {breaker.Hooks{OnFailure: func(e breaker.CallEvent) { boom(e) }}, errBoom, breaker.Open},
+		"OnIgnore":                 {breaker.Hooks{OnIgnore: func(e breaker.CallEvent) { boom(e) }}, context.Canceled, breaker.HalfOpen},
+		"OnStateChange on closing": {breaker.Hooks{OnStateChange: func(e breaker.StateChange) { boom(e) }}, nil, breaker.Closed},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			b, clk := newBreaker(t, breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Second, Hooks: tt.hooks})
+			func() { defer func() { recover() }(); b.Trip() }() // the state-change hook may panic here
+			func() { defer func() { recover() }(); clk.Advance(time.Second) }()
+			wantState(t, b, breaker.HalfOpen)
+
+			mustPanic(t, func() { _ = run(t, b, tt.outcome) })
+			wantState(t, b, tt.want)
+			if tt.want == breaker.HalfOpen { // the slot is free for the next probe
+				if _, err := b.Allow(); err != nil {
+					t.Fatalf("next probe rejected after a panicking hook: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// After a state-change hook panics, the events queued behind it are not
+// lost: the next change delivers them, in order.
+func TestPanickingStateHookLeavesLaterEventsQueued(t *testing.T) {
+	var got []string
+	panicOnce := true
+	b, _ := newBreaker(t, breaker.Config{Hooks: breaker.Hooks{OnStateChange: func(e breaker.StateChange) {
+		if panicOnce {
+			panicOnce = false
+			panic("hook")
+		}
+		got = append(got, fmt.Sprintf("%v→%v", e.From, e.To))
+	}}})
+	mustPanic(t, b.Trip)
+	b.Reset()
+	if want := "[open→closed]"; fmt.Sprint(got) != want {
+		t.Fatalf("delivered %v, want %s", got, want)
+	}
+	b.ForceOpen()
+	if want := "[open→closed closed→forced-open]"; fmt.Sprint(got) != want {
+		t.Fatalf("delivered %v, want %s", got, want)
+	}
+}
+
+// A released permit is neither a success nor a failure, and gives a probe's
+// slot back.
+func TestReleaseIsNeutral(t *testing.T) {
+	b, clk := newBreaker(t, breaker.Config{ConsecutiveFailures: 2, OpenDuration: time.Second})
+	_ = run(t, b, errBoom)
+	p, err := b.Allow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Release()
+	_ = run(t, b, errBoom) // the run of failures was not broken by Release
+	wantState(t, b, breaker.Open)
+
+	clk.Advance(time.Second)
+	p, err = b.Allow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Release()
+	wantState(t, b, breaker.HalfOpen)
+	if _, err := b.Allow(); err != nil {
+		t.Fatalf("the released probe kept its slot: %v", err)
+	}
+	m := b.Metrics()
+	if m.Ignored != 2 || m.Calls != m.Successes+m.Failures+m.Ignored {
+		t.Fatalf("metrics %+v: want 2 ignored and counts that add up", m)
+	}
+}
+
+// Fields that size memory are bounded: an absurd value is a *ConfigError,
+// never an allocation sized by it, nor a panic.
+func TestHugeCountsAreRejected(t *testing.T) {
+	tests := []struct {
+		give  breaker.Config
+		field string
+	}{
+		{breaker.Config{CountWindow: math.MaxInt64}, "CountWindow"},
+		{breaker.Config{CountWindow: breaker.MaxCount + 1}, "CountWindow"},
+		{breaker.Config{TimeWindow: time.Hour, TimeWindowBuckets: math.MaxInt64}, "TimeWindowBuckets"},
+		{breaker.Config{TimeWindow: time.Hour, TimeWindowBuckets: breaker.MaxTimeWindowBuckets + 1}, "TimeWindowBuckets"},
+		{breaker.Config{ConsecutiveFailures: math.MaxInt64}, "ConsecutiveFailures"},
+		{breaker.Config{TimeWindow: time.Hour, MinCalls: math.MaxInt64}, "MinCalls"},
+		{breaker.Config{HalfOpenProbes: math.MaxInt64}, "HalfOpenProbes"},
+		{breaker.Config{SuccessesToClose: math.MaxInt64}, "SuccessesToClose"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.field, func(t *testing.T) {
+			_, err := breaker.New(tt.give)
+			var ce *breaker.ConfigError
+			if !errors.As(err, &ce) || ce.Field != tt.field {
+				t.Fatalf("New(%+v) = %v, want a ConfigError for %s", tt.give, err, tt.field)
+			}
+		})
+	}
+	// The largest values accepted work, and durations saturate.
+	b, err := breaker.New(breaker.Config{CountWindow: breaker.MaxCount, OpenDuration: math.MaxInt64, OpenDurationMultiplier: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Trip()
+	if d, rej := b.Gate(); rej == nil || d <= 0 {
+		t.Fatalf("Gate after a trip of the longest open duration = %v, %v", d, rej)
+	}
+}
+
+// Registry.Add must never report success while the registry keeps another
+// breaker, made by a concurrent Get, under the same name.
+func TestRegistryAddRacingGet(t *testing.T) {
+	for i := 0; i < 2000; i++ {
+		r, _ := breaker.NewRegistry(breaker.RegistryConfig{})
+		var added, got *breaker.Breaker
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); added, _ = r.Add(breaker.Config{Name: "h"}) }()
+		go func() { defer wg.Done(); got = r.Get("h") }()
+		wg.Wait()
+		if added != nil && r.Get("h") != added {
+			t.Fatalf("pair %d: Add succeeded but the registry keeps another breaker", i)
+		}
+		if added == nil && r.Get("h") != got {
+			t.Fatalf("pair %d: Get's breaker was replaced", i)
+		}
+	}
+}
+
+// Keys from the outside world cannot grow a registry without bound: past
+// MaxBreakers, idle breakers are evicted, closed ones first.
+func TestRegistryEvictsIdleBreakersPastItsBound(t *testing.T) {
+	r, err := breaker.NewRegistry(breaker.RegistryConfig{MaxBreakers: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hot := r.Get("hot")
+	sick := r.Get("sick")
+	sick.Trip()
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := 0; i < 100_000; i++ {
+		r.Get(fmt.Sprintf("host-%d.example", i))
+		if i%50 == 0 {
+			r.Get("hot") // in use: kept
+		}
+		if n := r.Len(); n > 100 {
+			t.Fatalf("registry holds %d breakers, bound 100", n)
+		}
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 4<<20 {
+		t.Fatalf("heap grew by %d bytes for a registry of 100", grown)
+	}
+	if r.Get("hot") != hot {
+		t.Fatal("a breaker in use was evicted")
+	}
+	if r.Get("sick") != sick || sick.State() != breaker.Open {
+		t.Fatal("an open breaker was evicted while idle closed ones were there")
+	}
+	if _, err := breaker.NewRegistry(breaker.RegistryConfig{MaxBreakers: -1}); !errors.Is(err, breaker.ErrInvalidConfig) {
+		t.Fatalf("negative MaxBreakers: %v", err)
+	}
+}
