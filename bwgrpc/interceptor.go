@@ -123,64 +123,95 @@ func (ic *Interceptor) Breakers() *breaker.Registry { return ic.breakers }
 
 // Unary is a grpc.UnaryClientInterceptor.
 func (ic *Interceptor) Unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	b := ic.breaker(method, cc)
 	attempt := func(ctx context.Context) error {
-		permit, err := ic.allow(method, cc)
+		permit, err := allow(b)
 		if err != nil {
 			return err
 		}
 		var trailer metadata.MD
-		err = invoker(ctx, method, req, reply, cc, append(opts, grpc.Trailer(&trailer))...)
-		permit.Done(ic.outcome(err))
+		// opts may be the connection's shared defaults: append to a copy.
+		err = invoker(ctx, method, req, reply, cc, append(opts[:len(opts):len(opts)], grpc.Trailer(&trailer))...)
+		ic.report(permit, err)
 		return ic.retryable(err, trailer)
 	}
-	if ic.retry == nil {
-		return attempt(ctx)
-	}
-	return finalError(ic.retry.Do(ctx, attempt))
+	return ic.run(ctx, b, attempt)
 }
 
 // Stream is a grpc.StreamClientInterceptor. Retries cover the opening of
 // the stream only: once messages flow, a failed stream is the caller's to
-// restart. The stream's outcome is reported to its breaker when it ends
-// (RecvMsg returns an error or io.EOF); a half-open probe holds its slot
-// until then.
+// restart. The stream's outcome is reported to its breaker when it ends:
+// RecvMsg returns an error or io.EOF, or the stream's context ends first
+// (cancelled: neither success nor failure; deadline: DeadlineExceeded). A
+// half-open probe holds its slot until then.
 func (ic *Interceptor) Stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	b := ic.breaker(method, cc)
 	var cs grpc.ClientStream
 	attempt := func(ctx context.Context) error {
-		permit, err := ic.allow(method, cc)
+		permit, err := allow(b)
 		if err != nil {
 			return err
 		}
 		s, err := streamer(ctx, desc, cc, method, opts...)
 		if err != nil {
-			permit.Done(ic.outcome(err))
+			ic.report(permit, err)
 			return ic.retryable(err, nil)
 		}
-		cs = &stream{ClientStream: s, ic: ic, permit: permit}
+		cs = newStream(ctx, s, ic, permit)
 		return nil
 	}
-	var err error
-	if ic.retry == nil {
-		err = attempt(ctx)
-	} else {
-		err = finalError(ic.retry.Do(ctx, attempt))
-	}
-	if err != nil {
+	if err := ic.run(ctx, b, attempt); err != nil {
 		return nil, err
 	}
 	return cs, nil
 }
 
-// allow asks the call's breaker for a permit.
-func (ic *Interceptor) allow(method string, cc *grpc.ClientConn) (breaker.Permit, error) {
+// run makes attempt once, or through the retry policy. Which errors are
+// retried is the interceptor's decision, made before the policy sees them
+// (what is not retried comes marked permanent), and the policy does not
+// sleep before an attempt the breaker would still reject.
+func (ic *Interceptor) run(ctx context.Context, b *breaker.Breaker, attempt func(context.Context) error) error {
+	if ic.retry == nil {
+		return attempt(ctx)
+	}
+	opts := retry.Options{Retryable: func(error) bool { return true }}
+	if b != nil {
+		opts.Gate = b.Gate
+	}
+	_, err := retry.ExecuteWith(ctx, ic.retry, opts, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, attempt(ctx)
+	})
+	return finalError(err)
+}
+
+// breaker returns the call's breaker; nil without breakers.
+func (ic *Interceptor) breaker(method string, cc *grpc.ClientConn) *breaker.Breaker {
 	if ic.breakers == nil {
+		return nil
+	}
+	return ic.breakers.Get(ic.key(method, cc))
+}
+
+// allow asks b for a permit; a rejection is never retried.
+func allow(b *breaker.Breaker) (breaker.Permit, error) {
+	if b == nil {
 		return breaker.Permit{}, nil
 	}
-	p, err := ic.breakers.Get(ic.key(method, cc)).Allow()
+	p, err := b.Allow()
 	if err != nil {
-		return p, &OpenError{err: err}
+		return p, retry.Permanent(&OpenError{err: err})
 	}
 	return p, nil
+}
+
+// report tells the breaker how a call that ended with err went.
+func (ic *Interceptor) report(p breaker.Permit, err error) {
+	switch o := ic.outcome(err); {
+	case errors.Is(o, context.Canceled):
+		p.Release() // the caller gave up: neither success nor failure
+	default:
+		p.Done(o)
+	}
 }
 
 // outcome is what the breaker is told of a call that ended with err.
@@ -247,24 +278,39 @@ func (e *OpenError) GRPCStatus() *status.Status {
 	return status.New(codes.Unavailable, e.err.Error())
 }
 
-// stream reports its outcome to its breaker when it ends.
+// stream reports its outcome to its breaker when it ends: at the end of
+// RecvMsg, or when its context ends first, for a caller that abandons the
+// stream without reading it to the end.
 type stream struct {
 	grpc.ClientStream
 	ic     *Interceptor
 	permit breaker.Permit
 	once   sync.Once
+	stop   func() bool // stops the context watch
+}
+
+func newStream(ctx context.Context, cs grpc.ClientStream, ic *Interceptor, permit breaker.Permit) *stream {
+	s := &stream{ClientStream: cs, ic: ic, permit: permit}
+	s.stop = context.AfterFunc(ctx, func() {
+		s.end(status.FromContextError(ctx.Err()).Err())
+	})
+	return s
 }
 
 func (s *stream) RecvMsg(m any) error {
 	err := s.ClientStream.RecvMsg(m)
-	if err != nil {
-		s.once.Do(func() {
-			if err == io.EOF {
-				s.permit.Done(nil)
-			} else {
-				s.permit.Done(s.ic.outcome(err))
-			}
-		})
+	switch {
+	case err == io.EOF:
+		s.stop()
+		s.end(nil)
+	case err != nil:
+		s.stop()
+		s.end(err)
 	}
 	return err
+}
+
+// end reports the stream's outcome, once.
+func (s *stream) end(err error) {
+	s.once.Do(func() { s.ic.report(s.permit, err) })
 }

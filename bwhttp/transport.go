@@ -24,7 +24,8 @@ type Config struct {
 	Base http.RoundTripper
 
 	// Breakers holds a breaker per key. Nil means a registry of its own,
-	// with the breaker defaults.
+	// with the breaker defaults and the registry's default bound
+	// (breaker.DefaultMaxBreakers hosts, the idle ones evicted past it).
 	Breakers *breaker.Registry
 	// NoBreaker turns circuit breaking off.
 	NoBreaker bool
@@ -46,7 +47,9 @@ type Config struct {
 	// DefaultRetryable.
 	Retryable func(resp *http.Response, err error) bool
 	// IsFailure decides whether an attempt's outcome counts as a failure
-	// of the host for its breaker. Nil means DefaultIsFailure.
+	// of the host for its breaker: transport errors and answers alike.
+	// What it rejects counts as a success, except an attempt the caller
+	// cancelled, which counts as neither. Nil means DefaultIsFailure.
 	IsFailure func(resp *http.Response, err error) bool
 
 	// Clock reads the time for Retry-After dates. Nil means clock.System.
@@ -153,23 +156,37 @@ func NewClient(cfg Config, timeout time.Duration) (*http.Client, error) {
 }
 
 // RoundTrip sends req, retrying and breaking circuits as the Transport's
-// doc describes.
+// doc describes. Like every RoundTripper, it closes the request's body on
+// every path, errors included.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c := call{t: t, req: req}
+	defer c.closeBody()
+	if t.breakers != nil {
+		c.breaker = t.breakers.Get(t.key(req))
+	}
 	if t.retry == nil || !t.canRetry(req) {
-		return t.attempt(req, 1)
+		return c.attempt(1)
+	}
+	opts := retry.Options{
+		// The transport's Retryable has decided by the time the policy
+		// sees an error: what is not retryable comes marked Permanent.
+		Retryable: func(error) bool { return true },
+	}
+	if c.breaker != nil {
+		opts.Gate = c.breaker.Gate
 	}
 	var last *http.Response // an answer being retried, drained before the next attempt
 	n := 0
-	resp, err := retry.Execute(req.Context(), t.retry, func(ctx context.Context) (*http.Response, error) {
+	resp, err := retry.ExecuteWith(req.Context(), t.retry, opts, func(ctx context.Context) (*http.Response, error) {
 		n++
 		if last != nil {
 			drain(last)
 			last = nil
 		}
-		resp, err := t.attempt(req, n)
+		resp, err := c.attempt(n)
 		switch {
 		case err != nil && errors.Is(err, breaker.ErrOpen):
-			return nil, err // never retried
+			return nil, retry.Permanent(err)
 		case !t.retryable(resp, err):
 			if err != nil {
 				return nil, retry.Permanent(err)
@@ -195,37 +212,61 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// attempt sends the n-th attempt of req through its host's breaker.
-func (t *Transport) attempt(req *http.Request, n int) (*http.Response, error) {
-	var permit breaker.Permit
-	if t.breakers != nil {
-		var err error
-		if permit, err = t.breakers.Get(t.key(req)).Allow(); err != nil {
-			if n == 1 && req.Body != nil {
-				req.Body.Close() // a RoundTripper closes the body, even when it sends nothing
-			}
-			return nil, err
-		}
+// call is one RoundTrip: its request, its host's breaker, and whether the
+// request's own body has been handed to the base transport, which then
+// closes it.
+type call struct {
+	t       *Transport
+	req     *http.Request
+	breaker *breaker.Breaker // nil without breakers
+	sent    bool
+}
+
+// closeBody closes the request's body if no attempt handed it on.
+func (c *call) closeBody() {
+	if !c.sent && c.req.Body != nil {
+		c.req.Body.Close()
 	}
-	r := req
-	if n > 1 { // a fresh request and body: the previous attempt's are spent
-		r = req.Clone(req.Context())
-		if req.GetBody != nil && req.Body != nil && req.Body != http.NoBody {
-			body, err := req.GetBody()
+}
+
+// attempt sends the n-th attempt of the request through its host's
+// breaker. The request is made ready before the breaker is asked, so that
+// a body that cannot be replayed is not the host's failure, nor a success.
+func (c *call) attempt(n int) (*http.Response, error) {
+	r := c.req
+	if c.sent { // a fresh request and body: the previous attempt's are spent
+		r = c.req.Clone(c.req.Context())
+		if c.req.GetBody != nil && c.req.Body != nil && c.req.Body != http.NoBody {
+			body, err := c.req.GetBody()
 			if err != nil {
-				permit.Done(nil) // not the host's failure
 				return nil, retry.Permanent(err)
 			}
 			r.Body = body
 		}
 	}
-	resp, err := t.base.RoundTrip(r)
-	if err != nil {
-		permit.Done(err)
-	} else if t.isFailure(resp, nil) {
-		permit.Done(&StatusError{Code: resp.StatusCode})
-	} else {
+	var permit breaker.Permit
+	if c.breaker != nil {
+		var err error
+		if permit, err = c.breaker.Allow(); err != nil {
+			if r != c.req && r.Body != nil {
+				r.Body.Close()
+			}
+			return nil, err
+		}
+	}
+	if r == c.req {
+		c.sent = true
+	}
+	resp, err := c.t.base.RoundTrip(r)
+	switch {
+	case err != nil && errors.Is(err, context.Canceled):
+		permit.Release() // the caller gave up: says nothing of the host
+	case !c.t.isFailure(resp, err):
 		permit.Done(nil)
+	case err != nil:
+		permit.Done(err)
+	default:
+		permit.Done(&StatusError{Code: resp.StatusCode})
 	}
 	return resp, err
 }

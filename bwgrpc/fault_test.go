@@ -1,0 +1,79 @@
+package bwgrpc_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/bwgrpc"
+	"github.com/breakwater-go/breakwater/retry"
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// grpc-go may pass a connection's shared default call options through
+// unchanged: the interceptor must not append to the caller's slice.
+func TestUnaryDoesNotWriteIntoTheCallersOptions(t *testing.T) {
+	ic, err := bwgrpc.New(bwgrpc.Config{NoRetry: true, Key: func(string, *grpc.ClientConn) string { return "k" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := make([]grpc.CallOption, 1, 8) // spare capacity, as a shared slice may have
+	shared[0] = grpc.WaitForReady(false)
+	invoker := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, opts ...grpc.CallOption) error {
+		return nil
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = ic.Unary(context.Background(), "/m", nil, nil, nil, invoker, shared...)
+		}()
+	}
+	wg.Wait()
+	if spare := shared[1:cap(shared)]; spare[0] != nil {
+		t.Fatal("the interceptor wrote into the caller's options slice")
+	}
+}
+
+// A stream abandoned by a cancelled context, without a final RecvMsg, must
+// give its half-open probe slot back.
+func TestAbandonedStreamFreesItsProbeSlot(t *testing.T) {
+	released := make(chan struct{}, 1)
+	f := newFixture(t, breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Second,
+		Hooks: breaker.Hooks{OnIgnore: func(breaker.CallEvent) { released <- struct{}{} }}}, retry.Config{})
+	c := start(t, &flakyHealth{}, f.ic)
+	// Open the connection's circuit, then let it go half-open.
+	if err := f.check(c, context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b := f.reg.Breakers()[0]
+	b.Trip()
+	f.clk.Advance(time.Second)
+	if b.State() != breaker.HalfOpen {
+		t.Fatalf("state %v", b.State())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, err := c.Watch(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	cancel() // abandoned: no RecvMsg
+	select {
+	case <-released:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the abandoned stream's outcome never reached the breaker")
+	}
+	s, err := c.Watch(context.Background(), &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatalf("the abandoned stream still holds the probe slot: %v", err)
+	}
+	if _, err := s.Recv(); err != nil {
+		t.Fatalf("probe stream: %v", err)
+	}
+	if m := b.Metrics(); m.Ignored != 1 {
+		t.Fatalf("the abandoned stream should count as ignored: %+v", m)
+	}
+}
