@@ -40,6 +40,9 @@ const ScopeName = "github.com/breakwater-go/breakwater/bwotel"
 
 // Observer reports breakers and retry policies to OpenTelemetry. It is
 // safe for concurrent use; what it watches can be added at any time.
+// Breakers that share a name are reported as one (counters summed, the
+// state gauge counting them per state, the highest failure rate), and
+// names are made valid UTF-8.
 type Observer struct {
 	watched      watch.List
 	duration     metric.Float64Histogram
@@ -92,27 +95,23 @@ func New(mp metric.MeterProvider) (*Observer, error) {
 	}
 
 	o.registration, err = m.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
-		breakers, policies := o.watched.Snapshot()
-		for _, b := range breakers {
-			bm := b.Metrics()
-			name := attribute.String("name", bm.Name)
-			for _, s := range []breaker.State{breaker.Closed, breaker.Open, breaker.HalfOpen, breaker.ForcedOpen, breaker.Disabled} {
-				v := int64(0)
-				if bm.State == s {
-					v = 1
-				}
-				ob.ObserveInt64(state, v, metric.WithAttributes(name, attribute.String("state", s.String())))
+		circuits, policies := o.watched.Report()
+		live := make(map[string]bool, len(circuits))
+		for _, c := range circuits {
+			live[c.Name] = true
+			name := attribute.String("name", c.Name)
+			for _, s := range watch.States {
+				ob.ObserveInt64(state, int64(c.InState[s]), metric.WithAttributes(name, attribute.String("state", s.String())))
 			}
-			for outcome, v := range map[string]uint64{"success": bm.Successes, "failure": bm.Failures, "ignored": bm.Ignored, "rejected": bm.Rejections} {
+			for outcome, v := range map[string]uint64{"success": c.Successes, "failure": c.Failures, "ignored": c.Ignored, "rejected": c.Rejections} {
 				ob.ObserveInt64(calls, int64(v), metric.WithAttributes(name, attribute.String("outcome", outcome)))
 			}
-			ob.ObserveInt64(slow, int64(bm.SlowCalls), metric.WithAttributes(name))
-			ob.ObserveInt64(trips, int64(bm.Trips), metric.WithAttributes(name))
-			ob.ObserveInt64(changes, int64(bm.StateChanges), metric.WithAttributes(name))
-			ob.ObserveFloat64(failureRate, bm.FailureRate, metric.WithAttributes(name))
+			ob.ObserveInt64(slow, int64(c.SlowCalls), metric.WithAttributes(name))
+			ob.ObserveInt64(trips, int64(c.Trips), metric.WithAttributes(name))
+			ob.ObserveInt64(changes, int64(c.StateChanges), metric.WithAttributes(name))
+			ob.ObserveFloat64(failureRate, c.FailureRate, metric.WithAttributes(name))
 		}
-		for _, p := range policies {
-			pm := p.Metrics()
+		for _, pm := range policies {
 			name := metric.WithAttributes(attribute.String("name", pm.Name))
 			ob.ObserveInt64(retryCalls, int64(pm.Calls), name)
 			ob.ObserveInt64(retries, int64(pm.Retries), name)
@@ -121,6 +120,12 @@ func New(mp metric.MeterProvider) (*Observer, error) {
 			ob.ObserveInt64(denied, int64(pm.BudgetDenied), name)
 			ob.ObserveFloat64(budgetTokens, pm.BudgetTokens, name)
 		}
+		o.attrs.Range(func(key, _ any) bool { // forget the attributes of breakers gone
+			if !live[watch.ValidName(key.(string))] {
+				o.attrs.Delete(key)
+			}
+			return true
+		})
 		return nil
 	}, state, failureRate, budgetTokens, calls, slow, trips, changes, retryCalls, retries, recovered, exhausted, denied)
 	if err != nil {
@@ -139,6 +144,10 @@ func (o *Observer) WatchBreaker(b *breaker.Breaker) { o.watched.AddBreaker(b) }
 func (o *Observer) WatchRetry(p *retry.Policy) { o.watched.AddRetry(p) }
 
 // BreakerHooks returns hooks that record call durations in the histogram.
+// Watch the breakers that carry them too. The observable instruments
+// report only the breakers watched at each collection, so their series go
+// with their breakers; the histogram's series are kept by the SDK, whose
+// cardinality limit (sdk/metric.WithCardinalityLimit) bounds them.
 func (o *Observer) BreakerHooks() breaker.Hooks {
 	record := func(outcome int) func(breaker.CallEvent) {
 		return func(e breaker.CallEvent) {
@@ -153,7 +162,7 @@ func (o *Observer) attrsFor(name string) *[3]metric.RecordOption {
 	if a, ok := o.attrs.Load(name); ok {
 		return a.(*[3]metric.RecordOption)
 	}
-	n := attribute.String("name", name)
+	n := attribute.String("name", watch.ValidName(name))
 	a := &[3]metric.RecordOption{
 		metric.WithAttributeSet(attribute.NewSet(n, attribute.String("outcome", "success"))),
 		metric.WithAttributeSet(attribute.NewSet(n, attribute.String("outcome", "failure"))),

@@ -8,7 +8,7 @@
 //
 // Metrics, each with a name label:
 //
-//	breakwater_circuit_state{state}               1 for the current state, 0 for the others
+//	breakwater_circuit_state{state}               1 for the current state, 0 for the others (breakers sharing a name: how many are in each)
 //	breakwater_circuit_calls_total{outcome}        calls by outcome: success, failure, ignored, rejected
 //	breakwater_circuit_slow_calls_total            calls slower than SlowCallDuration
 //	breakwater_circuit_trips_total                 transitions into open
@@ -51,7 +51,6 @@ var (
 	descDenied       = desc("retry", "budget_denied_total", "Retries the retry budget turned down.")
 	descBudgetTokens = desc("retry", "budget_tokens", "Tokens left in the retry budget.")
 
-	states   = []breaker.State{breaker.Closed, breaker.Open, breaker.HalfOpen, breaker.ForcedOpen, breaker.Disabled}
 	allDescs = []*prometheus.Desc{descState, descCalls, descSlow, descTrips, descChanges, descFailureRate,
 		descRetryCalls, descRetries, descRecovered, descExhausted, descDenied, descBudgetTokens}
 )
@@ -63,6 +62,13 @@ func desc(subsystem, name, help string, labels ...string) *prometheus.Desc {
 // Collector is a prometheus.Collector over breakers and retry policies.
 // Register it once (prometheus.MustRegister(c)); it is safe for concurrent
 // use, and what it watches can be added at any time.
+//
+// A scrape never fails because of a breaker: breakers that share a name
+// are reported as one (their counters summed, the state gauge counting
+// them per state, the highest failure rate), and names are made valid
+// UTF-8. The series of a breaker go when it leaves what is watched (a
+// registry's Remove or eviction): the number of series is bounded by the
+// registries' MaxBreakers.
 type Collector struct {
 	watched   watch.List
 	duration  *prometheus.HistogramVec
@@ -91,7 +97,9 @@ func (c *Collector) WatchRetry(p *retry.Policy) { c.watched.AddRetry(p) }
 
 // BreakerHooks returns hooks that record call durations in the histogram.
 // Attach them to a breaker's Config (with breaker.JoinHooks to keep
-// others); breakers without them are still counted, just not timed.
+// others) and watch the breaker too: a breaker's histogram series are
+// deleted when it is no longer watched. Breakers without the hooks are
+// still counted, just not timed.
 func (c *Collector) BreakerHooks() breaker.Hooks {
 	observe := func(outcome int) func(breaker.CallEvent) {
 		return func(e breaker.CallEvent) {
@@ -107,10 +115,11 @@ func (c *Collector) observersFor(name string) *[3]prometheus.Observer {
 	if o, ok := c.observers.Load(name); ok {
 		return o.(*[3]prometheus.Observer)
 	}
+	label := watch.ValidName(name) // WithLabelValues panics on invalid UTF-8
 	o := &[3]prometheus.Observer{
-		c.duration.WithLabelValues(name, "success"),
-		c.duration.WithLabelValues(name, "failure"),
-		c.duration.WithLabelValues(name, "ignored"),
+		c.duration.WithLabelValues(label, "success"),
+		c.duration.WithLabelValues(label, "failure"),
+		c.duration.WithLabelValues(label, "ignored"),
 	}
 	actual, _ := c.observers.LoadOrStore(name, o)
 	return actual.(*[3]prometheus.Observer)
@@ -126,29 +135,41 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect sends the current value of every metric.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	breakers, retries := c.watched.Snapshot() // a breaker watched twice is exposed once
-	for _, b := range breakers {
-		collectBreaker(ch, b.Metrics())
+	circuits, retries := c.watched.Report()
+	live := make(map[string]bool, len(circuits))
+	for _, m := range circuits {
+		live[m.Name] = true
+		collectCircuit(ch, m)
 	}
-	for _, p := range retries {
-		m := p.Metrics()
+	for _, m := range retries {
 		counter(ch, descRetryCalls, m.Calls, m.Name)
 		counter(ch, descRetries, m.Retries, m.Name)
 		counter(ch, descRecovered, m.SucceededAfterRetry, m.Name)
 		counter(ch, descExhausted, m.Exhausted, m.Name)
 		counter(ch, descDenied, m.BudgetDenied, m.Name)
-		ch <- prometheus.MustNewConstMetric(descBudgetTokens, prometheus.GaugeValue, m.BudgetTokens, m.Name)
+		gauge(ch, descBudgetTokens, m.BudgetTokens, m.Name)
 	}
+	c.forgetGone(live)
 	c.duration.Collect(ch)
 }
 
-func collectBreaker(ch chan<- prometheus.Metric, m breaker.Metrics) {
-	for _, s := range states {
-		v := 0.0
-		if m.State == s {
-			v = 1
+// forgetGone deletes the histogram series of breakers that are no longer
+// watched, removed or evicted since the hooks made them.
+func (c *Collector) forgetGone(live map[string]bool) {
+	c.observers.Range(func(key, _ any) bool { // keyed by the raw name
+		if name := watch.ValidName(key.(string)); !live[name] {
+			c.observers.Delete(key)
+			for _, outcome := range []string{"success", "failure", "ignored"} {
+				c.duration.DeleteLabelValues(name, outcome)
+			}
 		}
-		ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, m.Name, s.String())
+		return true
+	})
+}
+
+func collectCircuit(ch chan<- prometheus.Metric, m watch.Circuit) {
+	for _, s := range watch.States {
+		gauge(ch, descState, float64(m.InState[s]), m.Name, s.String())
 	}
 	counter(ch, descCalls, m.Successes, m.Name, "success")
 	counter(ch, descCalls, m.Failures, m.Name, "failure")
@@ -157,9 +178,22 @@ func collectBreaker(ch chan<- prometheus.Metric, m breaker.Metrics) {
 	counter(ch, descSlow, m.SlowCalls, m.Name)
 	counter(ch, descTrips, m.Trips, m.Name)
 	counter(ch, descChanges, m.StateChanges, m.Name)
-	ch <- prometheus.MustNewConstMetric(descFailureRate, prometheus.GaugeValue, m.FailureRate, m.Name)
+	gauge(ch, descFailureRate, m.FailureRate, m.Name)
 }
 
 func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels ...string) {
-	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	send(ch, d, prometheus.CounterValue, float64(v), labels)
+}
+
+func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	send(ch, d, prometheus.GaugeValue, v, labels)
+}
+
+// send reports one value. Labels are valid by construction (watch.Report
+// cleans names); should one not be, the value is left out rather than
+// failing the scrape or panicking in it.
+func send(ch chan<- prometheus.Metric, d *prometheus.Desc, t prometheus.ValueType, v float64, labels []string) {
+	if m, err := prometheus.NewConstMetric(d, t, v, labels...); err == nil {
+		ch <- m
+	}
 }

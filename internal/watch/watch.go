@@ -3,6 +3,8 @@
 package watch
 
 import (
+	"sort"
+	"strings"
 	"sync"
 
 	"github.com/breakwater-go/breakwater/breaker"
@@ -58,4 +60,87 @@ func (l *List) Snapshot() ([]*breaker.Breaker, []*retry.Policy) {
 		}
 	}
 	return unique, retries
+}
+
+// States lists every breaker state, in the order exporters report them.
+var States = [...]breaker.State{breaker.Closed, breaker.Open, breaker.HalfOpen, breaker.ForcedOpen, breaker.Disabled}
+
+// Circuit is what an exporter reports under one name: the breakers that
+// share it (two transports calling one host, two registries) are summed,
+// so that one name is one series and no breaker is lost.
+type Circuit struct {
+	// Name is valid UTF-8: names come from the outside world (URL hosts),
+	// and invalid bytes are replaced with U+FFFD.
+	Name string
+	// InState counts the breakers of the name in each state, indexed by
+	// breaker.State: for a single breaker, 1 for its state and 0 else.
+	InState [len(States)]int
+	// Counters summed over the breakers of the name.
+	Successes, Failures, Ignored, Rejections, SlowCalls, Trips, StateChanges uint64
+	// FailureRate is the highest of the breakers' window failure rates.
+	FailureRate float64
+}
+
+// Retry is what an exporter reports for the retry policies of one name:
+// counters summed, BudgetTokens the fewest left in any of their budgets.
+type Retry struct {
+	Name                                                         string
+	Calls, Retries, SucceededAfterRetry, Exhausted, BudgetDenied uint64
+	BudgetTokens                                                 float64
+}
+
+// ValidName returns name with invalid UTF-8 replaced by U+FFFD, as metric
+// label values must be.
+func ValidName(name string) string { return strings.ToValidUTF8(name, "\uFFFD") }
+
+// Report returns one Circuit and one Retry per name, sorted by name.
+func (l *List) Report() ([]Circuit, []Retry) {
+	breakers, policies := l.Snapshot()
+	var circuits []Circuit
+	index := make(map[string]int, len(breakers))
+	for _, b := range breakers {
+		m := b.Metrics()
+		name := ValidName(m.Name)
+		i, ok := index[name]
+		if !ok {
+			i = len(circuits)
+			index[name] = i
+			circuits = append(circuits, Circuit{Name: name})
+		}
+		c := &circuits[i]
+		if int(m.State) < len(c.InState) {
+			c.InState[m.State]++
+		}
+		c.Successes += m.Successes
+		c.Failures += m.Failures
+		c.Ignored += m.Ignored
+		c.Rejections += m.Rejections
+		c.SlowCalls += m.SlowCalls
+		c.Trips += m.Trips
+		c.StateChanges += m.StateChanges
+		c.FailureRate = max(c.FailureRate, m.FailureRate)
+	}
+	sort.Slice(circuits, func(i, j int) bool { return circuits[i].Name < circuits[j].Name })
+
+	var retries []Retry
+	rindex := make(map[string]int, len(policies))
+	for _, p := range policies {
+		m := p.Metrics()
+		name := ValidName(m.Name)
+		i, ok := rindex[name]
+		if !ok {
+			i = len(retries)
+			rindex[name] = i
+			retries = append(retries, Retry{Name: name, BudgetTokens: m.BudgetTokens})
+		}
+		r := &retries[i]
+		r.Calls += m.Calls
+		r.Retries += m.Retries
+		r.SucceededAfterRetry += m.SucceededAfterRetry
+		r.Exhausted += m.Exhausted
+		r.BudgetDenied += m.BudgetDenied
+		r.BudgetTokens = min(r.BudgetTokens, m.BudgetTokens)
+	}
+	sort.Slice(retries, func(i, j int) bool { return retries[i].Name < retries[j].Name })
+	return circuits, retries
 }
