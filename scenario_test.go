@@ -101,9 +101,9 @@ func TestFlakyCallTimeline(t *testing.T) {
 		}
 
 		call(1)
-		time.Sleep(tl.start.Add(10 * time.Second).Sub(time.Now()))
+		time.Sleep(time.Until(tl.start.Add(10 * time.Second)))
 		call(2)
-		time.Sleep(tl.start.Add(35 * time.Second).Sub(time.Now()))
+		time.Sleep(time.Until(tl.start.Add(35 * time.Second)))
 		call(3)
 
 		want := []string{

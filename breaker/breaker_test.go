@@ -25,7 +25,6 @@ func newBreaker(t *testing.T, cfg breaker.Config) (*breaker.Breaker, *clocktest.
 }
 
 func succeed(context.Context) error { return nil }
-func fail(context.Context) error    { return errBoom }
 
 // run makes one call that returns err and fails the test if the breaker's
 // answer is not want.

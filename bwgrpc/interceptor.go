@@ -239,13 +239,25 @@ func (ic *Interceptor) retryable(err error, trailer metadata.MD) error {
 		return retry.Permanent(err)
 	}
 	if v := trailer.Get("grpc-retry-pushback-ms"); len(v) > 0 {
-		ms, perr := strconv.ParseInt(v[0], 10, 64)
-		if perr != nil || ms < 0 {
+		d, ok := pushback(v[0])
+		if !ok {
 			return retry.Permanent(err) // the server says: do not retry
 		}
-		return retry.After(time.Duration(ms)*time.Millisecond, err)
+		return retry.After(d, err)
 	}
 	return err
+}
+
+// pushback parses a grpc-retry-pushback-ms value: a delay, or ok false for
+// "do not retry" (a negative or malformed value, as gRFC A6 says). A delay
+// beyond any retry policy's cap is cut to a day rather than overflowing.
+func pushback(v string) (d time.Duration, ok bool) {
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || ms < 0 {
+		return 0, false
+	}
+	const day = int64(24 * time.Hour / time.Millisecond)
+	return time.Duration(min(ms, day)) * time.Millisecond, true
 }
 
 // finalError gives a call cut short by its context the status a gRPC

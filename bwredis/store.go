@@ -134,62 +134,9 @@ type shared struct {
 // its subscription to the events channel, for at most a second (or Timeout
 // if longer); if Redis does not answer, the Store starts disconnected.
 func New(cfg Config) (*Store, error) {
-	if cfg.Client == nil {
-		return nil, errors.New("bwredis: invalid Config.Client: nil")
-	}
-	def := func(d *time.Duration, v time.Duration, field string) error {
-		switch {
-		case *d < 0:
-			return fmt.Errorf("bwredis: invalid Config.%s: must not be negative, got %v", field, *d)
-		case *d == 0:
-			*d = v
-		}
-		return nil
-	}
-	for _, f := range []struct {
-		d     *time.Duration
-		v     time.Duration
-		field string
-	}{
-		{&cfg.Timeout, 100 * time.Millisecond, "Timeout"},
-		{&cfg.FlushInterval, 100 * time.Millisecond, "FlushInterval"},
-		{&cfg.Window, 10 * time.Second, "Window"},
-		{&cfg.OpenDuration, breaker.DefaultOpenDuration, "OpenDuration"},
-		{&cfg.ProbeLease, 10 * time.Second, "ProbeLease"},
-		{&cfg.KeyTTL, 10 * time.Minute, "KeyTTL"},
-	} {
-		if err := def(f.d, f.v, f.field); err != nil {
-			return nil, err
-		}
-	}
-	switch {
-	case cfg.WindowBuckets < 0:
-		return nil, fmt.Errorf("bwredis: invalid Config.WindowBuckets: must not be negative, got %d", cfg.WindowBuckets)
-	case !(cfg.FailureRate >= 0 && cfg.FailureRate <= 1):
-		return nil, fmt.Errorf("bwredis: invalid Config.FailureRate: must be in [0, 1], got %v", cfg.FailureRate)
-	case cfg.MinCalls < 0:
-		return nil, fmt.Errorf("bwredis: invalid Config.MinCalls: must not be negative, got %d", cfg.MinCalls)
-	case strings.ContainsAny(cfg.Prefix, "{}"):
-		return nil, fmt.Errorf("bwredis: invalid Config.Prefix: must not contain braces, got %q", cfg.Prefix)
-	}
-	if cfg.WindowBuckets == 0 {
-		cfg.WindowBuckets = 10
-	}
-	if cfg.Window/time.Duration(cfg.WindowBuckets) < time.Millisecond {
-		return nil, fmt.Errorf("bwredis: invalid Config.WindowBuckets: %d buckets of a %v window are under a millisecond", cfg.WindowBuckets, cfg.Window)
-	}
-	if cfg.FailureRate == 0 {
-		cfg.FailureRate = 0.5
-	}
-	if cfg.MinCalls == 0 {
-		cfg.MinCalls = 20
-	}
-	if cfg.Prefix == "" {
-		cfg.Prefix = "breakwater"
-	}
-	cfg.Clock = clock.Or(cfg.Clock)
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+	cfg, err := cfg.checked()
+	if err != nil {
+		return nil, err
 	}
 	var tok [8]byte
 	rand.Read(tok[:])
@@ -214,6 +161,69 @@ func New(cfg Config) (*Store, error) {
 	cancelWait()
 	go s.run(ctx, pubsub)
 	return s, nil
+}
+
+// checked returns cfg with its defaults applied, or an error naming the
+// first field out of range. It talks to no one.
+func (cfg Config) checked() (Config, error) {
+	if cfg.Client == nil {
+		return cfg, errors.New("bwredis: invalid Config.Client: nil")
+	}
+	def := func(d *time.Duration, v time.Duration, field string) error {
+		switch {
+		case *d < 0:
+			return fmt.Errorf("bwredis: invalid Config.%s: must not be negative, got %v", field, *d)
+		case *d == 0:
+			*d = v
+		}
+		return nil
+	}
+	for _, f := range []struct {
+		d     *time.Duration
+		v     time.Duration
+		field string
+	}{
+		{&cfg.Timeout, 100 * time.Millisecond, "Timeout"},
+		{&cfg.FlushInterval, 100 * time.Millisecond, "FlushInterval"},
+		{&cfg.Window, 10 * time.Second, "Window"},
+		{&cfg.OpenDuration, breaker.DefaultOpenDuration, "OpenDuration"},
+		{&cfg.ProbeLease, 10 * time.Second, "ProbeLease"},
+		{&cfg.KeyTTL, 10 * time.Minute, "KeyTTL"},
+	} {
+		if err := def(f.d, f.v, f.field); err != nil {
+			return cfg, err
+		}
+	}
+	switch {
+	case cfg.WindowBuckets < 0 || cfg.WindowBuckets > breaker.MaxTimeWindowBuckets:
+		return cfg, fmt.Errorf("bwredis: invalid Config.WindowBuckets: must be in [0, %d], got %d", breaker.MaxTimeWindowBuckets, cfg.WindowBuckets)
+	case !(cfg.FailureRate >= 0 && cfg.FailureRate <= 1):
+		return cfg, fmt.Errorf("bwredis: invalid Config.FailureRate: must be in [0, 1], got %v", cfg.FailureRate)
+	case cfg.MinCalls < 0 || cfg.MinCalls > breaker.MaxCount:
+		return cfg, fmt.Errorf("bwredis: invalid Config.MinCalls: must be in [0, %d], got %d", breaker.MaxCount, cfg.MinCalls)
+	case strings.ContainsAny(cfg.Prefix, "{}"):
+		return cfg, fmt.Errorf("bwredis: invalid Config.Prefix: must not contain braces, got %q", cfg.Prefix)
+	}
+	if cfg.WindowBuckets == 0 {
+		cfg.WindowBuckets = 10
+	}
+	if cfg.Window/time.Duration(cfg.WindowBuckets) < time.Millisecond {
+		return cfg, fmt.Errorf("bwredis: invalid Config.WindowBuckets: %d buckets of a %v window are under a millisecond", cfg.WindowBuckets, cfg.Window)
+	}
+	if cfg.FailureRate == 0 {
+		cfg.FailureRate = 0.5
+	}
+	if cfg.MinCalls == 0 {
+		cfg.MinCalls = 20
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "breakwater"
+	}
+	cfg.Clock = clock.Or(cfg.Clock)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg, nil
 }
 
 // Hooks returns the hooks through which a breaker tells the Store of its

@@ -150,3 +150,25 @@ func TestGoexitInTheCallEndsTheCaller(t *testing.T) {
 	default:
 	}
 }
+
+// FuzzConfig: any Config gives a working policy or a *ConfigError naming
+// the field, never a panic.
+func FuzzConfig(f *testing.F) {
+	f.Add(int64(time.Second))
+	f.Add(int64(-1))
+	f.Add(int64(1<<63 - 1))
+	f.Fuzz(func(t *testing.T, d int64) {
+		p, err := timeout.New(timeout.Config{Timeout: time.Duration(d), Clock: clocktest.NewFake(time.Time{})})
+		if err != nil {
+			var ce *timeout.ConfigError
+			if !errors.As(err, &ce) || ce.Field != "Timeout" {
+				t.Fatalf("New(%v) = %v", d, err)
+			}
+			return
+		}
+		v, err := timeout.Execute(context.Background(), p, func(context.Context) (int, error) { return 1, nil })
+		if v != 1 || err != nil {
+			t.Fatalf("a fast call under a %v limit: %v, %v", time.Duration(d), v, err)
+		}
+	})
+}
