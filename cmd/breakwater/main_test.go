@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/breakwater-go/breakwater/internal/leakcheck"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // binary is the breakwater command, built once for the tests that run it
@@ -33,6 +35,10 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if leaked := leakcheck.Leaked(5 * time.Second); code == 0 && leaked != "" {
+		fmt.Fprintf(os.Stderr, "goroutines still running after the tests:\n\n%s\n", leaked)
+		code = 1
+	}
 	os.Exit(code)
 }
 

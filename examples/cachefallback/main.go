@@ -157,7 +157,7 @@ func scenario(w io.Writer) error {
 	fmt.Fprintln(w, "prices goes down")
 	down.Store(true)
 	ask("apple") // 2 attempts, both 503: 2 failures
-	ask("pear")  // the third failure opens the circuit; the retry is turned away
+	ask("pear")  // the third failure opens the circuit: no retry, prices' answer is passed on
 	ask("apple") // open: answered from the cache
 	ask("pear")  // open, nothing cached: 503 with Retry-After
 	resp, err := http.Get("http://" + health.Addr + "/health/circuits")
