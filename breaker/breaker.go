@@ -134,8 +134,17 @@ func (p Permit) Done(err error) {
 		return
 	}
 	if p.b != nil {
-		p.b.finish(p, p.b.s.classify(err), err)
+		p.b.done(p, err)
 	}
+}
+
+// done classifies err and records it. The classifiers are the user's
+// (IsFailure, and the Is methods errors.Is calls): if one panics, the call
+// counts as failed and the panic goes on, so that no permit is kept.
+func (b *Breaker) done(p Permit, err error) {
+	o := failure
+	defer func() { b.finish(p, o, err) }()
+	o = b.s.classify(err)
 }
 
 // Release ends the permit without a verdict, for a call whose outcome says

@@ -203,3 +203,25 @@ func TestRegistryEvictsIdleBreakersPastItsBound(t *testing.T) {
 		t.Fatalf("negative MaxBreakers: %v", err)
 	}
 }
+
+// A classifier that panics (IsFailure, or an error's Is method) leaves no
+// probe slot taken: the call counts as failed.
+func TestPanickingClassifierFreesTheProbeSlot(t *testing.T) {
+	b, clk := newBreaker(t, breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Second, SuccessesToClose: 2, HalfOpenProbes: 1,
+		IsFailure: func(error) bool { panic("classifier") }})
+	b.Trip()
+	clk.Advance(time.Second)
+	p, err := b.Allow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPanic(t, func() { p.Done(errBoom) })
+	wantState(t, b, breaker.Open) // the failed probe reopened it
+	clk.Advance(time.Second)
+	if _, err := b.Allow(); err != nil {
+		t.Fatalf("the next period's probe was rejected: %v", err)
+	}
+	if m := b.Metrics(); m.Failures != 1 {
+		t.Fatalf("metrics %+v: want the panicking call counted as failed", m)
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bwgrpc"
+	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/retry"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -75,5 +76,33 @@ func TestAbandonedStreamFreesItsProbeSlot(t *testing.T) {
 	}
 	if m := b.Metrics(); m.Ignored != 1 {
 		t.Fatalf("the abandoned stream should count as ignored: %+v", m)
+	}
+}
+
+// An invoker that panics (another interceptor, a codec) does not keep the
+// half-open probe slot: the attempt counts as failed and reopens the
+// circuit, whose next probe then goes through.
+func TestPanickingInvokerFreesItsProbeSlot(t *testing.T) {
+	clk := clocktest.NewFake(time.Time{})
+	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{OpenDuration: time.Second, Clock: clk}})
+	ic, err := bwgrpc.New(bwgrpc.Config{Breakers: reg, NoRetry: true, Key: func(string, *grpc.ClientConn) string { return "k" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := reg.Get("k")
+	b.Trip()
+	clk.Advance(time.Second)
+	panicking := func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error { panic("codec") }
+	func() {
+		defer func() { recover() }()
+		_ = ic.Unary(context.Background(), "/m", nil, nil, nil, panicking)
+	}()
+	if m := b.Metrics(); m.Failures != 1 || b.State() != breaker.Open {
+		t.Fatalf("a panicking probe should count as failed and reopen: %+v", m)
+	}
+	clk.Advance(time.Second)
+	ok := func(context.Context, string, any, any, *grpc.ClientConn, ...grpc.CallOption) error { return nil }
+	if err := ic.Unary(context.Background(), "/m", nil, nil, nil, ok); err != nil || b.State() != breaker.Closed {
+		t.Fatalf("next probe: %v, state %v", err, b.State())
 	}
 }

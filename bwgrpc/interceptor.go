@@ -129,9 +129,12 @@ func (ic *Interceptor) Unary(ctx context.Context, method string, req, reply any,
 		if err != nil {
 			return err
 		}
+		returned := false
+		defer settle(permit, &returned)
 		var trailer metadata.MD
 		// opts may be the connection's shared defaults: append to a copy.
 		err = invoker(ctx, method, req, reply, cc, append(opts[:len(opts):len(opts)], grpc.Trailer(&trailer))...)
+		returned = true
 		ic.report(permit, err)
 		return ic.retryable(err, trailer)
 	}
@@ -152,7 +155,10 @@ func (ic *Interceptor) Stream(ctx context.Context, desc *grpc.StreamDesc, cc *gr
 		if err != nil {
 			return err
 		}
+		returned := false
+		defer settle(permit, &returned)
 		s, err := streamer(ctx, desc, cc, method, opts...)
+		returned = true
 		if err != nil {
 			ic.report(permit, err)
 			return ic.retryable(err, nil)
@@ -202,6 +208,14 @@ func allow(b *breaker.Breaker) (breaker.Permit, error) {
 		return p, retry.Permanent(&OpenError{err: err})
 	}
 	return p, nil
+}
+
+// settle, deferred by an attempt, reports an invoker or streamer that
+// panicked (never returned) as a failure, so that its permit is not kept.
+func settle(p breaker.Permit, returned *bool) {
+	if !*returned {
+		p.Done(breaker.ErrPanicked)
+	}
 }
 
 // report tells the breaker how a call that ended with err went.

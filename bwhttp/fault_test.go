@@ -12,6 +12,7 @@ import (
 
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bwhttp"
+	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/retry"
 )
 
@@ -171,4 +172,29 @@ func TestBreakersPerHostAreBounded(t *testing.T) {
 func drainClose(resp *http.Response) {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
+}
+
+type panickingTransport struct{}
+
+func (panickingTransport) RoundTrip(*http.Request) (*http.Response, error) { panic("transport") }
+
+// A base transport or an IsFailure that panics does not keep the host's
+// half-open probe slot: the attempt counts as failed.
+func TestPanickingBaseFreesTheProbeSlot(t *testing.T) {
+	clk := clocktest.NewFake(time.Time{})
+	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{OpenDuration: time.Second, Clock: clk}})
+	tr, err := bwhttp.NewTransport(bwhttp.Config{Breakers: reg, NoRetry: true, Base: panickingTransport{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := reg.Get("example.invalid")
+	b.Trip()
+	clk.Advance(time.Second)
+	func() {
+		defer func() { recover() }()
+		_, _ = tr.RoundTrip(get(t, "http://example.invalid/"))
+	}()
+	if m := b.Metrics(); m.Failures != 1 || b.State() != breaker.Open {
+		t.Fatalf("a panicking probe should count as failed and reopen: %+v, %v", m, b.State())
+	}
 }

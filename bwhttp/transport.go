@@ -257,17 +257,27 @@ func (c *call) attempt(n int) (*http.Response, error) {
 	if r == c.req {
 		c.sent = true
 	}
+	reported := false
+	defer func() {
+		if !reported { // the base transport or IsFailure panicked
+			permit.Done(breaker.ErrPanicked)
+		}
+	}()
 	resp, err := c.t.base.RoundTrip(r)
+	var verdict error // nil: a success
 	switch {
 	case err != nil && errors.Is(err, context.Canceled):
+		reported = true
 		permit.Release() // the caller gave up: says nothing of the host
+		return resp, err
 	case !c.t.isFailure(resp, err):
-		permit.Done(nil)
 	case err != nil:
-		permit.Done(err)
+		verdict = err
 	default:
-		permit.Done(&StatusError{Code: resp.StatusCode})
+		verdict = &StatusError{Code: resp.StatusCode}
 	}
+	reported = true
+	permit.Done(verdict)
 	return resp, err
 }
 
