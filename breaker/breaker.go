@@ -82,6 +82,10 @@ func (b *Breaker) newEpoch(state State, now, until time.Time) *epoch {
 	return e
 }
 
+// Config returns the Config the breaker was made from, as given (zero
+// fields mean their defaults), with its Name.
+func (b *Breaker) Config() Config { return b.s.config }
+
 // Name returns the breaker's name.
 func (b *Breaker) Name() string { return b.s.name }
 

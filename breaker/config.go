@@ -148,6 +148,7 @@ func invalid(field, format string, args ...any) error {
 
 // settings is a Config with its defaults applied, checked.
 type settings struct {
+	config      Config // as given, for Breaker.Config
 	name        string
 	consecutive int64 // 0: off
 
@@ -179,6 +180,7 @@ type settings struct {
 
 func (c Config) settings() (settings, error) {
 	s := settings{
+		config:          c,
 		name:            c.Name,
 		countWindow:     c.CountWindow,
 		timeWindow:      c.TimeWindow,

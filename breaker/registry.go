@@ -71,7 +71,7 @@ func (r *Registry) Get(name string) *Breaker {
 		return b.(*Breaker).touch()
 	}
 	s := r.defaults
-	s.name = name
+	s.name, s.config.Name = name, name
 	b := newBreaker(s)
 	r.insertLocked(b) // unmarked: a key looked up once is the first to go
 	return b

@@ -16,11 +16,11 @@ func FuzzConfig(f *testing.F) {
 	f.Add(int64(-1), int64(1<<63-1), int64(1<<63-1), int64(1), 1<<62, 2.0, -1, int64(1), int64(1), int64(1), "{x}")
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled here
 	defer client.Close()
-	f.Fuzz(func(t *testing.T, timeout, flush, window, open int64, buckets int, rate float64, minCalls int, lease, ttl, _ int64, prefix string) {
+	f.Fuzz(func(t *testing.T, timeout, flush, window, _ int64, buckets int, rate float64, minCalls int, lease, ttl, _ int64, prefix string) {
 		cfg, err := Config{
 			Client: client, Prefix: prefix, Timeout: time.Duration(timeout), FlushInterval: time.Duration(flush),
 			Window: time.Duration(window), WindowBuckets: buckets, FailureRate: rate, MinCalls: minCalls,
-			OpenDuration: time.Duration(open), ProbeLease: time.Duration(lease), KeyTTL: time.Duration(ttl),
+			ProbeLease: time.Duration(lease), KeyTTL: time.Duration(ttl),
 		}.checked()
 		if err != nil {
 			if !strings.Contains(err.Error(), "invalid Config.") {

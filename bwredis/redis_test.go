@@ -17,6 +17,7 @@ import (
 type redisServer struct {
 	t    testing.TB
 	port int
+	dir  string // where SAVE writes the snapshot a restart loads
 	cmd  *exec.Cmd
 }
 
@@ -36,7 +37,7 @@ func startRedis(t testing.TB) *redisServer {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	r := &redisServer{t: t, port: port}
+	r := &redisServer{t: t, port: port, dir: t.TempDir()}
 	r.start()
 	t.Cleanup(r.stop)
 	return r
@@ -47,7 +48,7 @@ func (r *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port)
 func (r *redisServer) start() {
 	r.t.Helper()
 	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--protected-mode", "no")
+		"--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", r.dir, "--dbfilename", "dump.rdb")
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
@@ -68,6 +69,15 @@ func (r *redisServer) start() {
 	}
 }
 
+// signal sends sig to the server: SIGSTOP hangs it, SIGCONT resumes it.
+func (r *redisServer) signal(sig os.Signal) {
+	r.t.Helper()
+	if err := r.cmd.Process.Signal(sig); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// stop kills the server, as a crash would: what was not saved is lost.
 func (r *redisServer) stop() {
 	if r.cmd != nil && r.cmd.Process != nil {
 		r.cmd.Process.Kill()

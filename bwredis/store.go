@@ -34,7 +34,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,12 +64,15 @@ type Config struct {
 	WindowBuckets int
 	// FailureRate opens the shared circuit when the window's failure rate
 	// reaches it, once it holds MinCalls calls. Zero means 0.5 and 20.
+	//
+	// Window, WindowBuckets, FailureRate and MinCalls serve breakers without
+	// a TimeWindow of their own; a breaker with one shares its own window,
+	// FailureRate and MinCalls. How long a shared circuit stays open is the
+	// breaker's OpenDuration. Processes that share a circuit with different
+	// settings are detected: the first one's settings decide the shared
+	// window, a warning is logged and Metrics().Mismatched counts it.
 	FailureRate float64
 	MinCalls    int
-	// OpenDuration is how long a shared circuit stays open before one
-	// process may probe. Zero means 30 s, the breaker default; keep it
-	// equal to the breakers' own OpenDuration.
-	OpenDuration time.Duration
 	// ProbeLease is how long the probing process holds the cluster's probe
 	// lease before another may take it. Zero means 10 s.
 	ProbeLease time.Duration
@@ -102,18 +104,32 @@ type Store struct {
 	flushes chan chan error
 	cancel  context.CancelFunc
 	done    chan struct{}
+	pubsub  *redis.PubSub
 
 	connected   atomic.Bool
 	errs, syncs atomic.Uint64
 	applied     atomic.Uint64
+	roundTrips  atomic.Uint64
+	mismatches  atomic.Uint64
+
+	busy     atomic.Bool    // a Redis call is in flight (see exec)
+	inflight sync.WaitGroup // the goroutine of that call
 }
 
-// circuit is the Store's view of one shared circuit. Fields other than lease
-// are guarded by Store.mu.
+// circuit is the Store's view of one shared circuit. Fields other than
+// lease and those only the Store's goroutine uses (baseCalls,
+// baseFailures, fingerprint) are guarded by Store.mu.
 type circuit struct {
 	name  string
 	b     *breaker.Breaker
-	known shared // the shared state as last seen
+	known shared // the shared state as last read from Redis
+
+	params      params // the shared window's, normally derived from b's Config
+	fingerprint string // b's own params, as stored with the circuit
+	check       bool   // a message hinted at a change: read the state
+	bad         bool   // its keys hold something unusable: it runs locally
+	mismatch    bool   // another process shares it with other params
+	read        bool   // the shared state has been read once (Store's goroutine only)
 
 	pending   bool          // a local transition to publish
 	pendingTo breaker.State // ... to this state
@@ -127,7 +143,8 @@ type circuit struct {
 type shared struct {
 	gen   int64
 	state breaker.State
-	until int64 // Unix ms; for open
+	until int64  // Unix ms; for open
+	cfg   string // the params fingerprint stored with the circuit
 }
 
 // New returns a Store on cfg.Client and starts its goroutine. It waits for
@@ -150,17 +167,62 @@ func New(cfg Config) (*Store, error) {
 		done:     make(chan struct{}),
 	}
 	s.connected.Store(true)
-	pubsub := s.client.Subscribe(ctx, s.channel())
-	// Wait for the subscription to be in place, so that no change published
-	// after New returns is missed; without Redis, go on and catch up later.
-	wait, cancelWait := context.WithTimeout(ctx, max(cfg.Timeout, time.Second))
-	if _, err := pubsub.Receive(wait); err != nil {
+	// Subscribe, and wait for the subscription to be in place, so that no
+	// change published after New returns is missed; without Redis, go on
+	// and catch up later. Even opening the connection can hang (the
+	// client's handshake), so the wait is the Store's own.
+	pubsub := s.client.Subscribe(ctx)
+	err = s.execFor(ctx, max(cfg.Timeout, time.Second), func(ctx context.Context) error {
+		if err := pubsub.Subscribe(ctx, s.channel()); err != nil {
+			return err
+		}
+		_, err := pubsub.Receive(ctx)
+		return err
+	})
+	if err != nil {
 		s.connected.Store(false)
 		s.log.Warn("bwredis: Redis does not answer; breakers run on their local state", "error", err)
 	}
-	cancelWait()
-	go s.run(ctx, pubsub)
+	s.pubsub = pubsub
+	go s.run(ctx, pubsub.Channel())
 	return s, nil
+}
+
+// errBusy is a round's error while the previous Redis call has not come
+// back: Redis hangs, and the Store does not pile calls up behind it.
+var errBusy = errors.New("bwredis: the previous Redis call has not returned")
+
+// exec runs f, the Store's Redis calls of one round, on a goroutine of its
+// own and waits at most Timeout for it, so that no client option (a client
+// without ContextTimeoutEnabled, long read timeouts) can make a hung Redis
+// hold the Store up. While a call that timed out is still in flight, exec
+// fails at once.
+func (s *Store) exec(ctx context.Context, f func(context.Context) error) error {
+	return s.execFor(ctx, s.cfg.Timeout, f)
+}
+
+func (s *Store) execFor(ctx context.Context, d time.Duration, f func(context.Context) error) error {
+	if !s.busy.CompareAndSwap(false, true) {
+		return errBusy
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	done := make(chan error, 1)
+	s.inflight.Add(1)
+	go func() {
+		defer s.inflight.Done()
+		err := f(ctx)
+		cancel()
+		s.busy.Store(false) // before the reply: the next round may start at once
+		done <- err
+	}()
+	t := time.NewTimer(d) // real time: it bounds a network wait
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("bwredis: Redis did not answer within %v", d)
+	}
 }
 
 // checked returns cfg with its defaults applied, or an error naming the
@@ -186,7 +248,6 @@ func (cfg Config) checked() (Config, error) {
 		{&cfg.Timeout, 100 * time.Millisecond, "Timeout"},
 		{&cfg.FlushInterval, 100 * time.Millisecond, "FlushInterval"},
 		{&cfg.Window, 10 * time.Second, "Window"},
-		{&cfg.OpenDuration, breaker.DefaultOpenDuration, "OpenDuration"},
 		{&cfg.ProbeLease, 10 * time.Second, "ProbeLease"},
 		{&cfg.KeyTTL, 10 * time.Minute, "KeyTTL"},
 	} {
@@ -242,8 +303,9 @@ func (s *Store) AllowProbe(name string) bool {
 	}
 	s.mu.Lock()
 	c := s.circuits[name]
+	bad := c != nil && c.bad
 	s.mu.Unlock()
-	return c != nil && c.lease.Load()
+	return bad || (c != nil && c.lease.Load())
 }
 
 // NewBreaker returns a breaker made from cfg that shares the circuit called
@@ -282,9 +344,18 @@ func (s *Store) Attach(b *breaker.Breaker) error {
 	if c.b != nil && c.b != b {
 		return fmt.Errorf("bwredis: a breaker named %q is already attached", b.Name())
 	}
-	c.b = b
+	c.attach(b, s.cfg)
 	s.nudge()
 	return nil
+}
+
+// attach binds c to b and derives the shared window from b's Config.
+// Callers hold Store.mu.
+func (c *circuit) attach(b *breaker.Breaker, cfg Config) {
+	c.b = b
+	c.params = paramsOf(b.Config(), cfg)
+	c.fingerprint = c.params.String()
+	c.check = true // read the shared state at once: it may be forced open
 }
 
 func (s *Store) circuitLocked(name string) *circuit {
@@ -302,7 +373,7 @@ func (s *Store) onStateChange(ev breaker.StateChange) {
 	s.mu.Lock()
 	c := s.circuitLocked(ev.Name)
 	switch ev.To {
-	case breaker.Open, breaker.Closed:
+	case breaker.Open, breaker.Closed, breaker.ForcedOpen, breaker.Disabled:
 		c.pending, c.pendingTo = true, ev.To
 		c.wantLease = false
 		c.lease.Store(false)
@@ -332,11 +403,30 @@ type Metrics struct {
 	Syncs uint64
 	// Applied counts shared state changes applied to local breakers.
 	Applied uint64
+	// RoundTrips counts the pipelines sent to Redis: one per round, however
+	// many circuits it carries.
+	RoundTrips uint64
+	// Mismatched counts circuits found shared with processes whose
+	// settings differ from this one's.
+	Mismatched uint64
+	// Unusable is the number of circuits whose shared state cannot be used
+	// (a key of the wrong type, a script error): they run on their local
+	// state while the others stay shared.
+	Unusable int
 }
 
 // Metrics returns a snapshot of the Store's counters.
 func (s *Store) Metrics() Metrics {
-	return Metrics{Connected: s.connected.Load(), Errors: s.errs.Load(), Syncs: s.syncs.Load(), Applied: s.applied.Load()}
+	s.mu.Lock()
+	bad := 0
+	for _, c := range s.circuits {
+		if c.bad {
+			bad++
+		}
+	}
+	s.mu.Unlock()
+	return Metrics{Connected: s.connected.Load(), Errors: s.errs.Load(), Syncs: s.syncs.Load(), Applied: s.applied.Load(),
+		RoundTrips: s.roundTrips.Load(), Mismatched: s.mismatches.Load(), Unusable: bad}
 }
 
 // Flush makes the Store's goroutine flush the counts and check the shared
@@ -359,20 +449,34 @@ func (s *Store) Flush(ctx context.Context) error {
 	}
 }
 
-// Close stops the Store's goroutine and waits for it. The breakers go on
-// with their local state. The Redis client is not closed.
+// Close stops the Store's goroutines and waits for them. The breakers go on
+// with their local state. The Redis client is not closed. A Redis call in
+// flight is waited for at most Timeout: one that hangs longer ends when the
+// client gives up on it.
 func (s *Store) Close() error {
 	s.cancel()
 	<-s.done
-	return nil
+	finished := make(chan struct{})
+	go func() { s.inflight.Wait(); close(finished) }()
+	t := time.NewTimer(s.cfg.Timeout)
+	defer t.Stop()
+	select {
+	case <-finished:
+	case <-t.C:
+	}
+	return s.pubsub.Close()
 }
 
 func (s *Store) channel() string { return s.cfg.Prefix + ":events" }
 
-func (s *Store) keys(name string) (state, lease, window string) {
+func (s *Store) keys(name string) (state, lease string) {
 	base := s.cfg.Prefix + ":{" + name + "}"
-	return base + ":state", base + ":lease", base + ":w:"
+	return base + ":state", base + ":lease"
 }
+
+// windowPrefix is the prefix of a circuit's bucket keys; a bucket's number
+// follows it.
+func (s *Store) windowPrefix(name string) string { return s.cfg.Prefix + ":{" + name + "}:w:" }
 
 func parseState(v string) breaker.State {
 	var st breaker.State
@@ -382,32 +486,23 @@ func parseState(v string) breaker.State {
 	return st
 }
 
-// parseShared reads {gen, state, until, ...} from a script's reply.
+// parseShared reads {gen, state, until, cfg, ...} from a script's reply.
 func parseShared(v any) (shared, []int64, error) {
 	arr, ok := v.([]any)
-	if !ok || len(arr) < 3 {
+	if !ok || len(arr) < 4 {
 		return shared{}, nil, fmt.Errorf("bwredis: unexpected script reply %v", v)
 	}
-	gen, _ := arr[0].(int64)
-	state, _ := arr[1].(string)
-	until, _ := arr[2].(int64)
+	gen, ok1 := arr[0].(int64)
+	state, ok2 := arr[1].(string)
+	until, ok3 := arr[2].(int64)
+	cfg, ok4 := arr[3].(string)
+	if !ok1 || !ok2 || !ok3 || !ok4 {
+		return shared{}, nil, fmt.Errorf("bwredis: unexpected script reply %v", v)
+	}
 	var rest []int64
-	for _, x := range arr[3:] {
+	for _, x := range arr[4:] {
 		n, _ := x.(int64)
 		rest = append(rest, n)
 	}
-	return shared{gen: gen, state: parseState(state), until: until}, rest, nil
-}
-
-func parseMessage(payload string) (name string, sh shared, ok bool) {
-	parts := strings.SplitN(payload, "|", 4)
-	if len(parts) != 4 {
-		return "", shared{}, false
-	}
-	gen, err1 := strconv.ParseInt(parts[0], 10, 64)
-	until, err2 := strconv.ParseInt(parts[2], 10, 64)
-	if err1 != nil || err2 != nil {
-		return "", shared{}, false
-	}
-	return parts[3], shared{gen: gen, state: parseState(parts[1]), until: until}, true
+	return shared{gen: gen, state: parseState(state), until: until, cfg: cfg}, rest, nil
 }

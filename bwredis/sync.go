@@ -2,19 +2,27 @@ package bwredis
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/redis/go-redis/v9"
 )
 
-// run is the Store's goroutine: it alone talks to Redis and changes local
-// breakers to follow the shared state.
-func (s *Store) run(ctx context.Context, pubsub *redis.PubSub) {
+// fullEvery is how many flushes pass between two rounds that read every
+// circuit, changed or not: they catch a missed message and keep idle
+// circuits' keys alive. Other flushes touch only circuits with news.
+const fullEvery = 10
+
+// run is the Store's goroutine: it alone decides what to send to Redis and
+// changes local breakers to follow the shared state.
+func (s *Store) run(ctx context.Context, msgs <-chan *redis.Message) {
 	defer close(s.done)
-	defer pubsub.Close()
-	msgs := pubsub.Channel()
 	rebase := false // after an outage, counts made meanwhile are dropped
+	flushes := 0
 	for {
 		t := s.cfg.Clock.NewTimer(s.cfg.FlushInterval)
 		var reply chan error
@@ -32,11 +40,16 @@ func (s *Store) run(ctx context.Context, pubsub *redis.PubSub) {
 			if !ok {
 				msgs = nil
 			} else {
-				s.receive(m.Payload)
+				s.hint(m.Payload)
 			}
 		}
 		t.Stop()
-		err := s.round(ctx, flush, rebase)
+		full := false
+		if flush {
+			full = flushes%fullEvery == 0 || rebase || reply != nil
+			flushes++
+		}
+		err := s.round(ctx, flush, full, rebase)
 		switch {
 		case err != nil:
 			s.errs.Add(1)
@@ -57,62 +70,118 @@ func (s *Store) run(ctx context.Context, pubsub *redis.PubSub) {
 	}
 }
 
-// receive applies a published change.
-func (s *Store) receive(payload string) {
-	name, sh, ok := parseMessage(payload)
-	if !ok {
+// hint marks the circuit a message names, to be read in the next round.
+// The message itself is not trusted: a stale or foreign one costs a read.
+func (s *Store) hint(payload string) {
+	i := strings.LastIndexByte(payload, '|')
+	if i < 0 {
 		return
 	}
 	s.mu.Lock()
-	c := s.circuits[name]
-	attached := c != nil && c.b != nil
-	s.mu.Unlock()
-	if attached {
-		s.applyIfNewer(c, sh)
+	if c := s.circuits[payload[i+1:]]; c != nil {
+		c.check = true
 	}
+	s.mu.Unlock()
 }
 
-// round publishes pending local transitions, asks for probe leases and,
-// when flush is set, flushes counts and reads the shared states. It stops
-// at the first Redis error: Redis is down or slow, and the next round will
-// try again.
-func (s *Store) round(ctx context.Context, flush, rebase bool) error {
+// step is one script run for one circuit in a round's pipeline. Its keys
+// and arguments are fixed when it is planned, so that the goroutine that
+// sends it reads nothing the Store's goroutine may change.
+type step struct {
+	c      *circuit
+	kind   int // stepTransition, stepAcquire or stepFlush
+	to     breaker.State
+	script *redis.Script
+	keys   []string
+	args   []any
+	cmd    *redis.Cmd
+
+	calls, failures uint64 // stepFlush: the counts the deltas were taken from
+}
+
+const (
+	stepTransition = iota
+	stepAcquire
+	stepFlush
+)
+
+// round sends, in one pipeline, what every circuit needs this round:
+// pending local transitions, probe-lease requests and, when flush is set,
+// the counts of circuits that have calls to report or news to read (all
+// of them when full is set). It fails only when Redis itself does not
+// answer; a circuit whose keys hold something unusable runs locally and
+// the others go on.
+func (s *Store) round(ctx context.Context, flush, full, rebase bool) error {
 	s.mu.Lock()
 	for _, r := range s.registries {
 		for _, b := range r.Breakers() {
 			if c := s.circuitLocked(b.Name()); c.b == nil {
-				c.b = b
+				c.attach(b, s.cfg)
 			}
 		}
 	}
 	list := make([]*circuit, 0, len(s.circuits))
 	for _, c := range s.circuits {
-		if c.b != nil {
+		if c.b != nil && (!c.bad || full) {
 			list = append(list, c)
 		}
 	}
 	s.mu.Unlock()
+
+	now := s.cfg.Clock.Now()
+	var steps []*step
 	for _, c := range list {
-		if err := s.sync(ctx, c, flush, rebase); err != nil {
+		steps = s.plan(steps, c, now, flush, full, rebase)
+	}
+	if len(steps) == 0 {
+		return nil
+	}
+	err := s.exec(ctx, func(ctx context.Context) error {
+		if err := s.pipeline(ctx, steps); err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
 			return err
 		}
+		// Redis lost its scripts (a restart, a failover): load them, again.
+		for _, sc := range scripts {
+			if err := sc.Load(ctx, s.client).Err(); err != nil {
+				return err
+			}
+		}
+		return s.pipeline(ctx, steps)
+	})
+	if err != nil {
+		return err
+	}
+	s.roundTrips.Add(1)
+	for _, st := range steps {
+		s.settle(st, rebase)
 	}
 	return nil
 }
 
-func (s *Store) sync(ctx context.Context, c *circuit, flush, rebase bool) error {
-	stateKey, leaseKey, windowKey := s.keys(c.name)
-	nowMs := s.cfg.Clock.Now().UnixMilli()
-	call := func(script *redis.Script, args ...any) (any, error) {
-		cctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-		defer cancel()
-		return script.Run(cctx, s.client, []string{stateKey, leaseKey}, args...).Result()
+// pipeline runs the steps' scripts in one round trip. A reply error of one
+// script is that circuit's (settle reads it); any other error is Redis's.
+func (s *Store) pipeline(ctx context.Context, steps []*step) error {
+	pipe := s.client.Pipeline()
+	for _, st := range steps {
+		st.cmd = st.script.EvalSha(ctx, pipe, st.keys, st.args...)
 	}
+	_, err := pipe.Exec(ctx)
+	var replyErr redis.Error
+	if err != nil && errors.As(err, &replyErr) && !redis.HasErrorPrefix(err, "NOSCRIPT") {
+		return nil
+	}
+	return err
+}
 
+// plan adds the steps circuit c needs this round.
+func (s *Store) plan(steps []*step, c *circuit, now time.Time, flush, full, rebase bool) []*step {
 	s.mu.Lock()
-	pending, to, wantLease, known := c.pending, c.pendingTo, c.wantLease, c.known
+	pending, to, wantLease, known, check, p := c.pending, c.pendingTo, c.wantLease, c.known, c.check, c.params
+	c.check = false
 	s.mu.Unlock()
 	local := c.b.State()
+	nowMs := now.UnixMilli()
+	state, lease := s.keys(c.name)
 
 	// A local transition the others must hear of. An echo of a change that
 	// came from the shared state, or one the breaker has moved past, is
@@ -121,36 +190,77 @@ func (s *Store) sync(ctx context.Context, c *circuit, flush, rebase bool) error 
 		if local != to || known.state == to {
 			s.clearPending(c, to)
 		} else {
-			v, err := call(transitionScript, known.gen, to.String(), nowMs, ms(s.cfg.OpenDuration), ms(s.cfg.KeyTTL),
-				s.channel(), c.name, windowKey, ms(s.bucket()), s.cfg.WindowBuckets)
-			if err != nil {
-				return err
+			keys := []string{state, lease}
+			if to == breaker.Closed {
+				keys = append(keys, s.bucketKeys(c.name, p, nowMs, 1)...)
 			}
-			sh, _, err := parseShared(v)
-			if err != nil {
-				return err
-			}
-			s.mu.Lock()
-			if sh.gen > c.known.gen {
-				c.known = sh
-			}
-			s.mu.Unlock()
-			if sh.state == to {
-				s.clearPending(c, to)
-			} // else another process got there first: try again with its generation
+			steps = append(steps, &step{c: c, kind: stepTransition, to: to, script: transitionScript, keys: keys,
+				args: []any{known.gen, to.String(), nowMs, p.openMs, ms(s.cfg.KeyTTL), s.channel(), c.name}})
 		}
 	}
-
-	// Half-open here: ask for the cluster's probe lease.
 	if wantLease && local == breaker.HalfOpen {
-		v, err := call(acquireScript, nowMs, ms(s.cfg.ProbeLease), s.token, ms(s.cfg.KeyTTL))
-		if err != nil {
-			return err
-		}
-		sh, rest, err := parseShared(v)
-		if err != nil {
-			return err
-		}
+		steps = append(steps, &step{c: c, kind: stepAcquire, script: acquireScript, keys: []string{state, lease},
+			args: []any{nowMs, ms(s.cfg.ProbeLease), s.token, ms(s.cfg.KeyTTL), p.maxOpenMs, s.channel(), c.name}})
+	}
+	if !check && !flush {
+		return steps
+	}
+	m := c.b.Metrics()
+	calls, failures := m.Successes+m.Failures, m.Failures
+	if rebase || calls < c.baseCalls || failures < c.baseFailures {
+		c.baseCalls, c.baseFailures = calls, failures // counts made while Redis was away are dropped
+	}
+	if !check && !full && calls == c.baseCalls {
+		return steps // nothing to report, nothing to read
+	}
+	st := &step{c: c, kind: stepFlush, script: flushScript, calls: calls, failures: failures}
+	dCalls, dFailures := calls-c.baseCalls, failures-c.baseFailures
+	if !c.read {
+		// First read what is shared: another process's settings may decide
+		// the window these counts go to. They are sent next round.
+		st.calls, st.failures, dCalls, dFailures = c.baseCalls, c.baseFailures, 0, 0
+	}
+	st.keys = append([]string{state, lease}, s.bucketKeys(c.name, p, nowMs, 0)...)
+	st.args = []any{nowMs, p.bucketMs, dCalls, dFailures, p.rate, p.minCalls, p.openMs,
+		ms(s.cfg.KeyTTL), s.channel(), c.name, c.fingerprint, p.maxOpenMs}
+	return append(steps, st)
+}
+
+// bucketKeys returns the keys of the window's buckets at nowMs, oldest
+// first, with extra older ones.
+func (s *Store) bucketKeys(name string, p params, nowMs int64, extra int) []string {
+	prefix := s.windowPrefix(name)
+	b := nowMs / p.bucketMs
+	keys := make([]string, 0, p.buckets+extra)
+	for i := b - int64(p.buckets+extra) + 1; i <= b; i++ {
+		keys = append(keys, prefix+strconv.FormatInt(i, 10))
+	}
+	return keys
+}
+
+// settle applies a step's reply.
+func (s *Store) settle(st *step, rebase bool) {
+	c := st.c
+	v, err := st.cmd.Result()
+	if err != nil {
+		s.markBad(c, err)
+		return
+	}
+	sh, rest, err := parseShared(v)
+	if err != nil {
+		s.markBad(c, err)
+		return
+	}
+	s.markGood(c)
+	switch st.kind {
+	case stepTransition:
+		s.mu.Lock()
+		c.known = sh
+		s.mu.Unlock()
+		if sh.state == st.to {
+			s.clearPending(c, st.to)
+		} // else Redis moved meanwhile: try again next round with its generation
+	case stepAcquire:
 		if len(rest) > 0 && rest[0] == 1 {
 			s.mu.Lock()
 			c.known, c.wantLease = sh, false
@@ -159,31 +269,41 @@ func (s *Store) sync(ctx context.Context, c *circuit, flush, rebase bool) error 
 		} else if sh.state == breaker.Closed {
 			s.apply(c, sh) // the cluster has closed, or has no record of the trip
 		} else {
-			s.applyIfNewer(c, sh)
+			s.observe(c, sh)
 		}
+	case stepFlush:
+		c.baseCalls, c.baseFailures = st.calls, st.failures
+		c.read = true // counts held back by the first read go with the next flush
+		s.checkConfig(c, sh.cfg)
+		existed := len(rest) >= 3 && rest[2] == 1
+		local := c.b.State()
+		if !existed && (local == breaker.Open || local == breaker.ForcedOpen || local == breaker.Disabled) {
+			// Redis has lost the circuit (a restart, a failover, an
+			// eviction): tell it again what this process knows.
+			s.mu.Lock()
+			c.known = sh
+			if !c.pending {
+				c.pending, c.pendingTo = true, local
+			}
+			s.mu.Unlock()
+			s.nudge()
+			return
+		}
+		s.observe(c, sh)
 	}
+}
 
-	if !flush {
-		return nil
+// observe makes the local breaker follow sh, read from Redis, if it differs
+// from the shared state last read: Redis is the truth, whether its state
+// moved forward (another process) or back (a restart, a replica that was
+// behind).
+func (s *Store) observe(c *circuit, sh shared) {
+	s.mu.Lock()
+	changed := sh != c.known
+	s.mu.Unlock()
+	if changed {
+		s.apply(c, sh)
 	}
-	m := c.b.Metrics()
-	calls, failures := m.Successes+m.Failures, m.Failures
-	var dCalls, dFailures uint64
-	if !rebase && calls >= c.baseCalls && failures >= c.baseFailures {
-		dCalls, dFailures = calls-c.baseCalls, failures-c.baseFailures
-	}
-	v, err := call(flushScript, windowKey, nowMs, ms(s.bucket()), s.cfg.WindowBuckets, dCalls, dFailures,
-		s.cfg.FailureRate, s.cfg.MinCalls, ms(s.cfg.OpenDuration), ms(s.cfg.KeyTTL), s.channel(), c.name)
-	if err != nil {
-		return err
-	}
-	c.baseCalls, c.baseFailures = calls, failures
-	sh, _, err := parseShared(v)
-	if err != nil {
-		return err
-	}
-	s.applyIfNewer(c, sh)
-	return nil
 }
 
 func (s *Store) clearPending(c *circuit, to breaker.State) {
@@ -192,16 +312,6 @@ func (s *Store) clearPending(c *circuit, to breaker.State) {
 		c.pending = false
 	}
 	s.mu.Unlock()
-}
-
-// applyIfNewer applies sh if it is a later generation than the last seen.
-func (s *Store) applyIfNewer(c *circuit, sh shared) {
-	s.mu.Lock()
-	newer := sh.gen > c.known.gen
-	s.mu.Unlock()
-	if newer {
-		s.apply(c, sh)
-	}
 }
 
 // apply makes the local breaker follow the shared state sh.
@@ -216,20 +326,138 @@ func (s *Store) apply(c *circuit, sh shared) {
 	}
 	s.mu.Unlock()
 	local := c.b.State()
+	var to breaker.State
+	var move func()
 	switch sh.state {
-	case breaker.Open:
-		if local == breaker.Closed || local == breaker.HalfOpen {
-			c.b.Trip()
-			s.applied.Add(1)
+	case breaker.Open, breaker.HalfOpen: // half-open shared: probes are the lease holder's
+		if local != breaker.Open && local != breaker.HalfOpen {
+			to, move = breaker.Open, c.b.Trip
 		}
 	case breaker.Closed:
-		if local == breaker.Open || local == breaker.HalfOpen {
-			c.b.Reset()
-			s.applied.Add(1)
+		if local != breaker.Closed {
+			to, move = breaker.Closed, c.b.Reset
 		}
+	case breaker.ForcedOpen:
+		if local != breaker.ForcedOpen {
+			to, move = breaker.ForcedOpen, c.b.ForceOpen
+		}
+	case breaker.Disabled:
+		if local != breaker.Disabled {
+			to, move = breaker.Disabled, c.b.Disable
+		}
+	}
+	if move == nil {
+		return
+	}
+	move()
+	s.applied.Add(1)
+	// The move's own state change is an echo of the shared state, not news
+	// for the others.
+	s.clearPending(c, to)
+}
+
+// markBad isolates a circuit whose keys or replies are unusable: it runs on
+// its local state, and the others are not disturbed.
+func (s *Store) markBad(c *circuit, err error) {
+	s.mu.Lock()
+	was := c.bad
+	c.bad = true
+	s.mu.Unlock()
+	if !was {
+		s.log.Warn("bwredis: the circuit's shared state is unusable; it runs on its local state", "circuit", c.name, "error", err)
 	}
 }
 
-func (s *Store) bucket() time.Duration { return s.cfg.Window / time.Duration(s.cfg.WindowBuckets) }
+func (s *Store) markGood(c *circuit) {
+	s.mu.Lock()
+	was := c.bad
+	c.bad = false
+	s.mu.Unlock()
+	if was {
+		s.log.Info("bwredis: the circuit's shared state is usable again", "circuit", c.name)
+	}
+}
+
+// checkConfig compares the config fingerprint stored with the circuit with
+// this process's. On a mismatch, the stored one (the first process's)
+// decides the shared window, so that the fleet still agrees, and the
+// mismatch is reported once.
+func (s *Store) checkConfig(c *circuit, stored string) {
+	if stored == "" || stored == c.fingerprint {
+		return
+	}
+	p, ok := parseParams(stored)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	was := c.mismatch
+	c.mismatch, c.params = true, p
+	s.mu.Unlock()
+	if !was {
+		s.mismatches.Add(1)
+		s.log.Warn("bwredis: processes share the circuit with different configs; the shared window follows the first",
+			"circuit", c.name, "shared", stored, "local", c.fingerprint)
+	}
+}
+
+// params are the numbers that decide a shared circuit: its window, the
+// rate and minimum that trip it, and its open durations.
+type params struct {
+	bucketMs, windowMs int64
+	buckets            int
+	rate               float64
+	minCalls           int
+	openMs, maxOpenMs  int64
+}
+
+// paramsOf derives a circuit's params from its breaker's Config: a breaker
+// with a time window shares that window; others use the Store's.
+func paramsOf(bc breaker.Config, cfg Config) params {
+	window, buckets := cfg.Window, cfg.WindowBuckets
+	rate, minCalls := cfg.FailureRate, cfg.MinCalls
+	if bc.TimeWindow > 0 {
+		window, buckets = bc.TimeWindow, bc.TimeWindowBuckets
+		if buckets == 0 {
+			buckets = breaker.DefaultTimeWindowBuckets
+		}
+		if bc.FailureRate > 0 {
+			rate = bc.FailureRate
+		}
+		if bc.MinCalls > 0 {
+			minCalls = bc.MinCalls
+		} else {
+			minCalls = breaker.DefaultTimeWindowMinCalls
+		}
+	}
+	bucketMs := max(ms(window/time.Duration(buckets)), 1)
+	open := bc.OpenDuration
+	if open == 0 {
+		open = breaker.DefaultOpenDuration
+	}
+	maxOpen := bc.MaxOpenDuration
+	if maxOpen == 0 {
+		maxOpen = max(open, breaker.DefaultMaxOpenDuration)
+	}
+	return params{bucketMs: bucketMs, windowMs: bucketMs * int64(buckets), buckets: buckets, rate: rate,
+		minCalls: minCalls, openMs: ms(open), maxOpenMs: ms(maxOpen)}
+}
+
+func (p params) String() string {
+	return fmt.Sprintf("bucket=%d;buckets=%d;rate=%g;min=%d;open=%d;maxopen=%d", p.bucketMs, p.buckets, p.rate, p.minCalls, p.openMs, p.maxOpenMs)
+}
+
+// parseParams reads a fingerprint written by params.String, bounding what
+// it accepts.
+func parseParams(v string) (params, bool) {
+	var p params
+	n, err := fmt.Sscanf(v, "bucket=%d;buckets=%d;rate=%g;min=%d;open=%d;maxopen=%d", &p.bucketMs, &p.buckets, &p.rate, &p.minCalls, &p.openMs, &p.maxOpenMs)
+	if err != nil || n != 6 || p.bucketMs < 1 || p.buckets < 1 || p.buckets > breaker.MaxTimeWindowBuckets ||
+		!(p.rate > 0 && p.rate <= 1) || p.minCalls < 0 || p.minCalls > breaker.MaxCount || p.openMs < 0 || p.maxOpenMs < p.openMs {
+		return params{}, false
+	}
+	p.windowMs = p.bucketMs * int64(p.buckets)
+	return p, true
+}
 
 func ms(d time.Duration) int64 { return d.Milliseconds() }
