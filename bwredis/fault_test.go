@@ -148,6 +148,9 @@ func TestHungRedis(t *testing.T) {
 		return c
 	}
 	a := newReplica(t, srv, clk, breaker.Config{}, bwredis.Config{Client: plain(), Timeout: 100 * time.Millisecond})
+	if a.store.Metrics().Connected != true {
+		t.Fatal("not connected before the hang")
+	}
 	srv.signal(syscall.SIGSTOP)
 	resumed := false
 	resume := func() {

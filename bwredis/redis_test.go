@@ -17,7 +17,8 @@ import (
 type redisServer struct {
 	t    testing.TB
 	port int
-	dir  string // where SAVE writes the snapshot a restart loads
+	dir  string   // where SAVE writes the snapshot a restart loads
+	args []string // more options, e.g. for a cluster node
 	cmd  *exec.Cmd
 }
 
@@ -47,8 +48,8 @@ func (r *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port)
 
 func (r *redisServer) start() {
 	r.t.Helper()
-	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", r.dir, "--dbfilename", "dump.rdb")
+	r.cmd = exec.Command("redis-server", append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", r.dir, "--dbfilename", "dump.rdb"}, r.args...)...)
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}

@@ -112,7 +112,7 @@ type Store struct {
 	roundTrips  atomic.Uint64
 	mismatches  atomic.Uint64
 
-	busy     atomic.Bool    // a Redis call is in flight (see exec)
+	calling  chan struct{}  // holds a token while a Redis call is in flight (see exec)
 	inflight sync.WaitGroup // the goroutine of that call
 }
 
@@ -165,6 +165,7 @@ func New(cfg Config) (*Store, error) {
 		flushes:  make(chan chan error),
 		cancel:   cancel,
 		done:     make(chan struct{}),
+		calling:  make(chan struct{}, 1),
 	}
 	s.connected.Store(true)
 	// Subscribe, and wait for the subscription to be in place, so that no
@@ -188,22 +189,23 @@ func New(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// errBusy is a round's error while the previous Redis call has not come
-// back: Redis hangs, and the Store does not pile calls up behind it.
-var errBusy = errors.New("bwredis: the previous Redis call has not returned")
-
 // exec runs f, the Store's Redis calls of one round, on a goroutine of its
 // own and waits at most Timeout for it, so that no client option (a client
 // without ContextTimeoutEnabled, long read timeouts) can make a hung Redis
-// hold the Store up. While a call that timed out is still in flight, exec
-// fails at once.
+// hold the Store up. One call is in flight at a time: while one that timed
+// out has not come back, the next waits for it within its own Timeout
+// rather than piling up behind it.
 func (s *Store) exec(ctx context.Context, f func(context.Context) error) error {
 	return s.execFor(ctx, s.cfg.Timeout, f)
 }
 
 func (s *Store) execFor(ctx context.Context, d time.Duration, f func(context.Context) error) error {
-	if !s.busy.CompareAndSwap(false, true) {
-		return errBusy
+	t := time.NewTimer(d) // real time: it bounds a network wait
+	defer t.Stop()
+	select {
+	case s.calling <- struct{}{}:
+	case <-t.C:
+		return fmt.Errorf("bwredis: the previous Redis call has not returned within %v", d)
 	}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	done := make(chan error, 1)
@@ -212,11 +214,9 @@ func (s *Store) execFor(ctx context.Context, d time.Duration, f func(context.Con
 		defer s.inflight.Done()
 		err := f(ctx)
 		cancel()
-		s.busy.Store(false) // before the reply: the next round may start at once
+		<-s.calling // before the reply: the next round may start at once
 		done <- err
 	}()
-	t := time.NewTimer(d) // real time: it bounds a network wait
-	defer t.Stop()
 	select {
 	case err := <-done:
 		return err

@@ -31,7 +31,9 @@ type replica struct {
 
 func newReplica(t testing.TB, srv *redisServer, clk clock.Clock, bc breaker.Config, sc bwredis.Config) *replica {
 	t.Helper()
-	sc.Client = srv.client(t)
+	if sc.Client == nil {
+		sc.Client = srv.client(t)
+	}
 	sc.Clock = clk
 	if sc.Logger == nil {
 		sc.Logger = slog.New(slog.DiscardHandler)
