@@ -159,6 +159,19 @@ func (r *Registry) Len() int {
 	return len(r.ring)
 }
 
+// Range calls f for each registered breaker, in no order, until f returns
+// false. It works on a snapshot: f may use the registry.
+func (r *Registry) Range(f func(*Breaker) bool) {
+	r.mu.Lock()
+	all := append([]*Breaker(nil), r.ring...)
+	r.mu.Unlock()
+	for _, b := range all {
+		if !f(b) {
+			return
+		}
+	}
+}
+
 // Breakers returns the registered breakers, sorted by name.
 func (r *Registry) Breakers() []*Breaker {
 	r.mu.Lock()

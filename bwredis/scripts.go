@@ -83,14 +83,16 @@ if dc > 0 then
   redis.call('PEXPIRE', cur, width * (#KEYS - 1))
 end
 local calls, fails = 0, 0
-for i = 3, #KEYS do
-  if redis.call('TYPE', KEYS[i]).ok == 'hash' then
-    local v = redis.call('HMGET', KEYS[i], 'c', 'f')
-    calls = calls + math.max(tonumber(v[1]) or 0, 0)
-    fails = fails + math.max(tonumber(v[2]) or 0, 0)
+if dc > 0 then -- without new calls the window cannot newly trip: a read stays cheap
+  for i = 3, #KEYS do
+    if redis.call('TYPE', KEYS[i]).ok == 'hash' then
+      local v = redis.call('HMGET', KEYS[i], 'c', 'f')
+      calls = calls + math.max(tonumber(v[1]) or 0, 0)
+      fails = fails + math.max(tonumber(v[2]) or 0, 0)
+    end
   end
+  fails = math.min(fails, calls)
 end
-fails = math.min(fails, calls)
 local existed = redis.call('EXISTS', KEYS[1])
 if cfg == '' then
   cfg = ARGV[11]
@@ -138,6 +140,24 @@ end
 return {gen, state, untilMs, cfg, granted}
 `)
 
+// readScript reads a circuit's state and keeps its key alive: the cheap
+// step for a circuit with nothing to report. It returns {gen, state,
+// until, cfg, 0, 0, state key exists}, as flushScript does.
+//
+// KEYS: state. ARGV: now, key TTL ms, max open ms, cfg.
+var readScript = redis.NewScript(readState + `
+local existed = redis.call('EXISTS', KEYS[1])
+if cfg == '' then -- the first process to share the circuit sets its settings
+  cfg = ARGV[4]
+  redis.call('HSET', KEYS[1], 'cfg', cfg)
+  if existed == 0 then redis.call('HSET', KEYS[1], 'gen', gen, 'state', state, 'until', untilMs) end
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+if state == 'open' and untilMs > tonumber(ARGV[1]) + tonumber(ARGV[3]) then untilMs = tonumber(ARGV[1]) end
+if existed == 1 and state ~= 'forced-open' and state ~= 'disabled' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return {gen, state, untilMs, cfg, 0, 0, existed}
+`)
+
 // scripts are loaded together when Redis reports one missing (after a
 // restart or a failover).
-var scripts = []*redis.Script{transitionScript, flushScript, acquireScript}
+var scripts = []*redis.Script{transitionScript, flushScript, acquireScript, readScript}

@@ -98,6 +98,8 @@ type Store struct {
 
 	mu         sync.Mutex
 	circuits   map[string]*circuit
+	dirty      map[*circuit]struct{} // circuits with news for the next round
+	seq        int                   // circuits made so far
 	registries []*breaker.Registry
 
 	wake    chan struct{}
@@ -111,6 +113,7 @@ type Store struct {
 	applied     atomic.Uint64
 	roundTrips  atomic.Uint64
 	mismatches  atomic.Uint64
+	lastRound   atomic.Int64 // ns
 
 	calling  chan struct{}  // holds a token while a Redis call is in flight (see exec)
 	inflight sync.WaitGroup // the goroutine of that call
@@ -124,12 +127,14 @@ type circuit struct {
 	b     *breaker.Breaker
 	known shared // the shared state as last read from Redis
 
-	params      params // the shared window's, normally derived from b's Config
-	fingerprint string // b's own params, as stored with the circuit
-	check       bool   // a message hinted at a change: read the state
-	bad         bool   // its keys hold something unusable: it runs locally
-	mismatch    bool   // another process shares it with other params
-	read        bool   // the shared state has been read once (Store's goroutine only)
+	params       params // the shared window's, normally derived from b's Config
+	fingerprint  string // b's own params, as stored with the circuit
+	check        bool   // a message hinted at a change: read the state
+	bad          bool   // its keys hold something unusable: it runs locally
+	mismatch     bool   // another process shares it with other params
+	read         bool   // the shared state has been read once (Store's goroutine only)
+	seq          int    // creation order: which share of full reads it belongs to
+	fromRegistry bool   // attached by a registry scan: forgotten when evicted
 
 	pending   bool          // a local transition to publish
 	pendingTo breaker.State // ... to this state
@@ -161,6 +166,7 @@ func New(cfg Config) (*Store, error) {
 	s := &Store{
 		cfg: cfg, client: cfg.Client, log: cfg.Logger, token: hex.EncodeToString(tok[:]),
 		circuits: map[string]*circuit{},
+		dirty:    map[*circuit]struct{}{},
 		wake:     make(chan struct{}, 1),
 		flushes:  make(chan chan error),
 		cancel:   cancel,
@@ -345,6 +351,7 @@ func (s *Store) Attach(b *breaker.Breaker) error {
 		return fmt.Errorf("bwredis: a breaker named %q is already attached", b.Name())
 	}
 	c.attach(b, s.cfg)
+	s.dirty[c] = struct{}{}
 	s.nudge()
 	return nil
 }
@@ -361,7 +368,8 @@ func (c *circuit) attach(b *breaker.Breaker, cfg Config) {
 func (s *Store) circuitLocked(name string) *circuit {
 	c := s.circuits[name]
 	if c == nil {
-		c = &circuit{name: name, known: shared{state: breaker.Closed}}
+		s.seq++
+		c = &circuit{name: name, known: shared{state: breaker.Closed}, seq: s.seq}
 		s.circuits[name] = c
 	}
 	return c
@@ -380,6 +388,7 @@ func (s *Store) onStateChange(ev breaker.StateChange) {
 	case breaker.HalfOpen:
 		c.wantLease = true
 	}
+	s.dirty[c] = struct{}{}
 	s.mu.Unlock()
 	s.nudge()
 }
@@ -406,6 +415,9 @@ type Metrics struct {
 	// RoundTrips counts the pipelines sent to Redis: one per round, however
 	// many circuits it carries.
 	RoundTrips uint64
+	// LastRound is how long the last round's pipeline took to come back:
+	// one that nears Timeout says the Store has too much to send at once.
+	LastRound time.Duration
 	// Mismatched counts circuits found shared with processes whose
 	// settings differ from this one's.
 	Mismatched uint64
@@ -426,7 +438,8 @@ func (s *Store) Metrics() Metrics {
 	}
 	s.mu.Unlock()
 	return Metrics{Connected: s.connected.Load(), Errors: s.errs.Load(), Syncs: s.syncs.Load(), Applied: s.applied.Load(),
-		RoundTrips: s.roundTrips.Load(), Mismatched: s.mismatches.Load(), Unusable: bad}
+		RoundTrips: s.roundTrips.Load(), Mismatched: s.mismatches.Load(), Unusable: bad,
+		LastRound: time.Duration(s.lastRound.Load())}
 }
 
 // Flush makes the Store's goroutine flush the counts and check the shared

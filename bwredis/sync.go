@@ -12,10 +12,13 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// fullEvery is how many flushes pass between two rounds that read every
-// circuit, changed or not: they catch a missed message and keep idle
-// circuits' keys alive. Other flushes touch only circuits with news.
-const fullEvery = 10
+// fullEvery is how many flushes it takes to read every circuit, changed
+// or not, which catches a missed message and keeps idle circuits' keys
+// alive: each flush reads a thirtieth of them (every 3 s at the default
+// interval), besides the circuits with news
+// (calls to report, a hint, a transition), so that a round's work does not
+// jump with the number of circuits.
+const fullEvery = 30
 
 // run is the Store's goroutine: it alone decides what to send to Redis and
 // changes local breakers to follow the shared state.
@@ -44,9 +47,12 @@ func (s *Store) run(ctx context.Context, msgs <-chan *redis.Message) {
 			}
 		}
 		t.Stop()
-		full := false
+		full := -1 // which share of the circuits to read whatever their news; all: fullEvery
 		if flush {
-			full = flushes%fullEvery == 0 || rebase || reply != nil
+			full = flushes % fullEvery
+			if rebase || reply != nil {
+				full = fullEvery
+			}
 			flushes++
 		}
 		err := s.round(ctx, flush, full, rebase)
@@ -80,7 +86,15 @@ func (s *Store) hint(payload string) {
 	s.mu.Lock()
 	if c := s.circuits[payload[i+1:]]; c != nil {
 		c.check = true
+		s.dirty[c] = struct{}{}
 	}
+	s.mu.Unlock()
+}
+
+// markDirty has the next round look at c, even between flushes.
+func (s *Store) markDirty(c *circuit) {
+	s.mu.Lock()
+	s.dirty[c] = struct{}{}
 	s.mu.Unlock()
 }
 
@@ -107,35 +121,40 @@ const (
 
 // round sends, in one pipeline, what every circuit needs this round:
 // pending local transitions, probe-lease requests and, when flush is set,
-// the counts of circuits that have calls to report or news to read (all
-// of them when full is set). It fails only when Redis itself does not
-// answer; a circuit whose keys hold something unusable runs locally and
-// the others go on.
-func (s *Store) round(ctx context.Context, flush, full, rebase bool) error {
+// the counts of circuits that have calls to report or news to read, and a
+// read of the share full of the others (all of them when full is
+// fullEvery). It fails only when Redis itself does not answer; a circuit
+// whose keys hold something unusable runs locally and the others go on.
+func (s *Store) round(ctx context.Context, flush bool, full int, rebase bool) error {
 	s.mu.Lock()
-	for _, r := range s.registries {
-		for _, b := range r.Breakers() {
-			if c := s.circuitLocked(b.Name()); c.b == nil {
-				c.attach(b, s.cfg)
+	var list []*circuit
+	if flush {
+		s.scanRegistriesLocked()
+		list = make([]*circuit, 0, len(s.circuits))
+		for _, c := range s.circuits {
+			if c.b != nil && (!c.bad || full == fullEvery || c.seq%fullEvery == full) {
+				list = append(list, c)
+			}
+		}
+	} else { // between flushes, only the circuits with news
+		for c := range s.dirty {
+			if c.b != nil {
+				list = append(list, c)
 			}
 		}
 	}
-	list := make([]*circuit, 0, len(s.circuits))
-	for _, c := range s.circuits {
-		if c.b != nil && (!c.bad || full) {
-			list = append(list, c)
-		}
-	}
+	clear(s.dirty)
 	s.mu.Unlock()
 
 	now := s.cfg.Clock.Now()
 	var steps []*step
 	for _, c := range list {
-		steps = s.plan(steps, c, now, flush, full, rebase)
+		steps = s.plan(steps, c, now, flush, full == fullEvery || c.seq%fullEvery == full, rebase)
 	}
 	if len(steps) == 0 {
 		return nil
 	}
+	start := time.Now()
 	err := s.exec(ctx, func(ctx context.Context) error {
 		if err := s.pipeline(ctx, steps); err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
 			return err
@@ -152,10 +171,38 @@ func (s *Store) round(ctx context.Context, flush, full, rebase bool) error {
 		return err
 	}
 	s.roundTrips.Add(1)
+	s.lastRound.Store(int64(time.Since(start)))
 	for _, st := range steps {
 		s.settle(st, rebase)
 	}
 	return nil
+}
+
+// scanRegistriesLocked attaches the breakers the registries created since
+// the last scan, and forgets the circuits of breakers they evicted or
+// removed, so that the Store's memory follows the registries' bounds.
+// Callers hold s.mu.
+func (s *Store) scanRegistriesLocked() {
+	if len(s.registries) == 0 {
+		return
+	}
+	seen := make(map[*breaker.Breaker]bool, len(s.circuits))
+	for _, r := range s.registries {
+		r.Range(func(b *breaker.Breaker) bool {
+			seen[b] = true
+			if c := s.circuitLocked(b.Name()); c.b == nil {
+				c.attach(b, s.cfg)
+				c.fromRegistry = true
+			}
+			return true
+		})
+	}
+	for name, c := range s.circuits {
+		if c.fromRegistry && !seen[c.b] {
+			delete(s.circuits, name)
+			delete(s.dirty, c)
+		}
+	}
 }
 
 // pipeline runs the steps' scripts in one round trip. A reply error of one
@@ -180,6 +227,9 @@ func (s *Store) plan(steps []*step, c *circuit, now time.Time, flush, full, reba
 	c.check = false
 	s.mu.Unlock()
 	local := c.b.State()
+	if !pending && !check && !flush && !wantLease && !c.lease.Load() {
+		return steps
+	}
 	nowMs := now.UnixMilli()
 	state, lease := s.keys(c.name)
 
@@ -198,7 +248,9 @@ func (s *Store) plan(steps []*step, c *circuit, now time.Time, flush, full, reba
 				args: []any{known.gen, to.String(), nowMs, p.openMs, ms(s.cfg.KeyTTL), s.channel(), c.name}})
 		}
 	}
-	if wantLease && local == breaker.HalfOpen {
+	// Half-open here: ask for the cluster's probe lease, or confirm it is
+	// still ours (Redis may have lost it, and granted it to another).
+	if local == breaker.HalfOpen && (wantLease || c.lease.Load()) {
 		steps = append(steps, &step{c: c, kind: stepAcquire, script: acquireScript, keys: []string{state, lease},
 			args: []any{nowMs, ms(s.cfg.ProbeLease), s.token, ms(s.cfg.KeyTTL), p.maxOpenMs, s.channel(), c.name}})
 	}
@@ -215,10 +267,13 @@ func (s *Store) plan(steps []*step, c *circuit, now time.Time, flush, full, reba
 	}
 	st := &step{c: c, kind: stepFlush, script: flushScript, calls: calls, failures: failures}
 	dCalls, dFailures := calls-c.baseCalls, failures-c.baseFailures
-	if !c.read {
-		// First read what is shared: another process's settings may decide
-		// the window these counts go to. They are sent next round.
-		st.calls, st.failures, dCalls, dFailures = c.baseCalls, c.baseFailures, 0, 0
+	if !c.read || dCalls == 0 {
+		// Nothing to report, or the first read: another process's settings
+		// may decide the window these counts go to (they go next round).
+		st.calls, st.failures = c.baseCalls, c.baseFailures
+		st.script, st.keys = readScript, []string{state}
+		st.args = []any{nowMs, ms(s.cfg.KeyTTL), p.maxOpenMs, c.fingerprint}
+		return append(steps, st)
 	}
 	st.keys = append([]string{state, lease}, s.bucketKeys(c.name, p, nowMs, 0)...)
 	st.args = []any{nowMs, p.bucketMs, dCalls, dFailures, p.rate, p.minCalls, p.openMs,
@@ -259,14 +314,24 @@ func (s *Store) settle(st *step, rebase bool) {
 		s.mu.Unlock()
 		if sh.state == st.to {
 			s.clearPending(c, st.to)
-		} // else Redis moved meanwhile: try again next round with its generation
+		} else { // Redis moved meanwhile: try again next round with its generation
+			s.markDirty(c)
+		}
 	case stepAcquire:
 		if len(rest) > 0 && rest[0] == 1 {
 			s.mu.Lock()
 			c.known, c.wantLease = sh, false
 			c.lease.Store(true)
 			s.mu.Unlock()
-		} else if sh.state == breaker.Closed {
+			return
+		}
+		if c.lease.Swap(false) { // it was lost: ask again
+			s.mu.Lock()
+			c.wantLease = true
+			s.mu.Unlock()
+			s.markDirty(c)
+		}
+		if sh.state == breaker.Closed {
 			s.apply(c, sh) // the cluster has closed, or has no record of the trip
 		} else {
 			s.observe(c, sh)
