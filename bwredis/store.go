@@ -5,23 +5,29 @@
 // Breakers with the same name in processes that use the same Redis (and
 // Prefix) share one circuit:
 //
-//   - When one trips, the others open within milliseconds: the change is a
+//   - When one trips, the others open within a millisecond: the change is a
 //     compare-and-set on a generation number in one Lua script, and is
-//     published to every process.
-//   - Calls are counted locally and flushed to per-second buckets in Redis
-//     every FlushInterval, so the failure rate that trips the circuit is
-//     the cluster's: failures spread thinly over many replicas still open
-//     it, though no replica alone would.
+//     published to every process as a hint to read the circuit again.
+//     What a Store applies always comes from Redis, which is the truth even
+//     when it goes back in time (a restart, a failover to a replica that is
+//     behind, an evicted or expired key).
+//   - Calls are counted locally and flushed to the buckets of a shared
+//     window every FlushInterval, so the failure rate that trips the
+//     circuit is the cluster's: failures spread thinly over many replicas
+//     still open it, though no replica alone would.
 //   - Half-open probes are limited across the cluster: only the process
 //     that holds the probe lease (a key with a TTL) lets probes through.
+//   - ForceOpen and Disable are shared, and outlive idle time.
 //   - The hot path stays local: a call makes no Redis round trip. Only the
-//     Store's own goroutine talks to Redis, each call bounded by Timeout.
-//   - If Redis is unreachable or slow, the breakers go on with their local
-//     state, a warning is logged once and Metrics().Connected is false;
-//     they rejoin the shared state when Redis answers again.
-//   - Keys are namespaced by Prefix and expire: the state after KeyTTL
-//     without traffic, window buckets after the window, a lease after
-//     ProbeLease.
+//     Store talks to Redis, one pipeline per round whatever the number of
+//     circuits, each bounded by Timeout by the Store itself.
+//   - If Redis is unreachable, slow or hung, the breakers go on with their
+//     local state, a warning is logged once and Metrics().Connected is
+//     false; they rejoin the shared state when Redis answers again. A
+//     circuit whose keys hold unusable data runs locally alone.
+//   - Keys are namespaced by Prefix, declared to every script (Redis
+//     Cluster works), and expire: the state after KeyTTL without traffic,
+//     window buckets after the window, a lease after ProbeLease.
 //
 // It is a module of its own, so that the Breakwater core stays free of
 // third-party dependencies.
