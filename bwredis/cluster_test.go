@@ -91,7 +91,7 @@ func TestRedisCluster(t *testing.T) {
 			var rs []*replica
 			for i := 0; i < 3; i++ {
 				rs = append(rs, newReplica(t, nil, clk, breaker.Config{Name: name, ConsecutiveFailures: 100},
-					bwredis.Config{Client: newClusterClient(), FailureRate: 0.5, MinCalls: 10}))
+					bwredis.Config{Client: newClusterClient(), FailureRate: 0.5, MinCalls: 10, Timeout: time.Second}))
 			}
 			// Aggregated failures: 12 calls, 6 failures over three processes.
 			for _, r := range rs {

@@ -168,6 +168,12 @@ func (s *Store) round(ctx context.Context, flush bool, full int, rebase bool) er
 		return s.pipeline(ctx, steps)
 	})
 	if err != nil {
+		// Nothing was settled: what the round carried is still news.
+		s.mu.Lock()
+		for _, st := range steps {
+			s.dirty[st.c] = struct{}{}
+		}
+		s.mu.Unlock()
 		return err
 	}
 	s.roundTrips.Add(1)
@@ -224,7 +230,6 @@ func (s *Store) pipeline(ctx context.Context, steps []*step) error {
 func (s *Store) plan(steps []*step, c *circuit, now time.Time, flush, full, rebase bool) []*step {
 	s.mu.Lock()
 	pending, to, wantLease, known, check, p := c.pending, c.pendingTo, c.wantLease, c.known, c.check, c.params
-	c.check = false
 	s.mu.Unlock()
 	local := c.b.State()
 	if !pending && !check && !flush && !wantLease && !c.lease.Load() {
@@ -338,6 +343,9 @@ func (s *Store) settle(st *step, rebase bool) {
 		}
 	case stepFlush:
 		c.baseCalls, c.baseFailures = st.calls, st.failures
+		s.mu.Lock()
+		c.check = false // read: a hint that came before is answered
+		s.mu.Unlock()
 		c.read = true // counts held back by the first read go with the next flush
 		s.checkConfig(c, sh.cfg)
 		existed := len(rest) >= 3 && rest[2] == 1
