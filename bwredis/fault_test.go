@@ -2,7 +2,10 @@ package bwredis_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -103,11 +106,13 @@ func TestRestartBehind(t *testing.T) {
 	converge(t, b, a)
 }
 
-// A state key evicted (maxmemory) or expired must not stop propagation:
-// the process that knows the circuit is open tells Redis again.
+// A state key deleted, evicted (maxmemory, for real) or expired must not
+// stop propagation: the process that knows the circuit is open tells Redis
+// again.
 func TestStateKeyEvictedOrExpired(t *testing.T) {
 	for name, lose := range map[string]func(c *redis.Client) error{
-		"evicted": func(c *redis.Client) error { return c.Del(context.Background(), stateKey).Err() },
+		"deleted": func(c *redis.Client) error { return c.Del(context.Background(), stateKey).Err() },
+		"evicted": evict,
 		"expired": func(c *redis.Client) error {
 			return c.PExpireAt(context.Background(), stateKey, time.Unix(1, 0)).Err()
 		},
@@ -134,6 +139,38 @@ func TestStateKeyEvictedOrExpired(t *testing.T) {
 			converge(t, b, a)
 		})
 	}
+}
+
+// evict makes Redis evict the state key for real: a memory limit with a
+// random-eviction policy, and junk written until the key is gone.
+func evict(c *redis.Client) error {
+	ctx := context.Background()
+	used, err := c.Info(ctx, "memory").Result()
+	if err != nil {
+		return err
+	}
+	var mem int64
+	for _, line := range strings.Split(used, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			mem, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	if err := c.ConfigSet(ctx, "maxmemory-policy", "allkeys-random").Err(); err != nil {
+		return err
+	}
+	if err := c.ConfigSet(ctx, "maxmemory", strconv.FormatInt(mem+512<<10, 10)).Err(); err != nil {
+		return err
+	}
+	junk := strings.Repeat("x", 1024)
+	for i := 0; i < 200_000; i++ {
+		if n, err := c.Exists(ctx, stateKey).Result(); err != nil || n == 0 {
+			return c.ConfigSet(ctx, "maxmemory", "0").Err() // evicted: lift the limit again
+		}
+		if err := c.Set(ctx, "junk:"+strconv.Itoa(i), junk, 0).Err(); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("the state key was never evicted")
 }
 
 // A hung Redis (SIGSTOP) and a client without ContextTimeoutEnabled: the
