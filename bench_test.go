@@ -6,6 +6,7 @@ import (
 
 	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/internal/testpolicy"
 	"github.com/breakwater-go/breakwater/retry"
 )
 
@@ -36,4 +37,21 @@ func BenchmarkRetryBreaker(b *testing.B) {
 			}
 		})
 	})
+}
+
+// BenchmarkRetryCapBreaker is the same call with a policy of another
+// package (a concurrency cap) between retry and breaker: the stack goes
+// through Next and a pooled result holder there.
+func BenchmarkRetryCapBreaker(b *testing.B) {
+	r, _ := retry.New(retry.Config{})
+	br, _ := breaker.New(breaker.Config{})
+	call, err := breakwater.Wrap(lookup, breakwater.Retry(r), testpolicy.Cap(1024), breakwater.Breaker(br))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = call(ctx)
+	}
 }

@@ -13,39 +13,140 @@ import (
 	"github.com/breakwater-go/breakwater/timeout"
 )
 
-// Policy is one layer of a stack built by Wrap, Execute or Do. Make one
-// with Retry, Breaker, Timeout, Fallback or Around. The policy values
-// inside (a *breaker.Breaker, a *retry.Policy, ...) are not copied: one can
-// serve any number of stacks, whatever their result types.
-type Policy struct {
-	layer any    // *breaker.Breaker, *retry.Policy, ... or an aroundFunc
-	desc  string // for errors: what kind of policy this is
+// Policy is one layer of a stack built by Wrap, Execute or Do. Retry,
+// Breaker, Timeout and Fallback make the built-in ones; any package can
+// write its own by implementing Apply (see the package doc, "Writing a
+// policy"). The policy values inside (a *breaker.Breaker, a *retry.Policy,
+// ...) are not copied: one can serve any number of stacks, whatever their
+// result types.
+type Policy interface {
+	// Apply returns next wrapped in the policy. Wrap calls it once per
+	// stack; the function it returns runs for every call, on any number of
+	// goroutines at once.
+	Apply(next Next) Next
 }
 
+// Next runs the layers inside a policy once: the policies between it and
+// the protected function, then the function. It returns their error; their
+// result travels in call, which a policy passes on untouched. A policy may
+// run next any number of times: one after another with the same call (the
+// stack's result is that of the last run), or several at once (hedging),
+// each with its own call.Fork(), adopting the winner's with call.Adopt.
+type Next func(ctx context.Context, call Call) error
+
+// Call carries the result of one run of the layers inside a policy, whose
+// type only the stack knows. The zero Call carries nothing.
+type Call struct{ r result }
+
+// result is a stack's holder of one run's value.
+type result interface {
+	fork() result
+	adopt(from result)
+	release()
+}
+
+// Fork returns a fresh call for a run of next alongside others. Release it
+// once that run has returned and its result is adopted or dropped.
+func (c Call) Fork() Call {
+	if c.r == nil {
+		return c
+	}
+	return Call{c.r.fork()}
+}
+
+// Adopt makes from's result this call's: the run that won.
+func (c Call) Adopt(from Call) {
+	if c.r != nil && from.r != nil {
+		c.r.adopt(from.r)
+	}
+}
+
+// Release gives back a call made by Fork. It must not be used afterwards.
+func (c Call) Release() {
+	if c.r != nil {
+		c.r.release()
+	}
+}
+
+// PolicyFunc is a function that is a Policy: its Apply calls it.
+type PolicyFunc func(next Next) Next
+
+// Apply returns f(next).
+func (f PolicyFunc) Apply(next Next) Next { return f(next) }
+
 // Retry retries the layers inside it.
-func Retry(p *retry.Policy) Policy { return Policy{p, "retry"} }
+func Retry(p *retry.Policy) Policy { return retryPolicy{p} }
 
 // Breaker protects the layers inside it with a circuit breaker.
-func Breaker(b *breaker.Breaker) Policy { return Policy{b, "breaker"} }
+func Breaker(b *breaker.Breaker) Policy { return breakerPolicy{b} }
 
 // Timeout bounds the time the layers inside it may take.
-func Timeout(p *timeout.Policy) Policy { return Policy{p, "timeout"} }
+func Timeout(p *timeout.Policy) Policy { return timeoutPolicy{p} }
 
 // Fallback substitutes a result when the layers inside it fail. Its type
 // parameter must be the result type of the stack it is used in.
-func Fallback[T any](p *fallback.Policy[T]) Policy {
-	return Policy{p, fmt.Sprintf("fallback for %T", *new(T))}
+func Fallback[T any](p *fallback.Policy[T]) Policy { return fallbackPolicy[T]{p} }
+
+// The built-in policies. Wrap builds them from each policy package's
+// generic Execute, so a call through them allocates nothing; their Apply
+// serves stacks that hold policies of other packages.
+type (
+	retryPolicy           struct{ p *retry.Policy }
+	breakerPolicy         struct{ b *breaker.Breaker }
+	timeoutPolicy         struct{ p *timeout.Policy }
+	fallbackPolicy[T any] struct{ p *fallback.Policy[T] }
+)
+
+func (r retryPolicy) Apply(next Next) Next {
+	return func(ctx context.Context, c Call) error {
+		return r.p.Do(ctx, func(ctx context.Context) error { return next(ctx, c) })
+	}
 }
 
-// Around makes a policy of a function that runs next (the layers inside)
-// and returns its error, doing what it likes around it: a log line, a
-// concurrency limit, a span. It must call next on its own goroutine and at
-// most once at a time; the result of the stack is that of next's last run.
-func Around(f func(ctx context.Context, next func(context.Context) error) error) Policy {
-	return Policy{aroundFunc(f), "around"}
+func (b breakerPolicy) Apply(next Next) Next {
+	return func(ctx context.Context, c Call) error {
+		return b.b.Do(ctx, func(ctx context.Context) error { return next(ctx, c) })
+	}
 }
 
-type aroundFunc func(ctx context.Context, next func(context.Context) error) error
+func (t timeoutPolicy) Apply(next Next) Next {
+	return func(ctx context.Context, c Call) error {
+		// A run abandoned at the deadline keeps writing into a call of its
+		// own, never into c.
+		run := c.Fork()
+		err := t.p.Do(ctx, func(ctx context.Context) error {
+			err := next(ctx, run)
+			return err
+		})
+		if !errors.Is(err, timeout.ErrTimeout) && ctx.Err() == nil {
+			c.Adopt(run)
+			run.Release()
+		}
+		return err
+	}
+}
+
+func (f fallbackPolicy[T]) Apply(next Next) Next {
+	return func(ctx context.Context, c Call) error {
+		h, _ := c.r.(*holder[T])
+		v, err := fallback.Execute(ctx, f.p, func(ctx context.Context) (T, error) {
+			err := next(ctx, c)
+			var v T
+			if h != nil {
+				v = h.v
+			}
+			return v, err
+		})
+		if h != nil {
+			h.v = v
+		}
+		return err
+	}
+}
+
+// resultType names the result type of a fallback, for the error of a
+// stack of another type.
+func (f fallbackPolicy[T]) resultType() string { return fmt.Sprintf("%T", *new(T)) }
 
 // ErrInvalidPolicy is matched by the errors of Wrap, Execute and Do for a
 // stack that cannot be built: a nil function or policy, or a fallback of
@@ -64,72 +165,129 @@ var ErrInvalidPolicy = errors.New("breakwater: invalid policy")
 // With Retry outside Breaker, the breaker sees every attempt, and retrying
 // stops as soon as it opens: the retry policy does not sleep before an
 // attempt the circuit would still reject at the end of the delay, and
-// breaker.ErrOpen is not retried. With Breaker
-// outside Retry, a whole retry sequence counts as one call: choose it when
-// the breaker should judge what the caller experiences rather than every
-// attempt, at the cost of reacting a retry sequence later.
+// breaker.ErrOpen is not retried. With Breaker outside Retry, a whole
+// retry sequence counts as one call: choose it when the breaker should
+// judge what the caller experiences rather than every attempt, at the cost
+// of reacting a retry sequence later.
 func Wrap[T any](fn func(context.Context) (T, error), policies ...Policy) (func(context.Context) (T, error), error) {
 	if fn == nil {
 		return nil, fmt.Errorf("%w: the function is nil", ErrInvalidPolicy)
 	}
-	f := fn
+	s := stack[T]{typed: fn}
 	var inner []*breaker.Breaker // the breakers a retry layer would retry into
 	for i := len(policies) - 1; i >= 0; i-- {
-		next, err := layer(policies[i], f, inner)
-		if err != nil {
-			return nil, fmt.Errorf("%w: policy %d (%s): %v", ErrInvalidPolicy, i, policies[i].desc, err)
+		if err := s.add(policies[i], inner); err != nil {
+			return nil, fmt.Errorf("%w: policy %d (%s): %v", ErrInvalidPolicy, i, describe(policies[i]), err)
 		}
-		f = next
-		switch p := policies[i].layer.(type) {
-		case *breaker.Breaker:
-			inner = append(inner, p)
-		case *timeout.Policy: // lets rejections through unchanged
+		switch p := policies[i].(type) {
+		case breakerPolicy:
+			inner = append(inner, p.b)
+		case timeoutPolicy: // lets rejections through unchanged
 		default: // a retry answers for those inside it; others may change errors
 			inner = nil
 		}
 	}
-	return f, nil
+	return s.function(), nil
 }
 
-// layer returns next wrapped in policy p. inner are the breakers between
-// p and the next retry layer inside it.
-func layer[T any](p Policy, next func(context.Context) (T, error), inner []*breaker.Breaker) (func(context.Context) (T, error), error) {
-	switch p := p.layer.(type) {
-	case *retry.Policy:
-		if p != nil {
-			opts := retry.Options{Gate: gate(inner)}
-			return func(ctx context.Context) (T, error) { return retry.ExecuteWith(ctx, p, opts, next) }, nil
-		}
-	case *breaker.Breaker:
-		if p != nil {
-			return func(ctx context.Context) (T, error) { return breaker.Execute(ctx, p, next) }, nil
-		}
-	case *timeout.Policy:
-		if p != nil {
-			return func(ctx context.Context) (T, error) { return timeout.Execute(ctx, p, next) }, nil
-		}
-	case *fallback.Policy[T]:
-		if p != nil && p.Func != nil {
-			return func(ctx context.Context) (T, error) { return fallback.Execute(ctx, p, next) }, nil
-		}
-	case aroundFunc:
-		if p != nil {
-			return func(ctx context.Context) (T, error) {
-				var v T
-				err := p(ctx, func(ctx context.Context) error {
-					var err error
-					v, err = next(ctx)
-					return err
-				})
-				return v, err
-			}, nil
-		}
+// stack is a stack under construction, from the inside out: a typed
+// function while its layers are built-in, a Next once a policy of another
+// package wraps them.
+type stack[T any] struct {
+	typed func(context.Context) (T, error)
+	next  Next
+}
+
+// add wraps the stack in p. inner are the breakers between p and the next
+// retry layer inside it.
+func (s *stack[T]) add(p Policy, inner []*breaker.Breaker) error {
+	var f func(context.Context) (T, error)
+	switch p := p.(type) {
 	case nil:
-		return nil, errors.New("the zero Policy")
+		return errors.New("it is nil")
+	case retryPolicy:
+		if p.p == nil {
+			return errors.New("it is nil")
+		}
+		next, opts := s.function(), retry.Options{Gate: gate(inner)}
+		f = func(ctx context.Context) (T, error) { return retry.ExecuteWith(ctx, p.p, opts, next) }
+	case breakerPolicy:
+		if p.b == nil {
+			return errors.New("it is nil")
+		}
+		next := s.function()
+		f = func(ctx context.Context) (T, error) { return breaker.Execute(ctx, p.b, next) }
+	case timeoutPolicy:
+		if p.p == nil {
+			return errors.New("it is nil")
+		}
+		next := s.function()
+		f = func(ctx context.Context) (T, error) { return timeout.Execute(ctx, p.p, next) }
+	case fallbackPolicy[T]:
+		if p.p == nil || p.p.Func == nil {
+			return errors.New("it is nil or incomplete")
+		}
+		next := s.function()
+		f = func(ctx context.Context) (T, error) { return fallback.Execute(ctx, p.p, next) }
+	case interface{ resultType() string }:
+		return fmt.Errorf("does not fit a call returning %T", *new(T))
 	default:
-		return nil, fmt.Errorf("does not fit a call returning %T", *new(T))
+		next := p.Apply(s.erased())
+		if next == nil {
+			return errors.New("its Apply returned nil")
+		}
+		s.typed, s.next = nil, next
+		return nil
 	}
-	return nil, errors.New("it is nil or incomplete")
+	s.typed, s.next = f, nil
+	return nil
+}
+
+// function returns the stack as a typed function.
+func (s *stack[T]) function() func(context.Context) (T, error) {
+	if s.typed != nil {
+		return s.typed
+	}
+	next, pool := s.next, newHolderPool[T]()
+	return func(ctx context.Context) (T, error) {
+		h := pool.get()
+		err := next(ctx, Call{h})
+		v := h.v
+		h.release()
+		return v, err
+	}
+}
+
+// erased returns the stack as a Next.
+func (s *stack[T]) erased() Next {
+	if s.next != nil {
+		return s.next
+	}
+	fn := s.typed
+	return func(ctx context.Context, c Call) error {
+		v, err := fn(ctx)
+		if h, ok := c.r.(*holder[T]); ok {
+			h.v = v
+		}
+		return err
+	}
+}
+
+// describe names a policy in errors.
+func describe(p Policy) string {
+	switch p := p.(type) {
+	case retryPolicy:
+		return "retry"
+	case breakerPolicy:
+		return "breaker"
+	case timeoutPolicy:
+		return "timeout"
+	case nil:
+		return "nil"
+	case interface{ resultType() string }:
+		return "fallback for " + p.resultType()
+	}
+	return fmt.Sprintf("%T", p)
 }
 
 // gate returns a retry gate over breakers: it rejects while any of them

@@ -167,7 +167,7 @@ func TestFallbackVariants(t *testing.T) {
 		t.Fatalf("func fallback: %q, %v", v, err)
 	}
 
-	onlyOpen := breakwater.Fallback(&fallback.Policy[string]{Func: fallback.Value("stale").Func, If: fallback.IfOpen})
+	onlyOpen := breakwater.Fallback(&fallback.Policy[string]{Func: fallback.Value("stale").Func, If: fallback.IfRejected})
 	v, err = breakwater.Execute(context.Background(), failing, onlyOpen, breakwater.Breaker(s.b))
 	if v != "" || !errors.Is(err, io.EOF) {
 		t.Fatalf("closed circuit: the error must pass through, got %q, %v", v, err)
@@ -195,13 +195,15 @@ func TestOneBreakerServesCallsOfDifferentTypes(t *testing.T) {
 	}
 }
 
-func TestAround(t *testing.T) {
+func TestPolicyFunc(t *testing.T) {
 	var log []string
-	logged := breakwater.Around(func(ctx context.Context, next func(context.Context) error) error {
-		log = append(log, "before")
-		err := next(ctx)
-		log = append(log, "after: "+errString(err))
-		return err
+	logged := breakwater.PolicyFunc(func(next breakwater.Next) breakwater.Next {
+		return func(ctx context.Context, c breakwater.Call) error {
+			log = append(log, "before")
+			err := next(ctx, c)
+			log = append(log, "after: "+errString(err))
+			return err
+		}
 	})
 	v, err := breakwater.Execute(context.Background(), func(context.Context) (int, error) { return 42, nil }, logged)
 	if v != 42 || err != nil || strings.Join(log, ", ") != "before, after: <nil>" {
@@ -225,11 +227,11 @@ func TestInvalidStacks(t *testing.T) {
 		want     string
 	}{
 		{"nil function", nil, nil, "the function is nil"},
-		{"zero policy", ok, []breakwater.Policy{{}}, "policy 0"},
+		{"nil policy", ok, []breakwater.Policy{nil}, "policy 0 (nil): it is nil"},
 		{"nil breaker", ok, []breakwater.Policy{breakwater.Breaker(nil)}, "policy 0 (breaker)"},
 		{"nil retry", ok, []breakwater.Policy{breakwater.Retry(nil)}, "policy 0 (retry)"},
 		{"nil timeout", ok, []breakwater.Policy{breakwater.Timeout(nil)}, "policy 0 (timeout)"},
-		{"nil around", ok, []breakwater.Policy{breakwater.Around(nil)}, "policy 0 (around)"},
+		{"policy whose Apply returns nil", ok, []breakwater.Policy{breakwater.PolicyFunc(func(breakwater.Next) breakwater.Next { return nil })}, "its Apply returned nil"},
 		{"fallback without func", ok, []breakwater.Policy{breakwater.Fallback(&fallback.Policy[int]{})}, "policy 0 (fallback for int)"},
 		{"fallback of another type", ok, []breakwater.Policy{breakwater.Fallback(fallback.Value("x"))}, "fallback for string): does not fit a call returning int"},
 	}

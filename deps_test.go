@@ -48,3 +48,29 @@ func TestCoreRequiresNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestPoliciesStandAlone keeps the policy packages side by side: none
+// imports another policy package or the root package that composes them.
+// What one needs to know of another (is this error a rejection? when will
+// the circuit let a call through?) it asks through a small interface of
+// its own.
+func TestPoliciesStandAlone(t *testing.T) {
+	const module = "github.com/breakwater-go/breakwater"
+	policies := []string{"breaker", "retry", "timeout", "fallback"}
+	for _, p := range policies {
+		out, err := exec.Command("go", "list", "-deps", "./"+p).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list: %v\n%s", err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if dep == module {
+				t.Errorf("package %s imports the root package", p)
+			}
+			for _, other := range policies {
+				if other != p && dep == module+"/"+other {
+					t.Errorf("package %s imports package %s", p, other)
+				}
+			}
+		}
+	}
+}

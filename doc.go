@@ -19,6 +19,41 @@
 //   - clock and clock/clocktest: the time seam every component takes, and
 //     a fake clock for tests.
 //
+// # Writing a policy
+//
+// A policy is any value with an Apply method: given next, the layers
+// inside it, it returns what runs in their place. Wrap calls Apply once per
+// stack; the function it returns runs for every call, on many goroutines
+// at once, so keep per-call state in its variables, not in the policy.
+//
+//	func Logged(log *slog.Logger) breakwater.Policy {
+//		return breakwater.PolicyFunc(func(next breakwater.Next) breakwater.Next {
+//			return func(ctx context.Context, call breakwater.Call) error {
+//				err := next(ctx, call)
+//				log.InfoContext(ctx, "call", "error", err)
+//				return err
+//			}
+//		})
+//	}
+//
+// The rules:
+//
+//   - Pass call on untouched: it carries the result, whose type only the
+//     stack knows. Running next again with the same call (a retry) makes
+//     the last run's result the stack's.
+//   - To run next several times at once (hedging), give each run its own
+//     call.Fork(), call.Adopt the winner's, and Release each fork once its
+//     run has returned (not before: a run still going writes into it).
+//   - To turn a call away without running it, return an error with a
+//     Rejected() bool method that says true: retry policies do not retry
+//     it, and fallback.IfRejected accepts it. If you know when calls will
+//     be let through again, implement retry.DelayHinter too.
+//   - Honour ctx; return next's error unless you mean to change it.
+//
+// The built-in policies are built from their packages' generic Execute
+// functions and allocate nothing per call; a policy of another package
+// costs a pooled result holder where it sits, allocation-free once warm.
+//
 // The core module requires no third-party module; integrations that do
 // (Redis, Prometheus, OpenTelemetry, gRPC) are nested modules of their own,
 // such as bwgrpc.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/breakwater-go/breakwater"
@@ -81,7 +82,7 @@ func ExampleFallback() {
 	b.Trip()
 
 	recommend := func(ctx context.Context) ([]string, error) { return []string{"live"}, nil }
-	cached := &fallback.Policy[[]string]{Func: fallback.Value([]string{"cached"}).Func, If: fallback.IfOpen}
+	cached := &fallback.Policy[[]string]{Func: fallback.Value([]string{"cached"}).Func, If: fallback.IfRejected}
 
 	v, err := breakwater.Execute(context.Background(), recommend, breakwater.Fallback(cached), breakwater.Breaker(b))
 	fmt.Println(v, err)
@@ -100,4 +101,28 @@ func ExampleDo() {
 	}, breakwater.Retry(r), breakwater.Breaker(b))
 	fmt.Println(err, attempts)
 	// Output: <nil> 2
+}
+
+// A policy of your own: an attempt counter that any stack can carry,
+// beside the built-in policies. next is the layers inside it.
+func ExamplePolicyFunc() {
+	var attempts atomic.Int64
+	counted := breakwater.PolicyFunc(func(next breakwater.Next) breakwater.Next {
+		return func(ctx context.Context, call breakwater.Call) error {
+			attempts.Add(1)
+			return next(ctx, call) // call carries the result: pass it on
+		}
+	})
+	retries, _ := retry.New(retry.Config{MaxAttempts: 3, Jitter: retry.JitterNone, Delay: time.Millisecond})
+	failures := 2
+	price := func(context.Context) (float64, error) {
+		if failures > 0 {
+			failures--
+			return 0, errors.New("503")
+		}
+		return 9.99, nil
+	}
+	v, err := breakwater.Execute(context.Background(), price, breakwater.Retry(retries), counted)
+	fmt.Println(v, err, attempts.Load())
+	// Output: 9.99 <nil> 3
 }

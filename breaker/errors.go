@@ -43,6 +43,10 @@ func (e *OpenError) Error() string {
 	return msg + ": circuit open"
 }
 
+// Rejected reports true: the call was turned away without running. Retry
+// and fallback policies recognise rejections by this method.
+func (e *OpenError) Rejected() bool { return true }
+
 // Is reports whether target is ErrOpen.
 func (e *OpenError) Is(target error) bool { return target == ErrOpen }
 

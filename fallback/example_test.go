@@ -20,7 +20,7 @@ func ExampleFunc() {
 	cached := map[string]string{"sku-1": "9.99"}
 	price := &fallback.Policy[string]{
 		Func: func(_ context.Context, err error) (string, error) { return cached["sku-1"] + " (cached)", nil },
-		If:   fallback.IfOpen,
+		If:   fallback.IfRejected,
 	}
 	v, err := fallback.Execute(context.Background(), price, func(context.Context) (string, error) {
 		return "", errors.New("timeout") // not an open circuit: passed through

@@ -5,8 +5,6 @@ package fallback
 import (
 	"context"
 	"errors"
-
-	"github.com/breakwater-go/breakwater/breaker"
 )
 
 // Policy substitutes a result for a failed call. It is the one policy that
@@ -16,7 +14,8 @@ type Policy[T any] struct {
 	// must be set.
 	Func func(ctx context.Context, err error) (T, error)
 	// If, when set, limits the fallback to the errors it accepts; others
-	// are returned as they are. IfOpen limits it to open circuits.
+	// are returned as they are. IfRejected limits it to calls a policy
+	// turned away (an open circuit).
 	If func(err error) bool
 }
 
@@ -30,9 +29,14 @@ func Func[T any](f func(ctx context.Context, err error) (T, error)) *Policy[T] {
 	return &Policy[T]{Func: f}
 }
 
-// IfOpen accepts the errors of a breaker that turned a call away (see
-// breaker.ErrOpen): for a fallback used only while the circuit is open.
-func IfOpen(err error) bool { return errors.Is(err, breaker.ErrOpen) }
+// IfRejected accepts the errors of calls a policy turned away without
+// running them (an open circuit: breaker.ErrOpen; a policy that sheds
+// load), recognised by a Rejected() bool method that says true: for a
+// fallback used only while the dependency is not being called.
+func IfRejected(err error) bool {
+	var r interface{ Rejected() bool }
+	return errors.As(err, &r) && r.Rejected()
+}
 
 // ErrNoFunc is returned by Execute for a Policy whose Func is nil.
 var ErrNoFunc = errors.New("fallback: Policy.Func is nil")

@@ -27,8 +27,8 @@ func TestFallback(t *testing.T) {
 		{"function may fail too", fallback.Func(func(context.Context, error) (string, error) {
 			return "", io.ErrUnexpectedEOF
 		}), io.EOF, "", io.ErrUnexpectedEOF},
-		{"only when open: open", &fallback.Policy[string]{Func: fallback.Value("cached").Func, If: fallback.IfOpen}, openErr, "cached", nil},
-		{"only when open: other error", &fallback.Policy[string]{Func: fallback.Value("cached").Func, If: fallback.IfOpen}, io.EOF, "", io.EOF},
+		{"only when open: open", &fallback.Policy[string]{Func: fallback.Value("cached").Func, If: fallback.IfRejected}, openErr, "cached", nil},
+		{"only when open: other error", &fallback.Policy[string]{Func: fallback.Value("cached").Func, If: fallback.IfRejected}, io.EOF, "", io.EOF},
 		{"no func", &fallback.Policy[string]{}, io.EOF, "", fallback.ErrNoFunc},
 	}
 	for _, tt := range tests {

@@ -25,7 +25,7 @@
 // # What is retried
 //
 // Any error, except: errors wrapped with Permanent; errors in DoNotRetryOn;
-// breaker.ErrOpen (retrying an open circuit only wastes attempts) unless
+// a Rejection such as breaker.ErrOpen (retrying an open circuit only wastes attempts) unless
 // it is listed in RetryOn; and, when RetryOn or RetryIf is set, errors they
 // do not select. RetryOnResult retries successful results too.
 //

@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/internal/stripe"
 )
@@ -185,11 +184,21 @@ func (p *Policy) nextDelay(ctx context.Context, attempt int, prev time.Duration,
 	return d, nil
 }
 
+// Rejection is implemented by the errors of a policy that turned a call
+// away without running it: an open circuit (breaker.ErrOpen), and every
+// policy that sheds load. Retrying one at once only wastes attempts, so
+// a policy does not, unless the error is listed in RetryOn. A rejection
+// that knows when it ends says so through Options.Gate or DelayHinter.
+type Rejection interface {
+	error
+	Rejected() bool
+}
+
 // retryable reports whether err may be retried, in this order: a Permanent
 // error is not; the call's own Options.Retryable decides when set; an error
-// in DoNotRetryOn is not; one in RetryOn is; breaker.ErrOpen is not
-// (retrying against an open circuit only wastes attempts); RetryIf decides
-// when set; any other error is retried unless RetryOn or RetryIf is set.
+// in DoNotRetryOn is not; one in RetryOn is; a Rejection is not; RetryIf
+// decides when set; any other error is retried unless RetryOn or RetryIf
+// is set.
 func (s *settings) retryable(err error, opts *Options) bool {
 	var pe *permanentError
 	if errors.As(err, &pe) {
@@ -208,7 +217,7 @@ func (s *settings) retryable(err error, opts *Options) bool {
 			return true
 		}
 	}
-	if errors.Is(err, breaker.ErrOpen) {
+	if rejected(err) {
 		return false
 	}
 	if s.RetryIf != nil {
@@ -287,4 +296,10 @@ func (p *Policy) Metrics() Metrics {
 		m.BudgetTokens = p.s.budget.Tokens()
 	}
 	return m
+}
+
+// rejected reports whether err is, or wraps, a Rejection that says so.
+func rejected(err error) bool {
+	var r Rejection
+	return errors.As(err, &r) && r.Rejected()
 }
