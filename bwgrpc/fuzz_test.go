@@ -3,7 +3,6 @@ package bwgrpc
 import (
 	"errors"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -48,8 +47,9 @@ func FuzzConfig(f *testing.F) {
 		}
 		ic, err := New(Config{NoBreaker: noBreaker, NoRetry: noRetry, RetryCodes: toCodes(retryCodes), FailureCodes: toCodes(failureCodes)})
 		if err != nil {
-			if !strings.Contains(err.Error(), "invalid Config.") {
-				t.Fatalf("error does not name a field: %v", err)
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Field == "" || !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("want a *ConfigError naming a field, got %v", err)
 			}
 			return
 		}

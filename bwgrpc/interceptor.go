@@ -9,6 +9,7 @@ package bwgrpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"sync"
@@ -61,6 +62,26 @@ var DefaultFailureCodes = []codes.Code{
 	codes.Internal, codes.Unknown, codes.DataLoss,
 }
 
+// ErrInvalidConfig is matched by every *ConfigError.
+var ErrInvalidConfig = errors.New("bwgrpc: invalid config")
+
+// ConfigError reports a Config field that is out of range.
+type ConfigError struct {
+	Field  string // the Config field, e.g. "RetryCodes"
+	Reason string // what is wrong with it
+}
+
+func (e *ConfigError) Error() string {
+	return "bwgrpc: invalid Config." + e.Field + ": " + e.Reason
+}
+
+// Is reports whether target is ErrInvalidConfig.
+func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
+
+func invalid(field, format string, args ...any) error {
+	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
 // Interceptor applies retries and circuit breaking to a gRPC client's
 // calls. Install its methods with grpc.WithUnaryInterceptor(i.Unary) and
 // grpc.WithStreamInterceptor(i.Stream). It is safe for concurrent use.
@@ -76,9 +97,9 @@ type Interceptor struct {
 func New(cfg Config) (*Interceptor, error) {
 	switch {
 	case cfg.NoBreaker && cfg.Breakers != nil:
-		return nil, errors.New("bwgrpc: invalid Config.NoBreaker: cannot be set together with Breakers")
+		return nil, invalid("NoBreaker", "cannot be set together with Breakers")
 	case cfg.NoRetry && cfg.Retry != nil:
-		return nil, errors.New("bwgrpc: invalid Config.NoRetry: cannot be set together with Retry")
+		return nil, invalid("NoRetry", "cannot be set together with Retry")
 	}
 	ic := &Interceptor{breakers: cfg.Breakers, key: cfg.Key, retry: cfg.Retry}
 	var err error
@@ -110,7 +131,7 @@ func setCodes(set *[codes.Unauthenticated + 1]bool, list, def []codes.Code, fiel
 	}
 	for _, c := range list {
 		if c == codes.OK || c > codes.Unauthenticated {
-			return errors.New("bwgrpc: invalid Config." + field + ": code " + c.String() + " cannot be a failure")
+			return invalid(field, "must list codes other than OK, got %v", c)
 		}
 		set[c] = true
 	}

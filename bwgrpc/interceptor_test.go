@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -291,14 +292,21 @@ func TestStreamOpeningIsRetried(t *testing.T) {
 func TestInvalidConfig(t *testing.T) {
 	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{}})
 	p, _ := retry.New(retry.Config{})
-	for _, cfg := range []bwgrpc.Config{
-		{NoBreaker: true, Breakers: reg},
-		{NoRetry: true, Retry: p},
-		{RetryCodes: []codes.Code{codes.OK}},
-		{FailureCodes: []codes.Code{99}},
-	} {
-		if _, err := bwgrpc.New(cfg); err == nil {
-			t.Errorf("New(%+v) accepted it", cfg)
+	tests := []struct {
+		give  bwgrpc.Config
+		field string
+	}{
+		{bwgrpc.Config{NoBreaker: true, Breakers: reg}, "NoBreaker"},
+		{bwgrpc.Config{NoRetry: true, Retry: p}, "NoRetry"},
+		{bwgrpc.Config{RetryCodes: []codes.Code{codes.OK}}, "RetryCodes"},
+		{bwgrpc.Config{FailureCodes: []codes.Code{99}}, "FailureCodes"},
+	}
+	for _, tt := range tests {
+		_, err := bwgrpc.New(tt.give)
+		var ce *bwgrpc.ConfigError
+		if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, bwgrpc.ErrInvalidConfig) ||
+			!strings.Contains(err.Error(), "bwgrpc: invalid Config."+tt.field) {
+			t.Errorf("New(%+v) = %v; want a *ConfigError for %s", tt.give, err, tt.field)
 		}
 	}
 	if _, err := bwgrpc.New(bwgrpc.Config{}); err != nil {

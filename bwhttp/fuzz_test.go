@@ -1,9 +1,9 @@
 package bwhttp
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -50,8 +50,9 @@ func FuzzConfig(f *testing.F) {
 		}
 		tr, err := NewTransport(cfg)
 		if err != nil {
-			if !strings.Contains(err.Error(), "invalid Config.") {
-				t.Fatalf("error does not name a field: %v", err)
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Field == "" || !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("want a *ConfigError naming a field, got %v", err)
 			}
 			return
 		}

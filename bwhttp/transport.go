@@ -6,6 +6,7 @@ package bwhttp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -75,6 +76,26 @@ func DefaultIsFailure(resp *http.Response, err error) bool {
 	return err != nil || resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
 }
 
+// ErrInvalidConfig is matched by every *ConfigError.
+var ErrInvalidConfig = errors.New("bwhttp: invalid config")
+
+// ConfigError reports a Config field that is out of range.
+type ConfigError struct {
+	Field  string // the Config field, e.g. "NoRetry"
+	Reason string // what is wrong with it
+}
+
+func (e *ConfigError) Error() string {
+	return "bwhttp: invalid Config." + e.Field + ": " + e.Reason
+}
+
+// Is reports whether target is ErrInvalidConfig.
+func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
+
+func invalid(field, format string, args ...any) error {
+	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
 // Transport is an http.RoundTripper that sends each request through a
 // circuit breaker for its host and retries it while that is safe. It is
 // safe for concurrent use.
@@ -110,9 +131,9 @@ func NewTransport(cfg Config) (*Transport, error) {
 	}
 	switch {
 	case cfg.NoBreaker && cfg.Breakers != nil:
-		return nil, errors.New("bwhttp: invalid Config.NoBreaker: cannot be set together with Breakers")
+		return nil, invalid("NoBreaker", "cannot be set together with Breakers")
 	case cfg.NoRetry && cfg.Retry != nil:
-		return nil, errors.New("bwhttp: invalid Config.NoRetry: cannot be set together with Retry")
+		return nil, invalid("NoRetry", "cannot be set together with Retry")
 	}
 	var err error
 	if t.base == nil {

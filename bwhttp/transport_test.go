@@ -348,9 +348,19 @@ func TestHealthHandler(t *testing.T) {
 func TestInvalidConfig(t *testing.T) {
 	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{}})
 	p, _ := retry.New(retry.Config{})
-	for _, cfg := range []bwhttp.Config{{NoBreaker: true, Breakers: reg}, {NoRetry: true, Retry: p}} {
-		if _, err := bwhttp.NewTransport(cfg); err == nil {
-			t.Errorf("NewTransport(%+v) accepted a contradiction", cfg)
+	tests := []struct {
+		give  bwhttp.Config
+		field string
+	}{
+		{bwhttp.Config{NoBreaker: true, Breakers: reg}, "NoBreaker"},
+		{bwhttp.Config{NoRetry: true, Retry: p}, "NoRetry"},
+	}
+	for _, tt := range tests {
+		_, err := bwhttp.NewTransport(tt.give)
+		var ce *bwhttp.ConfigError
+		if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, bwhttp.ErrInvalidConfig) ||
+			!strings.Contains(err.Error(), "bwhttp: invalid Config."+tt.field) {
+			t.Errorf("NewTransport(%+v) = %v; want a *ConfigError for %s", tt.give, err, tt.field)
 		}
 	}
 }

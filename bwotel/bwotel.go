@@ -29,7 +29,7 @@ import (
 	"sync"
 
 	"github.com/breakwater-go/breakwater/breaker"
-	"github.com/breakwater-go/breakwater/internal/watch"
+	"github.com/breakwater-go/breakwater/watch"
 	"github.com/breakwater-go/breakwater/retry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -100,7 +100,7 @@ func New(mp metric.MeterProvider) (*Observer, error) {
 		for _, c := range circuits {
 			live[c.Name] = true
 			name := attribute.String("name", c.Name)
-			for _, s := range watch.States {
+			for _, s := range watch.States() {
 				ob.ObserveInt64(state, int64(c.InState[s]), metric.WithAttributes(name, attribute.String("state", s.String())))
 			}
 			for outcome, v := range map[string]uint64{"success": c.Successes, "failure": c.Failures, "ignored": c.Ignored, "rejected": c.Rejections} {

@@ -30,7 +30,7 @@ import (
 	"sync"
 
 	"github.com/breakwater-go/breakwater/breaker"
-	"github.com/breakwater-go/breakwater/internal/watch"
+	"github.com/breakwater-go/breakwater/watch"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -168,7 +168,7 @@ func (c *Collector) forgetGone(live map[string]bool) {
 }
 
 func collectCircuit(ch chan<- prometheus.Metric, m watch.Circuit) {
-	for _, s := range watch.States {
+	for _, s := range watch.States() {
 		gauge(ch, descState, float64(m.InState[s]), m.Name, s.String())
 	}
 	counter(ch, descCalls, m.Successes, m.Name, "success")

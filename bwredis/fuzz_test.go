@@ -1,7 +1,7 @@
 package bwredis
 
 import (
-	"strings"
+	"errors"
 	"testing"
 	"time"
 
@@ -23,8 +23,9 @@ func FuzzConfig(f *testing.F) {
 			ProbeLease: time.Duration(lease), KeyTTL: time.Duration(ttl),
 		}.checked()
 		if err != nil {
-			if !strings.Contains(err.Error(), "invalid Config.") {
-				t.Fatalf("error does not name a field: %v", err)
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Field == "" || !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("want a *ConfigError naming a field, got %v", err)
 			}
 			return
 		}

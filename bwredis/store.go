@@ -94,6 +94,26 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// ErrInvalidConfig is matched by every *ConfigError.
+var ErrInvalidConfig = errors.New("bwredis: invalid config")
+
+// ConfigError reports a Config field that is out of range.
+type ConfigError struct {
+	Field  string // the Config field, e.g. "Timeout"
+	Reason string // what is wrong with it
+}
+
+func (e *ConfigError) Error() string {
+	return "bwredis: invalid Config." + e.Field + ": " + e.Reason
+}
+
+// Is reports whether target is ErrInvalidConfig.
+func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
+
+func invalid(field, format string, args ...any) error {
+	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
 // Store keeps breakers in step with their shared circuits in Redis. It runs
 // one goroutine, stopped by Close.
 type Store struct {
@@ -241,12 +261,12 @@ func (s *Store) execFor(ctx context.Context, d time.Duration, f func(context.Con
 // first field out of range. It talks to no one.
 func (cfg Config) checked() (Config, error) {
 	if cfg.Client == nil {
-		return cfg, errors.New("bwredis: invalid Config.Client: nil")
+		return cfg, invalid("Client", "is nil")
 	}
 	def := func(d *time.Duration, v time.Duration, field string) error {
 		switch {
 		case *d < 0:
-			return fmt.Errorf("bwredis: invalid Config.%s: must not be negative, got %v", field, *d)
+			return invalid(field, "must not be negative, got %v", *d)
 		case *d == 0:
 			*d = v
 		}
@@ -269,19 +289,19 @@ func (cfg Config) checked() (Config, error) {
 	}
 	switch {
 	case cfg.WindowBuckets < 0 || cfg.WindowBuckets > breaker.MaxTimeWindowBuckets:
-		return cfg, fmt.Errorf("bwredis: invalid Config.WindowBuckets: must be in [0, %d], got %d", breaker.MaxTimeWindowBuckets, cfg.WindowBuckets)
+		return cfg, invalid("WindowBuckets", "must be in [0, %d], got %d", breaker.MaxTimeWindowBuckets, cfg.WindowBuckets)
 	case !(cfg.FailureRate >= 0 && cfg.FailureRate <= 1):
-		return cfg, fmt.Errorf("bwredis: invalid Config.FailureRate: must be in [0, 1], got %v", cfg.FailureRate)
+		return cfg, invalid("FailureRate", "must be in [0, 1], got %v", cfg.FailureRate)
 	case cfg.MinCalls < 0 || cfg.MinCalls > breaker.MaxCount:
-		return cfg, fmt.Errorf("bwredis: invalid Config.MinCalls: must be in [0, %d], got %d", breaker.MaxCount, cfg.MinCalls)
+		return cfg, invalid("MinCalls", "must be in [0, %d], got %d", breaker.MaxCount, cfg.MinCalls)
 	case strings.ContainsAny(cfg.Prefix, "{}"):
-		return cfg, fmt.Errorf("bwredis: invalid Config.Prefix: must not contain braces, got %q", cfg.Prefix)
+		return cfg, invalid("Prefix", "must not contain braces, got %q", cfg.Prefix)
 	}
 	if cfg.WindowBuckets == 0 {
 		cfg.WindowBuckets = 10
 	}
 	if cfg.Window/time.Duration(cfg.WindowBuckets) < time.Millisecond {
-		return cfg, fmt.Errorf("bwredis: invalid Config.WindowBuckets: %d buckets of a %v window are under a millisecond", cfg.WindowBuckets, cfg.Window)
+		return cfg, invalid("WindowBuckets", "%d buckets of a %v window are under a millisecond", cfg.WindowBuckets, cfg.Window)
 	}
 	if cfg.FailureRate == 0 {
 		cfg.FailureRate = 0.5

@@ -293,18 +293,28 @@ func TestKeysExpire(t *testing.T) {
 func TestInvalidConfig(t *testing.T) {
 	srv := startRedis(t)
 	c := srv.client(t)
-	for _, cfg := range []bwredis.Config{
-		{},
-		{Client: c, Timeout: -1},
-		{Client: c, FailureRate: 2},
-		{Client: c, MinCalls: -1},
-		{Client: c, WindowBuckets: -1},
-		{Client: c, Window: time.Millisecond, WindowBuckets: 10},
-		{Client: c, Prefix: "a{b}"},
-	} {
-		if s, err := bwredis.New(cfg); err == nil {
+	tests := []struct {
+		give  bwredis.Config
+		field string
+	}{
+		{bwredis.Config{}, "Client"},
+		{bwredis.Config{Client: c, Timeout: -1}, "Timeout"},
+		{bwredis.Config{Client: c, FailureRate: 2}, "FailureRate"},
+		{bwredis.Config{Client: c, MinCalls: -1}, "MinCalls"},
+		{bwredis.Config{Client: c, WindowBuckets: -1}, "WindowBuckets"},
+		{bwredis.Config{Client: c, WindowBuckets: 1001}, "WindowBuckets"},
+		{bwredis.Config{Client: c, Window: time.Millisecond, WindowBuckets: 10}, "WindowBuckets"},
+		{bwredis.Config{Client: c, Prefix: "a{b}"}, "Prefix"},
+	}
+	for _, tt := range tests {
+		s, err := bwredis.New(tt.give)
+		if err == nil {
 			s.Close()
-			t.Errorf("New(%+v) accepted it", cfg)
+		}
+		var ce *bwredis.ConfigError
+		if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, bwredis.ErrInvalidConfig) ||
+			!strings.Contains(err.Error(), "bwredis: invalid Config."+tt.field) {
+			t.Errorf("New(%+v) = %v; want a *ConfigError for %s", tt.give, err, tt.field)
 		}
 	}
 }

@@ -32,12 +32,19 @@ type Config struct {
 	Clock clock.Clock
 }
 
+// ErrInvalidConfig is matched by every *ConfigError.
+var ErrInvalidConfig = errors.New("timeout: invalid config")
+
 // ConfigError reports a Config field that is out of range.
 type ConfigError struct {
-	Field, Reason string
+	Field  string // the Config field: "Timeout"
+	Reason string // what is wrong with it
 }
 
 func (e *ConfigError) Error() string { return "timeout: invalid Config." + e.Field + ": " + e.Reason }
+
+// Is reports whether target is ErrInvalidConfig.
+func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
 
 // Policy bounds the duration of calls. It is safe for concurrent use; one
 // Policy can run calls of any result type.

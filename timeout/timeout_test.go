@@ -122,7 +122,7 @@ func TestInvalidConfig(t *testing.T) {
 	for _, d := range []time.Duration{0, -time.Second} {
 		_, err := timeout.New(timeout.Config{Timeout: d})
 		var ce *timeout.ConfigError
-		if !errors.As(err, &ce) || ce.Field != "Timeout" {
+		if !errors.As(err, &ce) || ce.Field != "Timeout" || !errors.Is(err, timeout.ErrInvalidConfig) {
 			t.Errorf("New(%v) = %v", d, err)
 		}
 	}
@@ -161,7 +161,7 @@ func FuzzConfig(f *testing.F) {
 		p, err := timeout.New(timeout.Config{Timeout: time.Duration(d), Clock: clocktest.NewFake(time.Time{})})
 		if err != nil {
 			var ce *timeout.ConfigError
-			if !errors.As(err, &ce) || ce.Field != "Timeout" {
+			if !errors.As(err, &ce) || ce.Field != "Timeout" || !errors.Is(err, timeout.ErrInvalidConfig) {
 				t.Fatalf("New(%v) = %v", d, err)
 			}
 			return

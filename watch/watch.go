@@ -1,5 +1,12 @@
-// Package watch keeps the list of breakers and retry policies that a
-// metrics exporter (bwprom, bwotel) reports.
+// Package watch keeps the set of breakers and retry policies a metrics
+// exporter reports, and what it reports of them: one entry per name. The
+// exporters of this project (bwprom, bwotel) are built on it, and so can
+// be anyone's.
+//
+// Names come from the outside world (a host of a URL) and may repeat (two
+// transports calling one host): Report makes them valid UTF-8 and folds
+// the breakers that share one into a single entry, so that an exporter
+// never emits duplicate or invalid series.
 package watch
 
 import (
@@ -11,7 +18,8 @@ import (
 	"github.com/breakwater-go/breakwater/retry"
 )
 
-// List is safe for concurrent use; its zero value is empty and ready.
+// List is the set an exporter watches. It is safe for concurrent use; its
+// zero value is empty and ready.
 type List struct {
 	mu         sync.Mutex
 	registries []*breaker.Registry
@@ -62,8 +70,11 @@ func (l *List) Snapshot() ([]*breaker.Breaker, []*retry.Policy) {
 	return unique, retries
 }
 
-// States lists every breaker state, in the order exporters report them.
-var States = [...]breaker.State{breaker.Closed, breaker.Open, breaker.HalfOpen, breaker.ForcedOpen, breaker.Disabled}
+// States returns every breaker state, in the order exporters report them;
+// a Circuit's InState is indexed by them.
+func States() [5]breaker.State {
+	return [5]breaker.State{breaker.Closed, breaker.Open, breaker.HalfOpen, breaker.ForcedOpen, breaker.Disabled}
+}
 
 // Circuit is what an exporter reports under one name: the breakers that
 // share it (two transports calling one host, two registries) are summed,
@@ -74,7 +85,7 @@ type Circuit struct {
 	Name string
 	// InState counts the breakers of the name in each state, indexed by
 	// breaker.State: for a single breaker, 1 for its state and 0 else.
-	InState [len(States)]int
+	InState [5]int
 	// Counters summed over the breakers of the name.
 	Successes, Failures, Ignored, Rejections, SlowCalls, Trips, StateChanges uint64
 	// FailureRate is the highest of the breakers' window failure rates.
