@@ -29,8 +29,8 @@ import (
 	"sync"
 
 	"github.com/breakwater-go/breakwater/breaker"
-	"github.com/breakwater-go/breakwater/watch"
 	"github.com/breakwater-go/breakwater/retry"
+	"github.com/breakwater-go/breakwater/watch"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )

@@ -30,8 +30,8 @@ import (
 	"sync"
 
 	"github.com/breakwater-go/breakwater/breaker"
-	"github.com/breakwater-go/breakwater/watch"
 	"github.com/breakwater-go/breakwater/retry"
+	"github.com/breakwater-go/breakwater/watch"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
