@@ -224,7 +224,7 @@ func (s *stack[T]) add(p Policy, inner []*breaker.Breaker) error {
 		next := s.function()
 		f = func(ctx context.Context) (T, error) { return timeout.Execute(ctx, p.p, next) }
 	case fallbackPolicy[T]:
-		if p.p == nil || p.p.Func == nil {
+		if p.p == nil || p.p.Answer == nil {
 			return errors.New("it is nil or incomplete")
 		}
 		next := s.function()

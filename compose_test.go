@@ -167,7 +167,7 @@ func TestFallbackVariants(t *testing.T) {
 		t.Fatalf("func fallback: %q, %v", v, err)
 	}
 
-	onlyOpen := breakwater.Fallback(&fallback.Policy[string]{Func: fallback.Value("stale").Func, If: fallback.IfRejected})
+	onlyOpen := breakwater.Fallback(fallback.Value("stale").When(fallback.IfRejected))
 	v, err = breakwater.Execute(context.Background(), failing, onlyOpen, breakwater.Breaker(s.b))
 	if v != "" || !errors.Is(err, io.EOF) {
 		t.Fatalf("closed circuit: the error must pass through, got %q, %v", v, err)

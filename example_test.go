@@ -82,7 +82,7 @@ func ExampleFallback() {
 	b.Trip()
 
 	recommend := func(ctx context.Context) ([]string, error) { return []string{"live"}, nil }
-	cached := &fallback.Policy[[]string]{Func: fallback.Value([]string{"cached"}).Func, If: fallback.IfRejected}
+	cached := fallback.Value([]string{"cached"}).When(fallback.IfRejected)
 
 	v, err := breakwater.Execute(context.Background(), recommend, breakwater.Fallback(cached), breakwater.Breaker(b))
 	fmt.Println(v, err)

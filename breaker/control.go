@@ -30,7 +30,7 @@ func (b *Breaker) Gate() (wait time.Duration, rejection error) {
 	e := b.cur.Load()
 	switch e.state {
 	case Open:
-		return e.reject.(*OpenError).RetryAfter(b.s.clock.Now()), e.reject
+		return e.reject.(*OpenError).RetryIn(b.s.clock.Now()), e.reject
 	case ForcedOpen:
 		return 0, e.reject
 	}

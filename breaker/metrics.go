@@ -65,7 +65,7 @@ func (b *Breaker) Metrics() Metrics {
 		}
 	}
 	if oe, ok := e.reject.(*OpenError); ok {
-		m.RetryIn = oe.RetryAfter(now)
+		m.RetryIn = oe.RetryIn(now)
 	}
 	return m
 }

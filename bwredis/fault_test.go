@@ -261,9 +261,13 @@ func TestBadDataIsolatesOneCircuit(t *testing.T) {
 	if m := a.store.Metrics(); !m.Connected || m.Unusable != 1 {
 		t.Fatalf("metrics with one bad key: %+v; want connected, 1 unusable", m)
 	}
-	if !a.store.AllowProbe("payments-api") {
-		t.Fatal("the unusable circuit should probe on its local state")
+	a.b.Trip() // locally: the unusable circuit runs on its own state
+	clk.Advance(breaker.DefaultOpenDuration)
+	p, err := a.b.Allow()
+	if err != nil {
+		t.Fatalf("the unusable circuit should probe on its local state: %v", err)
 	}
+	p.Done(nil)
 	otherA.Trip()
 	flush(t, a, b)
 	if otherB.State() != breaker.Open {

@@ -319,17 +319,16 @@ func (cfg Config) checked() (Config, error) {
 	return cfg, nil
 }
 
-// Hooks returns the hooks through which a breaker tells the Store of its
-// state changes. NewBreaker and NewRegistry set them; set them yourself,
-// with AllowProbe, only for a breaker you then Attach.
-func (s *Store) Hooks() breaker.Hooks {
+// hooks returns the hooks through which a breaker tells the Store of its
+// state changes.
+func (s *Store) hooks() breaker.Hooks {
 	return breaker.Hooks{OnStateChange: s.onStateChange}
 }
 
-// AllowProbe is the breaker.Config.AllowProbe of shared breakers: a probe
+// allowProbe is the breaker.Config.AllowProbe of shared breakers: a probe
 // may run only in the process that holds the cluster's probe lease, or in
-// any process while Redis is unreachable.
-func (s *Store) AllowProbe(name string) bool {
+// any process while Redis is unreachable or the circuit's keys unusable.
+func (s *Store) allowProbe(name string) bool {
 	if !s.connected.Load() {
 		return true
 	}
@@ -343,20 +342,20 @@ func (s *Store) AllowProbe(name string) bool {
 // NewBreaker returns a breaker made from cfg that shares the circuit called
 // cfg.Name.
 func (s *Store) NewBreaker(cfg breaker.Config) (*breaker.Breaker, error) {
-	cfg.Hooks = breaker.JoinHooks(cfg.Hooks, s.Hooks())
-	cfg.AllowProbe = s.AllowProbe
+	cfg.Hooks = breaker.JoinHooks(cfg.Hooks, s.hooks())
+	cfg.AllowProbe = s.allowProbe
 	b, err := breaker.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return b, s.Attach(b)
+	return b, s.attach(b)
 }
 
 // NewRegistry returns a registry described by cfg whose breakers share
 // their circuits.
 func (s *Store) NewRegistry(cfg breaker.RegistryConfig) (*breaker.Registry, error) {
-	cfg.Defaults.Hooks = breaker.JoinHooks(cfg.Defaults.Hooks, s.Hooks())
-	cfg.Defaults.AllowProbe = s.AllowProbe
+	cfg.Defaults.Hooks = breaker.JoinHooks(cfg.Defaults.Hooks, s.hooks())
+	cfg.Defaults.AllowProbe = s.allowProbe
 	r, err := breaker.NewRegistry(cfg)
 	if err != nil {
 		return nil, err
@@ -367,9 +366,9 @@ func (s *Store) NewRegistry(cfg breaker.RegistryConfig) (*breaker.Registry, erro
 	return r, nil
 }
 
-// Attach shares b's circuit. b must have been made with s.Hooks() and
-// s.AllowProbe, and no other breaker of s may have its name.
-func (s *Store) Attach(b *breaker.Breaker) error {
+// attach shares b's circuit. b was made with s.hooks() and s.allowProbe;
+// no other breaker of s may have its name.
+func (s *Store) attach(b *breaker.Breaker) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.circuitLocked(b.Name())

@@ -19,8 +19,8 @@ func ExampleExecute() {
 func ExampleFunc() {
 	cached := map[string]string{"sku-1": "9.99"}
 	price := &fallback.Policy[string]{
-		Func: func(_ context.Context, err error) (string, error) { return cached["sku-1"] + " (cached)", nil },
-		If:   fallback.IfRejected,
+		Answer: func(_ context.Context, err error) (string, error) { return cached["sku-1"] + " (cached)", nil },
+		If:     fallback.IfRejected,
 	}
 	v, err := fallback.Execute(context.Background(), price, func(context.Context) (string, error) {
 		return "", errors.New("timeout") // not an open circuit: passed through

@@ -10,9 +10,9 @@ import (
 // Policy substitutes a result for a failed call. It is the one policy that
 // knows the result type T. A Policy must not be changed once in use.
 type Policy[T any] struct {
-	// Func returns the substitute for a call that failed with err. It
+	// Answer returns the substitute for a call that failed with err. It
 	// must be set.
-	Func func(ctx context.Context, err error) (T, error)
+	Answer func(ctx context.Context, err error) (T, error)
 	// If, when set, limits the fallback to the errors it accepts; others
 	// are returned as they are. IfRejected limits it to calls a policy
 	// turned away (an open circuit).
@@ -21,12 +21,20 @@ type Policy[T any] struct {
 
 // Value returns a policy that answers every failure with v.
 func Value[T any](v T) *Policy[T] {
-	return &Policy[T]{Func: func(context.Context, error) (T, error) { return v, nil }}
+	return &Policy[T]{Answer: func(context.Context, error) (T, error) { return v, nil }}
 }
 
 // Func returns a policy that answers a failure with f's result.
 func Func[T any](f func(ctx context.Context, err error) (T, error)) *Policy[T] {
-	return &Policy[T]{Func: f}
+	return &Policy[T]{Answer: f}
+}
+
+// When returns a copy of p limited to the failures cond accepts:
+// fallback.Value(cached).When(fallback.IfRejected).
+func (p *Policy[T]) When(cond func(err error) bool) *Policy[T] {
+	q := *p
+	q.If = cond
+	return &q
 }
 
 // IfRejected accepts the errors of calls a policy turned away without
@@ -38,8 +46,8 @@ func IfRejected(err error) bool {
 	return errors.As(err, &r) && r.Rejected()
 }
 
-// ErrNoFunc is returned by Execute for a Policy whose Func is nil.
-var ErrNoFunc = errors.New("fallback: Policy.Func is nil")
+// ErrNoAnswer is returned by Execute for a Policy whose Answer is nil.
+var ErrNoAnswer = errors.New("fallback: Policy.Answer is nil")
 
 // Execute runs fn and, if it fails with an error p accepts, returns p's
 // substitute instead. When ctx is done the caller has gone: the error is
@@ -49,8 +57,8 @@ func Execute[T any](ctx context.Context, p *Policy[T], fn func(context.Context) 
 	if err == nil || ctx.Err() != nil || (p.If != nil && !p.If(err)) {
 		return v, err
 	}
-	if p.Func == nil {
-		return v, errors.Join(ErrNoFunc, err)
+	if p.Answer == nil {
+		return v, errors.Join(ErrNoAnswer, err)
 	}
-	return p.Func(ctx, err)
+	return p.Answer(ctx, err)
 }

@@ -27,9 +27,9 @@ func TestFallback(t *testing.T) {
 		{"function may fail too", fallback.Func(func(context.Context, error) (string, error) {
 			return "", io.ErrUnexpectedEOF
 		}), io.EOF, "", io.ErrUnexpectedEOF},
-		{"only when open: open", &fallback.Policy[string]{Func: fallback.Value("cached").Func, If: fallback.IfRejected}, openErr, "cached", nil},
-		{"only when open: other error", &fallback.Policy[string]{Func: fallback.Value("cached").Func, If: fallback.IfRejected}, io.EOF, "", io.EOF},
-		{"no func", &fallback.Policy[string]{}, io.EOF, "", fallback.ErrNoFunc},
+		{"only when open: open", fallback.Value("cached").When(fallback.IfRejected), openErr, "cached", nil},
+		{"only when open: other error", fallback.Value("cached").When(fallback.IfRejected), io.EOF, "", io.EOF},
+		{"no answer", &fallback.Policy[string]{}, io.EOF, "", fallback.ErrNoAnswer},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
