@@ -32,7 +32,9 @@ func Example() {
 	})
 	r, _ := retry.New(retry.Config{
 		MaxAttempts: 3, Delay: time.Second, Multiplier: 2, Jitter: retry.JitterNone, Clock: clk,
-		Hooks: retry.Hooks{OnRetry: func(e retry.RetryEvent) { say("attempt %d: %v; retry in %v", e.Attempt, e.Err, e.Delay) }},
+		Hooks: retry.Hooks{OnRetry: func(_ context.Context, e retry.RetryEvent) {
+			say("attempt %d: %v; retry in %v", e.Attempt, e.Err, e.Delay)
+		}},
 	})
 	perAttempt, _ := timeout.New(timeout.Config{Timeout: 2 * time.Second, Clock: clk})
 

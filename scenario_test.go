@@ -56,7 +56,7 @@ func TestFlakyCallTimeline(t *testing.T) {
 		}
 		r, err := retry.New(retry.Config{
 			MaxAttempts: 3, Delay: time.Second, Multiplier: 2, Jitter: retry.JitterNone,
-			Hooks: retry.Hooks{OnRetry: func(e retry.RetryEvent) {
+			Hooks: retry.Hooks{OnRetry: func(_ context.Context, e retry.RetryEvent) {
 				tl.add("attempt %d failed (%v), retry in %v", e.Attempt, e.Err, e.Delay)
 			}},
 		})

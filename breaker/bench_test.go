@@ -22,7 +22,7 @@ func BenchmarkClosedSuccess(b *testing.B) {
 		b.ReportAllocs()
 		ctx := context.Background()
 		for b.Loop() {
-			p, err := br.Allow()
+			p, err := br.Allow(context.Background())
 			if err == nil {
 				p.Done(benchcase.Noop(ctx))
 			}

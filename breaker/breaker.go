@@ -97,34 +97,35 @@ func (b *Breaker) State() State { return b.cur.Load().state }
 type Permit struct {
 	b     *Breaker
 	e     *epoch
-	start time.Duration // since b.origin; a small Permit passes in registers
+	ctx   context.Context // the call's, for the call hooks
+	start time.Duration   // since b.origin
 }
 
 // Allow asks the breaker to let one call through: the first step of the
-// two-step form, for code that cannot be put in a function. It returns a
-// Permit, or an error matching ErrOpen when the circuit turns the call away.
-// The caller must call Done on the Permit with the call's error, exactly
-// once, even if the call panics (use defer): a half-open probe holds its
-// slot until Done.
-func (b *Breaker) Allow() (Permit, error) {
+// two-step form, for code that cannot be put in a function. ctx is the
+// call's, handed to the call hooks. It returns a Permit, or an error
+// matching ErrOpen when the circuit turns the call away. The caller must
+// call Done on the Permit with the call's error, exactly once, even if the
+// call panics (use defer): a half-open probe holds its slot until Done.
+func (b *Breaker) Allow(ctx context.Context) (Permit, error) {
 	if e := b.cur.Load(); e.plain {
-		return Permit{b: b, e: e}, nil // the common case, small enough to inline
+		return Permit{b: b, e: e, ctx: ctx}, nil // the common case, small enough to inline
 	}
-	return b.allowSlow()
+	return b.allowSlow(ctx)
 }
 
-func (b *Breaker) allowSlow() (Permit, error) {
+func (b *Breaker) allowSlow(ctx context.Context) (Permit, error) {
 	e := b.cur.Load()
 	switch e.state {
 	case Closed, Disabled:
 	case HalfOpen:
 		if (b.s.allowProbe != nil && !b.s.allowProbe(b.s.name)) || !e.takeProbe(b.s.probes) {
-			return Permit{}, b.rejected(e)
+			return Permit{}, b.rejected(ctx, e)
 		}
 	default:
-		return Permit{}, b.rejected(e)
+		return Permit{}, b.rejected(ctx, e)
 	}
-	p := Permit{b: b, e: e}
+	p := Permit{b: b, e: e, ctx: ctx}
 	if b.s.timed {
 		p.start = b.s.clock.Since(b.origin)
 	}
@@ -171,10 +172,10 @@ func (b *Breaker) succeedClosed(e *epoch) {
 	}
 }
 
-func (b *Breaker) rejected(e *epoch) error {
+func (b *Breaker) rejected(ctx context.Context, e *epoch) error {
 	b.c.rejections.Add(1)
 	if f := b.s.hooks.OnReject; f != nil {
-		f(RejectEvent{Name: b.s.name, State: e.state})
+		f(ctx, RejectEvent{Name: b.s.name, State: e.state})
 	}
 	return e.reject
 }
@@ -201,9 +202,9 @@ func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) (err e
 	if err = ctx.Err(); err != nil {
 		return err
 	}
-	p := Permit{b: b, e: b.cur.Load()}
+	p := Permit{b: b, e: b.cur.Load(), ctx: ctx}
 	if !p.e.plain {
-		if p, err = b.allowSlow(); err != nil {
+		if p, err = b.allowSlow(ctx); err != nil {
 			return err
 		}
 	}
@@ -220,9 +221,9 @@ func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T
 	if err = ctx.Err(); err != nil {
 		return v, err
 	}
-	p := Permit{b: b, e: b.cur.Load()}
+	p := Permit{b: b, e: b.cur.Load(), ctx: ctx}
 	if !p.e.plain {
-		if p, err = b.allowSlow(); err != nil {
+		if p, err = b.allowSlow(ctx); err != nil {
 			return v, err
 		}
 	}
@@ -289,7 +290,11 @@ func (b *Breaker) finish(p Permit, o outcome, err error) {
 			// Deferred, the outcome is recorded even if the hook panics: a
 			// user's hook must not keep a probe's slot or lose a failure.
 			defer b.record(e, o, slow, at)
-			hook(CallEvent{Name: b.s.name, State: e.state, Err: err, Duration: took, Slow: slow})
+			ctx := p.ctx
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			hook(ctx, CallEvent{Name: b.s.name, State: e.state, Err: err, Duration: took, Slow: slow})
 			return
 		}
 	}

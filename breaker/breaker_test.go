@@ -263,7 +263,7 @@ func TestHalfOpenTimeoutReopensAStuckCircuit(t *testing.T) {
 	b, clk := newBreaker(t, breaker.Config{ConsecutiveFailures: 1, HalfOpenTimeout: 5 * time.Second})
 	run(t, b, errBoom)
 	clk.Advance(30 * time.Second)
-	if _, err := b.Allow(); err != nil { // a probe that never reports back
+	if _, err := b.Allow(context.Background()); err != nil { // a probe that never reports back
 		t.Fatal(err)
 	}
 	if err := run(t, b, nil); !errors.Is(err, breaker.ErrOpen) {
@@ -413,7 +413,7 @@ func TestPanicCountsAsFailureAndPropagates(t *testing.T) {
 	var events []breaker.CallEvent
 	b, clk := newBreaker(t, breaker.Config{
 		ConsecutiveFailures: 1,
-		Hooks:               breaker.Hooks{OnFailure: func(e breaker.CallEvent) { events = append(events, e) }},
+		Hooks:               breaker.Hooks{OnFailure: func(_ context.Context, e breaker.CallEvent) { events = append(events, e) }},
 	})
 	clk.Advance(0)
 	mustPanic := func(f func()) {
@@ -446,7 +446,7 @@ func TestPanicCountsAsFailureAndPropagates(t *testing.T) {
 
 func TestLateResultDoesNotAffectNewState(t *testing.T) {
 	b, clk := newBreaker(t, breaker.Config{ConsecutiveFailures: 1})
-	late, err := b.Allow() // admitted while closed
+	late, err := b.Allow(context.Background()) // admitted while closed
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -88,7 +88,7 @@ func ExampleWrap() {
 func ExampleBreaker_Allow() {
 	b, _ := breaker.New(breaker.Config{Name: "inventory"})
 
-	permit, err := b.Allow()
+	permit, err := b.Allow(context.Background())
 	if err != nil {
 		fmt.Println("skipped:", err) // the circuit is open: fail fast
 		return

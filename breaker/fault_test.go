@@ -34,9 +34,9 @@ func TestPanickingHookDuringProbeFreesItsSlot(t *testing.T) {
 		outcome error
 		want    breaker.State // after the probe
 	}{
-		"OnSuccess":                {breaker.Hooks{OnSuccess: func(e breaker.CallEvent) { boom(e) }}, nil, breaker.Closed},
-		"OnFailure":                {breaker.Hooks{OnFailure: func(e breaker.CallEvent) { boom(e) }}, errBoom, breaker.Open},
-		"OnIgnore":                 {breaker.Hooks{OnIgnore: func(e breaker.CallEvent) { boom(e) }}, context.Canceled, breaker.HalfOpen},
+		"OnSuccess":                {breaker.Hooks{OnSuccess: func(_ context.Context, e breaker.CallEvent) { boom(e) }}, nil, breaker.Closed},
+		"OnFailure":                {breaker.Hooks{OnFailure: func(_ context.Context, e breaker.CallEvent) { boom(e) }}, errBoom, breaker.Open},
+		"OnIgnore":                 {breaker.Hooks{OnIgnore: func(_ context.Context, e breaker.CallEvent) { boom(e) }}, context.Canceled, breaker.HalfOpen},
 		"OnStateChange on closing": {breaker.Hooks{OnStateChange: func(e breaker.StateChange) { boom(e) }}, nil, breaker.Closed},
 	}
 	for name, tt := range tests {
@@ -49,7 +49,7 @@ func TestPanickingHookDuringProbeFreesItsSlot(t *testing.T) {
 			mustPanic(t, func() { _ = run(t, b, tt.outcome) })
 			wantState(t, b, tt.want)
 			if tt.want == breaker.HalfOpen { // the slot is free for the next probe
-				if _, err := b.Allow(); err != nil {
+				if _, err := b.Allow(context.Background()); err != nil {
 					t.Fatalf("next probe rejected after a panicking hook: %v", err)
 				}
 			}
@@ -85,7 +85,7 @@ func TestPanickingStateHookLeavesLaterEventsQueued(t *testing.T) {
 func TestReleaseIsNeutral(t *testing.T) {
 	b, clk := newBreaker(t, breaker.Config{ConsecutiveFailures: 2, OpenDuration: time.Second})
 	_ = run(t, b, errBoom)
-	p, err := b.Allow()
+	p, err := b.Allow(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,13 +94,13 @@ func TestReleaseIsNeutral(t *testing.T) {
 	wantState(t, b, breaker.Open)
 
 	clk.Advance(time.Second)
-	p, err = b.Allow()
+	p, err = b.Allow(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.Release()
 	wantState(t, b, breaker.HalfOpen)
-	if _, err := b.Allow(); err != nil {
+	if _, err := b.Allow(context.Background()); err != nil {
 		t.Fatalf("the released probe kept its slot: %v", err)
 	}
 	m := b.Metrics()
@@ -211,14 +211,14 @@ func TestPanickingClassifierFreesTheProbeSlot(t *testing.T) {
 		IsFailure: func(error) bool { panic("classifier") }})
 	b.Trip()
 	clk.Advance(time.Second)
-	p, err := b.Allow()
+	p, err := b.Allow(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	mustPanic(t, func() { p.Done(errBoom) })
 	wantState(t, b, breaker.Open) // the failed probe reopened it
 	clk.Advance(time.Second)
-	if _, err := b.Allow(); err != nil {
+	if _, err := b.Allow(context.Background()); err != nil {
 		t.Fatalf("the next period's probe was rejected: %v", err)
 	}
 	if m := b.Metrics(); m.Failures != 1 {

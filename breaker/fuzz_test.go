@@ -91,10 +91,10 @@ func FuzzStateMachine(f *testing.F) {
 			OpenDuration: m.open, Clock: clk,
 			Hooks: breaker.Hooks{
 				OnStateChange: func(breaker.StateChange) { hook() },
-				OnSuccess:     func(breaker.CallEvent) { hook() },
-				OnFailure:     func(breaker.CallEvent) { hook() },
-				OnIgnore:      func(breaker.CallEvent) { hook() },
-				OnReject:      func(breaker.RejectEvent) { hook() },
+				OnSuccess:     func(context.Context, breaker.CallEvent) { hook() },
+				OnFailure:     func(context.Context, breaker.CallEvent) { hook() },
+				OnIgnore:      func(context.Context, breaker.CallEvent) { hook() },
+				OnReject:      func(context.Context, breaker.RejectEvent) { hook() },
 			},
 		})
 		if err != nil {
@@ -122,7 +122,7 @@ func FuzzStateMachine(f *testing.F) {
 				var p breaker.Permit
 				err := breaker.ErrOpen // stays so if OnReject panics
 				admit := m.admit()
-				guarded(func() { p, err = b.Allow() })
+				guarded(func() { p, err = b.Allow(context.Background()) })
 				if (err == nil) != admit {
 					t.Fatalf("Allow: err %v, model admits %v in %v", err, admit, m.state)
 				}

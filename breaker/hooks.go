@@ -1,14 +1,18 @@
 package breaker
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Hooks are functions a breaker calls when something happens to it. Each
 // may be nil. They are called outside the breaker's locks, so they may call
 // the breaker's methods.
 //
 // The call hooks (OnSuccess, OnFailure, OnIgnore, OnReject) run on the
-// caller's goroutine, after the outcome is recorded: a slow hook slows only
-// the call that triggered it. OnStateChange events are delivered one at a
+// caller's goroutine, after the outcome is recorded, with the call's
+// context (for a trace-aware logger, a span, an exemplar): a slow hook
+// slows only the call that triggered it. OnStateChange events are delivered one at a
 // time and in order, by the goroutine that made the change (or, when
 // another delivery is under way, by the goroutine already delivering).
 //
@@ -19,10 +23,10 @@ import "time"
 // where, like any unrecovered panic, it ends the program.
 type Hooks struct {
 	OnStateChange func(StateChange)
-	OnSuccess     func(CallEvent)
-	OnFailure     func(CallEvent)
-	OnIgnore      func(CallEvent)
-	OnReject      func(RejectEvent)
+	OnSuccess     func(context.Context, CallEvent)
+	OnFailure     func(context.Context, CallEvent)
+	OnIgnore      func(context.Context, CallEvent)
+	OnReject      func(context.Context, RejectEvent)
 }
 
 // StateChange describes a transition of a circuit.
@@ -57,11 +61,32 @@ type RejectEvent struct {
 func JoinHooks(hs ...Hooks) Hooks {
 	var j Hooks
 	j.OnStateChange = join(hs, func(h Hooks) func(StateChange) { return h.OnStateChange })
-	j.OnSuccess = join(hs, func(h Hooks) func(CallEvent) { return h.OnSuccess })
-	j.OnFailure = join(hs, func(h Hooks) func(CallEvent) { return h.OnFailure })
-	j.OnIgnore = join(hs, func(h Hooks) func(CallEvent) { return h.OnIgnore })
-	j.OnReject = join(hs, func(h Hooks) func(RejectEvent) { return h.OnReject })
+	j.OnSuccess = joinCtx(hs, func(h Hooks) func(context.Context, CallEvent) { return h.OnSuccess })
+	j.OnFailure = joinCtx(hs, func(h Hooks) func(context.Context, CallEvent) { return h.OnFailure })
+	j.OnIgnore = joinCtx(hs, func(h Hooks) func(context.Context, CallEvent) { return h.OnIgnore })
+	j.OnReject = joinCtx(hs, func(h Hooks) func(context.Context, RejectEvent) { return h.OnReject })
 	return j
+}
+
+// joinCtx is join for the call hooks, which take the call's context.
+func joinCtx[E any](hs []Hooks, pick func(Hooks) func(context.Context, E)) func(context.Context, E) {
+	var fs []func(context.Context, E)
+	for _, h := range hs {
+		if f := pick(h); f != nil {
+			fs = append(fs, f)
+		}
+	}
+	switch len(fs) {
+	case 0:
+		return nil
+	case 1:
+		return fs[0]
+	}
+	return func(ctx context.Context, e E) {
+		for _, f := range fs {
+			f(ctx, e)
+		}
+	}
 }
 
 func join[E any](hs []Hooks, pick func(Hooks) func(E)) func(E) {

@@ -21,10 +21,10 @@ func TestHooksSeeEveryEvent(t *testing.T) {
 			// Hooks run outside the lock: reading the breaker must not deadlock.
 			log = append(log, fmt.Sprintf("%s: %v→%v (now %v)", c.Name, c.From, c.To, b.State()))
 		},
-		OnSuccess: func(e breaker.CallEvent) { log = append(log, "success in "+e.State.String()) },
-		OnFailure: func(e breaker.CallEvent) { log = append(log, "failure: "+e.Err.Error()) },
-		OnIgnore:  func(e breaker.CallEvent) { log = append(log, "ignored: "+e.Err.Error()) },
-		OnReject:  func(e breaker.RejectEvent) { log = append(log, "rejected by "+e.State.String()) },
+		OnSuccess: func(_ context.Context, e breaker.CallEvent) { log = append(log, "success in "+e.State.String()) },
+		OnFailure: func(_ context.Context, e breaker.CallEvent) { log = append(log, "failure: "+e.Err.Error()) },
+		OnIgnore:  func(_ context.Context, e breaker.CallEvent) { log = append(log, "ignored: "+e.Err.Error()) },
+		OnReject:  func(_ context.Context, e breaker.RejectEvent) { log = append(log, "rejected by "+e.State.String()) },
 	}
 	b, clk := newBreaker(t, breaker.Config{Name: "db", ConsecutiveFailures: 2, Hooks: hooks})
 	run(t, b, nil)
@@ -92,9 +92,9 @@ func TestSlowStateHookDoesNotBlockOtherCallers(t *testing.T) {
 
 func TestJoinHooks(t *testing.T) {
 	var got []string
-	a := breaker.Hooks{OnFailure: func(breaker.CallEvent) { got = append(got, "a") }}
+	a := breaker.Hooks{OnFailure: func(context.Context, breaker.CallEvent) { got = append(got, "a") }}
 	b := breaker.Hooks{
-		OnFailure:     func(breaker.CallEvent) { got = append(got, "b") },
+		OnFailure:     func(context.Context, breaker.CallEvent) { got = append(got, "b") },
 		OnStateChange: func(breaker.StateChange) { got = append(got, "b-state") },
 	}
 	j := breaker.JoinHooks(a, breaker.Hooks{}, b)
@@ -112,11 +112,31 @@ func TestCallEventDuration(t *testing.T) {
 	var mu sync.Mutex
 	var got []breaker.CallEvent
 	b, clk := newBreaker(t, breaker.Config{SlowCallDuration: 300 * time.Millisecond, Hooks: breaker.Hooks{
-		OnSuccess: func(e breaker.CallEvent) { mu.Lock(); got = append(got, e); mu.Unlock() },
+		OnSuccess: func(_ context.Context, e breaker.CallEvent) { mu.Lock(); got = append(got, e); mu.Unlock() },
 	}})
 	b.Do(context.Background(), func(context.Context) error { clk.Advance(200 * time.Millisecond); return nil })
 	b.Do(context.Background(), func(context.Context) error { clk.Advance(time.Second); return nil })
 	if len(got) != 2 || got[0].Duration != 200*time.Millisecond || got[0].Slow || got[1].Duration != time.Second || !got[1].Slow {
 		t.Fatalf("events = %+v", got)
+	}
+}
+
+// The call hooks get the call's context: a span or a trace-aware logger in
+// it reaches them, through Do and through the two-step form.
+func TestCallHooksGetTheCallsContext(t *testing.T) {
+	type key struct{}
+	var got []any
+	record := func(ctx context.Context, _ breaker.CallEvent) { got = append(got, ctx.Value(key{})) }
+	b, _ := newBreaker(t, breaker.Config{ConsecutiveFailures: 1, Hooks: breaker.Hooks{
+		OnSuccess: record, OnFailure: record,
+		OnReject: func(ctx context.Context, _ breaker.RejectEvent) { got = append(got, ctx.Value(key{})) },
+	}})
+	ctx := context.WithValue(context.Background(), key{}, "span")
+	_ = b.Do(ctx, func(context.Context) error { return nil })
+	p, _ := b.Allow(ctx)
+	p.Done(errBoom) // opens
+	_, _ = b.Allow(ctx)
+	if len(got) != 3 || got[0] != "span" || got[1] != "span" || got[2] != "span" {
+		t.Fatalf("hooks saw %v; want the call's context three times", got)
 	}
 }

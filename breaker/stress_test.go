@@ -74,7 +74,7 @@ func stress(t *testing.T, cfg Config) {
 					}
 					return nil
 				}
-				p, err := b.Allow()
+				p, err := b.Allow(context.Background())
 				if err != nil {
 					if !errors.Is(err, ErrOpen) {
 						t.Errorf("rejection error %v does not match ErrOpen", err)

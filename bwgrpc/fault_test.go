@@ -45,7 +45,7 @@ func TestUnaryDoesNotWriteIntoTheCallersOptions(t *testing.T) {
 func TestAbandonedStreamFreesItsProbeSlot(t *testing.T) {
 	released := make(chan struct{}, 1)
 	f := newFixture(t, breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Second,
-		Hooks: breaker.Hooks{OnIgnore: func(breaker.CallEvent) { released <- struct{}{} }}}, retry.Config{})
+		Hooks: breaker.Hooks{OnIgnore: func(context.Context, breaker.CallEvent) { released <- struct{}{} }}}, retry.Config{})
 	c := start(t, &flakyHealth{}, f.ic)
 	// Open the connection's circuit, then let it go half-open.
 	if err := f.check(c, context.Background()); err != nil {

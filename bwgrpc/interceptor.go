@@ -146,7 +146,7 @@ func (ic *Interceptor) Breakers() *breaker.Registry { return ic.breakers }
 func (ic *Interceptor) Unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	b := ic.breaker(method, cc)
 	attempt := func(ctx context.Context) error {
-		permit, err := allow(b)
+		permit, err := allow(ctx, b)
 		if err != nil {
 			return err
 		}
@@ -172,7 +172,7 @@ func (ic *Interceptor) Stream(ctx context.Context, desc *grpc.StreamDesc, cc *gr
 	b := ic.breaker(method, cc)
 	var cs grpc.ClientStream
 	attempt := func(ctx context.Context) error {
-		permit, err := allow(b)
+		permit, err := allow(ctx, b)
 		if err != nil {
 			return err
 		}
@@ -220,11 +220,11 @@ func (ic *Interceptor) breaker(method string, cc *grpc.ClientConn) *breaker.Brea
 }
 
 // allow asks b for a permit; a rejection is never retried.
-func allow(b *breaker.Breaker) (breaker.Permit, error) {
+func allow(ctx context.Context, b *breaker.Breaker) (breaker.Permit, error) {
 	if b == nil {
 		return breaker.Permit{}, nil
 	}
-	p, err := b.Allow()
+	p, err := b.Allow(ctx)
 	if err != nil {
 		return p, retry.Permanent(&OpenError{err: err})
 	}

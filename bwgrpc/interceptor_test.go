@@ -114,7 +114,11 @@ func newFixture(t *testing.T, bc breaker.Config, rc retry.Config) fixture {
 	delays := new([]time.Duration)
 	var mu sync.Mutex
 	rc.Clock, rc.Jitter, rc.NoBudget = clk, retry.JitterNone, true
-	rc.Hooks.OnRetry = func(e retry.RetryEvent) { mu.Lock(); *delays = append(*delays, e.Delay); mu.Unlock() }
+	rc.Hooks.OnRetry = func(_ context.Context, e retry.RetryEvent) {
+		mu.Lock()
+		*delays = append(*delays, e.Delay)
+		mu.Unlock()
+	}
 	p, err := retry.New(rc)
 	if err != nil {
 		t.Fatal(err)

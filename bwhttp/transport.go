@@ -268,7 +268,7 @@ func (c *call) attempt(n int) (*http.Response, error) {
 	var permit breaker.Permit
 	if c.breaker != nil {
 		var err error
-		if permit, err = c.breaker.Allow(); err != nil {
+		if permit, err = c.breaker.Allow(c.req.Context()); err != nil {
 			if r != c.req && r.Body != nil {
 				r.Body.Close()
 			}

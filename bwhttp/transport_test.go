@@ -77,7 +77,11 @@ func newClient(t *testing.T, cfg bwhttp.Config, rc retry.Config) (*http.Client, 
 	delays := new([]time.Duration)
 	var mu sync.Mutex
 	rc.Clock, rc.Jitter, rc.NoBudget = clk, retry.JitterNone, true
-	rc.Hooks.OnRetry = func(e retry.RetryEvent) { mu.Lock(); *delays = append(*delays, e.Delay); mu.Unlock() }
+	rc.Hooks.OnRetry = func(_ context.Context, e retry.RetryEvent) {
+		mu.Lock()
+		*delays = append(*delays, e.Delay)
+		mu.Unlock()
+	}
 	if cfg.Retry == nil && !cfg.NoRetry {
 		p, err := retry.New(rc)
 		if err != nil {

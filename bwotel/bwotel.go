@@ -149,9 +149,9 @@ func (o *Observer) WatchRetry(p *retry.Policy) { o.watched.AddRetry(p) }
 // with their breakers; the histogram's series are kept by the SDK, whose
 // cardinality limit (sdk/metric.WithCardinalityLimit) bounds them.
 func (o *Observer) BreakerHooks() breaker.Hooks {
-	record := func(outcome int) func(breaker.CallEvent) {
-		return func(e breaker.CallEvent) {
-			o.duration.Record(context.Background(), e.Duration.Seconds(), o.attrsFor(e.Name)[outcome])
+	record := func(outcome int) func(context.Context, breaker.CallEvent) {
+		return func(ctx context.Context, e breaker.CallEvent) {
+			o.duration.Record(ctx, e.Duration.Seconds(), o.attrsFor(e.Name)[outcome]) // exemplars follow the caller's trace
 		}
 	}
 	return breaker.Hooks{OnSuccess: record(0), OnFailure: record(1), OnIgnore: record(2)}

@@ -27,6 +27,7 @@
 package bwprom
 
 import (
+	"context"
 	"sync"
 
 	"github.com/breakwater-go/breakwater/breaker"
@@ -101,8 +102,8 @@ func (c *Collector) WatchRetry(p *retry.Policy) { c.watched.AddRetry(p) }
 // deleted when it is no longer watched. Breakers without the hooks are
 // still counted, just not timed.
 func (c *Collector) BreakerHooks() breaker.Hooks {
-	observe := func(outcome int) func(breaker.CallEvent) {
-		return func(e breaker.CallEvent) {
+	observe := func(outcome int) func(context.Context, breaker.CallEvent) {
+		return func(_ context.Context, e breaker.CallEvent) {
 			c.observersFor(e.Name)[outcome].Observe(e.Duration.Seconds())
 		}
 	}

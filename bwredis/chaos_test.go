@@ -216,7 +216,7 @@ func chaosChild(addr string) {
 		fmt.Printf(format+"\n", args...)
 		out.Unlock()
 	}
-	onProbe := func(e breaker.CallEvent) {
+	onProbe := func(_ context.Context, e breaker.CallEvent) {
 		if e.State == breaker.HalfOpen {
 			end := time.Now()
 			say("probe %s %d %d %t", e.Name, end.Add(-e.Duration).UnixNano(), end.UnixNano(), s.Metrics().Connected)
@@ -251,7 +251,7 @@ func chaosChild(addr string) {
 				b := reg.Get(chaosCircuits[rng.IntN(len(chaosCircuits))])
 				failing := time.Now().UnixMilli()/700%2 == 0 // the dependency fails in bursts
 				start := time.Now()
-				p, err := b.Allow()
+				p, err := b.Allow(context.Background())
 				lat := time.Since(start)
 				if err == nil {
 					time.Sleep(time.Millisecond) // the dependency's own time

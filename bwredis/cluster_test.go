@@ -107,7 +107,7 @@ func TestRedisCluster(t *testing.T) {
 			flush(t, rs...)
 			var permits []breaker.Permit
 			for _, r := range rs {
-				if p, err := r.b.Allow(); err == nil {
+				if p, err := r.b.Allow(context.Background()); err == nil {
 					permits = append(permits, p)
 				}
 			}

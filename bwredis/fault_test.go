@@ -263,7 +263,7 @@ func TestBadDataIsolatesOneCircuit(t *testing.T) {
 	}
 	a.b.Trip() // locally: the unusable circuit runs on its own state
 	clk.Advance(breaker.DefaultOpenDuration)
-	p, err := a.b.Allow()
+	p, err := a.b.Allow(context.Background())
 	if err != nil {
 		t.Fatalf("the unusable circuit should probe on its local state: %v", err)
 	}
@@ -289,7 +289,7 @@ func TestBadDataIsolatesOneCircuit(t *testing.T) {
 	flush(t, a, b)
 	probes := 0
 	for _, r := range []*replica{a, b} {
-		if _, err := r.b.Allow(); err == nil {
+		if _, err := r.b.Allow(context.Background()); err == nil {
 			probes++
 		}
 	}

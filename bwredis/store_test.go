@@ -122,7 +122,7 @@ func TestTripPropagatesAndRecoveryIsShared(t *testing.T) {
 	flush(t, rs...)
 	var permits []breaker.Permit
 	for _, r := range rs {
-		if p, err := r.b.Allow(); err == nil {
+		if p, err := r.b.Allow(context.Background()); err == nil {
 			permits = append(permits, p)
 		}
 	}

@@ -8,8 +8,10 @@
 //	                                   cause     why retrying stopped
 //
 // A breaker opening (or forced open) is logged at Warn, closing and
-// half-opening at Info; a retry at Info, giving up at Warn. Attach the hooks
-// when building a policy; a policy without them pays nothing.
+// half-opening at Info; a retry at Info, giving up at Warn. Retry records
+// carry the call's context, so a trace-aware handler ties them to the
+// caller's trace. Attach the hooks when building a policy; a policy without
+// them pays nothing.
 package bwslog
 
 import (
@@ -18,6 +20,14 @@ import (
 
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/retry"
+)
+
+// Messages of the records: constant, so that they can be searched and
+// counted; the details are in the attributes.
+const (
+	MsgStateChange = "circuit state changed"
+	MsgRetry       = "retrying"
+	MsgGiveUp      = "retries exhausted"
 )
 
 // Attribute keys of the records.
@@ -44,7 +54,7 @@ func BreakerHooks(l *slog.Logger) breaker.Hooks {
 		if c.To == breaker.Open || c.To == breaker.ForcedOpen {
 			level = slog.LevelWarn
 		}
-		l.LogAttrs(context.Background(), level, "circuit "+c.To.String(),
+		l.LogAttrs(context.Background(), level, MsgStateChange, // a state change is no call's
 			slog.String(KeyBreaker, c.Name), slog.String(KeyFrom, c.From.String()), slog.String(KeyTo, c.To.String()))
 	}}
 }
@@ -56,13 +66,13 @@ func RetryHooks(l *slog.Logger) retry.Hooks {
 		l = slog.Default()
 	}
 	return retry.Hooks{
-		OnRetry: func(e retry.RetryEvent) {
-			l.LogAttrs(context.Background(), slog.LevelInfo, "retrying",
+		OnRetry: func(ctx context.Context, e retry.RetryEvent) {
+			l.LogAttrs(ctx, slog.LevelInfo, MsgRetry,
 				slog.String(KeyRetry, e.Name), slog.Int(KeyAttempt, e.Attempt),
 				slog.Duration(KeyDelay, e.Delay), slog.String(KeyError, errText(e.Err)))
 		},
-		OnGiveUp: func(e retry.GiveUpEvent) {
-			l.LogAttrs(context.Background(), slog.LevelWarn, "retries exhausted",
+		OnGiveUp: func(ctx context.Context, e retry.GiveUpEvent) {
+			l.LogAttrs(ctx, slog.LevelWarn, MsgGiveUp,
 				slog.String(KeyRetry, e.Name), slog.Int(KeyAttempts, e.Attempts),
 				slog.String(KeyCause, errText(e.Cause)), slog.String(KeyError, errText(e.Err)))
 		},

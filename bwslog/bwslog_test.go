@@ -19,13 +19,15 @@ import (
 type capture struct {
 	mu      sync.Mutex
 	records []slog.Record
+	ctxs    []context.Context
 }
 
 func (c *capture) Enabled(context.Context, slog.Level) bool { return true }
-func (c *capture) Handle(_ context.Context, r slog.Record) error {
+func (c *capture) Handle(ctx context.Context, r slog.Record) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.records = append(c.records, r.Clone())
+	c.ctxs = append(c.ctxs, ctx)
 	return nil
 }
 func (c *capture) WithAttrs([]slog.Attr) slog.Handler { return c }
@@ -50,9 +52,9 @@ func TestBreakerStateChangesAreLogged(t *testing.T) {
 		msg      string
 		from, to string
 	}{
-		{slog.LevelWarn, "circuit open", "closed", "open"},
-		{slog.LevelInfo, "circuit half-open", "open", "half-open"},
-		{slog.LevelInfo, "circuit closed", "half-open", "closed"},
+		{slog.LevelWarn, bwslog.MsgStateChange, "closed", "open"},
+		{slog.LevelInfo, bwslog.MsgStateChange, "open", "half-open"},
+		{slog.LevelInfo, bwslog.MsgStateChange, "half-open", "closed"},
 	}
 	if len(h.records) != len(want) {
 		t.Fatalf("%d records, want %d", len(h.records), len(want))
@@ -70,9 +72,16 @@ func TestRetriesAndGivingUpAreLogged(t *testing.T) {
 	h := &capture{}
 	clk := clocktest.NewFake(time.Time{})
 	p, _ := retry.New(retry.Config{Name: "search", MaxAttempts: 2, Jitter: retry.JitterNone, Clock: clk, Hooks: bwslog.RetryHooks(slog.New(h))})
-	clk.Drive(func() { p.Do(context.Background(), func(context.Context) error { return errors.New("503") }) })
+	type traceKey struct{}
+	ctx := context.WithValue(context.Background(), traceKey{}, "trace-1") // as a tracer's span would be
+	clk.Drive(func() { p.Do(ctx, func(context.Context) error { return errors.New("503") }) })
 	if len(h.records) != 2 {
 		t.Fatalf("%d records", len(h.records))
+	}
+	for i, c := range h.ctxs {
+		if c.Value(traceKey{}) != "trace-1" {
+			t.Errorf("record %d was logged without the call's context", i)
+		}
 	}
 	r, a := h.records[0], attrs(h.records[0])
 	if r.Level != slog.LevelInfo || r.Message != "retrying" || a["retry"] != "search" || a["attempt"] != "1" || a["delay"] != "1s" || a["error"] != "503" {
@@ -99,6 +108,6 @@ func ExampleBreakerHooks() {
 	b.Trip()
 	b.Reset()
 	// Output:
-	// level=WARN msg="circuit open" breaker=payments-api from=closed to=open
-	// level=INFO msg="circuit closed" breaker=payments-api from=open to=closed
+	// level=WARN msg="circuit state changed" breaker=payments-api from=closed to=open
+	// level=INFO msg="circuit state changed" breaker=payments-api from=open to=closed
 }

@@ -20,7 +20,7 @@ func Example() {
 		Name:   "inventory",
 		Clock:  clk,
 		Jitter: retry.JitterNone, // exact delays, for the printout
-		Hooks: retry.Hooks{OnRetry: func(e retry.RetryEvent) {
+		Hooks: retry.Hooks{OnRetry: func(_ context.Context, e retry.RetryEvent) {
 			fmt.Printf("attempt %d failed (%v); retrying in %v\n", e.Attempt, e.Err, e.Delay)
 		}},
 	})

@@ -117,7 +117,7 @@ func retrying[T any](ctx context.Context, p *Policy, opts *Options, fn func(cont
 		}
 		if cause == nil {
 			if f := s.Hooks.OnRetry; f != nil {
-				f(RetryEvent{Name: s.Name, Attempt: attempt, Err: err, Delay: d})
+				f(ctx, RetryEvent{Name: s.Name, Attempt: attempt, Err: err, Delay: d})
 			}
 			p.retries.Add(1)
 			cause = clock.Sleep(ctx, s.Clock, d)
@@ -125,7 +125,7 @@ func retrying[T any](ctx context.Context, p *Policy, opts *Options, fn func(cont
 		if cause != nil {
 			p.exhausted.Add(1)
 			if f := s.Hooks.OnGiveUp; f != nil {
-				f(GiveUpEvent{Name: s.Name, Attempts: attempt, Cause: cause, Err: err})
+				f(ctx, GiveUpEvent{Name: s.Name, Attempts: attempt, Cause: cause, Err: err})
 			}
 			if err == nil { // the result was retryable, but it is still a result
 				return v, nil
@@ -227,13 +227,13 @@ func (s *settings) retryable(err error, opts *Options) bool {
 }
 
 // Hooks are functions a policy calls; each may be nil. They run on the
-// caller's goroutine.
+// caller's goroutine, with the call's context.
 type Hooks struct {
 	// OnRetry is called before each retry's delay.
-	OnRetry func(RetryEvent)
+	OnRetry func(context.Context, RetryEvent)
 	// OnGiveUp is called when a limit stops the retries: attempts, time,
-	// budget or context.
-	OnGiveUp func(GiveUpEvent)
+	// budget, a rejection or the context.
+	OnGiveUp func(context.Context, GiveUpEvent)
 }
 
 // RetryEvent describes a retry about to be made.

@@ -30,10 +30,10 @@ func newPolicy(t *testing.T, cfg retry.Config) (*retry.Policy, *clocktest.Fake, 
 	}
 	delays := new([]time.Duration)
 	onRetry := cfg.Hooks.OnRetry
-	cfg.Hooks.OnRetry = func(e retry.RetryEvent) {
+	cfg.Hooks.OnRetry = func(ctx context.Context, e retry.RetryEvent) {
 		*delays = append(*delays, e.Delay)
 		if onRetry != nil {
-			onRetry(e)
+			onRetry(ctx, e)
 		}
 	}
 	p, err := retry.New(cfg)
@@ -286,10 +286,10 @@ func TestRetryAfterHintBeyondTimeBudgetStops(t *testing.T) {
 func TestHooks(t *testing.T) {
 	var log []string
 	p, clk, _ := newPolicy(t, retry.Config{MaxAttempts: 3, Name: "search", Hooks: retry.Hooks{
-		OnRetry: func(e retry.RetryEvent) {
+		OnRetry: func(_ context.Context, e retry.RetryEvent) {
 			log = append(log, fmt.Sprintf("%s retry after attempt %d (%v) in %v", e.Name, e.Attempt, e.Err, e.Delay))
 		},
-		OnGiveUp: func(e retry.GiveUpEvent) {
+		OnGiveUp: func(_ context.Context, e retry.GiveUpEvent) {
 			log = append(log, fmt.Sprintf("%s gave up after %d: %v / %v", e.Name, e.Attempts, e.Cause, e.Err))
 		},
 	}})

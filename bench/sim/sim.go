@@ -18,6 +18,7 @@ package sim
 
 import (
 	"container/heap"
+	"context"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -172,7 +173,7 @@ func Run(sc Scenario, p Policy) (Result, error) {
 		var permit breaker.Permit
 		if b != nil {
 			var err error
-			if permit, err = b.Allow(); err != nil {
+			if permit, err = b.Allow(context.Background()); err != nil {
 				if p.Fallback {
 					res.Fallbacks++
 				} else {

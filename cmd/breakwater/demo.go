@@ -107,7 +107,7 @@ func runDemo(w io.Writer, speed float64) error {
 	}
 	r, err := retry.New(retry.Config{
 		MaxAttempts: 3, Delay: time.Second, Multiplier: 2, Jitter: retry.JitterNone, Clock: clk,
-		Hooks: retry.Hooks{OnRetry: func(e retry.RetryEvent) {
+		Hooks: retry.Hooks{OnRetry: func(_ context.Context, e retry.RetryEvent) {
 			say("attempt %d failed: %v; retrying in %v", e.Attempt, e.Err, e.Delay)
 		}},
 	})

@@ -186,7 +186,7 @@ func (r *runner) run(ctx context.Context) int {
 		Jitter:       jitters[r.f.jitter],
 		NoBudget:     true, // one invocation; the circuit protects across invocations
 		DoNotRetryOn: []error{errCannotRun},
-		Hooks: retry.Hooks{OnRetry: func(e retry.RetryEvent) {
+		Hooks: retry.Hooks{OnRetry: func(_ context.Context, e retry.RetryEvent) {
 			r.say("attempt %d/%d failed (%v); retrying in %v", e.Attempt, r.f.attempts, e.Err, e.Delay.Round(time.Millisecond))
 		}},
 	})
