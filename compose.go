@@ -77,6 +77,13 @@ func (f PolicyFunc) Apply(next Next) Next { return f(next) }
 // Retry retries the layers inside it.
 func Retry(p *retry.Policy) Policy { return retryPolicy{p} }
 
+// RetryResults retries the layers inside it, like Retry, and also retries
+// their successful results that retryIf accepts (a response whose status
+// means "try again"). Its type parameter must be the stack's result type.
+func RetryResults[T any](p *retry.Policy, retryIf func(result T) bool) Policy {
+	return retryResultsPolicy[T]{p, retryIf}
+}
+
 // Breaker protects the layers inside it with a circuit breaker.
 func Breaker(b *breaker.Breaker) Policy { return breakerPolicy{b} }
 
@@ -95,6 +102,10 @@ type (
 	breakerPolicy         struct{ b *breaker.Breaker }
 	timeoutPolicy         struct{ p *timeout.Policy }
 	fallbackPolicy[T any] struct{ p *fallback.Policy[T] }
+	retryResultsPolicy[T any] struct {
+		p       *retry.Policy
+		retryIf func(T) bool
+	}
 )
 
 func (r retryPolicy) Apply(next Next) Next {
@@ -144,9 +155,29 @@ func (f fallbackPolicy[T]) Apply(next Next) Next {
 	}
 }
 
-// resultType names the result type of a fallback, for the error of a
+func (r retryResultsPolicy[T]) Apply(next Next) Next {
+	return func(ctx context.Context, c Call) error {
+		h, _ := c.r.(*holder[T])
+		opts := retry.Options[T]{RetryResult: r.retryIf}
+		v, err := retry.ExecuteWith(ctx, r.p, opts, func(ctx context.Context) (T, error) {
+			err := next(ctx, c)
+			var v T
+			if h != nil {
+				v = h.v
+			}
+			return v, err
+		})
+		if h != nil {
+			h.v = v
+		}
+		return err
+	}
+}
+
+// resultType names the result type of a typed policy, for the error of a
 // stack of another type.
-func (f fallbackPolicy[T]) resultType() string { return fmt.Sprintf("%T", *new(T)) }
+func (f fallbackPolicy[T]) resultType() string     { return fmt.Sprintf("fallback for %T", *new(T)) }
+func (r retryResultsPolicy[T]) resultType() string { return fmt.Sprintf("retry of %T", *new(T)) }
 
 // ErrInvalidPolicy is matched by the errors of Wrap, Execute and Do for a
 // stack that cannot be built: a nil function or policy, or a fallback of
@@ -209,7 +240,13 @@ func (s *stack[T]) add(p Policy, inner []*breaker.Breaker) error {
 		if p.p == nil {
 			return errors.New("it is nil")
 		}
-		next, opts := s.function(), retry.Options{Gate: gate(inner)}
+		next, opts := s.function(), retry.Options[T]{Gate: gate(inner)}
+		f = func(ctx context.Context) (T, error) { return retry.ExecuteWith(ctx, p.p, opts, next) }
+	case retryResultsPolicy[T]:
+		if p.p == nil || p.retryIf == nil {
+			return errors.New("it is nil or incomplete")
+		}
+		next, opts := s.function(), retry.Options[T]{Gate: gate(inner), RetryResult: p.retryIf}
 		f = func(ctx context.Context) (T, error) { return retry.ExecuteWith(ctx, p.p, opts, next) }
 	case breakerPolicy:
 		if p.b == nil {
@@ -285,7 +322,7 @@ func describe(p Policy) string {
 	case nil:
 		return "nil"
 	case interface{ resultType() string }:
-		return "fallback for " + p.resultType()
+		return p.resultType()
 	}
 	return fmt.Sprintf("%T", p)
 }

@@ -250,3 +250,29 @@ func TestInvalidStacks(t *testing.T) {
 		t.Fatalf("Do(nil): %v", err)
 	}
 }
+
+// A typed result check in a stack: a result that means "try again" is
+// retried, and a check of another result type is refused when the stack
+// is built.
+func TestRetryResults(t *testing.T) {
+	s := newStack(t, breaker.Config{}, retry.Config{MaxAttempts: 4})
+	codes := []int{503, 503, 200}
+	status := func(context.Context) (int, error) {
+		c := codes[0]
+		codes = codes[1:]
+		return c, nil
+	}
+	var got int
+	var err error
+	s.clk.Drive(func() {
+		got, err = breakwater.Execute(context.Background(), status,
+			breakwater.RetryResults(s.r, func(code int) bool { return code == 503 }), breakwater.Breaker(s.b))
+	})
+	if got != 200 || err != nil || s.r.Metrics().Retries != 2 {
+		t.Fatalf("got %v, %v after %d retries", got, err, s.r.Metrics().Retries)
+	}
+	_, err = breakwater.Wrap(status, breakwater.RetryResults(s.r, func(string) bool { return true }))
+	if !errors.Is(err, breakwater.ErrInvalidPolicy) || !strings.Contains(err.Error(), "retry of string): does not fit a call returning int") {
+		t.Fatalf("Wrap with a check of another type: %v", err)
+	}
+}

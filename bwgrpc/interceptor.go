@@ -201,7 +201,7 @@ func (ic *Interceptor) run(ctx context.Context, b *breaker.Breaker, attempt func
 	if ic.retry == nil {
 		return attempt(ctx)
 	}
-	opts := retry.Options{Retryable: func(error) bool { return true }}
+	opts := retry.Options[struct{}]{Retryable: func(error) bool { return true }}
 	if b != nil {
 		opts.Gate = b.Gate
 	}

@@ -188,7 +188,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.retry == nil || !t.canRetry(req) {
 		return c.attempt(1)
 	}
-	opts := retry.Options{
+	opts := retry.Options[*http.Response]{
 		// The transport's Retryable has decided by the time the policy
 		// sees an error: what is not retryable comes marked Permanent.
 		Retryable: func(error) bool { return true },

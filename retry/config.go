@@ -95,10 +95,6 @@ type Config struct {
 	// DoNotRetryOn lists errors that are never retried (matched with
 	// errors.Is). It wins over RetryOn and RetryIf.
 	DoNotRetryOn []error
-	// RetryOnResult, when set, is asked about every successful result;
-	// true retries the call. When the attempts run out on such a result, it
-	// is returned with a nil error.
-	RetryOnResult func(result any) bool
 
 	// Budget is a retry budget shared with other policies. Nil means a
 	// budget of the policy's own, with the default BudgetConfig.

@@ -27,7 +27,7 @@
 // Any error, except: errors wrapped with Permanent; errors in DoNotRetryOn;
 // a Rejection such as breaker.ErrOpen (retrying an open circuit only wastes attempts) unless
 // it is listed in RetryOn; and, when RetryOn or RetryIf is set, errors they
-// do not select. RetryOnResult retries successful results too.
+// do not select. Options.RetryResult, typed, retries successful results too.
 //
 // # Errors
 //

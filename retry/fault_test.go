@@ -80,13 +80,13 @@ func TestOptionsRetryableOverridesThePolicysLists(t *testing.T) {
 	p, _, _ := newPolicy(t, retry.Config{RetryOn: []error{other}, DoNotRetryOn: []error{errFlaky}, NoBudget: true, Backoff: func(int, error) time.Duration { return 0 }})
 	fn, calls := failing(2, errFlaky)
 	f := func(ctx context.Context) (int, error) { return 0, fn(ctx) }
-	_, err := retry.ExecuteWith(context.Background(), p, retry.Options{Retryable: func(err error) bool { return errors.Is(err, errFlaky) }}, f)
+	_, err := retry.ExecuteWith(context.Background(), p, retry.Options[int]{Retryable: func(err error) bool { return errors.Is(err, errFlaky) }}, f)
 	if err != nil || *calls != 3 {
 		t.Fatalf("err %v after %d calls; want success on the third", err, *calls)
 	}
 	// Permanent still wins.
 	fn, calls = failing(2, retry.Permanent(errFlaky))
-	_, err = retry.ExecuteWith(context.Background(), p, retry.Options{Retryable: func(error) bool { return true }}, f)
+	_, err = retry.ExecuteWith(context.Background(), p, retry.Options[int]{Retryable: func(error) bool { return true }}, f)
 	if !errors.Is(err, errFlaky) || *calls != 1 {
 		t.Fatalf("err %v after %d calls; want the permanent error after 1", err, *calls)
 	}
@@ -118,7 +118,7 @@ func TestGateStopsRetriesThatWouldBeRejected(t *testing.T) {
 			gate := func() (time.Duration, error) { return tt.wait, tt.rejection }
 			go func() {
 				defer close(done)
-				_, err = retry.ExecuteWith(context.Background(), p, retry.Options{Gate: gate}, func(ctx context.Context) (int, error) { return 0, fn(ctx) })
+				_, err = retry.ExecuteWith(context.Background(), p, retry.Options[int]{Gate: gate}, func(ctx context.Context) (int, error) { return 0, fn(ctx) })
 			}()
 			clk.Drive(func() { <-done })
 			var re *retry.Error

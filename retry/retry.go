@@ -44,11 +44,11 @@ func (p *Policy) Do(ctx context.Context, fn func(context.Context) error) error {
 
 // Execute runs fn through p, like Policy.Do, and returns its result.
 func Execute[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, error)) (T, error) {
-	return execute(ctx, p, nil, fn)
+	return execute[T](ctx, p, nil, fn)
 }
 
-// Options adjust one call made with ExecuteWith.
-type Options struct {
+// Options adjust one call made with ExecuteWith, whose result type is T.
+type Options[T any] struct {
 	// Retryable, when set, decides alone which of the call's errors are
 	// retried, in place of the policy's RetryOn, DoNotRetryOn and RetryIf
 	// (an error made by Permanent is still never retried). An integration
@@ -66,14 +66,24 @@ type Options struct {
 	// breaker's Gate method has this shape; the composition in package
 	// breakwater sets it for a retry policy around breakers.
 	Gate func() (wait time.Duration, rejection error)
+	// RetryResult, when set, is asked about every successful result; true
+	// retries the call (a response whose status means "try again"). When
+	// the attempts run out on such a result, it is returned with a nil
+	// error.
+	RetryResult func(result T) bool
 }
 
 // ExecuteWith runs fn through p, like Execute, adjusted by opts.
-func ExecuteWith[T any](ctx context.Context, p *Policy, opts Options, fn func(context.Context) (T, error)) (T, error) {
+func ExecuteWith[T any](ctx context.Context, p *Policy, opts Options[T], fn func(context.Context) (T, error)) (T, error) {
 	return execute(ctx, p, &opts, fn)
 }
 
-func execute[T any](ctx context.Context, p *Policy, opts *Options, fn func(context.Context) (T, error)) (T, error) {
+// retryResult reports whether the successful result v is to be retried.
+func (o *Options[T]) retryResult(v T) bool {
+	return o != nil && o.RetryResult != nil && o.RetryResult(v)
+}
+
+func execute[T any](ctx context.Context, p *Policy, opts *Options[T], fn func(context.Context) (T, error)) (T, error) {
 	if err := ctx.Err(); err != nil {
 		var zero T
 		return zero, err
@@ -84,7 +94,7 @@ func execute[T any](ctx context.Context, p *Policy, opts *Options, fn func(conte
 		start = p.s.Clock.Now()
 	}
 	v, err := fn(ctx)
-	if err == nil && (p.s.RetryOnResult == nil || !p.s.RetryOnResult(v)) {
+	if err == nil && !opts.retryResult(v) {
 		if p.s.budget != nil {
 			p.s.budget.RecordSuccess()
 		}
@@ -95,11 +105,15 @@ func execute[T any](ctx context.Context, p *Policy, opts *Options, fn func(conte
 
 // retrying is Execute after a first attempt that failed (err != nil) or
 // returned a result to retry (err == nil).
-func retrying[T any](ctx context.Context, p *Policy, opts *Options, fn func(context.Context) (T, error), start time.Time, v T, err error) (T, error) {
+func retrying[T any](ctx context.Context, p *Policy, opts *Options[T], fn func(context.Context) (T, error), start time.Time, v T, err error) (T, error) {
 	s := &p.s
 	var prev time.Duration // the previous delay
 	for attempt := 1; ; attempt++ {
-		if err != nil && !s.retryable(err, opts) {
+		var rules func(error) bool
+		if opts != nil {
+			rules = opts.Retryable
+		}
+		if err != nil && !s.retryable(err, rules) {
 			if pe, ok := err.(*permanentError); ok {
 				err = pe.err
 			}
@@ -135,7 +149,7 @@ func retrying[T any](ctx context.Context, p *Policy, opts *Options, fn func(cont
 
 		prev = d
 		v, err = fn(ctx)
-		if err == nil && (s.RetryOnResult == nil || !s.RetryOnResult(v)) {
+		if err == nil && !opts.retryResult(v) {
 			p.recovered.Add(1)
 			if s.budget != nil {
 				s.budget.RecordSuccess()
@@ -199,13 +213,13 @@ type Rejection interface {
 // in DoNotRetryOn is not; one in RetryOn is; a Rejection is not; RetryIf
 // decides when set; any other error is retried unless RetryOn or RetryIf
 // is set.
-func (s *settings) retryable(err error, opts *Options) bool {
+func (s *settings) retryable(err error, retryable func(error) bool) bool {
 	var pe *permanentError
 	if errors.As(err, &pe) {
 		return false
 	}
-	if opts != nil && opts.Retryable != nil {
-		return opts.Retryable(err)
+	if retryable != nil {
+		return retryable(err)
 	}
 	for _, target := range s.DoNotRetryOn {
 		if errors.Is(err, target) {

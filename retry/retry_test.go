@@ -221,16 +221,15 @@ func TestWhatIsRetried(t *testing.T) {
 	}
 }
 
-func TestRetryOnResult(t *testing.T) {
+func TestRetryResult(t *testing.T) {
 	type response struct{ status int }
-	p, clk, delays := newPolicy(t, retry.Config{
-		RetryOnResult: func(r any) bool { return r.(response).status == 503 },
-	})
+	opts := retry.Options[response]{RetryResult: func(r response) bool { return r.status == 503 }}
+	p, clk, delays := newPolicy(t, retry.Config{})
 	statuses := []int{503, 503, 200}
 	var got response
 	var err error
 	clk.Drive(func() {
-		got, err = retry.Execute(context.Background(), p, func(context.Context) (response, error) {
+		got, err = retry.ExecuteWith(context.Background(), p, opts, func(context.Context) (response, error) {
 			r := response{statuses[0]}
 			statuses = statuses[1:]
 			return r, nil
@@ -241,9 +240,9 @@ func TestRetryOnResult(t *testing.T) {
 	}
 
 	// When attempts run out, the last result comes back, without an error.
-	p, clk, _ = newPolicy(t, retry.Config{MaxAttempts: 2, RetryOnResult: func(r any) bool { return r.(response).status == 503 }})
+	p, clk, _ = newPolicy(t, retry.Config{MaxAttempts: 2})
 	clk.Drive(func() {
-		got, err = retry.Execute(context.Background(), p, func(context.Context) (response, error) { return response{503}, nil })
+		got, err = retry.ExecuteWith(context.Background(), p, opts, func(context.Context) (response, error) { return response{503}, nil })
 	})
 	if err != nil || got.status != 503 || p.Metrics().Exhausted != 1 {
 		t.Fatalf("got %+v, %v; metrics %+v", got, err, p.Metrics())
