@@ -98,10 +98,10 @@ func Fallback[T any](p *fallback.Policy[T]) Policy { return fallbackPolicy[T]{p}
 // generic Execute, so a call through them allocates nothing; their Apply
 // serves stacks that hold policies of other packages.
 type (
-	retryPolicy           struct{ p *retry.Policy }
-	breakerPolicy         struct{ b *breaker.Breaker }
-	timeoutPolicy         struct{ p *timeout.Policy }
-	fallbackPolicy[T any] struct{ p *fallback.Policy[T] }
+	retryPolicy               struct{ p *retry.Policy }
+	breakerPolicy             struct{ b *breaker.Breaker }
+	timeoutPolicy             struct{ p *timeout.Policy }
+	fallbackPolicy[T any]     struct{ p *fallback.Policy[T] }
 	retryResultsPolicy[T any] struct {
 		p       *retry.Policy
 		retryIf func(T) bool
