@@ -249,12 +249,6 @@ func (p Permit) doneAt(err *error) {
 	}
 }
 
-// Wrap returns fn protected by b: a function of the same shape that runs
-// fn through Execute.
-func Wrap[T any](b *Breaker, fn func(context.Context) (T, error)) func(context.Context) (T, error) {
-	return func(ctx context.Context) (T, error) { return Execute(ctx, b, fn) }
-}
-
 // finish records the outcome of a permitted call.
 func (b *Breaker) finish(p Permit, o outcome, err error) {
 	e := p.e

@@ -68,22 +68,6 @@ func ExampleExecute() {
 	// Output: Ada <nil>
 }
 
-func ExampleWrap() {
-	b, _ := breaker.New(breaker.Config{Name: "prices", ConsecutiveFailures: 1})
-	fetchPrice := func(ctx context.Context) (float64, error) { return 0, errors.New("timeout") }
-
-	// The decorator: same signature, now protected.
-	protected := breaker.Wrap(b, fetchPrice)
-
-	_, err := protected(context.Background())
-	fmt.Println(err)
-	_, err = protected(context.Background())
-	fmt.Println(err)
-	// Output:
-	// timeout
-	// breaker "prices": circuit open
-}
-
 // Allow and Done protect a block of code that is not a function of its own.
 func ExampleBreaker_Allow() {
 	b, _ := breaker.New(breaker.Config{Name: "inventory"})
