@@ -107,51 +107,53 @@ func ValidName(name string) string { return strings.ToValidUTF8(name, "\uFFFD") 
 // Report returns one Circuit and one Retry per name, sorted by name.
 func (l *List) Report() ([]Circuit, []Retry) {
 	breakers, policies := l.Snapshot()
-	var circuits []Circuit
-	index := make(map[string]int, len(breakers))
-	for _, b := range breakers {
-		m := b.Metrics()
-		name := ValidName(m.Name)
-		i, ok := index[name]
-		if !ok {
-			i = len(circuits)
-			index[name] = i
-			circuits = append(circuits, Circuit{Name: name})
-		}
-		c := &circuits[i]
-		if int(m.State) < len(c.InState) {
-			c.InState[m.State]++
-		}
-		c.Successes += m.Successes
-		c.Failures += m.Failures
-		c.Ignored += m.Ignored
-		c.Rejections += m.Rejections
-		c.SlowCalls += m.SlowCalls
-		c.Trips += m.Trips
-		c.StateChanges += m.StateChanges
-		c.FailureRate = max(c.FailureRate, m.FailureRate)
-	}
-	sort.Slice(circuits, func(i, j int) bool { return circuits[i].Name < circuits[j].Name })
-
-	var retries []Retry
-	rindex := make(map[string]int, len(policies))
-	for _, p := range policies {
-		m := p.Metrics()
-		name := ValidName(m.Name)
-		i, ok := rindex[name]
-		if !ok {
-			i = len(retries)
-			rindex[name] = i
-			retries = append(retries, Retry{Name: name, BudgetTokens: m.BudgetTokens})
-		}
-		r := &retries[i]
-		r.Calls += m.Calls
-		r.Retries += m.Retries
-		r.SucceededAfterRetry += m.SucceededAfterRetry
-		r.Exhausted += m.Exhausted
-		r.BudgetDenied += m.BudgetDenied
-		r.BudgetTokens = min(r.BudgetTokens, m.BudgetTokens)
-	}
-	sort.Slice(retries, func(i, j int) bool { return retries[i].Name < retries[j].Name })
+	circuits := fold(breakers, (*breaker.Breaker).Metrics, func(m breaker.Metrics) string { return m.Name },
+		func(name string, _ breaker.Metrics) Circuit { return Circuit{Name: name} },
+		func(c *Circuit, m breaker.Metrics) {
+			if int(m.State) < len(c.InState) {
+				c.InState[m.State]++
+			}
+			c.Successes += m.Successes
+			c.Failures += m.Failures
+			c.Ignored += m.Ignored
+			c.Rejections += m.Rejections
+			c.SlowCalls += m.SlowCalls
+			c.Trips += m.Trips
+			c.StateChanges += m.StateChanges
+			c.FailureRate = max(c.FailureRate, m.FailureRate)
+		})
+	retries := fold(policies, (*retry.Policy).Metrics, func(m retry.Metrics) string { return m.Name },
+		func(name string, m retry.Metrics) Retry { return Retry{Name: name, BudgetTokens: m.BudgetTokens} },
+		func(r *Retry, m retry.Metrics) {
+			r.Calls += m.Calls
+			r.Retries += m.Retries
+			r.SucceededAfterRetry += m.SucceededAfterRetry
+			r.Exhausted += m.Exhausted
+			r.BudgetDenied += m.BudgetDenied
+			r.BudgetTokens = min(r.BudgetTokens, m.BudgetTokens)
+		})
 	return circuits, retries
+}
+
+// fold reads each item's metrics once and folds them into one entry per
+// cleaned name, sorted by name.
+func fold[I, M, E any](items []I, metrics func(I) M, nameOf func(M) string, start func(string, M) E, add func(*E, M)) []E {
+	type named struct {
+		name string
+		m    M
+	}
+	all := make([]named, len(items))
+	for i, it := range items {
+		m := metrics(it)
+		all[i] = named{ValidName(nameOf(m)), m}
+	}
+	sort.SliceStable(all, func(a, b int) bool { return all[a].name < all[b].name })
+	var entries []E
+	for i, n := range all {
+		if i == 0 || n.name != all[i-1].name {
+			entries = append(entries, start(n.name, n.m))
+		}
+		add(&entries[len(entries)-1], n.m)
+	}
+	return entries
 }
