@@ -314,23 +314,49 @@ func (s *settings) openDuration(trips int) time.Duration {
 	return time.Duration(d)
 }
 
-// outcome is how a call's result counts.
-type outcome uint8
+// Outcome is how the end of a call counts for a breaker.
+type Outcome uint8
+
+// The outcomes of a call.
+const (
+	Success Outcome = iota
+	Failure
+	Ignored // neither success nor failure
+)
+
+// Verdict is implemented by an error that says itself how the call it ends
+// counts, whatever the breaker's Config says (Ignore, FailOn, IsFailure):
+// an integration that classifies outcomes by its own documented rules (an
+// HTTP status, a gRPC code) returns its errors so. An unknown Outcome
+// counts as a failure.
+type Verdict interface {
+	error
+	Verdict() Outcome
+}
+
+type outcome = Outcome
 
 const (
-	success outcome = iota
-	failure
-	ignored
+	success = Success
+	failure = Failure
+	ignored = Ignored
 )
 
 // classify decides how err counts, in this order: nil is a success; an
-// error in Ignore is ignored; an error in FailOn or accepted by IsFailure is
+// error's own Verdict decides; an error in Ignore is ignored; an error in FailOn or accepted by IsFailure is
 // a failure; context.Canceled (the caller gave up) is ignored; any other
 // error is a failure, unless FailOn or IsFailure is set, in which case it is
 // a success.
 func (s *settings) classify(err error) outcome {
 	if err == nil {
 		return success
+	}
+	var v Verdict
+	if errors.As(err, &v) {
+		if o := v.Verdict(); o <= Ignored {
+			return o
+		}
+		return failure
 	}
 	for _, target := range s.ignore {
 		if errors.Is(err, target) {

@@ -225,3 +225,24 @@ func TestPanickingClassifierFreesTheProbeSlot(t *testing.T) {
 		t.Fatalf("metrics %+v: want the panicking call counted as failed", m)
 	}
 }
+
+type verdictError struct {
+	error
+	o breaker.Outcome
+}
+
+func (e verdictError) Verdict() breaker.Outcome { return e.o }
+
+// An error's own Verdict decides how the call counts, whatever the
+// Config's lists say: an integration classifies by its own rules.
+func TestErrorVerdictDecides(t *testing.T) {
+	b, _ := newBreaker(t, breaker.Config{ConsecutiveFailures: 2, Ignore: []error{errBoom}})
+	_ = run(t, b, verdictError{errBoom, breaker.Failure}) // Ignore lists it, the verdict wins
+	_ = run(t, b, verdictError{errors.New("404"), breaker.Success})
+	_ = run(t, b, verdictError{errors.New("x"), breaker.Ignored})
+	_ = run(t, b, verdictError{errors.New("y"), breaker.Outcome(9)}) // unknown: a failure
+	m := b.Metrics()
+	if m.Failures != 2 || m.Successes != 1 || m.Ignored != 1 {
+		t.Fatalf("metrics %+v", m)
+	}
+}

@@ -201,7 +201,7 @@ func (ic *Interceptor) run(ctx context.Context, b *breaker.Breaker, attempt func
 	if ic.retry == nil {
 		return attempt(ctx)
 	}
-	opts := retry.Options[struct{}]{Retryable: func(error) bool { return true }}
+	var opts retry.Options[struct{}]
 	if b != nil {
 		opts.Gate = b.Gate
 	}
@@ -278,9 +278,9 @@ func (ic *Interceptor) retryable(err error, trailer metadata.MD) error {
 		if !ok {
 			return retry.Permanent(err) // the server says: do not retry
 		}
-		return retry.After(d, err)
+		return retry.Retryable(retry.After(d, err))
 	}
-	return err
+	return retry.Retryable(err) // the interceptor's codes decide, not the policy's lists
 }
 
 // pushback parses a grpc-retry-pushback-ms value: a delay, or ok false for

@@ -188,11 +188,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.retry == nil || !t.canRetry(req) {
 		return c.attempt(1)
 	}
-	opts := retry.Options[*http.Response]{
-		// The transport's Retryable has decided by the time the policy
-		// sees an error: what is not retryable comes marked Permanent.
-		Retryable: func(error) bool { return true },
-	}
+	// The transport's Retryable decides: what it retries comes marked
+	// retry.Retryable, the rest retry.Permanent, so that the policy's own
+	// lists cannot override its rules.
+	var opts retry.Options[*http.Response]
 	if c.breaker != nil {
 		opts.Gate = c.breaker.Gate
 	}
@@ -214,13 +213,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return resp, nil
 		case err != nil:
-			return nil, err
+			return nil, retry.Retryable(err)
 		}
 		last = resp
 		if d, ok := t.retryAfter(resp); ok {
-			return nil, retry.After(d, &retryableAnswer{resp})
+			return nil, retry.Retryable(retry.After(d, &retryableAnswer{resp}))
 		}
-		return nil, &retryableAnswer{resp}
+		return nil, retry.Retryable(&retryableAnswer{resp})
 	})
 	var ra *retryableAnswer
 	if errors.As(err, &ra) {

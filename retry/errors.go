@@ -64,6 +64,24 @@ type permanentError struct{ err error }
 func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
 
+// Retryable wraps err so that a policy retries it whatever its RetryOn,
+// RetryIf and DoNotRetryOn say, within its attempts, time and budget: the
+// opposite of Permanent, for an integration that decides by its own
+// documented rules which of its outcomes are retried (an HTTP transport, a
+// gRPC interceptor), so that a policy's lists cannot silently override
+// them. Retryable(nil) is nil.
+func Retryable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &retryableError{err}
+}
+
+type retryableError struct{ err error }
+
+func (e *retryableError) Error() string { return e.err.Error() }
+func (e *retryableError) Unwrap() error { return e.err }
+
 // DelayHinter is implemented by errors that carry the delay a server asked
 // for before the next attempt, like an HTTP Retry-After header or gRPC's
 // retry pushback. A policy waits that long instead of its own backoff,

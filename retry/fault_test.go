@@ -74,21 +74,24 @@ func TestHugeDelaysStopAtTheBudget(t *testing.T) {
 }
 
 // An integration's own classification is not overridden by the policy's
-// lists: Options.Retryable decides alone.
-func TestOptionsRetryableOverridesThePolicysLists(t *testing.T) {
+// lists: an error marked Retryable is retried whatever they say.
+func TestRetryableOverridesThePolicysLists(t *testing.T) {
 	other := errors.New("other")
 	p, _, _ := newPolicy(t, retry.Config{RetryOn: []error{other}, DoNotRetryOn: []error{errFlaky}, NoBudget: true, Backoff: func(int, error) time.Duration { return 0 }})
-	fn, calls := failing(2, errFlaky)
-	f := func(ctx context.Context) (int, error) { return 0, fn(ctx) }
-	_, err := retry.ExecuteWith(context.Background(), p, retry.Options[int]{Retryable: func(err error) bool { return errors.Is(err, errFlaky) }}, f)
-	if err != nil || *calls != 3 {
+	fn, calls := failing(2, retry.Retryable(errFlaky))
+	if err := p.Do(context.Background(), fn); err != nil || *calls != 3 {
 		t.Fatalf("err %v after %d calls; want success on the third", err, *calls)
 	}
-	// Permanent still wins.
-	fn, calls = failing(2, retry.Permanent(errFlaky))
-	_, err = retry.ExecuteWith(context.Background(), p, retry.Options[int]{Retryable: func(error) bool { return true }}, f)
-	if !errors.Is(err, errFlaky) || *calls != 1 {
+	// Permanent still wins, and the mark does not reach the caller.
+	fn, calls = failing(2, retry.Retryable(retry.Permanent(errFlaky)))
+	if err := p.Do(context.Background(), fn); !errors.Is(err, errFlaky) || *calls != 1 {
 		t.Fatalf("err %v after %d calls; want the permanent error after 1", err, *calls)
+	}
+	p, _, _ = newPolicy(t, retry.Config{MaxAttempts: 2, NoBudget: true, Backoff: func(int, error) time.Duration { return 0 }})
+	fn, _ = failing(5, retry.Retryable(errFlaky))
+	var re *retry.Error
+	if err := p.Do(context.Background(), fn); !errors.As(err, &re) || re.Err != errFlaky {
+		t.Fatalf("err %v: want a retry.Error whose Err is the unmarked error", err)
 	}
 }
 

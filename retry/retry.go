@@ -49,13 +49,6 @@ func Execute[T any](ctx context.Context, p *Policy, fn func(context.Context) (T,
 
 // Options adjust one call made with ExecuteWith, whose result type is T.
 type Options[T any] struct {
-	// Retryable, when set, decides alone which of the call's errors are
-	// retried, in place of the policy's RetryOn, DoNotRetryOn and RetryIf
-	// (an error made by Permanent is still never retried). An integration
-	// that classifies outcomes by its own documented rules, such as an HTTP
-	// transport or a gRPC interceptor, sets it, so that a policy's lists
-	// cannot silently override those rules.
-	Retryable func(err error) bool
 	// Gate, when set, is asked before each wait whether the layers being
 	// retried would let the next attempt through: it returns a nil
 	// rejection when they would now; otherwise the error they turn
@@ -109,11 +102,7 @@ func retrying[T any](ctx context.Context, p *Policy, opts *Options[T], fn func(c
 	s := &p.s
 	var prev time.Duration // the previous delay
 	for attempt := 1; ; attempt++ {
-		var rules func(error) bool
-		if opts != nil {
-			rules = opts.Retryable
-		}
-		if err != nil && !s.retryable(err, rules) {
+		if err != nil && !s.retryable(err) {
 			if pe, ok := err.(*permanentError); ok {
 				err = pe.err
 			}
@@ -143,6 +132,9 @@ func retrying[T any](ctx context.Context, p *Policy, opts *Options[T], fn func(c
 			}
 			if err == nil { // the result was retryable, but it is still a result
 				return v, nil
+			}
+			if re, ok := err.(*retryableError); ok {
+				err = re.err // the mark was for the policy, not the caller
 			}
 			return v, &Error{Attempts: attempt, Cause: cause, Err: err}
 		}
@@ -209,17 +201,17 @@ type Rejection interface {
 }
 
 // retryable reports whether err may be retried, in this order: a Permanent
-// error is not; the call's own Options.Retryable decides when set; an error
-// in DoNotRetryOn is not; one in RetryOn is; a Rejection is not; RetryIf
+// error is not; a Retryable one is; an error in DoNotRetryOn is not; one in RetryOn is; a Rejection is not; RetryIf
 // decides when set; any other error is retried unless RetryOn or RetryIf
 // is set.
-func (s *settings) retryable(err error, retryable func(error) bool) bool {
+func (s *settings) retryable(err error) bool {
 	var pe *permanentError
 	if errors.As(err, &pe) {
 		return false
 	}
-	if retryable != nil {
-		return retryable(err)
+	var re *retryableError
+	if errors.As(err, &re) {
+		return true
 	}
 	for _, target := range s.DoNotRetryOn {
 		if errors.Is(err, target) {
