@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/retry"
 	"google.golang.org/grpc"
@@ -142,25 +143,54 @@ func setCodes(set *[codes.Unauthenticated + 1]bool, list, def []codes.Code, fiel
 // breakers.
 func (ic *Interceptor) Breakers() *breaker.Registry { return ic.breakers }
 
-// Unary is a grpc.UnaryClientInterceptor.
+// Unary is a grpc.UnaryClientInterceptor. A call runs through the same
+// stack users compose with breakwater.Wrap: the retry policy around the
+// target's breaker, each attempt's error marked with how it counts for
+// the breaker and whether it is retried, by the interceptor's codes.
 func (ic *Interceptor) Unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	b := ic.breaker(method, cc)
-	attempt := func(ctx context.Context) error {
-		permit, err := allow(ctx, b)
-		if err != nil {
-			return err
-		}
-		returned := false
-		defer settle(permit, &returned)
+	attempt := func(ctx context.Context) (struct{}, error) {
 		var trailer metadata.MD
 		// opts may be the connection's shared defaults: append to a copy.
-		err = invoker(ctx, method, req, reply, cc, append(opts[:len(opts):len(opts)], grpc.Trailer(&trailer))...)
-		returned = true
-		ic.report(permit, err)
-		return ic.retryable(err, trailer)
+		err := invoker(ctx, method, req, reply, cc, append(opts[:len(opts):len(opts)], grpc.Trailer(&trailer))...)
+		return struct{}{}, ic.retryable(ic.counted(err), trailer)
 	}
-	return ic.run(ctx, b, attempt)
+	var policies []breakwater.Policy
+	if ic.retry != nil {
+		policies = append(policies, breakwater.Retry(ic.retry))
+	}
+	if b := ic.breaker(method, cc); b != nil {
+		policies = append(policies, breakwater.Breaker(b))
+	}
+	_, err := breakwater.Execute(ctx, attempt, policies...)
+	return finalError(err)
 }
+
+// counted marks err with how the call counts for its breaker.
+func (ic *Interceptor) counted(err error) error {
+	if err == nil {
+		return nil
+	}
+	o := breaker.Success // the caller's business
+	switch c := status.Code(err); {
+	case c == codes.Canceled:
+		o = breaker.Ignored // the caller gave up
+	case int(c) < len(ic.failOn) && ic.failOn[c]:
+		o = breaker.Failure
+	}
+	return &countedError{err, o}
+}
+
+// countedError is an attempt's error with its verdict for the breaker. It
+// keeps the status: status.Code, errors.Is and errors.As see through it.
+type countedError struct {
+	err error
+	o   breaker.Outcome
+}
+
+func (e *countedError) Error() string              { return e.err.Error() }
+func (e *countedError) Unwrap() error              { return e.err }
+func (e *countedError) Verdict() breaker.Outcome   { return e.o }
+func (e *countedError) GRPCStatus() *status.Status { return status.Convert(e.err) }
 
 // Stream is a grpc.StreamClientInterceptor. Retries cover the opening of
 // the stream only: once messages flow, a failed stream is the caller's to
@@ -295,9 +325,19 @@ func pushback(v string) (d time.Duration, ok bool) {
 	return time.Duration(min(ms, day)) * time.Millisecond, true
 }
 
-// finalError gives a call cut short by its context the status a gRPC
-// caller expects, keeping the last attempt's error in the message.
+// finalError gives the caller the error a gRPC caller expects: the
+// attempt's own status error, a rejection as codes.Unavailable, and a call
+// cut short by its context with its context's code, keeping the last
+// attempt's error in the message.
 func finalError(err error) error {
+	var ce *countedError
+	if errors.As(err, &ce) && err == error(ce) {
+		return ce.err
+	}
+	var oe *breaker.OpenError
+	if errors.As(err, &oe) && err == error(oe) {
+		return &OpenError{err: oe}
+	}
 	var re *retry.Error
 	if !errors.As(err, &re) {
 		return err
