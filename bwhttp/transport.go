@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/retry"
@@ -177,69 +178,56 @@ func NewClient(cfg Config, timeout time.Duration) (*http.Client, error) {
 }
 
 // RoundTrip sends req, retrying and breaking circuits as the Transport's
-// doc describes. Like every RoundTripper, it closes the request's body on
-// every path, errors included.
+// doc describes. A request runs through the same stack users compose with
+// breakwater.Wrap: the retry policy (for a request that can be sent again)
+// around the host's breaker. Each attempt's outcome is marked with how it
+// counts for the breaker (IsFailure) and whether it is retried
+// (Retryable), so that neither policy's own lists override the
+// transport's rules. Like every RoundTripper, it closes the request's body
+// on every path, errors included.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := call{t: t, req: req}
 	defer c.closeBody()
+	var policies []breakwater.Policy
+	if t.retry != nil && t.canRetry(req) {
+		policies = append(policies, breakwater.Retry(t.retry))
+	}
 	if t.breakers != nil {
-		c.breaker = t.breakers.Get(t.key(req))
-	}
-	if t.retry == nil || !t.canRetry(req) {
-		return c.attempt(1)
-	}
-	// The transport's Retryable decides: what it retries comes marked
-	// retry.Retryable, the rest retry.Permanent, so that the policy's own
-	// lists cannot override its rules.
-	var opts retry.Options[*http.Response]
-	if c.breaker != nil {
-		opts.Gate = c.breaker.Gate
+		policies = append(policies, breakwater.Breaker(t.breakers.Get(t.key(req))))
 	}
 	var last *http.Response // an answer being retried, drained before the next attempt
-	n := 0
-	resp, err := retry.ExecuteWith(req.Context(), t.retry, opts, func(ctx context.Context) (*http.Response, error) {
-		n++
+	resp, err := breakwater.Execute(req.Context(), func(ctx context.Context) (*http.Response, error) {
 		if last != nil {
 			drain(last)
 			last = nil
 		}
-		resp, err := c.attempt(n)
-		switch {
-		case err != nil && errors.Is(err, breaker.ErrOpen):
-			return nil, retry.Permanent(err)
-		case !t.retryable(resp, err):
-			if err != nil {
-				return nil, retry.Permanent(err)
-			}
-			return resp, nil
-		case err != nil:
-			return nil, retry.Retryable(err)
+		resp, err := c.attempt()
+		if ae := (*answerError)(nil); errors.As(err, &ae) && ae.retried {
+			last = ae.resp
 		}
-		last = resp
-		if d, ok := t.retryAfter(resp); ok {
-			return nil, retry.Retryable(retry.After(d, &retryableAnswer{resp}))
-		}
-		return nil, retry.Retryable(&retryableAnswer{resp})
-	})
-	var ra *retryableAnswer
-	if errors.As(err, &ra) {
+		return resp, err
+	}, policies...)
+	var ae *answerError
+	if errors.As(err, &ae) {
 		if req.Context().Err() == nil {
-			return ra.resp, nil // out of attempts: the last answer is the answer
+			return ae.resp, nil // a failure, or out of attempts: the last answer is the answer
 		}
-		drain(ra.resp)
+		drain(ae.resp)
 		return nil, req.Context().Err()
+	}
+	var ce *countedError
+	if errors.As(err, &ce) && err == error(ce) {
+		return resp, ce.err
 	}
 	return resp, err
 }
 
-// call is one RoundTrip: its request, its host's breaker, and whether the
-// request's own body has been handed to the base transport, which then
-// closes it.
+// call is one RoundTrip: its request, and whether the request's own body
+// has been handed to the base transport, which then closes it.
 type call struct {
-	t       *Transport
-	req     *http.Request
-	breaker *breaker.Breaker // nil without breakers
-	sent    bool
+	t    *Transport
+	req  *http.Request
+	sent bool
 }
 
 // closeBody closes the request's body if no attempt handed it on.
@@ -249,57 +237,77 @@ func (c *call) closeBody() {
 	}
 }
 
-// attempt sends the n-th attempt of the request through its host's
-// breaker. The request is made ready before the breaker is asked, so that
-// a body that cannot be replayed is not the host's failure, nor a success.
-func (c *call) attempt(n int) (*http.Response, error) {
+// attempt sends the request once more and returns its outcome, marked: an
+// error says how the attempt counts for the breaker (breaker.Verdict) and
+// whether it is retried (retry.Retryable or retry.Permanent). An answer
+// that counts as a failure or is retried comes back as an *answerError.
+func (c *call) attempt() (*http.Response, error) {
+	t := c.t
 	r := c.req
 	if c.sent { // a fresh request and body: the previous attempt's are spent
 		r = c.req.Clone(c.req.Context())
 		if c.req.GetBody != nil && c.req.Body != nil && c.req.Body != http.NoBody {
 			body, err := c.req.GetBody()
 			if err != nil {
-				return nil, retry.Permanent(err)
+				// Not the host's outcome: neither success nor failure.
+				return nil, retry.Permanent(&countedError{err, breaker.Ignored})
 			}
 			r.Body = body
 		}
 	}
-	var permit breaker.Permit
-	if c.breaker != nil {
-		var err error
-		if permit, err = c.breaker.Allow(c.req.Context()); err != nil {
-			if r != c.req && r.Body != nil {
-				r.Body.Close()
-			}
-			return nil, err
+	c.sent = true
+	resp, err := t.base.RoundTrip(r)
+	retried := t.retryable(resp, err)
+	mark := retry.Permanent
+	if retried {
+		mark = retry.Retryable
+	}
+	if err != nil {
+		o := breaker.Success
+		switch {
+		case errors.Is(err, context.Canceled):
+			o = breaker.Ignored // the caller gave up: says nothing of the host
+		case t.isFailure(nil, err):
+			o = breaker.Failure
 		}
+		return nil, mark(&countedError{err, o})
 	}
-	if r == c.req {
-		c.sent = true
+	failed := t.isFailure(resp, nil)
+	if !failed && !retried {
+		return resp, nil
 	}
-	reported := false
-	defer func() {
-		if !reported { // the base transport or IsFailure panicked
-			permit.Done(breaker.ErrPanicked)
-		}
-	}()
-	resp, err := c.t.base.RoundTrip(r)
-	var verdict error // nil: a success
-	switch {
-	case err != nil && errors.Is(err, context.Canceled):
-		reported = true
-		permit.Release() // the caller gave up: says nothing of the host
-		return resp, err
-	case !c.t.isFailure(resp, err):
-	case err != nil:
-		verdict = err
-	default:
-		verdict = &StatusError{Code: resp.StatusCode}
+	ae := &answerError{resp: resp, retried: retried, o: breaker.Success}
+	if failed {
+		ae.o = breaker.Failure
 	}
-	reported = true
-	permit.Done(verdict)
-	return resp, err
+	if d, ok := t.retryAfter(resp); ok && retried {
+		return nil, mark(retry.After(d, ae))
+	}
+	return nil, mark(ae)
 }
+
+// countedError is a transport error with its verdict for the breaker.
+type countedError struct {
+	err error
+	o   breaker.Outcome
+}
+
+func (e *countedError) Error() string            { return e.err.Error() }
+func (e *countedError) Unwrap() error            { return e.err }
+func (e *countedError) Verdict() breaker.Outcome { return e.o }
+
+// answerError carries an answer that counts as a failure of the host, or
+// is retried, through the policies; RoundTrip returns the answer itself.
+// It unwraps to a *StatusError, what the breaker's hooks see of it.
+type answerError struct {
+	resp    *http.Response
+	retried bool
+	o       breaker.Outcome
+}
+
+func (e *answerError) Error() string            { return "answer " + e.resp.Status }
+func (e *answerError) Unwrap() error            { return &StatusError{Code: e.resp.StatusCode} }
+func (e *answerError) Verdict() breaker.Outcome { return e.o }
 
 func (t *Transport) canRetry(req *http.Request) bool {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {
@@ -312,18 +320,13 @@ func (t *Transport) canRetry(req *http.Request) bool {
 	return t.retryNonI || req.Header.Get("Idempotency-Key") != ""
 }
 
-// StatusError is what a breaker's hooks see for an answer counted as a
-// failure.
+// StatusError is what a breaker's hooks see (through errors.As) for an
+// answer counted as a failure.
 type StatusError struct{ Code int }
 
 func (e *StatusError) Error() string {
 	return strconv.Itoa(e.Code) + " " + http.StatusText(e.Code)
 }
-
-// retryableAnswer carries an answer to retry through the retry policy.
-type retryableAnswer struct{ resp *http.Response }
-
-func (e *retryableAnswer) Error() string { return "answer " + e.resp.Status }
 
 // retryAfter parses the Retry-After header of resp, in seconds or as an
 // HTTP date. The retry policy caps what it asks for.
