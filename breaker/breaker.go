@@ -95,10 +95,16 @@ func (b *Breaker) State() State { return b.cur.Load().state }
 // Permit is the right to make one call, given by Allow. Report the call's
 // outcome with Done, exactly once. The zero Permit's Done does nothing.
 type Permit struct {
+	p   permit
+	ctx context.Context // the call's, for the call hooks
+}
+
+// permit is a Permit without its context: Do and Execute, which have the
+// context at hand, keep this smaller value on the hot path.
+type permit struct {
 	b     *Breaker
 	e     *epoch
-	ctx   context.Context // the call's, for the call hooks
-	start time.Duration   // since b.origin
+	start time.Duration // since b.origin
 }
 
 // Allow asks the breaker to let one call through: the first step of the
@@ -109,23 +115,28 @@ type Permit struct {
 // call panics (use defer): a half-open probe holds its slot until Done.
 func (b *Breaker) Allow(ctx context.Context) (Permit, error) {
 	if e := b.cur.Load(); e.plain {
-		return Permit{b: b, e: e, ctx: ctx}, nil // the common case, small enough to inline
+		return Permit{permit{b: b, e: e}, ctx}, nil // the common case, small enough to inline
 	}
-	return b.allowSlow(ctx)
+	return b.allowPermit(ctx)
 }
 
-func (b *Breaker) allowSlow(ctx context.Context) (Permit, error) {
+func (b *Breaker) allowPermit(ctx context.Context) (Permit, error) {
+	p, err := b.allowSlow(ctx)
+	return Permit{p, ctx}, err
+}
+
+func (b *Breaker) allowSlow(ctx context.Context) (permit, error) {
 	e := b.cur.Load()
 	switch e.state {
 	case Closed, Disabled:
 	case HalfOpen:
 		if (b.s.allowProbe != nil && !b.s.allowProbe(b.s.name)) || !e.takeProbe(b.s.probes) {
-			return Permit{}, b.rejected(ctx, e)
+			return permit{}, b.rejected(ctx, e)
 		}
 	default:
-		return Permit{}, b.rejected(ctx, e)
+		return permit{}, b.rejected(ctx, e)
 	}
-	p := Permit{b: b, e: e, ctx: ctx}
+	p := permit{b: b, e: e}
 	if b.s.timed {
 		p.start = b.s.clock.Since(b.origin)
 	}
@@ -134,21 +145,25 @@ func (b *Breaker) allowSlow(ctx context.Context) (Permit, error) {
 
 // Done reports the outcome of the permitted call: its error, or nil.
 func (p Permit) Done(err error) {
-	if err == nil && p.e != nil && p.e.plain {
-		p.b.succeedClosed(p.e) // the common case, small enough to inline
+	if e := p.p.e; err == nil && e != nil && e.plain {
+		p.p.b.succeedClosed(e) // the common case, small enough to inline
 		return
 	}
-	if p.b != nil {
-		p.b.done(p, err)
+	p.doneSlow(err)
+}
+
+func (p Permit) doneSlow(err error) {
+	if p.p.b != nil {
+		p.p.b.done(p.p, p.ctx, err)
 	}
 }
 
 // done classifies err and records it. The classifiers are the user's
 // (IsFailure, and the Is methods errors.Is calls): if one panics, the call
 // counts as failed and the panic goes on, so that no permit is kept.
-func (b *Breaker) done(p Permit, err error) {
+func (b *Breaker) done(p permit, ctx context.Context, err error) {
 	o := failure
-	defer func() { b.finish(p, o, err) }()
+	defer func() { b.finish(p, ctx, o, err) }()
 	o = b.s.classify(err)
 }
 
@@ -157,8 +172,8 @@ func (b *Breaker) done(p Permit, err error) {
 // of the caller's own. It counts as ignored, and a half-open probe's slot
 // is given back. Like Done, call it at most once, and not after Done.
 func (p Permit) Release() {
-	if p.b != nil {
-		p.b.finish(p, ignored, nil)
+	if p.p.b != nil {
+		p.p.b.finish(p.p, p.ctx, ignored, nil)
 	}
 }
 
@@ -202,13 +217,13 @@ func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) (err e
 	if err = ctx.Err(); err != nil {
 		return err
 	}
-	p := Permit{b: b, e: b.cur.Load(), ctx: ctx}
+	p := permit{b: b, e: b.cur.Load()}
 	if !p.e.plain {
 		if p, err = b.allowSlow(ctx); err != nil {
 			return err
 		}
 	}
-	defer p.doneAt(&err)
+	defer p.doneAt(ctx, &err)
 	err = errPanicking // still set when doneAt runs if fn panics
 	err = fn(ctx)
 	return err
@@ -221,13 +236,13 @@ func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T
 	if err = ctx.Err(); err != nil {
 		return v, err
 	}
-	p := Permit{b: b, e: b.cur.Load(), ctx: ctx}
+	p := permit{b: b, e: b.cur.Load()}
 	if !p.e.plain {
 		if p, err = b.allowSlow(ctx); err != nil {
 			return v, err
 		}
 	}
-	defer p.doneAt(&err)
+	defer p.doneAt(ctx, &err)
 	err = errPanicking // still set when doneAt runs if fn panics
 	v, err = fn(ctx)
 	return v, err
@@ -238,19 +253,19 @@ var errPanicking = errors.New("breaker: call did not return")
 
 // doneAt is Done for Do and Execute, which defer it with a pointer to
 // their result error.
-func (p Permit) doneAt(err *error) {
+func (p permit) doneAt(ctx context.Context, err *error) {
 	switch {
 	case *err == nil && p.e.plain:
 		p.b.succeedClosed(p.e)
 	case *err == errPanicking:
-		p.b.finish(p, failure, ErrPanicked)
+		p.b.finish(p, ctx, failure, ErrPanicked)
 	default:
-		p.Done(*err)
+		p.b.done(p, ctx, *err)
 	}
 }
 
 // finish records the outcome of a permitted call.
-func (b *Breaker) finish(p Permit, o outcome, err error) {
+func (b *Breaker) finish(p permit, ctx context.Context, o outcome, err error) {
 	e := p.e
 	var at, took time.Duration // at: since b.origin, read only when needed
 	if b.s.timed || b.s.timeWindow > 0 {
@@ -284,8 +299,7 @@ func (b *Breaker) finish(p Permit, o outcome, err error) {
 			// Deferred, the outcome is recorded even if the hook panics: a
 			// user's hook must not keep a probe's slot or lose a failure.
 			defer b.record(e, o, slow, at)
-			ctx := p.ctx
-			if ctx == nil {
+			if ctx == nil { // a Permit made by hand
 				ctx = context.Background()
 			}
 			hook(ctx, CallEvent{Name: b.s.name, State: e.state, Err: err, Duration: took, Slow: slow})

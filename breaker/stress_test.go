@@ -83,8 +83,8 @@ func stress(t *testing.T, cfg Config) {
 					continue
 				}
 				var inFlight *atomic.Int32 // probes of this half-open period
-				if p.e.state == HalfOpen {
-					v, _ := probes.LoadOrStore(p.e, new(atomic.Int32))
+				if p.p.e.state == HalfOpen {
+					v, _ := probes.LoadOrStore(p.p.e, new(atomic.Int32))
 					inFlight = v.(*atomic.Int32)
 					n := inFlight.Add(1)
 					for m := maxProbes.Load(); n > m && !maxProbes.CompareAndSwap(m, n); m = maxProbes.Load() {
@@ -144,7 +144,7 @@ func protect(p Permit, call func(context.Context) error) (err error) {
 // finishOnce reports err on p, recording errPanicTest as Do records a panic.
 func (p Permit) finishOnce(err error) {
 	if errors.Is(err, errPanicTest) {
-		p.b.finish(p, failure, ErrPanicked)
+		p.p.b.finish(p.p, p.ctx, failure, ErrPanicked)
 		return
 	}
 	p.Done(err)
