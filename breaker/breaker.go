@@ -320,17 +320,17 @@ func (b *Breaker) record(e *epoch, o outcome, slow bool, at time.Duration) {
 }
 
 func (b *Breaker) recordClosed(e *epoch, o outcome, slow bool, at time.Duration) {
-	if b.s.consecutive > 0 {
-		switch o {
-		case failure:
-			if e.consec.Add(1) >= b.s.consecutive {
-				b.transition(e, Open)
-				return
-			}
-		case success:
-			if e.consec.Load() != 0 { // skip the shared write when already zero
-				e.consec.Store(0)
-			}
+	// The run of failures is kept with a window too, for Metrics; it trips
+	// the circuit only when ConsecutiveFailures is on.
+	switch o {
+	case failure:
+		if n := e.consec.Add(1); b.s.consecutive > 0 && n >= b.s.consecutive {
+			b.transition(e, Open)
+			return
+		}
+	case success:
+		if e.consec.Load() != 0 { // skip the shared write when already zero
+			e.consec.Store(0)
 		}
 	}
 	if e.win == nil || o == ignored {
@@ -349,7 +349,7 @@ func (b *Breaker) recordProbe(e *epoch, o outcome, slow bool) {
 	// transition panics.
 	defer e.probes.Add(-1)
 	switch {
-	case o == failure || (slow && b.s.slowRate > 0):
+	case o == failure || slow: // a slow probe fails, window or not
 		b.transition(e, Open)
 	case o == success && e.passed.Add(1) >= b.s.toClose:
 		b.transition(e, Closed)

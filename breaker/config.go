@@ -70,8 +70,9 @@ type Config struct {
 	MinCalls int
 
 	// SlowCallDuration, when positive, marks a call that takes at least this
-	// long as slow. Slow calls are counted in the metrics and, with a
-	// window, can trip the circuit through SlowCallRate.
+	// long as slow. Slow calls are counted in the metrics; with a window,
+	// they can trip the circuit through SlowCallRate; and a slow probe in
+	// the half-open state counts as failed, window or not.
 	SlowCallDuration time.Duration
 	// SlowCallRate trips the circuit when the share of slow calls in the
 	// window reaches it, in (0, 1]. Zero means 1 when SlowCallDuration and a

@@ -3,7 +3,10 @@ package breaker
 import "time"
 
 // Trip opens the circuit now, as if it had just failed: it rejects calls
-// for the open duration and then lets probes through as usual.
+// for the open duration and then lets probes through as usual. A trip is a
+// move into Open from another state: on a circuit already open, Trip does
+// nothing (no trip counted, no growth of the open duration, no event, the
+// cool-down unchanged).
 func (b *Breaker) Trip() { b.force(Open) }
 
 // Reset closes the circuit and clears its window, consecutive-failure count
@@ -39,6 +42,10 @@ func (b *Breaker) Gate() (wait time.Duration, rejection error) {
 
 func (b *Breaker) force(to State) {
 	b.mu.Lock()
+	if to == Open && b.cur.Load().state == Open {
+		b.mu.Unlock()
+		return
+	}
 	b.setLocked(to)
 	b.mu.Unlock()
 	b.dispatch()

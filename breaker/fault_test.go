@@ -246,3 +246,41 @@ func TestErrorVerdictDecides(t *testing.T) {
 		t.Fatalf("metrics %+v", m)
 	}
 }
+
+// A slow probe reopens the circuit, window or not, as the docs say.
+func TestSlowProbeFailsWithoutAWindow(t *testing.T) {
+	b, clk := newBreaker(t, breaker.Config{SlowCallDuration: time.Second, OpenDuration: time.Second})
+	b.Trip()
+	clk.Advance(time.Second)
+	_ = b.Do(context.Background(), func(context.Context) error { clk.Advance(2 * time.Second); return nil })
+	wantState(t, b, breaker.Open)
+}
+
+// The run of failures is reported with a window too.
+func TestConsecutiveFailuresReportedWithAWindow(t *testing.T) {
+	b, _ := newBreaker(t, breaker.Config{CountWindow: 10})
+	for range 3 {
+		_ = run(t, b, errBoom)
+	}
+	if m := b.Metrics(); m.ConsecutiveFailures != 3 || m.State != breaker.Closed {
+		t.Fatalf("metrics %+v: want a run of 3 and still closed", m)
+	}
+	_ = run(t, b, nil)
+	if m := b.Metrics(); m.ConsecutiveFailures != 0 {
+		t.Fatalf("a success must end the run: %+v", m)
+	}
+}
+
+// Trip on an open circuit is not a trip: counter, events and the open
+// duration agree.
+func TestTripOnAnOpenCircuitDoesNothing(t *testing.T) {
+	var changes int
+	b, clk := newBreaker(t, breaker.Config{OpenDuration: time.Minute, OpenDurationMultiplier: 2,
+		Hooks: breaker.Hooks{OnStateChange: func(breaker.StateChange) { changes++ }}})
+	b.Trip()
+	clk.Advance(10 * time.Second)
+	b.Trip()
+	if m := b.Metrics(); m.Trips != 1 || m.StateChanges != 1 || changes != 1 || m.RetryIn != 50*time.Second {
+		t.Fatalf("metrics %+v, %d events: want one trip, the cool-down unchanged", m, changes)
+	}
+}

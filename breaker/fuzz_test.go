@@ -152,7 +152,9 @@ func FuzzStateMachine(f *testing.F) {
 				switch next() % 4 {
 				case 0:
 					guarded(b.Trip)
-					m.set(breaker.Open)
+					if m.state != breaker.Open { // Trip on an open circuit is no trip
+						m.set(breaker.Open)
+					}
 				case 1:
 					guarded(b.Reset)
 					m.set(breaker.Closed)
