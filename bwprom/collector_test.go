@@ -122,8 +122,9 @@ func TestMetricsAfterATripAndARecovery(t *testing.T) {
 		t.Errorf("%d trip series: a breaker watched twice must be exposed once", n)
 	}
 
-	// Recovery: a slow probe that succeeds.
+	// Recovery: a probe that succeeds, then a slow call.
 	clk.Advance(30 * time.Second)
+	b.Do(ctx, func(context.Context) error { return nil })
 	b.Do(ctx, func(context.Context) error { clk.Advance(2 * time.Second); return nil })
 	f = scrape(t, srv.URL)
 	if got := value(t, f, "breakwater_circuit_state", map[string]string{"name": "payments-api", "state": "closed"}); got != 1 {
@@ -135,7 +136,7 @@ func TestMetricsAfterATripAndARecovery(t *testing.T) {
 	if got := value(t, f, "breakwater_circuit_slow_calls_total", name); got != 1 {
 		t.Errorf("slow calls = %v", got)
 	}
-	if got := value(t, f, "breakwater_circuit_call_duration_seconds", map[string]string{"name": "payments-api", "outcome": "success"}); got != 1 {
+	if got := value(t, f, "breakwater_circuit_call_duration_seconds", map[string]string{"name": "payments-api", "outcome": "success"}); got != 2 {
 		t.Errorf("duration samples = %v", got)
 	}
 	h := f["breakwater_circuit_call_duration_seconds"]
