@@ -335,6 +335,25 @@ type Verdict interface {
 	Verdict() Outcome
 }
 
+// WithVerdict returns err marked with how the call it ends counts: a
+// Verdict that unwraps to err, so errors.Is and errors.As see through it.
+// WithVerdict(nil, o) is nil.
+func WithVerdict(err error, o Outcome) error {
+	if err == nil {
+		return nil
+	}
+	return &verdictError{err, o}
+}
+
+type verdictError struct {
+	err error
+	o   Outcome
+}
+
+func (e *verdictError) Error() string    { return e.err.Error() }
+func (e *verdictError) Unwrap() error    { return e.err }
+func (e *verdictError) Verdict() Outcome { return e.o }
+
 type outcome = Outcome
 
 const (

@@ -177,20 +177,8 @@ func (ic *Interceptor) counted(err error) error {
 	case int(c) < len(ic.failOn) && ic.failOn[c]:
 		o = breaker.Failure
 	}
-	return &countedError{err, o}
+	return breaker.WithVerdict(err, o) // status.Code sees through it
 }
-
-// countedError is an attempt's error with its verdict for the breaker. It
-// keeps the status: status.Code, errors.Is and errors.As see through it.
-type countedError struct {
-	err error
-	o   breaker.Outcome
-}
-
-func (e *countedError) Error() string              { return e.err.Error() }
-func (e *countedError) Unwrap() error              { return e.err }
-func (e *countedError) Verdict() breaker.Outcome   { return e.o }
-func (e *countedError) GRPCStatus() *status.Status { return status.Convert(e.err) }
 
 // Stream is a grpc.StreamClientInterceptor. Retries cover the opening of
 // the stream only: once messages flow, a failed stream is the caller's to
@@ -330,9 +318,8 @@ func pushback(v string) (d time.Duration, ok bool) {
 // cut short by its context with its context's code, keeping the last
 // attempt's error in the message.
 func finalError(err error) error {
-	var ce *countedError
-	if errors.As(err, &ce) && err == error(ce) {
-		return ce.err
+	if v := breaker.Verdict(nil); errors.As(err, &v) && err == error(v) {
+		return errors.Unwrap(err) // the mark was for the breaker
 	}
 	var oe *breaker.OpenError
 	if errors.As(err, &oe) && err == error(oe) {

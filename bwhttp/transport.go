@@ -215,9 +215,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		drain(ae.resp)
 		return nil, req.Context().Err()
 	}
-	var ce *countedError
-	if errors.As(err, &ce) && err == error(ce) {
-		return resp, ce.err
+	if v := breaker.Verdict(nil); errors.As(err, &v) && err == error(v) {
+		return resp, errors.Unwrap(err) // the mark was for the breaker
 	}
 	return resp, err
 }
@@ -250,7 +249,7 @@ func (c *call) attempt() (*http.Response, error) {
 			body, err := c.req.GetBody()
 			if err != nil {
 				// Not the host's outcome: neither success nor failure.
-				return nil, retry.Permanent(&countedError{err, breaker.Ignored})
+				return nil, retry.Permanent(breaker.WithVerdict(err, breaker.Ignored))
 			}
 			r.Body = body
 		}
@@ -270,7 +269,7 @@ func (c *call) attempt() (*http.Response, error) {
 		case t.isFailure(nil, err):
 			o = breaker.Failure
 		}
-		return nil, mark(&countedError{err, o})
+		return nil, mark(breaker.WithVerdict(err, o))
 	}
 	failed := t.isFailure(resp, nil)
 	if !failed && !retried {
@@ -285,16 +284,6 @@ func (c *call) attempt() (*http.Response, error) {
 	}
 	return nil, mark(ae)
 }
-
-// countedError is a transport error with its verdict for the breaker.
-type countedError struct {
-	err error
-	o   breaker.Outcome
-}
-
-func (e *countedError) Error() string            { return e.err.Error() }
-func (e *countedError) Unwrap() error            { return e.err }
-func (e *countedError) Verdict() breaker.Outcome { return e.o }
 
 // answerError carries an answer that counts as a failure of the host, or
 // is retried, through the policies; RoundTrip returns the answer itself.
