@@ -77,15 +77,25 @@ func (f PolicyFunc) Apply(next Next) Next { return f(next) }
 // Retry retries the layers inside it.
 func Retry(p *retry.Policy) Policy { return retryPolicy{p} }
 
-// RetryResults retries the layers inside it, like Retry, and also retries
-// their successful results that retryIf accepts (a response whose status
-// means "try again"). Its type parameter must be the stack's result type.
-func RetryResults[T any](p *retry.Policy, retryIf func(result T) bool) Policy {
-	return retryResultsPolicy[T]{p, retryIf}
+// RetryWith retries the layers inside it, like Retry, adjusted by opts:
+// results to retry (a response whose status means "try again"), results
+// or errors that end the call at once. Its type parameter must be the
+// stack's result type. When opts.Gate is nil, the stack sets it, as for
+// Retry.
+func RetryWith[T any](p *retry.Policy, opts retry.Options[T]) Policy {
+	return retryWithPolicy[T]{p, opts}
 }
 
 // Breaker protects the layers inside it with a circuit breaker.
 func Breaker(b *breaker.Breaker) Policy { return breakerPolicy{b} }
+
+// BreakerWith protects the layers inside it with a circuit breaker, like
+// Breaker, adjusted by opts: results that count as failures (a response
+// whose status says the dependency is in trouble). Its type parameter must
+// be the stack's result type.
+func BreakerWith[T any](b *breaker.Breaker, opts breaker.Options[T]) Policy {
+	return breakerWithPolicy[T]{b, opts}
+}
 
 // Timeout bounds the time the layers inside it may take.
 func Timeout(p *timeout.Policy) Policy { return timeoutPolicy{p} }
@@ -98,13 +108,17 @@ func Fallback[T any](p *fallback.Policy[T]) Policy { return fallbackPolicy[T]{p}
 // generic Execute, so a call through them allocates nothing; their Apply
 // serves stacks that hold policies of other packages.
 type (
-	retryPolicy               struct{ p *retry.Policy }
-	breakerPolicy             struct{ b *breaker.Breaker }
-	timeoutPolicy             struct{ p *timeout.Policy }
-	fallbackPolicy[T any]     struct{ p *fallback.Policy[T] }
-	retryResultsPolicy[T any] struct {
-		p       *retry.Policy
-		retryIf func(T) bool
+	retryPolicy            struct{ p *retry.Policy }
+	breakerPolicy          struct{ b *breaker.Breaker }
+	timeoutPolicy          struct{ p *timeout.Policy }
+	fallbackPolicy[T any]  struct{ p *fallback.Policy[T] }
+	retryWithPolicy[T any] struct {
+		p    *retry.Policy
+		opts retry.Options[T]
+	}
+	breakerWithPolicy[T any] struct {
+		b    *breaker.Breaker
+		opts breaker.Options[T]
 	}
 )
 
@@ -138,28 +152,31 @@ func (t timeoutPolicy) Apply(next Next) Next {
 }
 
 func (f fallbackPolicy[T]) Apply(next Next) Next {
-	return func(ctx context.Context, c Call) error {
-		h, _ := c.r.(*holder[T])
-		v, err := fallback.Execute(ctx, f.p, func(ctx context.Context) (T, error) {
-			err := next(ctx, c)
-			var v T
-			if h != nil {
-				v = h.v
-			}
-			return v, err
-		})
-		if h != nil {
-			h.v = v
-		}
-		return err
-	}
+	return typedApply(next, func(ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
+		return fallback.Execute(ctx, f.p, fn)
+	})
 }
 
-func (r retryResultsPolicy[T]) Apply(next Next) Next {
+func (r retryWithPolicy[T]) Apply(next Next) Next {
+	return typedApply(next, func(ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
+		return retry.ExecuteWith(ctx, r.p, r.opts, fn)
+	})
+}
+
+func (b breakerWithPolicy[T]) Apply(next Next) Next {
+	return typedApply(next, func(ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
+		return breaker.ExecuteWith(ctx, b.b, b.opts, fn)
+	})
+}
+
+// typedApply is the Apply of a policy that needs the result of type T:
+// run runs a typed function under the policy, and the call's holder
+// carries the value in and out. In a stack of another type, the policy
+// sees T's zero value.
+func typedApply[T any](next Next, run func(context.Context, func(context.Context) (T, error)) (T, error)) Next {
 	return func(ctx context.Context, c Call) error {
 		h, _ := c.r.(*holder[T])
-		opts := retry.Options[T]{RetryResult: r.retryIf}
-		v, err := retry.ExecuteWith(ctx, r.p, opts, func(ctx context.Context) (T, error) {
+		v, err := run(ctx, func(ctx context.Context) (T, error) {
 			err := next(ctx, c)
 			var v T
 			if h != nil {
@@ -176,8 +193,9 @@ func (r retryResultsPolicy[T]) Apply(next Next) Next {
 
 // resultType names the result type of a typed policy, for the error of a
 // stack of another type.
-func (f fallbackPolicy[T]) resultType() string     { return fmt.Sprintf("fallback for %T", *new(T)) }
-func (r retryResultsPolicy[T]) resultType() string { return fmt.Sprintf("retry of %T", *new(T)) }
+func (f fallbackPolicy[T]) resultType() string    { return fmt.Sprintf("fallback for %T", *new(T)) }
+func (r retryWithPolicy[T]) resultType() string   { return fmt.Sprintf("retry of %T", *new(T)) }
+func (b breakerWithPolicy[T]) resultType() string { return fmt.Sprintf("breaker of %T", *new(T)) }
 
 // ErrInvalidPolicy is matched by the errors of Wrap, Execute and Do for a
 // stack that cannot be built: a nil function or policy, or a fallback of
@@ -213,6 +231,8 @@ func Wrap[T any](fn func(context.Context) (T, error), policies ...Policy) (func(
 		switch p := policies[i].(type) {
 		case breakerPolicy:
 			inner = append(inner, p.b)
+		case breakerWithPolicy[T]:
+			inner = append(inner, p.b)
 		case timeoutPolicy: // lets rejections through unchanged
 		default: // a retry answers for those inside it; others may change errors
 			inner = nil
@@ -242,12 +262,21 @@ func (s *stack[T]) add(p Policy, inner []*breaker.Breaker) error {
 		}
 		next, opts := s.function(), retry.Options[T]{Gate: gate(inner)}
 		f = func(ctx context.Context) (T, error) { return retry.ExecuteWith(ctx, p.p, opts, next) }
-	case retryResultsPolicy[T]:
-		if p.p == nil || p.retryIf == nil {
-			return errors.New("it is nil or incomplete")
+	case retryWithPolicy[T]:
+		if p.p == nil {
+			return errors.New("it is nil")
 		}
-		next, opts := s.function(), retry.Options[T]{Gate: gate(inner), RetryResult: p.retryIf}
+		next, opts := s.function(), p.opts
+		if opts.Gate == nil {
+			opts.Gate = gate(inner)
+		}
 		f = func(ctx context.Context) (T, error) { return retry.ExecuteWith(ctx, p.p, opts, next) }
+	case breakerWithPolicy[T]:
+		if p.b == nil {
+			return errors.New("it is nil")
+		}
+		next, opts := s.function(), p.opts
+		f = func(ctx context.Context) (T, error) { return breaker.ExecuteWith(ctx, p.b, opts, next) }
 	case breakerPolicy:
 		if p.b == nil {
 			return errors.New("it is nil")

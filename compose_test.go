@@ -13,6 +13,7 @@ import (
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/fallback"
+	"github.com/breakwater-go/breakwater/internal/testpolicy"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/timeout"
 )
@@ -266,13 +267,40 @@ func TestRetryResults(t *testing.T) {
 	var err error
 	s.clk.Drive(func() {
 		got, err = breakwater.Execute(context.Background(), status,
-			breakwater.RetryResults(s.r, func(code int) bool { return code == 503 }), breakwater.Breaker(s.b))
+			breakwater.RetryWith(s.r, retry.Options[int]{RetryResult: func(code int) bool { return code == 503 }}), breakwater.Breaker(s.b))
 	})
 	if got != 200 || err != nil || s.r.Metrics().Retries != 2 {
 		t.Fatalf("got %v, %v after %d retries", got, err, s.r.Metrics().Retries)
 	}
-	_, err = breakwater.Wrap(status, breakwater.RetryResults(s.r, func(string) bool { return true }))
+	_, err = breakwater.Wrap(status, breakwater.RetryWith(s.r, retry.Options[string]{RetryResult: func(string) bool { return true }}))
 	if !errors.Is(err, breakwater.ErrInvalidPolicy) || !strings.Contains(err.Error(), "retry of string): does not fit a call returning int") {
 		t.Fatalf("Wrap with a check of another type: %v", err)
+	}
+}
+
+// A result can count as a failure for a breaker in a stack, typed or
+// behind a policy of another package; the retry around it stops once the
+// circuit opens, and the caller still gets the results.
+func TestBreakerWithFailResult(t *testing.T) {
+	for _, between := range []breakwater.Policy{nil, testpolicy.Cap(10)} {
+		s := newStack(t, breaker.Config{ConsecutiveFailures: 2}, retry.Config{MaxAttempts: 5})
+		calls := 0
+		status := func(context.Context) (int, error) { calls++; return 503, nil }
+		policies := []breakwater.Policy{
+			breakwater.RetryWith(s.r, retry.Options[int]{RetryResult: func(code int) bool { return code == 503 }}),
+			breakwater.BreakerWith(s.b, breaker.Options[int]{FailResult: func(code int) bool { return code >= 500 }}),
+		}
+		if between != nil {
+			policies = []breakwater.Policy{policies[0], between, policies[1]}
+		}
+		var got int
+		var err error
+		s.clk.Drive(func() { got, err = breakwater.Execute(context.Background(), status, policies...) })
+		if s.b.State() != breaker.Open || calls != 2 {
+			t.Fatalf("between %v: state %v after %d calls; want open after 2", between, s.b.State(), calls)
+		}
+		if between == nil && (got != 503 || err != nil) {
+			t.Fatalf("got %v, %v; want the last result", got, err)
+		}
 	}
 }

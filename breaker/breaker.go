@@ -47,8 +47,9 @@ type epoch struct {
 	reject error // an *OpenError for the states that turn calls away
 
 	consec atomic.Int64 // closed: consecutive failures
-	probes atomic.Int32 // half-open: probes in flight
+	probes atomic.Int32 // half-open: probe slots taken
 	passed atomic.Int32 // half-open: successful probes
+	failed atomic.Int32 // half-open: failed or slow probes
 
 	mu  sync.Mutex // guards win
 	win window     // closed: the sliding window, or nil
@@ -68,6 +69,13 @@ func newBreaker(s settings) *Breaker {
 	now := s.clock.Now()
 	b := &Breaker{s: s, origin: now}
 	b.cur.Store(b.newEpoch(Closed, now, time.Time{}))
+	switch s.config.InitialState {
+	case Open: // as after a first trip, though none is counted
+		b.trips = 1
+		b.enterLocked(Open, now, s.open)
+	case ForcedOpen, Disabled:
+		b.enterLocked(s.config.InitialState, now, 0)
+	}
 	return b
 }
 
@@ -131,10 +139,10 @@ func (b *Breaker) allowSlow(ctx context.Context) (permit, error) {
 	case Closed, Disabled:
 	case HalfOpen:
 		if (b.s.allowProbe != nil && !b.s.allowProbe(b.s.name)) || !e.takeProbe(b.s.probes) {
-			return permit{}, b.rejected(ctx, e)
+			return b.rejected(ctx, e)
 		}
 	default:
-		return permit{}, b.rejected(ctx, e)
+		return b.rejected(ctx, e)
 	}
 	p := permit{b: b, e: e}
 	if b.s.timed {
@@ -162,6 +170,9 @@ func (p Permit) doneSlow(err error) {
 // (IsFailure, and the Is methods errors.Is calls): if one panics, the call
 // counts as failed and the panic goes on, so that no permit is kept.
 func (b *Breaker) done(p permit, ctx context.Context, err error) {
+	if p.e == unrecorded {
+		return
+	}
 	o := failure
 	defer func() { b.finish(p, ctx, o, err) }()
 	o = b.s.classify(err)
@@ -187,13 +198,23 @@ func (b *Breaker) succeedClosed(e *epoch) {
 	}
 }
 
-func (b *Breaker) rejected(ctx context.Context, e *epoch) error {
+// rejected turns a call away; in shadow mode it only counts it, and lets
+// it through unrecorded.
+func (b *Breaker) rejected(ctx context.Context, e *epoch) (permit, error) {
 	b.c.rejections.Add(1)
+	shadow := b.s.shadow && e.state != ForcedOpen
 	if f := b.s.hooks.OnReject; f != nil {
-		f(ctx, RejectEvent{Name: b.s.name, State: e.state})
+		f(ctx, RejectEvent{Name: b.s.name, State: e.state, Shadow: shadow})
 	}
-	return e.reject
+	if shadow {
+		return permit{b: b, e: unrecorded}, nil
+	}
+	return permit{}, e.reject
 }
+
+// unrecorded is the epoch of the calls a shadow breaker would have turned
+// away: their outcomes are dropped. It is never written.
+var unrecorded = &epoch{state: Open}
 
 func (e *epoch) takeProbe(limit int32) bool {
 	for {
@@ -248,6 +269,50 @@ func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T
 	return v, err
 }
 
+// Options adjust the calls made with ExecuteWith, whose result type is T.
+type Options[T any] struct {
+	// FailResult, when set, is asked about every successful result; true
+	// counts the call as a failure (a response whose status says the
+	// dependency is in trouble), though the result is still returned, with
+	// a nil error. Hooks see the call's error as ErrFailedResult. If
+	// FailResult panics, the call counts as failed and the panic goes on.
+	FailResult func(result T) bool
+}
+
+// ErrFailedResult is the error call hooks see for a successful call whose
+// result Options.FailResult counted as a failure.
+var ErrFailedResult = errors.New("breaker: result counted as a failure")
+
+// failedResult is ErrFailedResult with its verdict: a failure, whatever
+// the Config's lists say.
+var failedResult error = &verdictError{ErrFailedResult, Failure}
+
+// ExecuteWith runs fn through b, like Execute, adjusted by opts.
+func ExecuteWith[T any](ctx context.Context, b *Breaker, opts Options[T], fn func(context.Context) (T, error)) (v T, err error) {
+	if opts.FailResult == nil {
+		return Execute(ctx, b, fn)
+	}
+	if err = ctx.Err(); err != nil {
+		return v, err
+	}
+	p := permit{b: b, e: b.cur.Load()}
+	if !p.e.plain {
+		if p, err = b.allowSlow(ctx); err != nil {
+			return v, err
+		}
+	}
+	verdict := errPanicking // still set when doneAt runs if fn or FailResult panics
+	defer p.doneAt(ctx, &verdict)
+	if v, err = fn(ctx); err != nil {
+		verdict = err
+	} else if opts.FailResult(v) {
+		verdict = failedResult
+	} else {
+		verdict = nil
+	}
+	return v, err
+}
+
 // errPanicking marks, in Execute, a call that has not returned.
 var errPanicking = errors.New("breaker: call did not return")
 
@@ -267,6 +332,9 @@ func (p permit) doneAt(ctx context.Context, err *error) {
 // finish records the outcome of a permitted call.
 func (b *Breaker) finish(p permit, ctx context.Context, o outcome, err error) {
 	e := p.e
+	if e == unrecorded {
+		return
+	}
 	var at, took time.Duration // at: since b.origin, read only when needed
 	if b.s.timed || b.s.timeWindow > 0 {
 		at = b.s.clock.Since(b.origin)
@@ -298,7 +366,7 @@ func (b *Breaker) finish(p permit, ctx context.Context, o outcome, err error) {
 		if hook != nil {
 			// Deferred, the outcome is recorded even if the hook panics: a
 			// user's hook must not keep a probe's slot or lose a failure.
-			defer b.record(e, o, slow, at)
+			defer b.record(e, o, slow, at, err)
 			if ctx == nil { // a Permit made by hand
 				ctx = context.Background()
 			}
@@ -306,86 +374,174 @@ func (b *Breaker) finish(p permit, ctx context.Context, o outcome, err error) {
 			return
 		}
 	}
-	b.record(e, o, slow, at)
+	b.record(e, o, slow, at, err)
 }
 
 // record applies an outcome to the state it was admitted in.
-func (b *Breaker) record(e *epoch, o outcome, slow bool, at time.Duration) {
+func (b *Breaker) record(e *epoch, o outcome, slow bool, at time.Duration, err error) {
 	switch e.state {
 	case Closed:
-		b.recordClosed(e, o, slow, at)
+		b.recordClosed(e, o, slow, at, err)
 	case HalfOpen:
-		b.recordProbe(e, o, slow)
+		b.recordProbe(e, o, slow, err)
 	}
 }
 
-func (b *Breaker) recordClosed(e *epoch, o outcome, slow bool, at time.Duration) {
-	// The run of failures is kept with a window too, for Metrics; it trips
-	// the circuit only when ConsecutiveFailures is on.
+func (b *Breaker) recordClosed(e *epoch, o outcome, slow bool, at time.Duration, err error) {
+	// The run of failures is kept with a window too, for Metrics and
+	// ReadyToTrip.
+	var c Counts
 	switch o {
 	case failure:
-		if n := e.consec.Add(1); b.s.consecutive > 0 && n >= b.s.consecutive {
-			b.transition(e, Open)
-			return
-		}
+		c.ConsecutiveFailures = int(e.consec.Add(1))
 	case success:
 		if e.consec.Load() != 0 { // skip the shared write when already zero
 			e.consec.Store(0)
 		}
-	}
-	if e.win == nil || o == ignored {
+	case ignored:
 		return
 	}
-	e.mu.Lock()
-	tot := e.win.record(at, o == failure, slow)
-	e.mu.Unlock()
-	if tot.trips(&b.s) {
-		b.transition(e, Open)
+	if e.win != nil {
+		e.mu.Lock()
+		tot := e.win.record(at, o == failure, slow)
+		e.mu.Unlock()
+		c.Calls, c.Failures, c.SlowCalls = tot.calls, tot.failures, tot.slow
+	} else if o == success && !slow {
+		return // a success cannot trip a circuit without a window
+	}
+	if f := b.s.readyToTrip; f != nil { // it alone decides, after failures and slow calls
+		if (o == failure || slow) && f(c) {
+			b.trip(e, cause{reason: ReasonReadyToTrip, counts: c}, err)
+		}
+		return
+	}
+	if why, trip := b.s.tripReason(c); trip {
+		b.trip(e, cause{reason: why, counts: c}, err)
 	}
 }
 
-func (b *Breaker) recordProbe(e *epoch, o outcome, slow bool) {
+func (b *Breaker) recordProbe(e *epoch, o outcome, slow bool, err error) {
+	failed := o == failure || slow // a slow probe fails, window or not
 	// The slot is given back even if a state-change hook run by the
-	// transition panics.
-	defer e.probes.Add(-1)
-	switch {
-	case o == failure || slow: // a slow probe fails, window or not
-		b.transition(e, Open)
-	case o == success && e.passed.Add(1) >= b.s.toClose:
-		b.transition(e, Closed)
+	// transition panics: always when the limit is on probes in flight; per
+	// period, only by a probe that says nothing.
+	if b.s.inFlight || !failed && o == ignored {
+		defer e.probes.Add(-1)
 	}
+	var passed, fails int32
+	switch {
+	case failed:
+		fails, passed = e.failed.Add(1), e.passed.Load()
+	case o == success:
+		passed, fails = e.passed.Add(1), e.failed.Load()
+	default:
+		return
+	}
+	if b.s.halfOpenRate == 0 {
+		switch {
+		case failed:
+			b.trip(e, cause{reason: ReasonProbesFailed}, err)
+		case passed >= b.s.toClose:
+			b.transition(e, Closed, cause{reason: ReasonProbesPassed})
+		}
+		return
+	}
+	// By rate over the period's probes: reopen once the failures reach the
+	// rate, close once they can no longer reach it. The two cannot both
+	// hold, as fails+passed never exceeds the probes admitted.
+	limit := b.s.halfOpenRate * float64(b.s.probes)
+	switch {
+	case float64(fails) >= limit:
+		b.trip(e, cause{reason: ReasonProbesFailed}, err)
+	case float64(b.s.probes-passed) < limit:
+		b.transition(e, Closed, cause{reason: ReasonProbesPassed})
+	}
+}
+
+// cause is why a transition is made, and for a move into Open, for how
+// long.
+type cause struct {
+	reason Reason
+	counts Counts
+	open   time.Duration // > 0: the open duration asked for, capped by MaxOpenDuration
+	until  time.Time     // non-zero: open until then (TripFor, TripUntil)
+}
+
+// trip opens the circuit from epoch from, asking OpenDurationFunc how long
+// for. The function is the user's, run outside the lock: if it panics,
+// the trip is still made, for the configured duration.
+func (b *Breaker) trip(from *epoch, c cause, err error) {
+	if f := b.s.openFor; f != nil {
+		asked := false
+		defer func() {
+			if !asked {
+				b.transition(from, Open, c)
+			}
+		}()
+		d := f(err)
+		asked = true
+		c.open = d
+	}
+	b.transition(from, Open, c)
 }
 
 // transition moves the circuit from epoch from to state to. It does nothing
 // if from is no longer current: another goroutine got there first.
-func (b *Breaker) transition(from *epoch, to State) {
+func (b *Breaker) transition(from *epoch, to State, c cause) {
 	b.mu.Lock()
 	if b.cur.Load() != from {
 		b.mu.Unlock()
 		return
 	}
-	b.setLocked(to)
+	b.setLocked(to, c)
 	b.mu.Unlock()
 	b.dispatch()
 }
 
-// setLocked installs a new epoch in state to. Callers hold b.mu and call
-// b.dispatch after unlocking it.
-func (b *Breaker) setLocked(to State) {
+// setLocked moves the circuit to state to, and queues the state change's
+// event. Callers hold b.mu and call b.dispatch after unlocking it.
+func (b *Breaker) setLocked(to State, c cause) {
 	now := b.s.clock.Now()
 	from := b.cur.Load()
-	if b.timer != nil {
-		b.timer.Stop()
-		b.timer = nil
-	}
 	var open time.Duration
 	switch to {
 	case Open:
-		b.trips++
-		b.c.trips.Add(1)
-		open = b.s.openDuration(b.trips)
+		if from.state != Open { // a new cool-down on an open circuit is no trip
+			b.trips++
+			b.c.trips.Add(1)
+		}
+		switch {
+		case !c.until.IsZero():
+			open = c.until.Sub(now)
+		case c.open > 0:
+			open = min(c.open, b.s.maxOpen)
+		default:
+			open = b.s.openDuration(max(b.trips, 1))
+		}
 	case Closed, Disabled, ForcedOpen:
 		b.trips = 0
+	}
+	b.enterLocked(to, now, open)
+	if from.state != to {
+		b.c.changes.Add(1)
+		if b.s.hooks.OnStateChange != nil {
+			ev := StateChange{Name: b.s.name, From: from.state, To: to, At: now, Reason: c.reason}
+			if to == Open {
+				ev.Counts = c.counts
+				ev.Until = now.Add(open)
+			}
+			b.events = append(b.events, ev)
+		}
+	}
+}
+
+// enterLocked installs a new epoch in state to, and arms its timer: the end
+// of an open duration (open, positive), or the half-open timeout. Callers
+// hold b.mu, or own b alone.
+func (b *Breaker) enterLocked(to State, now time.Time, open time.Duration) *epoch {
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
 	}
 	var until time.Time
 	if to == Open {
@@ -395,14 +551,11 @@ func (b *Breaker) setLocked(to State) {
 	b.cur.Store(e)
 	switch {
 	case to == Open:
-		b.timer = b.s.clock.AfterFunc(open, func() { b.transition(e, HalfOpen) })
+		b.timer = b.s.clock.AfterFunc(open, func() { b.transition(e, HalfOpen, cause{reason: ReasonCoolDown}) })
 	case to == HalfOpen && b.s.halfOpenTimeout > 0:
-		b.timer = b.s.clock.AfterFunc(b.s.halfOpenTimeout, func() { b.transition(e, Open) })
+		b.timer = b.s.clock.AfterFunc(b.s.halfOpenTimeout, func() {
+			b.transition(e, Open, cause{reason: ReasonHalfOpenTimeout})
+		})
 	}
-	if from.state != to {
-		b.c.changes.Add(1)
-		if b.s.hooks.OnStateChange != nil {
-			b.events = append(b.events, StateChange{Name: b.s.name, From: from.state, To: to, At: now})
-		}
-	}
+	return e
 }

@@ -91,19 +91,76 @@ type Config struct {
 	// of OpenDuration and 5 minutes.
 	MaxOpenDuration time.Duration
 
-	// HalfOpenProbes is the number of probe calls the half-open circuit lets
-	// through at the same time. Zero means 1. The limit is per half-open
-	// period: a probe still running from an earlier period (one that has
-	// since reopened) does not hold a slot in the next.
+	// HalfOpenProbes is the number of probe calls one half-open period lets
+	// through, in all: once that many probes have been admitted, further
+	// calls are turned away until the probes' verdict moves the circuit
+	// (gobreaker's MaxRequests and resilience4j's permitted calls in
+	// half-open count the same way). A probe whose outcome is ignored
+	// (context.Canceled, Permit.Release) gives its slot back. With
+	// ProbeLimit set to ProbesInFlight, it bounds the probes running at
+	// the same time instead. Zero means 1.
 	HalfOpenProbes int
+	// ProbeLimit says what HalfOpenProbes bounds. The zero value,
+	// ProbesPerPeriod, bounds the probes of a half-open period.
+	ProbeLimit ProbeLimit
 	// SuccessesToClose is the number of successful probes that close the
-	// circuit. Zero means HalfOpenProbes.
+	// circuit. Zero means HalfOpenProbes. With ProbesPerPeriod it cannot
+	// exceed HalfOpenProbes.
 	SuccessesToClose int
+	// HalfOpenFailureRate, when positive, judges the half-open period by
+	// rate, in (0, 1], like resilience4j: the circuit reopens once the
+	// failed (or slow) probes are at least this share of HalfOpenProbes,
+	// and closes once they can no longer reach it. Zero means that any
+	// failed probe reopens the circuit and SuccessesToClose successes close
+	// it (gobreaker, Polly). It needs ProbesPerPeriod, and SuccessesToClose
+	// unset.
+	HalfOpenFailureRate float64
 	// HalfOpenTimeout, when positive, reopens a circuit that is still
 	// half-open after this long, so probes that never report back (a hung
 	// call, a Permit whose Done is never called) cannot hold it half-open
 	// for ever. Zero means no limit.
 	HalfOpenTimeout time.Duration
+
+	// OpenDurationFunc, when set, is asked how long each automatic trip
+	// keeps the circuit open, with the error of the call that tripped it
+	// (nil for a trip by slow calls): RetryAfter, for one, opens the
+	// circuit for as long as the server asked with a 429's or 503's
+	// Retry-After. A positive result is the open duration, capped at
+	// MaxOpenDuration; zero or less keeps the configured one (OpenDuration,
+	// grown by OpenDurationMultiplier). It is not asked for the manual
+	// trips (Trip, TripFor, TripUntil). It runs on the caller's goroutine;
+	// if it panics, the circuit trips with the configured duration and the
+	// panic goes on.
+	OpenDurationFunc func(err error) time.Duration
+
+	// ReadyToTrip, when set, alone decides when the closed circuit trips
+	// (gobreaker's ReadyToTrip): it is asked after each failure or slow
+	// call, with the counts at that moment, and true trips the circuit.
+	// ConsecutiveFailures, FailureRate, FailureCount, SlowCallRate and
+	// MinCalls must then be zero. It runs on the caller's goroutine and must
+	// not block; if it panics, the outcome stays recorded and the panic
+	// goes on.
+	ReadyToTrip func(Counts) bool
+	// FailureCount, when positive, trips the circuit when the window holds
+	// at least this many failures, whatever their share (failsafe-go's
+	// failure threshold within a period, with TimeWindow as the period).
+	// It needs a window; MinCalls does not apply to it. With FailureCount
+	// set, FailureRate is off unless set.
+	FailureCount int
+
+	// Shadow runs the breaker in shadow mode (resilience4j's metrics-only
+	// state), to roll a breaker out safely: it counts, changes state, calls
+	// its hooks and reports its metrics exactly as an enforcing breaker
+	// would, but never turns a call away. A call it would have rejected is
+	// counted in Metrics.Rejections, reported to OnReject with Shadow set,
+	// and then run, unrecorded (the enforcing breaker would not have seen
+	// its outcome). Gate reports no rejection. ForceOpen is an operator's
+	// explicit order and is enforced even in shadow mode.
+	Shadow bool
+	// InitialState is the state a new breaker starts in: Closed (the zero
+	// value), Open (for OpenDuration, as after a trip, though no trip is
+	// counted), ForcedOpen or Disabled.
+	InitialState State
 
 	// IsFailure, when set, decides whether an error counts as a failure;
 	// errors it rejects count as successes. It can use errors.As.
@@ -166,7 +223,14 @@ type settings struct {
 	multiplier    float64
 
 	probes, toClose int32
+	inFlight        bool    // probes bounds the probes in flight, not per period
+	halfOpenRate    float64 // 0: any failed probe reopens
 	halfOpenTimeout time.Duration
+
+	openFor      func(error) time.Duration
+	readyToTrip  func(Counts) bool
+	failureCount int
+	shadow       bool
 
 	isFailure func(error) bool
 	failOn    []error
@@ -198,6 +262,12 @@ func (c Config) settings() (settings, error) {
 		failOn:          c.FailOn,
 		ignore:          c.Ignore,
 		allowProbe:      c.AllowProbe,
+		inFlight:        c.ProbeLimit == ProbesInFlight,
+		halfOpenRate:    c.HalfOpenFailureRate,
+		openFor:         c.OpenDurationFunc,
+		readyToTrip:     c.ReadyToTrip,
+		failureCount:    c.FailureCount,
+		shadow:          c.Shadow,
 		clock:           clock.Or(c.Clock),
 		hooks:           c.Hooks,
 	}
@@ -243,6 +313,29 @@ func (c Config) settings() (settings, error) {
 		return s, invalid("HalfOpenProbes", "must be in [0, %d], got %d", MaxCount, c.HalfOpenProbes)
 	case c.SuccessesToClose < 0 || c.SuccessesToClose > MaxCount:
 		return s, invalid("SuccessesToClose", "must be in [0, %d], got %d", MaxCount, c.SuccessesToClose)
+	case c.ProbeLimit != ProbesPerPeriod && c.ProbeLimit != ProbesInFlight:
+		return s, invalid("ProbeLimit", "unknown limit %d", int(c.ProbeLimit))
+	case c.ProbeLimit == ProbesPerPeriod && c.SuccessesToClose > max(c.HalfOpenProbes, DefaultHalfOpenProbes):
+		return s, invalid("SuccessesToClose", "must not exceed the probes of a period (HalfOpenProbes %d), got %d",
+			max(c.HalfOpenProbes, DefaultHalfOpenProbes), c.SuccessesToClose)
+	case !rateOK(c.HalfOpenFailureRate):
+		return s, invalid("HalfOpenFailureRate", "must be in [0, 1], got %v", c.HalfOpenFailureRate)
+	case c.HalfOpenFailureRate > 0 && c.ProbeLimit != ProbesPerPeriod:
+		return s, invalid("HalfOpenFailureRate", "needs ProbeLimit ProbesPerPeriod")
+	case c.HalfOpenFailureRate > 0 && c.SuccessesToClose > 0:
+		return s, invalid("HalfOpenFailureRate", "cannot be set together with SuccessesToClose")
+	case c.FailureCount < 0 || c.FailureCount > MaxCount:
+		return s, invalid("FailureCount", "must be in [0, %d], got %d", MaxCount, c.FailureCount)
+	case c.FailureCount > 0 && !windowed:
+		return s, invalid("FailureCount", "needs CountWindow or TimeWindow")
+	case c.CountWindow > 0 && c.FailureCount > c.CountWindow:
+		return s, invalid("FailureCount", "must not exceed CountWindow (%d), got %d", c.CountWindow, c.FailureCount)
+	case c.ReadyToTrip != nil && c.ConsecutiveFailures > 0:
+		return s, invalid("ConsecutiveFailures", "cannot be set together with ReadyToTrip")
+	case c.ReadyToTrip != nil && (c.FailureRate > 0 || c.FailureCount > 0 || c.SlowCallRate > 0 || c.MinCalls > 0):
+		return s, invalid("ReadyToTrip", "cannot be set together with FailureRate, FailureCount, SlowCallRate or MinCalls")
+	case c.InitialState != Closed && c.InitialState != Open && c.InitialState != ForcedOpen && c.InitialState != Disabled:
+		return s, invalid("InitialState", "must be closed, open, forced-open or disabled, got %v", c.InitialState)
 	}
 	for i, err := range c.FailOn {
 		if err == nil {
@@ -256,10 +349,10 @@ func (c Config) settings() (settings, error) {
 	}
 
 	s.consecutive = int64(c.ConsecutiveFailures)
-	if s.consecutive == 0 && !windowed {
+	if s.consecutive == 0 && !windowed && c.ReadyToTrip == nil {
 		s.consecutive = DefaultConsecutiveFailures
 	}
-	if windowed && s.failureRate == 0 {
+	if windowed && s.failureRate == 0 && c.FailureCount == 0 && c.ReadyToTrip == nil {
 		s.failureRate = DefaultFailureRate
 	}
 	if c.TimeWindow > 0 {
@@ -276,7 +369,7 @@ func (c Config) settings() (settings, error) {
 	if c.CountWindow > 0 && s.minCalls == 0 {
 		s.minCalls = c.CountWindow
 	}
-	if s.slowCall > 0 && windowed && s.slowRate == 0 {
+	if s.slowCall > 0 && windowed && s.slowRate == 0 && c.ReadyToTrip == nil {
 		s.slowRate = DefaultSlowCallRate
 	}
 	if s.open == 0 {
@@ -298,6 +391,7 @@ func (c Config) settings() (settings, error) {
 	if s.toClose == 0 {
 		s.toClose = s.probes
 	}
+	s.minCalls = max(s.minCalls, 1) // no rate over no calls
 	h := c.Hooks
 	s.timed = s.slowCall > 0 || h.OnSuccess != nil || h.OnFailure != nil || h.OnIgnore != nil
 	s.plain = !s.timed && !windowed
@@ -305,6 +399,32 @@ func (c Config) settings() (settings, error) {
 }
 
 func rateOK(r float64) bool { return r >= 0 && r <= 1 } // false for NaN
+
+// RetryAfter returns the delay a server asked for that err carries: the
+// RetryAfter method's of the first error in err's tree that has one (as
+// retry.After's errors, and those of bwhttp and bwgrpc for a 429, a 503 or
+// a gRPC pushback, do), or zero. As a Config.OpenDurationFunc, it keeps a
+// circuit open for as long as the server said.
+func RetryAfter(err error) time.Duration {
+	var h interface{ RetryAfter() time.Duration }
+	if errors.As(err, &h) {
+		return h.RetryAfter()
+	}
+	return 0
+}
+
+// ProbeLimit says what Config.HalfOpenProbes bounds.
+type ProbeLimit uint8
+
+const (
+	// ProbesPerPeriod bounds the probes admitted in one half-open period,
+	// in all. It is the zero value, so the default.
+	ProbesPerPeriod ProbeLimit = iota
+	// ProbesInFlight bounds the probes running at the same time: once one
+	// has finished, another may start, so a long half-open period can send
+	// more probes than the limit.
+	ProbesInFlight
+)
 
 // openDuration returns how long the trips-th trip in a row stays open.
 func (s *settings) openDuration(trips int) time.Duration {

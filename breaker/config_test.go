@@ -44,6 +44,17 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		{breaker.Config{SuccessesToClose: -2}, "SuccessesToClose"},
 		{breaker.Config{FailOn: []error{nil}}, "FailOn[0]"},
 		{breaker.Config{Ignore: []error{errBoom, nil}}, "Ignore[1]"},
+		{breaker.Config{HalfOpenProbes: 2, SuccessesToClose: 3}, "SuccessesToClose"},
+		{breaker.Config{ProbeLimit: 7}, "ProbeLimit"},
+		{breaker.Config{HalfOpenFailureRate: 1.5}, "HalfOpenFailureRate"},
+		{breaker.Config{HalfOpenFailureRate: 0.5, ProbeLimit: breaker.ProbesInFlight}, "HalfOpenFailureRate"},
+		{breaker.Config{HalfOpenProbes: 4, HalfOpenFailureRate: 0.5, SuccessesToClose: 2}, "HalfOpenFailureRate"},
+		{breaker.Config{FailureCount: 3}, "FailureCount"},
+		{breaker.Config{CountWindow: 5, FailureCount: 6}, "FailureCount"},
+		{breaker.Config{TimeWindow: time.Minute, FailureCount: -1}, "FailureCount"},
+		{breaker.Config{ConsecutiveFailures: 3, ReadyToTrip: func(breaker.Counts) bool { return false }}, "ConsecutiveFailures"},
+		{breaker.Config{CountWindow: 5, FailureRate: 0.5, ReadyToTrip: func(breaker.Counts) bool { return false }}, "ReadyToTrip"},
+		{breaker.Config{InitialState: breaker.State(42)}, "InitialState"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.field, func(t *testing.T) {
@@ -72,7 +83,7 @@ func TestValidConfigs(t *testing.T) {
 		{CountWindow: 100, FailureRate: 1, MinCalls: 100, SlowCallDuration: time.Second, SlowCallRate: 0.1},
 		{TimeWindow: time.Minute, TimeWindowBuckets: 60},
 		{OpenDuration: time.Hour, OpenDurationMultiplier: 2}, // cap defaults to OpenDuration
-		{HalfOpenProbes: 10, SuccessesToClose: 20},
+		{HalfOpenProbes: 10, SuccessesToClose: 20, ProbeLimit: breaker.ProbesInFlight},
 	} {
 		if _, err := breaker.New(cfg); err != nil {
 			t.Errorf("New(%+v): %v", cfg, err)

@@ -134,3 +134,33 @@ func ExampleBreaker_ForceOpen() {
 	// breaker "legacy-billing": circuit forced open
 	// closed
 }
+
+// Rolling a breaker out in shadow mode: it runs every call, and says what
+// it would have done — here, that it would have tripped and turned the
+// fourth call away. Once its decisions look right in the logs and
+// metrics, drop Shadow to enforce them.
+func ExampleConfig_shadow() {
+	b, _ := breaker.New(breaker.Config{
+		Name:   "recommendations",
+		Shadow: true,
+		Hooks: breaker.Hooks{
+			OnStateChange: func(c breaker.StateChange) {
+				fmt.Printf("would go %v -> %v (%v)\n", c.From, c.To, c.Reason)
+			},
+			OnReject: func(_ context.Context, e breaker.RejectEvent) {
+				fmt.Printf("would reject a call (%v, shadow %v)\n", e.State, e.Shadow)
+			},
+		},
+	})
+	down := errors.New("503 Service Unavailable")
+	ran := 0
+	for range 4 {
+		_ = b.Do(context.Background(), func(context.Context) error { ran++; return down })
+	}
+	m := b.Metrics()
+	fmt.Printf("ran %d of 4 calls; state %v, %d would-be rejection\n", ran, m.State, m.Rejections)
+	// Output:
+	// would go closed -> open (consecutive-failures)
+	// would reject a call (open, shadow true)
+	// ran 4 of 4 calls; state open, 1 would-be rejection
+}

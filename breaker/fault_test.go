@@ -208,7 +208,8 @@ func TestRegistryEvictsIdleBreakersPastItsBound(t *testing.T) {
 // probe slot taken: the call counts as failed.
 func TestPanickingClassifierFreesTheProbeSlot(t *testing.T) {
 	b, clk := newBreaker(t, breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Second, SuccessesToClose: 2, HalfOpenProbes: 1,
-		IsFailure: func(error) bool { panic("classifier") }})
+		ProbeLimit: breaker.ProbesInFlight,
+		IsFailure:  func(error) bool { panic("classifier") }})
 	b.Trip()
 	clk.Advance(time.Second)
 	p, err := b.Allow(context.Background())

@@ -13,11 +13,11 @@ import (
 // FuzzConfig: any Config gives a working breaker or a *ConfigError naming
 // a field, never a panic.
 func FuzzConfig(f *testing.F) {
-	f.Add(int64(3), int64(0), int64(0), int64(0), 0.0, int64(0), int64(0), 0.0, int64(0), 1.0, int64(0), int64(1), int64(0), int64(0))
-	f.Add(int64(0), int64(100), int64(0), int64(0), 0.5, int64(10), int64(time.Second), 0.8, int64(time.Minute), 2.0, int64(time.Hour), int64(3), int64(2), int64(time.Minute))
-	f.Add(int64(0), int64(0), int64(time.Minute), int64(60), 0.2, int64(20), int64(0), 0.0, int64(1), 1000.0, int64(1<<62), int64(1), int64(1), int64(0))
+	f.Add(int64(3), int64(0), int64(0), int64(0), 0.0, int64(0), int64(0), 0.0, int64(0), 1.0, int64(0), int64(1), int64(0), int64(0), uint8(0), 0.0, int64(0), int64(0))
+	f.Add(int64(0), int64(100), int64(0), int64(0), 0.5, int64(10), int64(time.Second), 0.8, int64(time.Minute), 2.0, int64(time.Hour), int64(3), int64(2), int64(time.Minute), uint8(1), 0.0, int64(5), int64(1))
+	f.Add(int64(0), int64(0), int64(time.Minute), int64(60), 0.2, int64(20), int64(0), 0.0, int64(1), 1000.0, int64(1<<62), int64(4), int64(0), int64(0), uint8(0), 0.5, int64(0), int64(3))
 	f.Fuzz(func(t *testing.T, consec, countWin, timeWin, buckets int64, rate float64, minCalls, slowDur int64, slowRate float64,
-		open int64, mult float64, maxOpen, probes, toClose, halfOpenTimeout int64) {
+		open int64, mult float64, maxOpen, probes, toClose, halfOpenTimeout int64, probeLimit uint8, halfOpenRate float64, failureCount, initial int64) {
 		clk := clocktest.NewFake(time.Time{})
 		cfg := breaker.Config{
 			ConsecutiveFailures: int(consec), CountWindow: int(countWin), TimeWindow: time.Duration(timeWin),
@@ -25,7 +25,8 @@ func FuzzConfig(f *testing.F) {
 			SlowCallDuration: time.Duration(slowDur), SlowCallRate: slowRate,
 			OpenDuration: time.Duration(open), OpenDurationMultiplier: mult, MaxOpenDuration: time.Duration(maxOpen),
 			HalfOpenProbes: int(probes), SuccessesToClose: int(toClose), HalfOpenTimeout: time.Duration(halfOpenTimeout),
-			Clock: clk,
+			ProbeLimit: breaker.ProbeLimit(probeLimit), HalfOpenFailureRate: halfOpenRate, FailureCount: int(failureCount),
+			InitialState: breaker.State(initial), Clock: clk,
 		}
 		b, err := breaker.New(cfg)
 		if err != nil {
@@ -59,9 +60,10 @@ func FuzzConfig(f *testing.F) {
 
 // FuzzStateMachine drives a breaker and a small reference model of it with
 // the same operations (calls, outcomes, releases, panics in the call and in
-// every hook, clock moves, Trip/Reset/ForceOpen/Disable) and checks after
-// each that the state, the admissions and every counter agree, and that a
-// half-open period never admits more probes than allowed.
+// every hook, clock moves, Trip/TripFor/HalfOpen/Reset/ForceOpen/Disable)
+// and checks after each that the state, the admissions and every counter
+// agree, and that a half-open period never admits more probes than allowed,
+// for each probe limit and half-open verdict.
 func FuzzStateMachine(f *testing.F) {
 	f.Add([]byte{2, 1, 1, 0, 3, 0, 1, 0, 3, 0, 1, 6, 200, 0, 1, 3, 0, 0})
 	f.Add([]byte{0, 2, 2, 8, 0, 0, 7, 0, 6, 255, 0, 0, 0, 3, 1, 0, 5, 0, 9, 8, 9, 6, 120, 0})
@@ -78,7 +80,19 @@ func FuzzStateMachine(f *testing.F) {
 			ops = ops[1:]
 			return b
 		}
-		m := &model{threshold: 1 + int(next()%4), probes: 1 + int(next()%3), toClose: 1 + int(next()%3), open: time.Second}
+		m := &model{threshold: 1 + int(next()%4), probes: 1 + int(next()%3), open: time.Second}
+		cfg := breaker.Config{ConsecutiveFailures: m.threshold, HalfOpenProbes: m.probes, OpenDuration: m.open}
+		switch mode := next(); mode % 3 {
+		case 0: // per period, any failure reopens
+			m.toClose = 1 + int(mode/3)%m.probes
+		case 1:
+			m.inFlight, m.toClose = true, 1+int(mode/3)%3
+			cfg.ProbeLimit = breaker.ProbesInFlight
+		case 2:
+			m.rate = 0.5
+			cfg.HalfOpenFailureRate = m.rate
+		}
+		cfg.SuccessesToClose = m.toClose
 		armed := false // hooks panic while set
 		hook := func() {
 			if armed {
@@ -86,17 +100,15 @@ func FuzzStateMachine(f *testing.F) {
 			}
 		}
 		clk := clocktest.NewFake(time.Time{})
-		b, err := breaker.New(breaker.Config{
-			ConsecutiveFailures: m.threshold, HalfOpenProbes: m.probes, SuccessesToClose: m.toClose,
-			OpenDuration: m.open, Clock: clk,
-			Hooks: breaker.Hooks{
-				OnStateChange: func(breaker.StateChange) { hook() },
-				OnSuccess:     func(context.Context, breaker.CallEvent) { hook() },
-				OnFailure:     func(context.Context, breaker.CallEvent) { hook() },
-				OnIgnore:      func(context.Context, breaker.CallEvent) { hook() },
-				OnReject:      func(context.Context, breaker.RejectEvent) { hook() },
-			},
-		})
+		cfg.Clock = clk
+		cfg.Hooks = breaker.Hooks{
+			OnStateChange: func(breaker.StateChange) { hook() },
+			OnSuccess:     func(context.Context, breaker.CallEvent) { hook() },
+			OnFailure:     func(context.Context, breaker.CallEvent) { hook() },
+			OnIgnore:      func(context.Context, breaker.CallEvent) { hook() },
+			OnReject:      func(context.Context, breaker.RejectEvent) { hook() },
+		}
+		b, err := breaker.New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,11 +161,25 @@ func FuzzStateMachine(f *testing.F) {
 				guarded(func() { clk.Advance(d) })
 				m.advance(d, armed)
 			case 7: // an operator
-				switch next() % 4 {
+				switch next() % 6 {
 				case 0:
 					guarded(b.Trip)
 					if m.state != breaker.Open { // Trip on an open circuit is no trip
 						m.set(breaker.Open)
+					}
+				case 4:
+					d := time.Duration(next()) * 10 * time.Millisecond
+					guarded(func() { b.TripFor(d) })
+					if d > 0 {
+						m.set(breaker.Open)
+						m.until = m.now + d
+					} else if m.state != breaker.HalfOpen {
+						m.set(breaker.HalfOpen)
+					}
+				case 5:
+					guarded(b.HalfOpen)
+					if m.state != breaker.HalfOpen {
+						m.set(breaker.HalfOpen)
 					}
 				case 1:
 					guarded(b.Reset)
@@ -189,15 +215,18 @@ func FuzzStateMachine(f *testing.F) {
 // model is the reference: what the breaker's doc says, written plainly.
 type model struct {
 	threshold, probes, toClose int
+	inFlight                   bool    // probes bounds the probes in flight, not a period's
+	rate                       float64 // > 0: half-open judged by failure rate
 	open                       time.Duration
 
-	state    breaker.State
-	epoch    int // bumped by every transition, as the breaker's epochs are
-	now      time.Duration
-	until    time.Duration // open: when it goes half-open
-	consec   int
-	inflight int // half-open: probes admitted and not yet reported
-	passed   int
+	state  breaker.State
+	epoch  int // bumped by every transition, as the breaker's epochs are
+	now    time.Duration
+	until  time.Duration // open: when it goes half-open
+	consec int
+	taken  int // half-open: probe slots taken
+	passed int
+	failed int
 
 	successes, failures, ignored, rejections, trips, changes uint64
 }
@@ -207,8 +236,8 @@ func (m *model) admit() bool {
 	case breaker.Closed, breaker.Disabled:
 		return true
 	case breaker.HalfOpen:
-		if m.inflight < m.probes {
-			m.inflight++
+		if m.taken < m.probes {
+			m.taken++
 			return true
 		}
 	}
@@ -239,14 +268,24 @@ func (m *model) done(epoch int, err error) {
 			}
 		}
 	case breaker.HalfOpen:
-		m.inflight--
+		ignored := errors.Is(err, context.Canceled)
+		if m.inFlight || ignored {
+			m.taken--
+		}
 		switch {
+		case ignored:
 		case err == nil:
-			if m.passed++; m.passed >= m.toClose {
-				m.set(breaker.Closed)
-			}
-		case !errors.Is(err, context.Canceled):
+			m.passed++
+		default:
+			m.failed++
+		}
+		limit := m.rate * float64(m.probes)
+		switch {
+		case ignored:
+		case m.rate == 0 && err != nil, m.rate > 0 && float64(m.failed) >= limit:
 			m.set(breaker.Open)
+		case m.rate == 0 && m.passed >= m.toClose, m.rate > 0 && float64(m.probes-m.passed) < limit:
+			m.set(breaker.Closed)
 		}
 	}
 }
@@ -266,12 +305,14 @@ func (m *model) advance(d time.Duration, hooksPanic bool) {
 func (m *model) set(to breaker.State) {
 	if to != m.state {
 		m.changes++
+		if to == breaker.Open {
+			m.trips++
+		}
 	}
 	m.state = to
 	m.epoch++
-	m.consec, m.inflight, m.passed = 0, 0, 0
+	m.consec, m.taken, m.passed, m.failed = 0, 0, 0, 0
 	if to == breaker.Open {
-		m.trips++
 		m.until = m.now + m.open
 	}
 }
@@ -289,7 +330,7 @@ func (m *model) check(t *testing.T, b *breaker.Breaker) {
 	if got.Calls != got.Successes+got.Failures+got.Ignored {
 		t.Fatalf("counts do not add up: %+v", got)
 	}
-	if m.inflight > m.probes {
-		t.Fatalf("%d probes in flight, limit %d", m.inflight, m.probes)
+	if m.taken > m.probes {
+		t.Fatalf("%d probe slots taken, limit %d", m.taken, m.probes)
 	}
 }

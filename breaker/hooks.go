@@ -2,6 +2,7 @@ package breaker
 
 import (
 	"context"
+	"strconv"
 	"time"
 )
 
@@ -29,11 +30,64 @@ type Hooks struct {
 	OnReject      func(context.Context, RejectEvent)
 }
 
-// StateChange describes a transition of a circuit.
+// StateChange describes a transition of a circuit. A change into Open
+// says which threshold was crossed (resilience4j's failure-rate and
+// slow-call-rate events), with the counts that crossed it: one event, so
+// a listener never sees the cause without the change.
 type StateChange struct {
 	Name     string
 	From, To State
 	At       time.Time
+	// Reason is why the circuit changed state.
+	Reason Reason
+	// Counts are the closed circuit's counts when it tripped; zero for
+	// other changes.
+	Counts Counts
+	// Until is when an open circuit starts to let probes through; zero in
+	// other states.
+	Until time.Time
+}
+
+// Reason says why a circuit changed state.
+type Reason uint8
+
+// The reasons for a state change.
+const (
+	// ReasonManual: an operator's call (Trip, TripFor, TripUntil,
+	// HalfOpen, Reset, ForceOpen, Disable), or a shared store's.
+	ReasonManual Reason = iota
+	// ReasonConsecutiveFailures: ConsecutiveFailures failures in a row.
+	ReasonConsecutiveFailures
+	// ReasonFailureRate: the window's failure rate reached FailureRate.
+	ReasonFailureRate
+	// ReasonSlowCallRate: the window's slow-call rate reached SlowCallRate.
+	ReasonSlowCallRate
+	// ReasonFailureCount: the window held FailureCount failures.
+	ReasonFailureCount
+	// ReasonReadyToTrip: Config.ReadyToTrip said so.
+	ReasonReadyToTrip
+	// ReasonCoolDown: the open duration ended; probes may go through.
+	ReasonCoolDown
+	// ReasonProbesFailed: a probe failed or was slow (or, with
+	// HalfOpenFailureRate, enough of them did).
+	ReasonProbesFailed
+	// ReasonProbesPassed: enough probes succeeded.
+	ReasonProbesPassed
+	// ReasonHalfOpenTimeout: the circuit stayed half-open for
+	// HalfOpenTimeout.
+	ReasonHalfOpenTimeout
+)
+
+var reasonNames = [...]string{"manual", "consecutive-failures", "failure-rate", "slow-call-rate",
+	"failure-count", "ready-to-trip", "cool-down", "probes-failed", "probes-passed", "half-open-timeout"}
+
+// String returns the reason's name, e.g. "failure-rate". The names are
+// stable, for logs and metric labels.
+func (r Reason) String() string {
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return "reason(" + strconv.Itoa(int(r)) + ")"
 }
 
 // CallEvent describes the outcome of a call the breaker let through.
@@ -54,6 +108,9 @@ type CallEvent struct {
 type RejectEvent struct {
 	Name  string
 	State State
+	// Shadow reports a breaker in shadow mode: the call was not turned
+	// away, but an enforcing breaker would have.
+	Shadow bool
 }
 
 // JoinHooks returns Hooks that call each of hs in turn, skipping nil

@@ -8,6 +8,9 @@ import "time"
 type Metrics struct {
 	Name  string
 	State State
+	// Shadow reports a breaker in shadow mode (Config.Shadow): Rejections
+	// counts the calls it would have turned away.
+	Shadow bool
 
 	Calls      uint64 // calls let through and finished
 	Successes  uint64
@@ -19,7 +22,8 @@ type Metrics struct {
 	Trips        uint64 // transitions into Open
 	StateChanges uint64
 
-	// ConsecutiveFailures is the current run of failures while closed.
+	// ConsecutiveFailures is the current run of failures while closed,
+	// with or without a window; zero in other states.
 	ConsecutiveFailures int
 	// WindowCalls is the number of outcomes in the sliding window; zero
 	// without one. The rates below are over those outcomes.
@@ -41,6 +45,7 @@ func (b *Breaker) Metrics() Metrics {
 	m := Metrics{
 		Name:         b.s.name,
 		State:        e.state,
+		Shadow:       b.s.shadow,
 		Successes:    b.c.successes.Load(),
 		Failures:     b.c.failures.Load(),
 		Ignored:      b.c.ignored.Load(),

@@ -18,11 +18,12 @@ var errStress = errors.New("stress failure")
 // TestStressAccounting runs many goroutines making many calls with random
 // outcomes while the clock moves and an operator pokes the breaker. Every
 // call must be counted exactly once, and no more probes than allowed may
-// ever run at once.
+// ever hold a slot: at once (ProbesInFlight), or in a half-open period.
 func TestStressAccounting(t *testing.T) {
 	configs := map[string]Config{
-		"consecutive": {ConsecutiveFailures: 3, HalfOpenProbes: 2, SuccessesToClose: 3},
+		"consecutive": {ConsecutiveFailures: 3, HalfOpenProbes: 2, SuccessesToClose: 3, ProbeLimit: ProbesInFlight},
 		"count":       {CountWindow: 20, MinCalls: 10, HalfOpenProbes: 3},
+		"rate":        {CountWindow: 20, FailureCount: 5, HalfOpenProbes: 4, HalfOpenFailureRate: 0.5},
 		"time":        {TimeWindow: time.Second, MinCalls: 10, FailureRate: 0.3, HalfOpenProbes: 1, SlowCallDuration: time.Millisecond},
 	}
 	for name, cfg := range configs {
@@ -82,20 +83,23 @@ func stress(t *testing.T, cfg Config) {
 					rejections.Add(1)
 					continue
 				}
-				var inFlight *atomic.Int32 // probes of this half-open period
+				var held *atomic.Int32 // probe slots of this half-open period
 				if p.p.e.state == HalfOpen {
 					v, _ := probes.LoadOrStore(p.p.e, new(atomic.Int32))
-					inFlight = v.(*atomic.Int32)
-					n := inFlight.Add(1)
+					held = v.(*atomic.Int32)
+					n := held.Add(1)
 					for m := maxProbes.Load(); n > m && !maxProbes.CompareAndSwap(m, n); m = maxProbes.Load() {
 					}
 					if n > b.s.probes {
-						t.Errorf("%d probes in flight, limit %d", n, b.s.probes)
+						t.Errorf("%d probe slots held, limit %d", n, b.s.probes)
 					}
 				}
 				err = protect(p, call)
-				if inFlight != nil {
-					inFlight.Add(-1)
+				// The slot is given back by the breaker during Done, so it is
+				// given back here just before: always when the limit is on
+				// probes in flight, per period only by an ignored probe.
+				if held != nil && (b.s.inFlight || errors.Is(err, context.Canceled)) {
+					held.Add(-1)
 				}
 				p.finishOnce(err)
 				switch {
@@ -125,7 +129,7 @@ func stress(t *testing.T, cfg Config) {
 	if m.Trips == 0 || m.Rejections == 0 || maxProbes.Load() == 0 {
 		t.Fatalf("the run never exercised every state: %+v, max probes %d", m, maxProbes.Load())
 	}
-	t.Logf("%+v; max probes in flight %d", m, maxProbes.Load())
+	t.Logf("%+v; max probe slots held %d", m, maxProbes.Load())
 }
 
 var errPanicTest = errors.New("call panicked")

@@ -17,14 +17,32 @@ type window interface {
 // counts are the totals of a window.
 type counts struct{ calls, failures, slow int }
 
-// trips reports whether the totals call for opening the circuit.
-func (c counts) trips(s *settings) bool {
-	if c.calls == 0 || c.calls < s.minCalls {
-		return false
+// Counts are what a closed circuit has counted: what ReadyToTrip decides
+// on, and what a StateChange into Open reports.
+type Counts struct {
+	// Calls, Failures and SlowCalls are the sliding window's totals; zero
+	// without a window.
+	Calls, Failures, SlowCalls int
+	// ConsecutiveFailures is the current run of failures.
+	ConsecutiveFailures int
+}
+
+// tripReason reports whether the counts call for opening the circuit by
+// the built-in thresholds, and which.
+func (s *settings) tripReason(c Counts) (Reason, bool) {
+	switch {
+	case s.consecutive > 0 && int64(c.ConsecutiveFailures) >= s.consecutive:
+		return ReasonConsecutiveFailures, true
+	case s.failureCount > 0 && c.Failures >= s.failureCount:
+		return ReasonFailureCount, true
+	case c.Calls < s.minCalls: // at least 1
+		return 0, false
+	case s.failureRate > 0 && float64(c.Failures)/float64(c.Calls) >= s.failureRate:
+		return ReasonFailureRate, true
+	case s.slowRate > 0 && float64(c.SlowCalls)/float64(c.Calls) >= s.slowRate:
+		return ReasonSlowCallRate, true
 	}
-	n := float64(c.calls)
-	return float64(c.failures)/n >= s.failureRate ||
-		(s.slowRate > 0 && float64(c.slow)/n >= s.slowRate)
+	return 0, false
 }
 
 func newWindow(s *settings, start time.Duration) window {

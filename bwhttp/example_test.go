@@ -1,6 +1,7 @@
 package bwhttp_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -41,4 +42,40 @@ func ExampleNewClient() {
 	mux := http.NewServeMux()
 	mux.Handle("/health/circuits", bwhttp.HealthHandler(hosts)) // the circuits, as JSON
 	// Output: 200 hello 2
+}
+
+// A host that answers 429 with Retry-After: 120 keeps its circuit open for
+// the two minutes it asked for, instead of the configured 30 s: every call
+// meanwhile fails at once, without reaching the host.
+func ExampleTransport_openUntilTheServerSaid() {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "120")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer api.Close()
+
+	hosts, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{
+		ConsecutiveFailures: 1,
+		OpenDurationFunc:    breaker.RetryAfter, // open for as long as the server said
+		MaxOpenDuration:     10 * time.Minute,   // but never longer than this
+	}})
+	client, _ := bwhttp.NewClient(bwhttp.Config{Breakers: hosts, NoRetry: true}, 10*time.Second)
+
+	resp, err := client.Get(api.URL)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode)
+
+	_, err = client.Get(api.URL)
+	fmt.Println(errors.Is(err, breaker.ErrOpen))
+	for _, b := range hosts.Breakers() {
+		fmt.Println(b.Metrics().RetryIn.Round(time.Minute))
+	}
+	// Output:
+	// 429
+	// true
+	// 2m0s
 }

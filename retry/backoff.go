@@ -19,11 +19,17 @@ func (s *settings) backoff(n int, prev time.Duration, err error) time.Duration {
 		}
 		hi := min(float64(prev)*3, float64(s.MaxDelay))
 		d = saturate(float64(s.Delay) + s.rand()*(hi-float64(s.Delay)))
+	case s.Jitter == JitterRandom:
+		d = saturate(float64(s.Delay) + s.rand()*float64(s.MaxDelay-s.Delay))
 	default:
 		exp := min(float64(s.Delay)*math.Pow(s.Multiplier, float64(n-1)), float64(s.MaxDelay))
 		switch s.Jitter {
 		case JitterProportional:
-			exp *= 1 - s.JitterFactor + 2*s.JitterFactor*s.rand()
+			if s.JitterDuration > 0 {
+				exp += float64(s.JitterDuration) * (2*s.rand() - 1)
+			} else {
+				exp *= 1 - s.JitterFactor + 2*s.JitterFactor*s.rand()
+			}
 		case JitterFull:
 			exp *= s.rand()
 		case JitterEqual:

@@ -31,6 +31,13 @@ func TestBackoffSequences(t *testing.T) {
 		// The cap bounds the range: prev 2s → U(1s, min(6s, 5s)) = 3s.
 		{"decorrelated, capped", Config{Jitter: JitterDecorrelated, Rand: constRand(0.5), MaxDelay: 5 * s}, []time.Duration{2 * s, 3 * s, 3 * s}},
 		{"decorrelated, top draw", Config{Jitter: JitterDecorrelated, Rand: constRand(1), MaxDelay: 20 * s}, []time.Duration{3 * s, 9 * s, 20 * s}},
+		// U(Delay, MaxDelay) every time, whatever the retry's number.
+		{"random between bounds", Config{Jitter: JitterRandom, Delay: 2 * s, MaxDelay: 4 * s, Rand: constRand(0.25)}, []time.Duration{2500 * time.Millisecond, 2500 * time.Millisecond, 2500 * time.Millisecond}},
+		{"random, top draw", Config{Jitter: JitterRandom, Delay: s, MaxDelay: 3 * s, Rand: constRand(1)}, []time.Duration{3 * s, 3 * s}},
+		// d ± 500ms: the low end of 1s, 2s, 4s.
+		{"absolute jitter, low end", Config{JitterDuration: s / 2, Rand: constRand(0)}, []time.Duration{s / 2, 1500 * time.Millisecond, 3500 * time.Millisecond}},
+		{"absolute jitter, high end", Config{JitterDuration: s / 2, Rand: constRand(1)}, []time.Duration{1500 * time.Millisecond, 2500 * time.Millisecond, 4500 * time.Millisecond}},
+		{"absolute jitter never below zero", Config{Delay: s, Multiplier: 1, JitterDuration: 5 * s, Rand: constRand(0)}, []time.Duration{0, 0}},
 		{"custom backoff, capped", Config{MaxDelay: 10 * s, Backoff: func(n int, _ error) time.Duration { return time.Duration(n*n) * s }}, []time.Duration{s, 4 * s, 9 * s, 10 * s}},
 		{"custom backoff, negative is zero", Config{Backoff: func(int, error) time.Duration { return -s }}, []time.Duration{0}},
 	}

@@ -3,6 +3,7 @@ package retry
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -38,9 +39,17 @@ const (
 	// JitterDecorrelated waits U(Delay, 3 × the previous delay), starting
 	// from Delay; Multiplier plays no part.
 	JitterDecorrelated
+	// JitterRandom waits U(Delay, MaxDelay) before every retry, MaxDelay
+	// being required (failsafe-go's random delay); Multiplier plays no
+	// part.
+	JitterRandom
 )
 
-var jitterNames = [...]string{"proportional", "none", "full", "equal", "decorrelated"}
+var jitterNames = [...]string{"proportional", "none", "full", "equal", "decorrelated", "random"}
+
+// Unlimited, as Config.MaxAttempts, retries for as long as MaxElapsed, the
+// context and the retry budget allow. It needs MaxElapsed.
+const Unlimited = -1
 
 // String returns the strategy's name.
 func (j Jitter) String() string {
@@ -62,7 +71,7 @@ type Config struct {
 	Name string
 
 	// MaxAttempts is the number of attempts in all, the first included: 1
-	// means no retry. Zero means 4.
+	// means no retry. Zero means 4; Unlimited means no limit but MaxElapsed.
 	MaxAttempts int
 	// MaxElapsed, when positive, is a time budget for the whole call: no
 	// retry is started whose delay would end after MaxElapsed since the
@@ -82,6 +91,11 @@ type Config struct {
 	Jitter Jitter
 	// JitterFactor is f of JitterProportional, in (0, 1]. Zero means 0.2.
 	JitterFactor float64
+	// JitterDuration, when positive, randomises each delay by an absolute
+	// amount instead of a factor: it waits d + U(-JitterDuration,
+	// +JitterDuration), never below zero (failsafe-go's WithJitter). It
+	// replaces JitterFactor, and applies to JitterProportional only.
+	JitterDuration time.Duration
 	// Backoff, when set, computes the delay before retry n (1 for the first
 	// retry) after error err, instead of Delay, Multiplier and Jitter. Its
 	// result is still capped by MaxDelay.
@@ -140,8 +154,10 @@ type settings struct {
 
 func (c Config) settings() (settings, error) {
 	switch {
-	case c.MaxAttempts < 0:
-		return settings{}, invalid("MaxAttempts", "must not be negative, got %d", c.MaxAttempts)
+	case c.MaxAttempts < Unlimited:
+		return settings{}, invalid("MaxAttempts", "must not be negative (but Unlimited), got %d", c.MaxAttempts)
+	case c.MaxAttempts == Unlimited && c.MaxElapsed <= 0:
+		return settings{}, invalid("MaxAttempts", "Unlimited needs MaxElapsed, to bound the retries in time")
 	case c.MaxElapsed < 0:
 		return settings{}, invalid("MaxElapsed", "must not be negative, got %v", c.MaxElapsed)
 	case c.Delay < 0:
@@ -156,6 +172,12 @@ func (c Config) settings() (settings, error) {
 		return settings{}, invalid("JitterFactor", "must be in [0, 1], got %v", c.JitterFactor)
 	case c.JitterFactor != 0 && c.Jitter != JitterProportional:
 		return settings{}, invalid("JitterFactor", "applies to JitterProportional only, not %v", c.Jitter)
+	case c.JitterDuration < 0:
+		return settings{}, invalid("JitterDuration", "must not be negative, got %v", c.JitterDuration)
+	case c.JitterDuration > 0 && (c.Jitter != JitterProportional || c.JitterFactor != 0):
+		return settings{}, invalid("JitterDuration", "replaces JitterFactor, and applies to JitterProportional only")
+	case c.Jitter == JitterRandom && c.MaxDelay == 0:
+		return settings{}, invalid("MaxDelay", "is required by JitterRandom, as the upper bound of its delays")
 	case c.Budget != nil && c.NoBudget:
 		return settings{}, invalid("NoBudget", "cannot be set together with Budget")
 	}
@@ -170,8 +192,11 @@ func (c Config) settings() (settings, error) {
 		}
 	}
 	s := settings{Config: c}
-	if s.MaxAttempts == 0 {
+	switch s.MaxAttempts {
+	case 0:
 		s.MaxAttempts = DefaultMaxAttempts
+	case Unlimited:
+		s.MaxAttempts = math.MaxInt
 	}
 	if s.Delay == 0 {
 		s.Delay = DefaultDelay
@@ -184,7 +209,7 @@ func (c Config) settings() (settings, error) {
 	} else if s.MaxDelay < s.Delay {
 		return settings{}, invalid("MaxDelay", "must not be below Delay (%v), got %v", s.Delay, s.MaxDelay)
 	}
-	if s.Jitter == JitterProportional && s.JitterFactor == 0 {
+	if s.Jitter == JitterProportional && s.JitterFactor == 0 && s.JitterDuration == 0 {
 		s.JitterFactor = DefaultJitterFactor
 	}
 	s.Clock = clock.Or(s.Clock)

@@ -82,6 +82,18 @@ type retryableError struct{ err error }
 func (e *retryableError) Error() string { return e.err.Error() }
 func (e *retryableError) Unwrap() error { return e.err }
 
+// unmark removes a Permanent or Retryable mark from err: the marks are for
+// the policy, not the caller.
+func unmark(err error) error {
+	switch e := err.(type) {
+	case *permanentError:
+		return e.err
+	case *retryableError:
+		return e.err
+	}
+	return err
+}
+
 // DelayHinter is implemented by errors that carry the delay a server asked
 // for before the next attempt, like an HTTP Retry-After header or gRPC's
 // retry pushback. A policy waits that long instead of its own backoff,

@@ -64,6 +64,12 @@ type Options[T any] struct {
 	// the attempts run out on such a result, it is returned with a nil
 	// error.
 	RetryResult func(result T) bool
+	// AbortIf, when set, is asked after every attempt, with its result and
+	// error; true stops the call at once and returns them as they are,
+	// whatever the other rules say (failsafe-go's AbortIf): a response that
+	// says retrying is pointless, an error past which nothing is worth
+	// trying.
+	AbortIf func(result T, err error) bool
 }
 
 // ExecuteWith runs fn through p, like Execute, adjusted by opts.
@@ -74,6 +80,11 @@ func ExecuteWith[T any](ctx context.Context, p *Policy, opts Options[T], fn func
 // retryResult reports whether the successful result v is to be retried.
 func (o *Options[T]) retryResult(v T) bool {
 	return o != nil && o.RetryResult != nil && o.RetryResult(v)
+}
+
+// abort reports whether the attempt that returned v and err ends the call.
+func (o *Options[T]) abort(v T, err error) bool {
+	return o != nil && o.AbortIf != nil && o.AbortIf(v, err)
 }
 
 func execute[T any](ctx context.Context, p *Policy, opts *Options[T], fn func(context.Context) (T, error)) (T, error) {
@@ -102,11 +113,8 @@ func retrying[T any](ctx context.Context, p *Policy, opts *Options[T], fn func(c
 	s := &p.s
 	var prev time.Duration // the previous delay
 	for attempt := 1; ; attempt++ {
-		if err != nil && !s.retryable(err) {
-			if pe, ok := err.(*permanentError); ok {
-				err = pe.err
-			}
-			return v, err
+		if opts.abort(v, err) || err != nil && !s.retryable(err) {
+			return v, unmark(err)
 		}
 		if s.budget != nil {
 			s.budget.RecordFailure()
@@ -133,10 +141,7 @@ func retrying[T any](ctx context.Context, p *Policy, opts *Options[T], fn func(c
 			if err == nil { // the result was retryable, but it is still a result
 				return v, nil
 			}
-			if re, ok := err.(*retryableError); ok {
-				err = re.err // the mark was for the policy, not the caller
-			}
-			return v, &Error{Attempts: attempt, Cause: cause, Err: err}
+			return v, &Error{Attempts: attempt, Cause: cause, Err: unmark(err)}
 		}
 
 		prev = d

@@ -249,6 +249,56 @@ func TestRetryResult(t *testing.T) {
 	}
 }
 
+// Unlimited attempts are bounded by MaxElapsed alone.
+func TestUnlimitedAttemptsStopAtMaxElapsed(t *testing.T) {
+	p, clk, delays := newPolicy(t, retry.Config{MaxAttempts: retry.Unlimited, MaxElapsed: time.Hour, Multiplier: 1, NoBudget: true})
+	fn, calls := failing(1_000_000, errFlaky)
+	var err error
+	clk.Drive(func() { err = p.Do(context.Background(), fn) })
+	// 1 s apart: the attempt at 3600 s is the last whose delay fits.
+	if *calls != 3601 || len(*delays) != 3600 || !errors.Is(err, retry.ErrMaxElapsed) {
+		t.Fatalf("%d calls, %d delays, err %v", *calls, len(*delays), err)
+	}
+}
+
+// AbortIf stops at once, with the attempt's result and error as they are.
+func TestAbortIf(t *testing.T) {
+	type response struct{ status int }
+	opts := retry.Options[response]{
+		RetryResult: func(r response) bool { return r.status >= 500 },
+		AbortIf:     func(r response, err error) bool { return r.status == 501 || errors.Is(err, io.ErrUnexpectedEOF) },
+	}
+	tests := []struct {
+		name    string
+		answers []response
+		errs    []error
+		want    response
+		wantErr error
+		calls   int
+	}{
+		{"result aborts", []response{{503}, {501}, {200}}, []error{nil, nil, nil}, response{501}, nil, 2},
+		{"error aborts, unmarked", []response{{0}, {0}}, []error{errFlaky, retry.Retryable(io.ErrUnexpectedEOF)}, response{0}, io.ErrUnexpectedEOF, 2},
+		{"otherwise retries", []response{{503}, {200}}, []error{nil, nil}, response{200}, nil, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, clk, _ := newPolicy(t, retry.Config{})
+			calls := 0
+			var got response
+			var err error
+			clk.Drive(func() {
+				got, err = retry.ExecuteWith(context.Background(), p, opts, func(context.Context) (response, error) {
+					calls++
+					return tt.answers[calls-1], tt.errs[calls-1]
+				})
+			})
+			if got != tt.want || err != tt.wantErr || calls != tt.calls {
+				t.Fatalf("got %+v, %v after %d calls; want %+v, %v after %d", got, err, calls, tt.want, tt.wantErr, tt.calls)
+			}
+		})
+	}
+}
+
 func TestRetryAfterHintIsHonouredAndCapped(t *testing.T) {
 	p, clk, delays := newPolicy(t, retry.Config{MaxDelay: 10 * time.Second})
 	hints := []error{retry.After(7*time.Second, errFlaky), retry.After(484289*time.Hour, errFlaky), retry.After(0, errFlaky)}
@@ -427,7 +477,12 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		give  retry.Config
 		field string
 	}{
-		{retry.Config{MaxAttempts: -1}, "MaxAttempts"},
+		{retry.Config{MaxAttempts: -2}, "MaxAttempts"},
+		{retry.Config{MaxAttempts: retry.Unlimited}, "MaxAttempts"},
+		{retry.Config{JitterDuration: -time.Second}, "JitterDuration"},
+		{retry.Config{JitterDuration: time.Second, JitterFactor: 0.2}, "JitterDuration"},
+		{retry.Config{JitterDuration: time.Second, Jitter: retry.JitterFull}, "JitterDuration"},
+		{retry.Config{Jitter: retry.JitterRandom}, "MaxDelay"},
 		{retry.Config{MaxElapsed: -time.Second}, "MaxElapsed"},
 		{retry.Config{Delay: -time.Second}, "Delay"},
 		{retry.Config{Multiplier: 0.5}, "Multiplier"},
@@ -463,7 +518,8 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 func TestJitterNames(t *testing.T) {
 	for j, want := range map[retry.Jitter]string{
 		retry.JitterProportional: "proportional", retry.JitterNone: "none", retry.JitterFull: "full",
-		retry.JitterEqual: "equal", retry.JitterDecorrelated: "decorrelated", retry.Jitter(9): "jitter(9)",
+		retry.JitterEqual: "equal", retry.JitterDecorrelated: "decorrelated", retry.JitterRandom: "random",
+		retry.Jitter(9): "jitter(9)",
 	} {
 		if j.String() != want {
 			t.Errorf("%d: %q, want %q", int(j), j.String(), want)
