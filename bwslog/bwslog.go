@@ -41,6 +41,8 @@ const (
 	KeyAttempts = "attempts"
 	KeyDelay    = "delay"
 	KeyCause    = "cause"
+	KeyReason   = "reason"
+	KeyUntil    = "until"
 )
 
 // BreakerHooks returns hooks that log a breaker's state changes to l (nil
@@ -54,8 +56,12 @@ func BreakerHooks(l *slog.Logger) breaker.Hooks {
 		if c.To == breaker.Open || c.To == breaker.ForcedOpen {
 			level = slog.LevelWarn
 		}
-		l.LogAttrs(context.Background(), level, MsgStateChange, // a state change is no call's
-			slog.String(KeyBreaker, c.Name), slog.String(KeyFrom, c.From.String()), slog.String(KeyTo, c.To.String()))
+		attrs := []slog.Attr{slog.String(KeyBreaker, c.Name), slog.String(KeyFrom, c.From.String()),
+			slog.String(KeyTo, c.To.String()), slog.String(KeyReason, c.Reason.String())}
+		if !c.Until.IsZero() {
+			attrs = append(attrs, slog.Time(KeyUntil, c.Until))
+		}
+		l.LogAttrs(context.Background(), level, MsgStateChange, attrs...) // a state change is no call's
 	}}
 }
 

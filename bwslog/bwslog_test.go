@@ -51,10 +51,11 @@ func TestBreakerStateChangesAreLogged(t *testing.T) {
 		level    slog.Level
 		msg      string
 		from, to string
+		reason   string
 	}{
-		{slog.LevelWarn, bwslog.MsgStateChange, "closed", "open"},
-		{slog.LevelInfo, bwslog.MsgStateChange, "open", "half-open"},
-		{slog.LevelInfo, bwslog.MsgStateChange, "half-open", "closed"},
+		{slog.LevelWarn, bwslog.MsgStateChange, "closed", "open", "consecutive-failures"},
+		{slog.LevelInfo, bwslog.MsgStateChange, "open", "half-open", "cool-down"},
+		{slog.LevelInfo, bwslog.MsgStateChange, "half-open", "closed", "probes-passed"},
 	}
 	if len(h.records) != len(want) {
 		t.Fatalf("%d records, want %d", len(h.records), len(want))
@@ -62,7 +63,8 @@ func TestBreakerStateChangesAreLogged(t *testing.T) {
 	for i, w := range want {
 		r := h.records[i]
 		a := attrs(r)
-		if r.Level != w.level || r.Message != w.msg || a["breaker"] != "db" || a["from"] != w.from || a["to"] != w.to {
+		if r.Level != w.level || r.Message != w.msg || a["breaker"] != "db" || a["from"] != w.from || a["to"] != w.to ||
+			a["reason"] != w.reason || (a["until"] != "") != (w.to == "open") {
 			t.Errorf("record %d: %v %q %v", i, r.Level, r.Message, a)
 		}
 	}
@@ -101,13 +103,17 @@ func ExampleBreakerHooks() {
 		return a
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{ReplaceAttr: noTime}))
+	clk := clocktest.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	b, _ := breaker.New(breaker.Config{
 		Name:  "payments-api",
+		Clock: clk,
 		Hooks: breaker.JoinHooks(bwslog.BreakerHooks(logger) /*, other observers */),
 	})
-	b.Trip()
+	for range 3 {
+		_ = b.Do(context.Background(), func(context.Context) error { return errors.New("503") })
+	}
 	b.Reset()
 	// Output:
-	// level=WARN msg="circuit state changed" breaker=payments-api from=closed to=open
-	// level=INFO msg="circuit state changed" breaker=payments-api from=open to=closed
+	// level=WARN msg="circuit state changed" breaker=payments-api from=closed to=open reason=consecutive-failures until=2026-03-01T12:00:30.000Z
+	// level=INFO msg="circuit state changed" breaker=payments-api from=open to=closed reason=manual
 }
