@@ -5,7 +5,7 @@ go 1.25
 require (
 	github.com/afex/hystrix-go v0.0.0-20180502004556-fa1af6a1f4f5
 	github.com/avast/retry-go/v4 v4.7.0
-	github.com/breakwater-go/breakwater v0.0.0
+	github.com/breakwater-go/breakwater v0.1.0
 	github.com/cenkalti/backoff/v5 v5.0.3
 	github.com/eapache/go-resiliency v1.7.0
 	github.com/failsafe-go/failsafe-go v0.9.8
@@ -29,5 +29,3 @@ require (
 	golang.org/x/image v0.30.0 // indirect
 	golang.org/x/text v0.28.0 // indirect
 )
-
-replace github.com/breakwater-go/breakwater => ../
