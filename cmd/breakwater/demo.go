@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -23,24 +22,22 @@ Starts a flaky HTTP server on 127.0.0.1 and calls it through retry (3
 attempts, 1 s then 2 s of backoff, 2 s per attempt) around a circuit breaker
 (opens on 2 server errors, recovers after 20 s), printing a timeline of
 attempts, delays and state changes. The server answers 502, then hangs,
-then 502, then recovers. Time runs N times faster than the wall clock.
+then 502, then recovers. The breaker counts server errors only: an attempt
+that times out counts as neither success nor failure (slow is not down).
+Time runs N times faster than the wall clock: the timeline shows demo time.
 `
 
 func demo(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, demoUsage) }
-	speed := fs.Float64("speed", 20, "how many times faster than the wall clock time runs")
-	if err := fs.Parse(args); err != nil {
-		return usageStatus(err)
+	c := newCommand("demo", demoUsage)
+	speed := c.fs.Float64("speed", 20, "how many times faster than the wall clock time runs")
+	if status, done := c.parse(args, stdout, stderr); done {
+		return status
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "breakwater demo: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if c.fs.NArg() > 0 {
+		return c.fail(stderr, "unexpected argument %q", c.fs.Arg(0))
 	}
 	if !(*speed >= 1 && *speed <= 1000) {
-		fmt.Fprintf(stderr, "breakwater demo: --speed must be between 1 and 1000, got %v\n", *speed)
-		return 2
+		return c.fail(stderr, "--speed must be between 1 and 1000, got %v", *speed)
 	}
 	if err := runDemo(stdout, *speed); err != nil {
 		fmt.Fprintln(stderr, "breakwater demo:", err)
@@ -93,7 +90,8 @@ func runDemo(w io.Writer, speed float64) error {
 	go srv.Serve(ln)
 	defer srv.Close()
 	url := "http://" + ln.Addr().String() + "/charge"
-	say("flaky server listening on %s", url)
+	say("flaky server listening on %s (time runs %g× faster than the wall clock)", url, speed)
+	say("the breaker counts server errors; a timed-out attempt counts as neither success nor failure")
 
 	// The policies.
 	b, err := breaker.New(breaker.Config{
@@ -161,7 +159,7 @@ func runDemo(w io.Writer, speed float64) error {
 	at(35 * time.Second)
 	call(3)
 	m := b.Metrics()
-	say("breaker: %d calls, %d failures, %d ignored, %d rejected, %d trip(s), now %s",
+	say("breaker: %d calls, %d failures, %d ignored (timed out), %d rejected, %d trip(s), now %s",
 		m.Calls, m.Failures, m.Ignored, m.Rejections, m.Trips, m.State)
 	return nil
 }

@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,14 +17,20 @@ import (
 	"github.com/breakwater-go/breakwater/retry"
 )
 
-// Exit statuses of `breakwater run` besides the command's own.
+// Exit statuses of breakwater itself, besides the command's own.
 const (
-	exitOpen        = 75  // the circuit is open: the command was not run (EX_TEMPFAIL)
-	exitUsage       = 2   // bad flags
-	exitCannotRun   = 126 // the command could not be started
-	exitNotFound    = 127 // the command does not exist
-	exitInterrupted = 130 // breakwater was interrupted
+	exitUsage         = 2   // bad flags
+	exitStateUnusable = 74  // --strict-state, and the state file cannot be used (EX_IOERR)
+	exitOpen          = 75  // the default of --open-exit: the circuit is open (EX_TEMPFAIL)
+	exitTimedOut      = 124 // an attempt ran out of --timeout or --max-time (as timeout(1))
+	exitCannotRun     = 126 // the command could not be started
+	exitNotFound      = 127 // the command does not exist
+	exitInterrupted   = 130 // breakwater was interrupted
 )
+
+// killGrace is how long a command asked to stop (SIGTERM) has before it is
+// killed.
+const killGrace = 10 * time.Second
 
 const runUsage = `Usage: breakwater run [flags] -- COMMAND [ARGS...]
 
@@ -34,30 +40,39 @@ times in a row (across invocations), further invocations with the same --key
 are turned away without running it until --open-for has passed; then one
 invocation probes, and its success closes the circuit again.
 
-COMMAND's output passes through. Progress goes to standard error.
+What is retried: a failed attempt whose exit status is in --retry-on (and,
+with --retry-on-output, whose output matches it), and an attempt stopped by
+--timeout. What counts against the circuit: by default what is retried
+(--fail-on retried); other non-zero statuses are the command's own verdict,
+not a sign that what it calls is down.
 
-Exit status: COMMAND's own (its last attempt's when the attempts or the time
-ran out, unless --exhausted-exit is set); 75 when the circuit is open, so
-COMMAND was not run (or, if the circuit opened between attempts, not run
-again); 126 when COMMAND cannot be started; 127 when it is not found; 130
-when interrupted; 2 for bad flags.
+COMMAND's output passes through; breakwater's own lines go to standard error
+(--quiet keeps only those that explain its exit status). Standard input is
+given to every attempt: from a pipe it is read to its end first.
 
-Flags:
+Exit status: COMMAND's own, its last attempt's (also when the attempts, the
+time or an opening circuit stopped the retries), unless --exhausted-exit is
+set; --open-exit (75) when the circuit is open and COMMAND was not run at
+all; 124 when the last attempt ran out of --timeout or --max-time; 126 when
+COMMAND cannot be started; 127 when it is not found; 130 when interrupted;
+74 with --strict-state when the state file cannot be used; 2 for bad flags.
 `
 
 type runFlags struct {
-	key           string
-	attempts      int
-	delay         time.Duration
-	maxDelay      time.Duration
-	multiplier    float64
-	jitter        string
-	maxTime       time.Duration
-	retryOn       string
-	failures      int
-	openFor       time.Duration
-	statePath     string
-	exhaustedExit int
+	key                string
+	attempts           int
+	delay, maxDelay    *time.Duration
+	multiplier         float64
+	jitter             string
+	timeout, maxTime   *time.Duration
+	retryOn, failOn    string
+	retryOnOutput      string
+	failures           int
+	openFor            *time.Duration
+	openExit           int
+	statePath          string
+	strictState, quiet bool
+	exhaustedExit      optionalStatus
 }
 
 var jitters = map[string]retry.Jitter{
@@ -65,82 +80,139 @@ var jitters = map[string]retry.Jitter{
 	"equal": retry.JitterEqual, "decorrelated": retry.JitterDecorrelated,
 }
 
-func runCmd(args []string, stdout, stderr io.Writer) int {
-	var f runFlags
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, runUsage); fs.PrintDefaults() }
+func runCommand() (*command, *runFlags) {
+	c := newCommand("run", runUsage)
+	fs := c.fs
+	f := &runFlags{}
 	fs.StringVar(&f.key, "key", "", "circuit `name`; invocations with the same key share a circuit (default: the command line)")
 	fs.IntVar(&f.attempts, "attempts", retry.DefaultMaxAttempts, "attempts in all, the first included")
-	fs.DurationVar(&f.delay, "delay", retry.DefaultDelay, "delay before the first retry")
-	fs.DurationVar(&f.maxDelay, "max-delay", retry.DefaultMaxDelay, "longest delay between attempts")
-	fs.Float64Var(&f.multiplier, "multiplier", retry.DefaultMultiplier, "growth of the delay at each retry (1: constant)")
+	f.delay = durationFlag(fs, "delay", retry.DefaultDelay, "`duration` before the first retry")
+	f.maxDelay = durationFlag(fs, "max-delay", retry.DefaultMaxDelay, "longest `duration` between attempts")
+	fs.Float64Var(&f.multiplier, "multiplier", retry.DefaultMultiplier, "growth of the delay at each retry; 1 keeps it constant")
 	fs.StringVar(&f.jitter, "jitter", "proportional", "jitter: proportional (±20%), none, full, equal or decorrelated")
-	fs.DurationVar(&f.maxTime, "max-time", 0, "give up when the next attempt would start after this long (0: no limit)")
-	fs.StringVar(&f.retryOn, "retry-on", "any", "exit `codes` to retry, comma-separated, or any (every non-zero code)")
+	f.timeout = durationFlag(fs, "timeout", 0, "stop an attempt that runs this `duration` (SIGTERM, then SIGKILL 10s later); it counts as failed and is retried (default: no limit)")
+	f.maxTime = durationFlag(fs, "max-time", 0, "stop everything after this `duration`, the running attempt included; no attempt starts that could not finish its delay within it (default: no limit)")
+	fs.StringVar(&f.retryOn, "retry-on", "any", "exit `codes` to retry, comma-separated, or any (every non-zero status)")
+	fs.StringVar(&f.retryOnOutput, "retry-on-output", "", "retry a failed attempt only if a line of its output matches this `regexp` (and its status is in --retry-on)")
+	fs.StringVar(&f.failOn, "fail-on", "retried", "what counts against the circuit: retried (what --retry-on and --retry-on-output retry), any (every non-zero status), or exit `codes`")
 	fs.IntVar(&f.failures, "failures", breaker.DefaultConsecutiveFailures, "consecutive failed attempts that open the circuit")
-	fs.DurationVar(&f.openFor, "open-for", breaker.DefaultOpenDuration, "how long an open circuit turns invocations away")
-	fs.StringVar(&f.statePath, "state", defaultStatePath(), "state `file` (default from $BREAKWATER_STATE or $XDG_STATE_HOME)")
-	fs.IntVar(&f.exhaustedExit, "exhausted-exit", -1, "exit `status` when the attempts or the time run out (default: the command's)")
-	if err := fs.Parse(args); err != nil {
-		return usageStatus(err)
-	}
-	command := fs.Args()
-	if len(command) == 0 {
-		fmt.Fprintln(stderr, "breakwater run: no command given (put it after --)")
-		return exitUsage
-	}
-	codes, err := parseCodes(f.retryOn)
-	if err == nil {
-		err = f.check()
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "breakwater run:", err)
-		return exitUsage
-	}
-	if f.key == "" {
-		f.key = strings.Join(command, " ")
-	}
+	f.openFor = durationFlag(fs, "open-for", breaker.DefaultOpenDuration, "the `duration` for which an open circuit turns invocations away")
+	fs.IntVar(&f.openExit, "open-exit", exitOpen, "exit `status` when the circuit is open and the command was not run")
+	fs.Var(&f.exhaustedExit, "exhausted-exit", "exit `status` when the retries were stopped by a limit (default: the command's last)")
+	fs.StringVar(&f.statePath, "state", "", "state `file` (default: $BREAKWATER_STATE, else $XDG_STATE_HOME/breakwater/circuits.json, else ~/.local/state/breakwater/circuits.json)")
+	fs.BoolVar(&f.strictState, "strict-state", false, "refuse to run the command (exit 74) when the state file cannot be locked, read or written; by default it runs without a circuit, unless the state it can read says the circuit is open")
+	fs.BoolVar(&f.quiet, "quiet", false, "print only the lines that explain breakwater's own exit status")
+	return c, f
+}
 
+func runCmd(args []string, stdout, stderr io.Writer) int {
+	c, f := runCommand()
+	if status, done := c.parse(args, stdout, stderr); done {
+		return status
+	}
+	command := c.fs.Args()
+	if len(command) == 0 {
+		return c.fail(stderr, "no command given (put it after --)")
+	}
+	if f.statePath == "" {
+		f.statePath = defaultStatePath()
+	}
+	r := &runner{f: *f, command: command, stdout: stdout, stderr: stderr}
+	if err := r.configure(); err != nil {
+		return c.fail(stderr, "%v", err)
+	}
 	ctx, stop := signalContext()
 	defer stop()
-	r := &runner{
-		f: f, command: command, codes: codes, stdout: stdout, stderr: stderr,
-		rules: circuitRules{failures: f.failures, openFor: f.openFor},
-	}
-	r.store = &store{path: f.statePath, warn: r.say}
+	r.store = &store{path: f.statePath, warn: r.tell}
 	return r.run(ctx)
 }
 
-func (f *runFlags) check() error {
+type runner struct {
+	f              runFlags
+	command        []string
+	retryCodes     map[int]bool   // nil: every non-zero status
+	failCodes      map[int]bool   // nil: as retried, unless failAny
+	failAny        bool           // every non-zero status fails
+	pattern        *regexp.Regexp // --retry-on-output
+	rules          circuitRules
+	store          *store
+	stdout, stderr io.Writer
+
+	stdin   *stdinSource
+	noState bool       // the state file is unusable: run without a circuit
+	ran     int        // attempts that ran the command
+	last    *exitError // the last attempt's failure
+	opened  bool       // the circuit opened on an attempt of this invocation
+}
+
+// configure checks the flags and derives the runner's rules from them.
+func (r *runner) configure() error {
+	f := &r.f
 	switch {
 	case f.attempts < 1:
 		return fmt.Errorf("--attempts must be at least 1, got %d", f.attempts)
-	case f.delay < 0:
-		return fmt.Errorf("--delay must not be negative, got %v", f.delay)
-	case f.maxDelay < f.delay:
-		return fmt.Errorf("--max-delay (%v) must not be below --delay (%v)", f.maxDelay, f.delay)
+	case *f.delay < 0:
+		return fmt.Errorf("--delay must not be negative, got %v", *f.delay)
+	case *f.maxDelay < *f.delay:
+		return fmt.Errorf("--max-delay (%v) must not be below --delay (%v)", *f.maxDelay, *f.delay)
 	case !(f.multiplier >= 1 && f.multiplier <= 1000):
 		return fmt.Errorf("--multiplier must be between 1 and 1000, got %v", f.multiplier)
-	case f.maxTime < 0:
-		return fmt.Errorf("--max-time must not be negative, got %v", f.maxTime)
-	case f.failures < 1:
-		return fmt.Errorf("--failures must be at least 1, got %d", f.failures)
-	case f.openFor <= 0:
-		return fmt.Errorf("--open-for must be positive, got %v", f.openFor)
-	case f.statePath == "":
-		return errors.New("--state must not be empty")
-	case f.exhaustedExit < -1 || f.exhaustedExit > 255:
-		return fmt.Errorf("--exhausted-exit must be between 0 and 255, got %d", f.exhaustedExit)
+	case *f.timeout < 0:
+		return fmt.Errorf("--timeout must not be negative, got %v", *f.timeout)
+	case *f.maxTime < 0:
+		return fmt.Errorf("--max-time must not be negative, got %v", *f.maxTime)
+	case f.failures < 1 || f.failures > breaker.MaxCount:
+		return fmt.Errorf("--failures must be between 1 and %d, got %d", breaker.MaxCount, f.failures)
+	case *f.openFor <= 0:
+		return fmt.Errorf("--open-for must be positive, got %v", *f.openFor)
+	case f.openExit < 0 || f.openExit > 255:
+		return fmt.Errorf("--open-exit must be between 0 and 255, got %d", f.openExit)
 	}
 	if _, ok := jitters[f.jitter]; !ok {
 		return fmt.Errorf("--jitter must be proportional, none, full, equal or decorrelated, got %q", f.jitter)
 	}
+	var err error
+	if r.retryCodes, err = parseCodes("--retry-on", f.retryOn); err != nil {
+		return err
+	}
+	switch f.failOn {
+	case "retried":
+	case "any":
+		r.failAny = true
+	default:
+		if r.failCodes, err = parseCodes("--fail-on", f.failOn); err != nil || r.failCodes == nil {
+			return fmt.Errorf("--fail-on takes retried, any, or exit codes from 1 to 255, got %q", f.failOn)
+		}
+	}
+	if f.retryOnOutput != "" {
+		if r.pattern, err = regexp.Compile(f.retryOnOutput); err != nil {
+			return fmt.Errorf("--retry-on-output: %v", err)
+		}
+	}
+	if f.key == "" {
+		f.key = strings.Join(r.command, " ")
+	}
+	r.rules = circuitRules{failures: f.failures, openFor: *f.openFor, lease: *f.openFor}
+	// A probe cannot outlive its time limits: its lease need not either,
+	// should this invocation die without giving it back.
+	if bound := minPositive(*f.timeout, *f.maxTime); bound > 0 {
+		r.rules.lease = min(r.rules.lease, bound+killGrace+time.Second)
+	}
 	return nil
 }
 
-// parseCodes parses --retry-on: nil means every non-zero code.
-func parseCodes(s string) (map[int]bool, error) {
+func minPositive(a, b time.Duration) time.Duration {
+	switch {
+	case a <= 0:
+		return b
+	case b <= 0:
+		return a
+	}
+	return min(a, b)
+}
+
+// parseCodes parses a list of exit codes: nil means "any".
+func parseCodes(flag, s string) (map[int]bool, error) {
 	if s == "any" {
 		return nil, nil
 	}
@@ -148,178 +220,265 @@ func parseCodes(s string) (map[int]bool, error) {
 	for _, part := range strings.Split(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(part))
 		if err != nil || n < 1 || n > 255 {
-			return nil, fmt.Errorf("--retry-on takes exit codes from 1 to 255 or \"any\", got %q", part)
+			return nil, fmt.Errorf("%s takes exit codes from 1 to 255 or \"any\", got %q", flag, part)
 		}
 		codes[n] = true
 	}
 	return codes, nil
 }
 
-type runner struct {
-	f              runFlags
-	command        []string
-	codes          map[int]bool
-	rules          circuitRules
-	store          *store
-	stdout, stderr io.Writer
-	noState        bool // the state file is unusable: run without a circuit
-	ran            int  // attempts that ran the command
+// say prints a progress line, unless --quiet.
+func (r *runner) say(format string, args ...any) {
+	if !r.f.quiet {
+		r.tell(format, args...)
+	}
 }
 
-func (r *runner) say(format string, args ...any) {
+// tell prints a line that explains what breakwater did, even with --quiet.
+func (r *runner) tell(format string, args ...any) {
 	fmt.Fprintf(r.stderr, "breakwater: "+format+"\n", args...)
 }
 
 // exitError is a failed attempt: the command's exit status.
-type exitError struct{ code int }
+type exitError struct {
+	code     int
+	timedOut bool // stopped by --timeout or --max-time
+	matched  bool // a line of its output matched --retry-on-output
+}
 
-func (e *exitError) Error() string { return "exit status " + strconv.Itoa(e.code) }
+func (e *exitError) Error() string {
+	if e.timedOut {
+		return "timed out"
+	}
+	return "exit status " + strconv.Itoa(e.code)
+}
 
-func (r *runner) run(ctx context.Context) int {
+var (
+	errCannotRun     = errors.New("cannot run the command")
+	errNotFound      = fmt.Errorf("%w: not found", errCannotRun)
+	errStateUnusable = errors.New("the state file cannot be used")
+)
+
+func (r *runner) run(sig context.Context) int {
+	ctx := sig
+	if *r.f.maxTime > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(sig, *r.f.maxTime)
+		defer cancel()
+	}
 	policy, err := retry.New(retry.Config{
-		Name:         r.f.key,
-		MaxAttempts:  r.f.attempts,
-		MaxElapsed:   r.f.maxTime,
-		Delay:        max(r.f.delay, time.Nanosecond),
-		MaxDelay:     max(r.f.maxDelay, time.Nanosecond),
-		Multiplier:   r.f.multiplier,
-		Jitter:       jitters[r.f.jitter],
-		NoBudget:     true, // one invocation; the circuit protects across invocations
-		DoNotRetryOn: []error{errCannotRun},
+		Name:        r.f.key,
+		MaxAttempts: r.f.attempts,
+		MaxElapsed:  *r.f.maxTime,
+		Delay:       max(*r.f.delay, time.Nanosecond),
+		MaxDelay:    max(*r.f.maxDelay, time.Nanosecond),
+		Multiplier:  r.f.multiplier,
+		Jitter:      jitters[r.f.jitter],
+		NoBudget:    true, // one invocation; the circuit protects across invocations
 		Hooks: retry.Hooks{OnRetry: func(_ context.Context, e retry.RetryEvent) {
 			r.say("attempt %d/%d failed (%v); retrying in %v", e.Attempt, r.f.attempts, e.Err, e.Delay.Round(time.Millisecond))
 		}},
 	})
 	if err != nil {
-		r.say("%v", err)
+		r.tell("%v", err)
 		return exitUsage
 	}
-	err = policy.Do(ctx, r.attempt)
-	var ee *exitError
+	if r.stdin, err = newStdinSource(os.Stdin); err != nil {
+		r.tell("cannot read standard input: %v", err)
+		return 1
+	}
+	defer r.stdin.Close()
+
+	err = policy.Do(ctx, func(ctx context.Context) error { return r.attempt(sig, ctx) })
 	var re *retry.Error
 	switch {
 	case err == nil:
+		if r.ran > 1 {
+			r.say("succeeded on attempt %d/%d", r.ran, r.f.attempts)
+		}
 		return 0
-	case errors.Is(err, breaker.ErrOpen):
-		what := "not running the command"
-		if r.ran > 0 {
-			what += " again"
-		}
-		var oe *breaker.OpenError
-		if errors.As(err, &oe) && !oe.Until.IsZero() {
-			r.say("circuit %q is open until %s; %s", r.f.key, oe.Until.Format(time.RFC3339), what)
-		} else {
-			r.say("circuit %q is half-open and another invocation is probing; %s", r.f.key, what)
-		}
-		return exitOpen
-	case ctx.Err() != nil:
-		r.say("interrupted")
+	case sig.Err() != nil:
+		r.tell("interrupted")
 		return exitInterrupted
+	case errors.Is(err, breaker.ErrOpen) && r.ran == 0:
+		var oe *breaker.OpenError
+		if errors.As(err, &oe) && oe.State == breaker.Open {
+			r.tell("circuit %q is open until %s; not running the command (exit %d)", r.f.key, oe.Until.Format(time.RFC3339), r.f.openExit)
+		} else {
+			r.tell("circuit %q is half-open and another invocation is probing; not running the command (exit %d)", r.f.key, r.f.openExit)
+		}
+		return r.f.openExit
+	case errors.Is(err, errStateUnusable):
+		r.tell("%v; not running the command (--strict-state)", err)
+		return exitStateUnusable
 	case errors.Is(err, errNotFound):
-		r.say("%v", err)
+		r.tell("%v", err)
 		return exitNotFound
 	case errors.Is(err, errCannotRun):
-		r.say("%v", err)
+		r.tell("%v", err)
 		return exitCannotRun
-	case errors.As(err, &re) && errors.As(err, &ee):
-		r.say("giving up after %d attempt(s): %v (%v)", re.Attempts, ee, re.Cause)
-		if r.f.exhaustedExit >= 0 {
-			return r.f.exhaustedExit
-		}
-		return ee.code
-	case errors.As(err, &ee):
-		return ee.code // not a retryable code
+	case r.last == nil:
+		r.tell("%v", err)
+		return 1
+	case r.opened || errors.Is(err, breaker.ErrOpen):
+		r.tell("circuit %q is open; not retrying: the last attempt failed (%v)", r.f.key, r.last)
+	case errors.As(err, &re):
+		r.tell("giving up after %d attempt(s): %v (%v)", re.Attempts, r.last, re.Cause)
+	default:
+		return r.last.code // not retried: the command's own verdict
 	}
-	r.say("%v", err)
-	return 1
+	if code, ok := r.f.exhaustedExit.get(); ok {
+		return code
+	}
+	return r.last.code
 }
 
-var (
-	errCannotRun = errors.New("cannot run the command")
-	errNotFound  = fmt.Errorf("%w: not found", errCannotRun)
-)
-
 // attempt runs the command once, if the circuit lets it, and records the
-// outcome in the circuit.
-func (r *runner) attempt(ctx context.Context) error {
+// outcome in the circuit. sig ends with an interrupt, ctx also with
+// --max-time.
+func (r *runner) attempt(sig, ctx context.Context) error {
 	gen, err := r.admit()
 	if err != nil {
 		return err
 	}
 	r.ran++
-	err = r.exec(ctx)
-	if errors.Is(err, errCannotRun) || ctx.Err() != nil {
-		return err // not the dependency's failure: leave the circuit alone
+	err = r.exec(sig, ctx)
+	if errors.Is(err, errCannotRun) || sig.Err() != nil {
+		r.release(gen) // not the dependency's outcome: leave the circuit alone
+		return retry.Permanent(err)
 	}
-	r.record(gen, err != nil)
 	var ee *exitError
-	if errors.As(err, &ee) && r.codes != nil && !r.codes[ee.code] {
+	if errors.As(err, &ee) {
+		r.last = ee
+	}
+	retryable := err != nil && r.retryable(ee)
+	failed := err != nil && (r.failAny || ee.timedOut || r.failCodes == nil && retryable || r.failCodes[ee.code])
+	r.record(gen, failed)
+	if err != nil && (!retryable || r.opened) {
 		return retry.Permanent(err)
 	}
 	return err
 }
 
+// retryable reports whether a failed attempt is retried.
+func (r *runner) retryable(ee *exitError) bool {
+	switch {
+	case ee.timedOut:
+		return true
+	case r.pattern != nil && !ee.matched:
+		return false
+	}
+	return r.retryCodes == nil || r.retryCodes[ee.code]
+}
+
+// admit asks the circuit for an attempt. When the state cannot be
+// updated, --strict-state refuses to run; otherwise a circuit that the
+// state file, read as it is, says is open still turns the attempt away,
+// and any other runs without a circuit.
 func (r *runner) admit() (gen int, err error) {
 	if r.noState {
 		return 0, nil
 	}
+	now := time.Now()
 	uerr := r.store.update(func(st *stateFile) error {
 		c := st.Circuits[r.f.key]
 		if c == nil {
 			c = &circuit{}
 			st.Circuits[r.f.key] = c
 		}
-		gen, err = c.admit(r.f.key, time.Now(), r.rules)
+		gen, err = c.admit(r.f.key, now, r.rules)
 		return nil
 	})
-	if uerr != nil {
-		r.say("state file unusable (%v); running without a circuit breaker", uerr)
-		r.noState = true
-		return 0, nil
+	if uerr == nil {
+		return gen, err
 	}
-	return gen, err
+	if r.f.strictState {
+		return 0, retry.Permanent(fmt.Errorf("%w (%v)", errStateUnusable, uerr))
+	}
+	if st, lerr := r.store.load(); lerr == nil {
+		if c := st.Circuits[r.f.key]; c != nil && c.State == breaker.Open && now.Before(c.OpenUntil) {
+			r.tell("the state file cannot be updated (%v), but says the circuit is open", uerr)
+			return 0, &breaker.OpenError{Name: r.f.key, State: breaker.Open, Until: c.OpenUntil}
+		}
+	}
+	r.tell("the state file cannot be used (%v); running without a circuit breaker", uerr)
+	r.noState = true
+	return 0, nil
 }
 
 func (r *runner) record(gen int, failed bool) {
+	r.updateCircuit(func(c *circuit) {
+		before := c.State
+		c.record(gen, failed, time.Now(), r.rules)
+		if c.State != before {
+			r.say("circuit %q: %v -> %v", r.f.key, before, c.State)
+			r.opened = r.opened || c.State == breaker.Open
+		}
+	})
+}
+
+// release gives back the probe lease of an attempt whose outcome is not
+// recorded.
+func (r *runner) release(gen int) {
+	r.updateCircuit(func(c *circuit) { c.release(gen) })
+}
+
+func (r *runner) updateCircuit(f func(*circuit)) {
 	if r.noState {
 		return
 	}
 	err := r.store.update(func(st *stateFile) error {
 		c := st.Circuits[r.f.key]
-		if c == nil { // the state was reset meanwhile
+		if c == nil { // the circuit was reset meanwhile
 			c = &circuit{}
 			st.Circuits[r.f.key] = c
 		}
-		before := c.State
-		c.record(gen, failed, time.Now(), r.rules)
-		if c.State != before {
-			r.say("circuit %q: %v -> %v", r.f.key, before, c.State)
-		}
+		f(c)
 		return nil
 	})
 	if err != nil {
-		r.say("cannot record the outcome in the state file: %v", err)
+		r.tell("cannot record the outcome in the state file: %v", err)
 	}
 }
 
-// exec runs the command once, passing its output through.
-func (r *runner) exec(ctx context.Context) error {
+// exec runs the command once, passing its output through. sig ends with
+// an interrupt; ctx also with --max-time, and the attempt with --timeout.
+func (r *runner) exec(sig, ctx context.Context) error {
+	if *r.f.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *r.f.timeout)
+		defer cancel()
+	}
+	stdin, closer, err := r.stdin.open()
+	if err != nil {
+		return fmt.Errorf("%w: standard input: %v", errCannotRun, err)
+	}
+	defer closer.Close()
 	cmd := exec.CommandContext(ctx, r.command[0], r.command[1:]...)
-	cmd.Stdin = os.Stdin
+	if stdin != nil {
+		cmd.Stdin = stdin
+	}
 	cmd.Stdout, cmd.Stderr = r.stdout, r.stderr
+	var match *lineMatcher
+	if r.pattern != nil {
+		match = &lineMatcher{re: r.pattern}
+		cmd.Stdout, cmd.Stderr = io.MultiWriter(r.stdout, match), io.MultiWriter(r.stderr, match)
+	}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 10 * time.Second
-	err := cmd.Run()
+	cmd.WaitDelay = killGrace
+	err = cmd.Run()
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
 		return nil
+	case ctx.Err() != nil && sig.Err() == nil:
+		return &exitError{code: exitTimedOut, timedOut: true}
 	case errors.As(err, &ee):
 		code := ee.ExitCode()
 		if code < 0 { // killed by a signal
 			code = 128 + signalNumber(ee)
 		}
-		return &exitError{code}
+		return &exitError{code: code, matched: match != nil && match.matched()}
 	case errors.Is(err, exec.ErrNotFound), errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("%w: %v", errNotFound, err)
 	}

@@ -41,7 +41,8 @@ type circuit struct {
 // circuitRules are the breaker settings of an invocation.
 type circuitRules struct {
 	failures int           // consecutive failures that open the circuit
-	openFor  time.Duration // how long it stays open; also a probe's lease
+	openFor  time.Duration // how long it stays open
+	lease    time.Duration // how long a probe holds the half-open circuit
 }
 
 // admit decides whether an attempt may run at now. It returns the
@@ -60,7 +61,7 @@ func (c *circuit) admit(key string, now time.Time, rules circuitRules) (gen int,
 		if now.Before(c.ProbeUntil) { // another invocation is probing
 			return 0, &breaker.OpenError{Name: key, State: breaker.HalfOpen}
 		}
-		c.ProbeUntil = now.Add(rules.openFor)
+		c.ProbeUntil = now.Add(rules.lease)
 	default:
 		c.State = breaker.Closed
 	}
@@ -87,6 +88,15 @@ func (c *circuit) record(gen int, failed bool, now time.Time, rules circuitRules
 		if c.ConsecutiveFailures >= rules.failures {
 			c.open(now, rules)
 		}
+	}
+}
+
+// release gives back the probe lease of an attempt admitted in generation
+// gen whose outcome is not recorded (it was interrupted, or could not
+// start), so that the next invocation may probe at once.
+func (c *circuit) release(gen int) {
+	if gen == c.Generation && c.State == breaker.HalfOpen {
+		c.ProbeUntil = time.Time{}
 	}
 }
 
@@ -125,7 +135,7 @@ func (s *store) update(f func(*stateFile) error) error {
 		return fmt.Errorf("lock %s: %w", s.path, err)
 	}
 	defer unlock()
-	st, err := s.read()
+	st, err := s.read(true)
 	if err != nil {
 		return err
 	}
@@ -135,22 +145,21 @@ func (s *store) update(f func(*stateFile) error) error {
 	return s.write(st)
 }
 
-// load reads the state without changing it.
-func (s *store) load() (*stateFile, error) {
-	unlock, err := lockFile(s.path + ".lock")
-	if errors.Is(err, fs.ErrNotExist) {
-		return &stateFile{Version: stateVersion, Circuits: map[string]*circuit{}}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	return s.read()
-}
+// load reads the state without changing it or taking the lock: writes
+// replace the file atomically, so a reader sees one whole version. It is
+// for status, and for run when the state cannot be updated.
+func (s *store) load() (*stateFile, error) { return s.read(false) }
 
-// read parses the state file. A missing file is an empty state; a corrupt
-// one is moved aside, reported, and replaced by an empty state.
-func (s *store) read() (*stateFile, error) {
+// errNewer is a state file written by a newer breakwater: never repaired
+// or overwritten.
+var errNewer = errors.New("written by a newer version of breakwater")
+
+// read parses the state file. A missing file is an empty state. Entries
+// that are null are dropped. A corrupt file is an error, unless repair is
+// set: then it is moved aside (to one .corrupt file, replacing an earlier
+// one), reported, and replaced by an empty state. A file of a newer
+// version is never repaired.
+func (s *store) read(repair bool) (*stateFile, error) {
 	empty := &stateFile{Version: stateVersion, Circuits: map[string]*circuit{}}
 	data, err := os.ReadFile(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -161,11 +170,17 @@ func (s *store) read() (*stateFile, error) {
 	}
 	var st stateFile
 	err = json.Unmarshal(data, &st)
-	if err == nil && st.Version != stateVersion {
-		err = fmt.Errorf("unknown version %d", st.Version)
+	switch {
+	case err == nil && st.Version > stateVersion:
+		return nil, fmt.Errorf("state file %s is %w (format %d; this one reads %d)", s.path, errNewer, st.Version, stateVersion)
+	case err == nil && st.Version < 1:
+		err = fmt.Errorf("no valid version (%d)", st.Version)
 	}
 	if err != nil {
-		aside := fmt.Sprintf("%s.corrupt-%d", s.path, time.Now().UnixNano())
+		if !repair {
+			return nil, fmt.Errorf("state file %s is corrupt (%v); the next \"breakwater run\" will set it aside", s.path, err)
+		}
+		aside := s.path + ".corrupt"
 		if rerr := os.Rename(s.path, aside); rerr != nil {
 			return nil, fmt.Errorf("state file %s is corrupt (%v) and cannot be moved aside: %w", s.path, err, rerr)
 		}
@@ -174,6 +189,11 @@ func (s *store) read() (*stateFile, error) {
 	}
 	if st.Circuits == nil {
 		st.Circuits = map[string]*circuit{}
+	}
+	for k, c := range st.Circuits {
+		if c == nil {
+			delete(st.Circuits, k)
+		}
 	}
 	return &st, nil
 }

@@ -9,7 +9,7 @@ import (
 )
 
 func TestPersistedCircuit(t *testing.T) {
-	rules := circuitRules{failures: 2, openFor: time.Minute}
+	rules := circuitRules{failures: 2, openFor: time.Minute, lease: time.Minute}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var c circuit
 

@@ -2,10 +2,9 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -14,60 +13,157 @@ import (
 
 const statusUsage = `Usage: breakwater status [--state FILE] [--json]
 
-Lists the circuits in the state file of "breakwater run": their state,
-consecutive failures, trips, and how long until an open circuit lets an
-invocation probe.
+Lists the circuits in the state file of "breakwater run": their state, their
+run of failures, their trips, and what comes next: how long until an open
+circuit lets an invocation probe, or until the probe of a half-open circuit
+(if its invocation died) may be taken over. It only reads the state file.
 
-Flags:
+--json prints {"state_file": ..., "circuits": [...]}, each circuit with
+"key", "state" (closed, open or half-open), "consecutive_failures", "trips",
+"open_until" (open), "probe_lease_until" (half-open, while a probe runs) and
+"updated"; times in RFC 3339.
 `
 
+const resetUsage = `Usage: breakwater reset [--state FILE] (--all | KEY...)
+
+Closes the named circuits of "breakwater run" (or all of them) and forgets
+their failures, as if they had never failed.
+`
+
+// circuitView is a circuit as status shows it.
+type circuitView struct {
+	Key                 string        `json:"key"`
+	State               breaker.State `json:"state"`
+	ConsecutiveFailures int           `json:"consecutive_failures"`
+	Trips               int           `json:"trips"`
+	OpenUntil           time.Time     `json:"open_until,omitzero"`
+	ProbeLeaseUntil     time.Time     `json:"probe_lease_until,omitzero"`
+	Updated             time.Time     `json:"updated"`
+}
+
+type statusView struct {
+	StateFile string        `json:"state_file"`
+	Circuits  []circuitView `json:"circuits"`
+}
+
+func stateFlag(c *command) *string {
+	return c.fs.String("state", "", "state `file` (default: as for run)")
+}
+
 func status(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, statusUsage); fs.PrintDefaults() }
-	path := fs.String("state", defaultStatePath(), "state `file`")
-	asJSON := fs.Bool("json", false, "print the circuits as JSON")
-	if err := fs.Parse(args); err != nil {
-		return usageStatus(err)
+	c := newCommand("status", statusUsage)
+	path := stateFlag(c)
+	asJSON := c.fs.Bool("json", false, "print the circuits as JSON")
+	if status, done := c.parse(args, stdout, stderr); done {
+		return status
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "breakwater status: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	if c.fs.NArg() > 0 {
+		return c.fail(stderr, "unexpected argument %q", c.fs.Arg(0))
 	}
-	s := &store{path: *path, warn: func(format string, args ...any) {
-		fmt.Fprintf(stderr, "breakwater: "+format+"\n", args...)
-	}}
+	if *path == "" {
+		*path = defaultStatePath()
+	}
+	s := &store{path: *path}
 	st, err := s.load()
 	if err != nil {
 		fmt.Fprintln(stderr, "breakwater status:", err)
 		return 1
 	}
+	now := time.Now()
+	v := statusView{StateFile: *path, Circuits: []circuitView{}}
+	for k, c := range st.Circuits {
+		cv := circuitView{Key: k, State: c.State, ConsecutiveFailures: c.ConsecutiveFailures, Trips: c.Trips, Updated: c.Updated}
+		switch {
+		case c.State == breaker.Open:
+			cv.OpenUntil = c.OpenUntil
+		case c.State == breaker.HalfOpen && now.Before(c.ProbeUntil):
+			cv.ProbeLeaseUntil = c.ProbeUntil
+		}
+		v.Circuits = append(v.Circuits, cv)
+	}
+	slices.SortFunc(v.Circuits, func(a, b circuitView) int {
+		switch {
+		case a.Key < b.Key:
+			return -1
+		case a.Key > b.Key:
+			return 1
+		}
+		return 0
+	})
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		enc.Encode(st.Circuits)
+		if err := enc.Encode(v); err != nil {
+			fmt.Fprintln(stderr, "breakwater status:", err)
+			return 1
+		}
 		return 0
 	}
-	if len(st.Circuits) == 0 {
+	if len(v.Circuits) == 0 {
 		fmt.Fprintf(stdout, "no circuits in %s\n", *path)
 		return 0
 	}
-	keys := make([]string, 0, len(st.Circuits))
-	for k := range st.Circuits {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	now := time.Now()
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KEY\tSTATE\tFAILURES\tTRIPS\tRETRY IN")
-	for _, k := range keys {
-		c := st.Circuits[k]
-		retryIn := "-"
-		if c.State == breaker.Open {
-			retryIn = max(c.OpenUntil.Sub(now), 0).Round(time.Second).String()
+	fmt.Fprintln(tw, "KEY\tSTATE\tFAILURES\tTRIPS\tNEXT")
+	for _, c := range v.Circuits {
+		next := "-"
+		switch {
+		case c.State == breaker.Open:
+			next = "probe in " + max(c.OpenUntil.Sub(now), 0).Round(time.Second).String()
+		case !c.ProbeLeaseUntil.IsZero():
+			next = "probing; lease ends in " + c.ProbeLeaseUntil.Sub(now).Round(time.Second).String()
+		case c.State == breaker.HalfOpen:
+			next = "next invocation probes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", k, c.State, c.ConsecutiveFailures, c.Trips, retryIn)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", c.Key, c.State, c.ConsecutiveFailures, c.Trips, next)
 	}
 	tw.Flush()
+	return 0
+}
+
+func reset(args []string, stdout, stderr io.Writer) int {
+	c := newCommand("reset", resetUsage)
+	path := stateFlag(c)
+	all := c.fs.Bool("all", false, "reset every circuit")
+	if status, done := c.parse(args, stdout, stderr); done {
+		return status
+	}
+	keys := c.fs.Args()
+	if *all == (len(keys) > 0) {
+		return c.fail(stderr, "name the circuits to reset, or give --all")
+	}
+	if *path == "" {
+		*path = defaultStatePath()
+	}
+	s := &store{path: *path, warn: func(format string, args ...any) {
+		fmt.Fprintf(stderr, "breakwater: "+format+"\n", args...)
+	}}
+	var missing []string
+	n := 0
+	err := s.update(func(st *stateFile) error {
+		if *all {
+			n = len(st.Circuits)
+			clear(st.Circuits)
+			return nil
+		}
+		for _, k := range keys {
+			if _, ok := st.Circuits[k]; !ok {
+				missing = append(missing, k)
+				continue
+			}
+			delete(st.Circuits, k)
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "breakwater reset:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "reset %d circuit(s)\n", n)
+	if len(missing) > 0 {
+		fmt.Fprintf(stderr, "breakwater reset: no circuit %q in %s\n", missing, *path)
+		return 1
+	}
 	return 0
 }
