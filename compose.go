@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/bulkhead"
 	"github.com/breakwater-go/breakwater/fallback"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/timeout"
@@ -97,6 +98,9 @@ func BreakerWith[T any](b *breaker.Breaker, opts breaker.Options[T]) Policy {
 	return breakerWithPolicy[T]{b, opts}
 }
 
+// Bulkhead bounds the calls running the layers inside it at once.
+func Bulkhead(b *bulkhead.Bulkhead) Policy { return bulkheadPolicy{b} }
+
 // Timeout bounds the time the layers inside it may take.
 func Timeout(p *timeout.Policy) Policy { return timeoutPolicy{p} }
 
@@ -111,6 +115,7 @@ type (
 	retryPolicy            struct{ p *retry.Policy }
 	breakerPolicy          struct{ b *breaker.Breaker }
 	timeoutPolicy          struct{ p *timeout.Policy }
+	bulkheadPolicy         struct{ b *bulkhead.Bulkhead }
 	fallbackPolicy[T any]  struct{ p *fallback.Policy[T] }
 	retryWithPolicy[T any] struct {
 		p    *retry.Policy
@@ -129,6 +134,12 @@ func (r retryPolicy) Apply(next Next) Next {
 }
 
 func (b breakerPolicy) Apply(next Next) Next {
+	return func(ctx context.Context, c Call) error {
+		return b.b.Do(ctx, func(ctx context.Context) error { return next(ctx, c) })
+	}
+}
+
+func (b bulkheadPolicy) Apply(next Next) Next {
 	return func(ctx context.Context, c Call) error {
 		return b.b.Do(ctx, func(ctx context.Context) error { return next(ctx, c) })
 	}
@@ -283,6 +294,12 @@ func (s *stack[T]) add(p Policy, inner []*breaker.Breaker) error {
 		}
 		next := s.function()
 		f = func(ctx context.Context) (T, error) { return breaker.Execute(ctx, p.b, next) }
+	case bulkheadPolicy:
+		if p.b == nil {
+			return errors.New("it is nil")
+		}
+		next := s.function()
+		f = func(ctx context.Context) (T, error) { return bulkhead.Execute(ctx, p.b, next) }
 	case timeoutPolicy:
 		if p.p == nil {
 			return errors.New("it is nil")
@@ -348,6 +365,8 @@ func describe(p Policy) string {
 		return "breaker"
 	case timeoutPolicy:
 		return "timeout"
+	case bulkheadPolicy:
+		return "bulkhead"
 	case nil:
 		return "nil"
 	case interface{ resultType() string }:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/bulkhead"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/fallback"
 	"github.com/breakwater-go/breakwater/internal/testpolicy"
@@ -302,5 +303,29 @@ func TestBreakerWithFailResult(t *testing.T) {
 		if between == nil && (got != 503 || err != nil) {
 			t.Fatalf("got %v, %v; want the last result", got, err)
 		}
+	}
+}
+
+// A full bulkhead in a stack turns the call away at once: the retry
+// around it does not retry a rejection, and a fallback for rejections
+// answers it.
+func TestBulkheadInAStack(t *testing.T) {
+	s := newStack(t, breaker.Config{}, retry.Config{MaxAttempts: 3})
+	bh, err := bulkhead.New(bulkhead.Config{MaxConcurrent: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = bh.Acquire(context.Background()) // the only slot is taken
+	calls := 0
+	fn := func(context.Context) (string, error) { calls++; return "fresh", nil }
+	got, err := breakwater.Execute(context.Background(), fn,
+		breakwater.Fallback(fallback.Value("cached").When(fallback.IfRejected)),
+		breakwater.Retry(s.r), breakwater.Bulkhead(bh))
+	if got != "cached" || err != nil || calls != 0 || s.r.Metrics().Retries != 0 {
+		t.Fatalf("got %q, %v after %d calls and %d retries", got, err, calls, s.r.Metrics().Retries)
+	}
+	bh.Release()
+	if got, err := breakwater.Execute(context.Background(), fn, breakwater.Bulkhead(bh)); got != "fresh" || err != nil {
+		t.Fatalf("with a free slot: %q, %v", got, err)
 	}
 }

@@ -1,0 +1,286 @@
+package bulkhead
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/breakwater-go/breakwater/internal/stripe"
+)
+
+// ErrFull is matched (with errors.Is) by every error a bulkhead returns
+// for a call it turned away.
+var ErrFull = errors.New("bulkhead: full")
+
+// FullError is the error of a call turned away. It matches ErrFull and is
+// a rejection (Rejected reports true): retry policies do not retry it at
+// once, and fallback.IfRejected answers it. Two values are made per
+// bulkhead, so rejecting allocates nothing.
+type FullError struct {
+	Name string
+	// Waited reports a call that waited in the queue for MaxWait.
+	Waited bool
+}
+
+func (e *FullError) Error() string {
+	msg := "bulkhead"
+	if e.Name != "" {
+		msg += " " + strconv.Quote(e.Name)
+	}
+	if e.Waited {
+		return msg + ": full, no slot freed within the maximum wait"
+	}
+	return msg + ": full"
+}
+
+// Is reports whether target is ErrFull.
+func (e *FullError) Is(target error) bool { return target == ErrFull }
+
+// Rejected reports true: the call was turned away without running.
+func (e *FullError) Rejected() bool { return true }
+
+// Bulkhead bounds the calls in flight. It is safe for concurrent use; one
+// Bulkhead can run calls of any result type. Build one with New.
+type Bulkhead struct {
+	cfg            Config
+	max            int64
+	full, waitFull *FullError
+
+	inflight atomic.Int64 // slots taken, handed-over ones included
+	waiting  atomic.Int64 // callers in the queue, or about to be
+
+	mu    sync.Mutex
+	queue []*waiter // first come, first served
+
+	admitted                      stripe.Counter
+	rejected, timedOut, cancelled atomic.Uint64
+}
+
+// waiter is a queued call. ready is closed when a slot is handed to it.
+type waiter struct{ ready chan struct{} }
+
+// New returns a bulkhead described by cfg, or a *ConfigError.
+func New(cfg Config) (*Bulkhead, error) {
+	cfg, err := cfg.checked()
+	if err != nil {
+		return nil, err
+	}
+	return &Bulkhead{
+		cfg: cfg, max: int64(cfg.MaxConcurrent),
+		full:     &FullError{Name: cfg.Name},
+		waitFull: &FullError{Name: cfg.Name, Waited: true},
+	}, nil
+}
+
+// Name returns the bulkhead's name.
+func (b *Bulkhead) Name() string { return b.cfg.Name }
+
+// tryAcquire takes a slot if one is free and nobody is queued for it. It
+// counts itself in first and backs out if that went past the limit: one
+// atomic add, where a compare-and-swap loop would retry under contention.
+func (b *Bulkhead) tryAcquire() bool {
+	if b.waiting.Load() > 0 {
+		return false
+	}
+	if b.inflight.Add(1) <= b.max {
+		return true
+	}
+	b.free()
+	return false
+}
+
+// Acquire takes a slot for one call, waiting in the queue if there is one.
+// It returns nil once the call may run, or an error matching ErrFull, or
+// the context's error if it ended while the call waited. Call Release
+// exactly once after a nil error.
+func (b *Bulkhead) Acquire(ctx context.Context) error {
+	if b.tryAcquire() {
+		b.admitted.Add(1)
+		return nil
+	}
+	return b.acquireSlow(ctx)
+}
+
+func (b *Bulkhead) acquireSlow(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if b.cfg.MaxQueue == 0 {
+		return b.reject(ctx, b.full)
+	}
+	// MaxWait runs from the call's arrival: the timer is armed before the
+	// call can be seen in the queue.
+	var timeout <-chan struct{}
+	if b.cfg.MaxWait > 0 {
+		expired := make(chan struct{})
+		t := b.cfg.Clock.AfterFunc(b.cfg.MaxWait, func() { close(expired) })
+		defer t.Stop()
+		timeout = expired
+	}
+	b.mu.Lock()
+	if len(b.queue) >= b.cfg.MaxQueue {
+		b.mu.Unlock()
+		return b.reject(ctx, b.full)
+	}
+	// Announced before the last look at the slots: a release that misses
+	// the announcement has freed its slot before the look (the atomics are
+	// sequentially consistent), and one that sees it hands its slot over.
+	b.waiting.Add(1)
+	for n := b.inflight.Load(); n < b.max; n = b.inflight.Load() {
+		if b.inflight.CompareAndSwap(n, n+1) {
+			b.waiting.Add(-1)
+			b.mu.Unlock()
+			b.admitted.Add(1)
+			return nil
+		}
+	}
+	w := &waiter{ready: make(chan struct{})}
+	b.queue = append(b.queue, w)
+	b.mu.Unlock()
+
+	select {
+	case <-w.ready:
+		b.admitted.Add(1)
+		return nil
+	case <-ctx.Done():
+		if !b.leave(w) { // a slot was handed over as the caller gave up
+			<-w.ready
+			b.Release()
+		}
+		b.cancelled.Add(1)
+		return ctx.Err()
+	case <-timeout:
+		if b.leave(w) {
+			b.timedOut.Add(1)
+			return b.reject(ctx, b.waitFull)
+		}
+	}
+	// A slot was handed over as the wait ran out: take it.
+	<-w.ready
+	b.admitted.Add(1)
+	return nil
+}
+
+// leave takes w out of the queue; false if a slot was handed to it first.
+func (b *Bulkhead) leave(w *waiter) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, q := range b.queue {
+		if q == w {
+			b.queue = append(b.queue[:i], b.queue[i+1:]...)
+			b.waiting.Add(-1)
+			return true
+		}
+	}
+	return false
+}
+
+func (b *Bulkhead) reject(ctx context.Context, err *FullError) error {
+	b.rejected.Add(1)
+	if f := b.cfg.Hooks.OnReject; f != nil {
+		f(ctx, RejectEvent{Name: b.cfg.Name, Waited: err.Waited})
+	}
+	return err
+}
+
+// Release frees the slot of a call admitted by Acquire, or hands it to the
+// first call in the queue.
+func (b *Bulkhead) Release() {
+	if b.waiting.Load() == 0 {
+		b.free()
+		return
+	}
+	b.mu.Lock()
+	if len(b.queue) > 0 {
+		b.handLocked() // the slot goes on to the first in line
+	} else {
+		b.inflight.Add(-1)
+	}
+	b.mu.Unlock()
+}
+
+// free gives a slot back. A caller queued meanwhile may have looked at the
+// slots before this one was freed: then a free slot is taken back for it.
+func (b *Bulkhead) free() {
+	b.inflight.Add(-1)
+	if b.waiting.Load() == 0 {
+		return // the common case
+	}
+	b.mu.Lock()
+	if len(b.queue) > 0 && b.takeFree() {
+		b.handLocked()
+	}
+	b.mu.Unlock()
+}
+
+// takeFree takes a free slot, if any.
+func (b *Bulkhead) takeFree() bool {
+	for n := b.inflight.Load(); n < b.max; n = b.inflight.Load() {
+		if b.inflight.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+	return false
+}
+
+// handLocked gives a slot already counted in inflight to the first caller
+// in the queue. Callers hold b.mu and have checked the queue is not empty.
+func (b *Bulkhead) handLocked() {
+	w := b.queue[0]
+	b.queue[0] = nil
+	b.queue = b.queue[1:]
+	b.waiting.Add(-1)
+	close(w.ready)
+}
+
+// Do runs fn if a slot is free (or frees up while it waits in the queue),
+// and frees the slot when fn returns or panics. It returns fn's error, or
+// an error matching ErrFull, or the context's error if it ended first.
+func (b *Bulkhead) Do(ctx context.Context, fn func(context.Context) error) error {
+	if err := b.Acquire(ctx); err != nil {
+		return err
+	}
+	defer b.Release()
+	return fn(ctx)
+}
+
+// Execute runs fn through b, like Bulkhead.Do, and returns its result.
+func Execute[T any](ctx context.Context, b *Bulkhead, fn func(context.Context) (T, error)) (T, error) {
+	if err := b.Acquire(ctx); err != nil {
+		var zero T
+		return zero, err
+	}
+	defer b.Release()
+	return fn(ctx)
+}
+
+// Metrics is a snapshot of a bulkhead. The counters only grow.
+type Metrics struct {
+	Name          string
+	MaxConcurrent int
+	InFlight      int // calls running now
+	Queued        int // calls waiting now
+	Admitted      uint64
+	// Rejected counts the calls turned away: at once (the queue full) or
+	// after MaxWait.
+	Rejected uint64
+	// TimedOut counts the calls among Rejected that waited MaxWait.
+	TimedOut uint64
+	// Cancelled counts the queued calls whose context ended first.
+	Cancelled uint64
+}
+
+// Metrics returns a snapshot of the bulkhead.
+func (b *Bulkhead) Metrics() Metrics {
+	b.mu.Lock()
+	queued := len(b.queue)
+	b.mu.Unlock()
+	return Metrics{
+		Name: b.cfg.Name, MaxConcurrent: int(b.max),
+		InFlight: int(b.inflight.Load()), Queued: queued,
+		Admitted: b.admitted.Load(), Rejected: b.rejected.Load(),
+		TimedOut: b.timedOut.Load(), Cancelled: b.cancelled.Load(),
+	}
+}
