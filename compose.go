@@ -10,6 +10,7 @@ import (
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bulkhead"
 	"github.com/breakwater-go/breakwater/fallback"
+	"github.com/breakwater-go/breakwater/ratelimit"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/timeout"
 )
@@ -101,6 +102,9 @@ func BreakerWith[T any](b *breaker.Breaker, opts breaker.Options[T]) Policy {
 // Bulkhead bounds the calls running the layers inside it at once.
 func Bulkhead(b *bulkhead.Bulkhead) Policy { return bulkheadPolicy{b} }
 
+// RateLimit bounds the rate of calls to the layers inside it.
+func RateLimit(l *ratelimit.Limiter) Policy { return rateLimitPolicy{l} }
+
 // Timeout bounds the time the layers inside it may take.
 func Timeout(p *timeout.Policy) Policy { return timeoutPolicy{p} }
 
@@ -116,6 +120,7 @@ type (
 	breakerPolicy          struct{ b *breaker.Breaker }
 	timeoutPolicy          struct{ p *timeout.Policy }
 	bulkheadPolicy         struct{ b *bulkhead.Bulkhead }
+	rateLimitPolicy        struct{ l *ratelimit.Limiter }
 	fallbackPolicy[T any]  struct{ p *fallback.Policy[T] }
 	retryWithPolicy[T any] struct {
 		p    *retry.Policy
@@ -142,6 +147,12 @@ func (b breakerPolicy) Apply(next Next) Next {
 func (b bulkheadPolicy) Apply(next Next) Next {
 	return func(ctx context.Context, c Call) error {
 		return b.b.Do(ctx, func(ctx context.Context) error { return next(ctx, c) })
+	}
+}
+
+func (r rateLimitPolicy) Apply(next Next) Next {
+	return func(ctx context.Context, c Call) error {
+		return r.l.Do(ctx, func(ctx context.Context) error { return next(ctx, c) })
 	}
 }
 
@@ -300,6 +311,12 @@ func (s *stack[T]) add(p Policy, inner []*breaker.Breaker) error {
 		}
 		next := s.function()
 		f = func(ctx context.Context) (T, error) { return bulkhead.Execute(ctx, p.b, next) }
+	case rateLimitPolicy:
+		if p.l == nil {
+			return errors.New("it is nil")
+		}
+		next := s.function()
+		f = func(ctx context.Context) (T, error) { return ratelimit.Execute(ctx, p.l, next) }
 	case timeoutPolicy:
 		if p.p == nil {
 			return errors.New("it is nil")
@@ -367,6 +384,8 @@ func describe(p Policy) string {
 		return "timeout"
 	case bulkheadPolicy:
 		return "bulkhead"
+	case rateLimitPolicy:
+		return "rate limit"
 	case nil:
 		return "nil"
 	case interface{ resultType() string }:

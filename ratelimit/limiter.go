@@ -1,0 +1,207 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/breakwater-go/breakwater/clock"
+)
+
+// ErrLimited is matched (with errors.Is) by every error a limiter returns
+// for a call it turned away.
+var ErrLimited = errors.New("ratelimit: rate limited")
+
+// LimitedError is the error of a call turned away. It matches ErrLimited,
+// is a rejection (Rejected reports true), and says when a token will be
+// there (RetryAfter, which retry policies honour). It is allocated only
+// when the call is turned away.
+type LimitedError struct {
+	Name    string
+	RetryIn time.Duration
+}
+
+func (e *LimitedError) Error() string {
+	msg := "ratelimit"
+	if e.Name != "" {
+		msg += " " + strconv.Quote(e.Name)
+	}
+	return msg + ": rate limited; a token in " + e.RetryIn.String()
+}
+
+// Is reports whether target is ErrLimited.
+func (e *LimitedError) Is(target error) bool { return target == ErrLimited }
+
+// Rejected reports true: the call was turned away without running.
+func (e *LimitedError) Rejected() bool { return true }
+
+// RetryAfter returns how long until a token is there.
+func (e *LimitedError) RetryAfter() time.Duration { return e.RetryIn }
+
+// Limiter is a token bucket. It is safe for concurrent use. Build one with
+// New.
+type Limiter struct {
+	cfg      Config
+	interval time.Duration // between tokens
+	tau      time.Duration // how far ahead of now the schedule may run: (Burst-1) intervals
+	origin   time.Time     // times are offsets from it
+
+	// tat is the theoretical arrival time of the next call, as an offset
+	// from origin: the bucket is full when tat <= now, and holds
+	// (now + tau + interval - tat) / interval tokens otherwise.
+	tat atomic.Int64
+
+	allowed, rejected atomic.Uint64
+}
+
+// New returns a limiter described by cfg, or a *ConfigError. Its bucket
+// starts full.
+func New(cfg Config) (*Limiter, error) {
+	cfg, err := cfg.checked()
+	if err != nil {
+		return nil, err
+	}
+	return newLimiter(cfg), nil
+}
+
+func newLimiter(cfg Config) *Limiter {
+	l := &Limiter{cfg: cfg, interval: cfg.interval(), origin: cfg.Clock.Now()}
+	l.tau = time.Duration(cfg.Burst-1) * l.interval
+	return l
+}
+
+// Name returns the limiter's name.
+func (l *Limiter) Name() string { return l.cfg.Name }
+
+func (l *Limiter) now() time.Duration { return l.cfg.Clock.Since(l.origin) }
+
+// reserve takes a token if one is there by now+limit, and returns how long
+// to wait for it; ok is false, and nothing is taken, when the wait would
+// exceed limit.
+func (l *Limiter) reserve(now, limit time.Duration) (wait time.Duration, ok bool) {
+	for {
+		tat := l.tat.Load()
+		start := max(time.Duration(tat), now)
+		wait = start - now - l.tau
+		if wait > limit {
+			return wait, false
+		}
+		if l.tat.CompareAndSwap(tat, int64(start+l.interval)) {
+			return max(wait, 0), true
+		}
+	}
+}
+
+// Allow reports whether a call may go through now, taking a token if so.
+func (l *Limiter) Allow() bool {
+	_, ok := l.reserve(l.now(), 0)
+	if ok {
+		l.allowed.Add(1)
+	} else {
+		l.rejected.Add(1)
+	}
+	return ok
+}
+
+// Wait waits for a token, and returns nil once the call may go through.
+// It returns an error matching ErrLimited at once, without taking a token,
+// when the token would come after the context's deadline; the context's
+// error if it ends while waiting (the token is then lost, as it would be
+// to a call that went through).
+func (l *Limiter) Wait(ctx context.Context) error {
+	limit := time.Duration(1<<63 - 1)
+	if d, ok := ctx.Deadline(); ok {
+		limit = d.Sub(l.cfg.Clock.Now())
+	}
+	return l.wait(ctx, limit)
+}
+
+func (l *Limiter) wait(ctx context.Context, limit time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	wait, ok := l.reserve(l.now(), limit)
+	if !ok {
+		l.rejected.Add(1)
+		err := &LimitedError{Name: l.cfg.Name, RetryIn: wait}
+		if f := l.cfg.Hooks.OnReject; f != nil {
+			f(ctx, RejectEvent{Name: l.cfg.Name, RetryIn: wait})
+		}
+		return err
+	}
+	l.allowed.Add(1)
+	if wait <= 0 {
+		return nil
+	}
+	return clock.Sleep(ctx, l.cfg.Clock, wait)
+}
+
+// Do runs fn once a token is there, waiting for it at most MaxWait (and
+// never past the context's deadline). It returns fn's error, or an error
+// matching ErrLimited without calling fn.
+func (l *Limiter) Do(ctx context.Context, fn func(context.Context) error) error {
+	if err := l.admit(ctx); err != nil {
+		return err
+	}
+	return fn(ctx)
+}
+
+// Execute runs fn through l, like Limiter.Do, and returns its result.
+func Execute[T any](ctx context.Context, l *Limiter, fn func(context.Context) (T, error)) (T, error) {
+	if err := l.admit(ctx); err != nil {
+		var zero T
+		return zero, err
+	}
+	return fn(ctx)
+}
+
+func (l *Limiter) admit(ctx context.Context) error {
+	if l.cfg.MaxWait == 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if wait, ok := l.reserve(l.now(), 0); !ok {
+			l.rejected.Add(1)
+			if f := l.cfg.Hooks.OnReject; f != nil {
+				f(ctx, RejectEvent{Name: l.cfg.Name, RetryIn: wait})
+			}
+			return &LimitedError{Name: l.cfg.Name, RetryIn: wait}
+		}
+		l.allowed.Add(1)
+		return nil
+	}
+	limit := l.cfg.MaxWait
+	if d, ok := ctx.Deadline(); ok {
+		limit = min(limit, d.Sub(l.cfg.Clock.Now()))
+	}
+	return l.wait(ctx, limit)
+}
+
+// Tokens returns the tokens in the bucket now, in [0, Burst].
+func (l *Limiter) Tokens() float64 {
+	now := l.now()
+	ahead := max(time.Duration(l.tat.Load())-now, 0) // how far the schedule runs ahead
+	return max(float64(l.tau+l.interval-ahead)/float64(l.interval), 0)
+}
+
+// full reports whether the bucket is full at now: the limiter is then no
+// different from a new one.
+func (l *Limiter) full(now time.Duration) bool { return time.Duration(l.tat.Load()) <= now }
+
+// Metrics is a snapshot of a limiter. The counters only grow.
+type Metrics struct {
+	Name     string
+	Rate     float64
+	Burst    int
+	Tokens   float64
+	Allowed  uint64
+	Rejected uint64
+}
+
+// Metrics returns a snapshot of the limiter.
+func (l *Limiter) Metrics() Metrics {
+	return Metrics{Name: l.cfg.Name, Rate: l.cfg.Rate, Burst: l.cfg.Burst, Tokens: l.Tokens(),
+		Allowed: l.allowed.Load(), Rejected: l.rejected.Load()}
+}
