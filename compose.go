@@ -12,6 +12,7 @@ import (
 	"github.com/breakwater-go/breakwater/fallback"
 	"github.com/breakwater-go/breakwater/ratelimit"
 	"github.com/breakwater-go/breakwater/retry"
+	"github.com/breakwater-go/breakwater/throttle"
 	"github.com/breakwater-go/breakwater/timeout"
 )
 
@@ -105,6 +106,10 @@ func Bulkhead(b *bulkhead.Bulkhead) Policy { return bulkheadPolicy{b} }
 // RateLimit bounds the rate of calls to the layers inside it.
 func RateLimit(l *ratelimit.Limiter) Policy { return rateLimitPolicy{l} }
 
+// Throttle refuses calls to the layers inside it locally, in proportion to
+// how many of them the dependency refuses (adaptive throttling).
+func Throttle(t *throttle.Throttle) Policy { return throttlePolicy{t} }
+
 // Timeout bounds the time the layers inside it may take.
 func Timeout(p *timeout.Policy) Policy { return timeoutPolicy{p} }
 
@@ -121,6 +126,7 @@ type (
 	timeoutPolicy          struct{ p *timeout.Policy }
 	bulkheadPolicy         struct{ b *bulkhead.Bulkhead }
 	rateLimitPolicy        struct{ l *ratelimit.Limiter }
+	throttlePolicy         struct{ t *throttle.Throttle }
 	fallbackPolicy[T any]  struct{ p *fallback.Policy[T] }
 	retryWithPolicy[T any] struct {
 		p    *retry.Policy
@@ -153,6 +159,12 @@ func (b bulkheadPolicy) Apply(next Next) Next {
 func (r rateLimitPolicy) Apply(next Next) Next {
 	return func(ctx context.Context, c Call) error {
 		return r.l.Do(ctx, func(ctx context.Context) error { return next(ctx, c) })
+	}
+}
+
+func (t throttlePolicy) Apply(next Next) Next {
+	return func(ctx context.Context, c Call) error {
+		return t.t.Do(ctx, func(ctx context.Context) error { return next(ctx, c) })
 	}
 }
 
@@ -317,6 +329,12 @@ func (s *stack[T]) add(p Policy, inner []*breaker.Breaker) error {
 		}
 		next := s.function()
 		f = func(ctx context.Context) (T, error) { return ratelimit.Execute(ctx, p.l, next) }
+	case throttlePolicy:
+		if p.t == nil {
+			return errors.New("it is nil")
+		}
+		next := s.function()
+		f = func(ctx context.Context) (T, error) { return throttle.Execute(ctx, p.t, next) }
 	case timeoutPolicy:
 		if p.p == nil {
 			return errors.New("it is nil")
@@ -386,6 +404,8 @@ func describe(p Policy) string {
 		return "bulkhead"
 	case rateLimitPolicy:
 		return "rate limit"
+	case throttlePolicy:
+		return "throttle"
 	case nil:
 		return "nil"
 	case interface{ resultType() string }:

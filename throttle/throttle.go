@@ -1,0 +1,282 @@
+// Package throttle is client-side adaptive throttling, from the Google SRE
+// book ("Handling Overload"): a client that sees its dependency refuse
+// more and more of its calls starts refusing calls itself, locally and at
+// no cost to the dependency, with probability
+//
+//	max(0, (requests − K·accepts) / (requests + 1))
+//
+// over a sliding window (2 minutes by default), requests counting every
+// call asked for (the ones refused locally too) and accepts the calls the
+// dependency accepted. With K = 2 the dependency receives about twice what
+// it accepts: enough to notice at once when it recovers, never the whole
+// flood it is refusing.
+//
+// Which outcomes are refusals is the caller's to say (Config.Refused): a
+// 429 or a gRPC ResourceExhausted is one; a 404 is an answer.
+package throttle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/breakwater-go/breakwater/clock"
+)
+
+// Defaults applied to the zero fields of a Config.
+const (
+	DefaultK       = 2.0             // the SRE book's
+	DefaultWindow  = 2 * time.Minute // the SRE book's
+	DefaultBuckets = 24
+)
+
+// Config describes a throttle.
+type Config struct {
+	// Name identifies the throttle in errors, events and metrics.
+	Name string
+	// K is how many times what the dependency accepts the client may send
+	// it, in [1, 100]. Lower is more aggressive: 1.1 sheds nearly all the
+	// excess, 2 keeps probing at twice the accepted rate. Zero means 2.
+	K float64
+	// Window is how far back the counts go. Zero means 2 minutes.
+	Window time.Duration
+	// Buckets is the number of buckets of the window, in [1, 1000]: it
+	// slides one bucket at a time. Zero means 24.
+	Buckets int
+	// Refused decides whether a call's error is the dependency refusing it
+	// (overloaded, throttling); other errors are answers, and count as
+	// accepted. Nil means every error is a refusal.
+	Refused func(err error) bool
+	// Rand returns random numbers in [0, 1). Nil means math/rand/v2.
+	Rand func() float64
+	// Clock is the time source. Nil means clock.System.
+	Clock clock.Clock
+	// Hooks are called when calls are refused locally.
+	Hooks Hooks
+}
+
+// Hooks are functions a throttle calls; each may be nil. They run on the
+// caller's goroutine, with the call's context.
+type Hooks struct {
+	// OnReject is called for each call refused locally.
+	OnReject func(ctx context.Context, e RejectEvent)
+}
+
+// RejectEvent describes a call refused locally.
+type RejectEvent struct {
+	Name        string
+	Probability float64 // the probability of refusal it was refused with
+}
+
+// ErrInvalidConfig is matched by every *ConfigError.
+var ErrInvalidConfig = errors.New("throttle: invalid config")
+
+// ConfigError reports a Config field that is out of range.
+type ConfigError struct {
+	Field  string // the Config field, e.g. "K"
+	Reason string // what is wrong with it
+}
+
+func (e *ConfigError) Error() string { return "throttle: invalid Config." + e.Field + ": " + e.Reason }
+
+// Is reports whether target is ErrInvalidConfig.
+func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
+
+func invalid(field, format string, args ...any) error {
+	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+func (c Config) checked() (Config, error) {
+	switch {
+	case c.K != 0 && !(c.K >= 1 && c.K <= 100): // also NaN
+		return c, invalid("K", "must be in [1, 100], got %v", c.K)
+	case c.Window < 0:
+		return c, invalid("Window", "must not be negative, got %v", c.Window)
+	case c.Buckets < 0 || c.Buckets > 1000:
+		return c, invalid("Buckets", "must be in [0, 1000], got %d", c.Buckets)
+	}
+	if c.K == 0 {
+		c.K = DefaultK
+	}
+	if c.Window == 0 {
+		c.Window = DefaultWindow
+	}
+	if c.Buckets == 0 {
+		c.Buckets = DefaultBuckets
+	}
+	if time.Duration(c.Buckets) > c.Window {
+		return c, invalid("Buckets", "%d buckets do not fit in a Window of %v", c.Buckets, c.Window)
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Float64
+	}
+	c.Clock = clock.Or(c.Clock)
+	return c, nil
+}
+
+// ErrThrottled is matched (with errors.Is) by every error a throttle
+// returns for a call it refused locally.
+var ErrThrottled = errors.New("throttle: refused locally")
+
+// ThrottledError is the error of a call refused locally. It matches
+// ErrThrottled and is a rejection (Rejected reports true). One value is
+// made per throttle, so refusing allocates nothing.
+type ThrottledError struct{ Name string }
+
+func (e *ThrottledError) Error() string {
+	msg := "throttle"
+	if e.Name != "" {
+		msg += " " + strconv.Quote(e.Name)
+	}
+	return msg + ": refused locally: the dependency is refusing most calls"
+}
+
+// Is reports whether target is ErrThrottled.
+func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
+
+// Rejected reports true: the call was turned away without running.
+func (e *ThrottledError) Rejected() bool { return true }
+
+// Throttle refuses calls locally in proportion to how many the dependency
+// refuses. It is safe for concurrent use. Build one with New.
+type Throttle struct {
+	cfg    Config
+	err    *ThrottledError
+	origin time.Time
+	width  time.Duration // of a bucket
+
+	mu                 sync.Mutex
+	buckets            []bucket
+	head               int64 // the newest bucket's number
+	requests, accepts  int64 // the window's totals
+	throttled, refused uint64
+}
+
+type bucket struct{ requests, accepts int64 }
+
+// New returns a throttle described by cfg, or a *ConfigError.
+func New(cfg Config) (*Throttle, error) {
+	cfg, err := cfg.checked()
+	if err != nil {
+		return nil, err
+	}
+	return &Throttle{
+		cfg: cfg, err: &ThrottledError{Name: cfg.Name}, origin: cfg.Clock.Now(),
+		width: cfg.Window / time.Duration(cfg.Buckets), buckets: make([]bucket, cfg.Buckets),
+	}, nil
+}
+
+// Name returns the throttle's name.
+func (t *Throttle) Name() string { return t.cfg.Name }
+
+// advanceLocked expires the buckets that slid out of the window by now,
+// and returns the current bucket.
+func (t *Throttle) advanceLocked() *bucket {
+	n := int64(t.cfg.Clock.Since(t.origin) / t.width)
+	if n > t.head {
+		steps := min(n-t.head, int64(len(t.buckets)))
+		for i := int64(1); i <= steps; i++ {
+			b := &t.buckets[(t.head+i)%int64(len(t.buckets))]
+			t.requests -= b.requests
+			t.accepts -= b.accepts
+			*b = bucket{}
+		}
+		t.head = n
+	}
+	return &t.buckets[t.head%int64(len(t.buckets))]
+}
+
+// probabilityLocked is the SRE formula over the window's totals.
+func (t *Throttle) probabilityLocked() float64 {
+	return max(0, (float64(t.requests)-t.cfg.K*float64(t.accepts))/float64(t.requests+1))
+}
+
+// Allow asks for one call: it counts the request and returns nil, or
+// refuses it locally with an error matching ErrThrottled. After a nil
+// error, report the call's outcome with Done.
+func (t *Throttle) Allow(ctx context.Context) error {
+	t.mu.Lock()
+	b := t.advanceLocked()
+	p := t.probabilityLocked() // over the calls before this one: the +1 is this one
+	b.requests++
+	t.requests++
+	t.mu.Unlock()
+	if p == 0 || t.cfg.Rand() >= p {
+		return nil
+	}
+	t.mu.Lock()
+	t.throttled++
+	t.mu.Unlock()
+	if f := t.cfg.Hooks.OnReject; f != nil {
+		f(ctx, RejectEvent{Name: t.cfg.Name, Probability: p})
+	}
+	return t.err
+}
+
+// Done reports the outcome of a call Allow let through: its error, or nil.
+// A call the dependency did not refuse counts as accepted.
+func (t *Throttle) Done(err error) {
+	if err != nil && (err == errPanicked || t.cfg.Refused == nil || t.cfg.Refused(err)) {
+		t.mu.Lock()
+		t.refused++
+		t.mu.Unlock()
+		return
+	}
+	t.mu.Lock()
+	b := t.advanceLocked()
+	b.accepts++
+	t.accepts++
+	t.mu.Unlock()
+}
+
+// Do runs fn unless the throttle refuses the call locally, and counts its
+// outcome. It returns fn's error, or an error matching ErrThrottled. A
+// call that panics counts as refused, and the panic goes on.
+func (t *Throttle) Do(ctx context.Context, fn func(context.Context) error) (err error) {
+	if err = t.Allow(ctx); err != nil {
+		return err
+	}
+	err = errPanicked
+	defer func() { t.Done(err) }()
+	err = fn(ctx)
+	return err
+}
+
+// Execute runs fn through t, like Throttle.Do, and returns its result.
+func Execute[T any](ctx context.Context, t *Throttle, fn func(context.Context) (T, error)) (v T, err error) {
+	if err = t.Allow(ctx); err != nil {
+		return v, err
+	}
+	err = errPanicked
+	defer func() { t.Done(err) }()
+	v, err = fn(ctx)
+	return v, err
+}
+
+// errPanicked stands, in Done, for a call that panicked.
+var errPanicked = errors.New("throttle: call panicked")
+
+// Metrics is a snapshot of a throttle.
+type Metrics struct {
+	Name string
+	// Requests and Accepts are the window's counts.
+	Requests, Accepts int64
+	// Probability is the probability with which a call is refused now.
+	Probability float64
+	// Throttled counts the calls refused locally; Refused the calls the
+	// dependency refused. Both only grow.
+	Throttled, Refused uint64
+}
+
+// Metrics returns a snapshot of the throttle.
+func (t *Throttle) Metrics() Metrics {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.advanceLocked()
+	return Metrics{Name: t.cfg.Name, Requests: t.requests, Accepts: t.accepts,
+		Probability: t.probabilityLocked(), Throttled: t.throttled, Refused: t.refused}
+}

@@ -1,0 +1,175 @@
+package throttle_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/throttle"
+)
+
+var (
+	errTooMany  = errors.New("429 Too Many Requests")
+	errNotFound = errors.New("404 Not Found")
+)
+
+// draw is a settable random source.
+type draw struct{ v atomic.Value }
+
+func (d *draw) set(f float64) { d.v.Store(f) }
+func (d *draw) next() float64 { return d.v.Load().(float64) }
+func newDraw(f float64) *draw { d := &draw{}; d.set(f); return d }
+
+func newThrottle(t *testing.T, cfg throttle.Config) (*throttle.Throttle, *clocktest.Fake) {
+	t.Helper()
+	clk := clocktest.NewFake(time.Time{})
+	cfg.Clock = clk
+	th, err := throttle.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return th, clk
+}
+
+func sre(requests, accepts, k float64) float64 {
+	return math.Max(0, (requests-k*accepts)/(requests+1))
+}
+
+// The probability of a local refusal is the SRE book's formula over the
+// window's counts, and a refused call counts as a request.
+func TestProbabilityFollowsTheFormula(t *testing.T) {
+	d := newDraw(0.9999999) // refuses nothing until p is near 1
+	th, _ := newThrottle(t, throttle.Config{Rand: d.next, Refused: func(err error) bool { return errors.Is(err, errTooMany) }})
+	ctx := context.Background()
+	for i := range 100 {
+		err := errTooMany
+		switch {
+		case i%10 == 0:
+			err = nil
+		case i%10 == 1:
+			err = errNotFound // an answer: accepted
+		}
+		_ = th.Do(ctx, func(context.Context) error { return err })
+	}
+	m := th.Metrics()
+	if m.Requests != 100 || m.Accepts != 20 || m.Probability != sre(100, 20, 2) || m.Refused != 80 {
+		t.Fatalf("metrics %+v; want p = %v", m, sre(100, 20, 2))
+	}
+	var events []throttle.RejectEvent
+	th2, _ := newThrottle(t, throttle.Config{Rand: d.next, Hooks: throttle.Hooks{
+		OnReject: func(_ context.Context, e throttle.RejectEvent) { events = append(events, e) }}})
+	for range 100 {
+		_ = th2.Do(ctx, func(context.Context) error { return errTooMany })
+	}
+	// p stays below 0.9999999; a draw of 0.5 is below p = 100/101: refused.
+	d.set(0.5)
+	calls := 0
+	err := th2.Do(ctx, func(context.Context) error { calls++; return nil })
+	var te *throttle.ThrottledError
+	if !errors.Is(err, throttle.ErrThrottled) || !errors.As(err, &te) || !te.Rejected() || calls != 0 {
+		t.Fatalf("with p near 1 and a draw of 0.5: %v after %d calls", err, calls)
+	}
+	if m := th2.Metrics(); m.Requests != 101 || m.Throttled != 1 || len(events) != 1 || events[0].Probability != sre(100, 0, 2) {
+		t.Fatalf("metrics %+v, events %+v", m, events)
+	}
+}
+
+// With K accepts for every request, nothing is refused.
+func TestNoRefusalWhileTheDependencyAccepts(t *testing.T) {
+	th, _ := newThrottle(t, throttle.Config{Rand: newDraw(0).next})
+	for range 1000 {
+		if err := th.Do(context.Background(), func(context.Context) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := th.Metrics(); m.Probability != 0 || m.Throttled != 0 {
+		t.Fatalf("metrics %+v", m)
+	}
+}
+
+// The counts slide out of the window: the throttle forgets an old outage.
+func TestWindowSlides(t *testing.T) {
+	th, clk := newThrottle(t, throttle.Config{Window: time.Minute, Buckets: 6, Rand: newDraw(0.9999999).next})
+	for range 50 {
+		_ = th.Do(context.Background(), func(context.Context) error { return errTooMany })
+	}
+	clk.Advance(50 * time.Second)
+	if m := th.Metrics(); m.Requests != 50 {
+		t.Fatalf("after 50 s: %+v", m)
+	}
+	clk.Advance(10 * time.Second)
+	if m := th.Metrics(); m.Requests != 0 || m.Probability != 0 {
+		t.Fatalf("after the window: %+v", m)
+	}
+}
+
+func TestPanickingCallCountsAsRefused(t *testing.T) {
+	th, _ := newThrottle(t, throttle.Config{Refused: func(error) bool { return false }})
+	func() {
+		defer func() { recover() }()
+		_ = th.Do(context.Background(), func(context.Context) error { panic("boom") })
+	}()
+	if m := th.Metrics(); m.Requests != 1 || m.Accepts != 0 || m.Refused != 1 {
+		t.Fatalf("metrics %+v", m)
+	}
+}
+
+// Many goroutines against a dependency that refuses most calls: every call
+// is counted once, and the share sent converges on what the formula allows.
+func TestConcurrentCallersAreCounted(t *testing.T) {
+	th, _ := newThrottle(t, throttle.Config{})
+	var sent, throttled atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 1000 {
+				err := th.Do(context.Background(), func(context.Context) error {
+					sent.Add(1)
+					if (g+i)%10 == 0 { // the dependency accepts 10 %
+						return nil
+					}
+					return errTooMany
+				})
+				if errors.Is(err, throttle.ErrThrottled) {
+					throttled.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	m := th.Metrics()
+	if m.Requests != 16000 || sent.Load()+throttled.Load() != 16000 || uint64(throttled.Load()) != m.Throttled {
+		t.Fatalf("metrics %+v; sent %d, throttled %d", m, sent.Load(), throttled.Load())
+	}
+	// Accepting 10 % of what it receives, the dependency gets about K ×
+	// accepts: requests/sent settles near 1 - p.
+	if share := float64(sent.Load()) / 16000; share > 0.5 {
+		t.Fatalf("%.0f%% of calls were sent to a dependency refusing 90%%", share*100)
+	}
+}
+
+func TestInvalidConfig(t *testing.T) {
+	for _, tt := range []struct {
+		cfg   throttle.Config
+		field string
+	}{
+		{throttle.Config{K: 0.5}, "K"},
+		{throttle.Config{K: math.NaN()}, "K"},
+		{throttle.Config{Window: -time.Second}, "Window"},
+		{throttle.Config{Buckets: 1001}, "Buckets"},
+		{throttle.Config{Window: 5, Buckets: 10}, "Buckets"},
+	} {
+		_, err := throttle.New(tt.cfg)
+		var ce *throttle.ConfigError
+		if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, throttle.ErrInvalidConfig) {
+			t.Errorf("New(%+v) = %v, want a ConfigError for %s", tt.cfg, err, tt.field)
+		}
+	}
+}
