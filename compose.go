@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bulkhead"
 	"github.com/breakwater-go/breakwater/fallback"
@@ -110,6 +111,10 @@ func RateLimit(l *ratelimit.Limiter) Policy { return rateLimitPolicy{l} }
 // how many of them the dependency refuses (adaptive throttling).
 func Throttle(t *throttle.Throttle) Policy { return throttlePolicy{t} }
 
+// AdaptiveLimit bounds the calls running the layers inside it at once by
+// a limit found from their latency.
+func AdaptiveLimit(l *adaptive.Limiter) Policy { return adaptivePolicy{l} }
+
 // Timeout bounds the time the layers inside it may take.
 func Timeout(p *timeout.Policy) Policy { return timeoutPolicy{p} }
 
@@ -127,6 +132,7 @@ type (
 	bulkheadPolicy         struct{ b *bulkhead.Bulkhead }
 	rateLimitPolicy        struct{ l *ratelimit.Limiter }
 	throttlePolicy         struct{ t *throttle.Throttle }
+	adaptivePolicy         struct{ l *adaptive.Limiter }
 	fallbackPolicy[T any]  struct{ p *fallback.Policy[T] }
 	retryWithPolicy[T any] struct {
 		p    *retry.Policy
@@ -165,6 +171,12 @@ func (r rateLimitPolicy) Apply(next Next) Next {
 func (t throttlePolicy) Apply(next Next) Next {
 	return func(ctx context.Context, c Call) error {
 		return t.t.Do(ctx, func(ctx context.Context) error { return next(ctx, c) })
+	}
+}
+
+func (a adaptivePolicy) Apply(next Next) Next {
+	return func(ctx context.Context, c Call) error {
+		return a.l.Do(ctx, func(ctx context.Context) error { return next(ctx, c) })
 	}
 }
 
@@ -335,6 +347,12 @@ func (s *stack[T]) add(p Policy, inner []*breaker.Breaker) error {
 		}
 		next := s.function()
 		f = func(ctx context.Context) (T, error) { return throttle.Execute(ctx, p.t, next) }
+	case adaptivePolicy:
+		if p.l == nil {
+			return errors.New("it is nil")
+		}
+		next := s.function()
+		f = func(ctx context.Context) (T, error) { return adaptive.Execute(ctx, p.l, next) }
 	case timeoutPolicy:
 		if p.p == nil {
 			return errors.New("it is nil")
@@ -406,6 +424,8 @@ func describe(p Policy) string {
 		return "rate limit"
 	case throttlePolicy:
 		return "throttle"
+	case adaptivePolicy:
+		return "adaptive limit"
 	case nil:
 		return "nil"
 	case interface{ resultType() string }:

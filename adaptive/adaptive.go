@@ -1,0 +1,351 @@
+// Package adaptive is a concurrency limit that finds a dependency's
+// capacity from its latency, after Netflix concurrency-limits' Gradient2:
+// the limit on calls in flight grows while latency stays near its
+// long-term baseline, and shrinks as soon as queueing shows as latency
+// above it. A call over the limit is turned away at once.
+//
+// Each finished call is a sample of its round-trip time (rtt). The
+// baseline is an exponential average over the last LongWindow samples;
+// each sample's gradient is
+//
+//	clamp(0.5, 1, Tolerance × baseline / rtt)
+//
+// and the limit moves to (1−Smoothing)·L + Smoothing·(L·gradient + Queue),
+// within [MinLimit, MaxLimit]. While fewer than half the limit are in
+// flight the limit is not the bottleneck, and it does not grow.
+package adaptive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/breakwater-go/breakwater/clock"
+)
+
+// Defaults applied to the zero fields of a Config: Gradient2's.
+const (
+	DefaultInitialLimit = 20
+	DefaultMinLimit     = 1
+	DefaultMaxLimit     = 200
+	DefaultSmoothing    = 0.2
+	DefaultLongWindow   = 600
+	DefaultTolerance    = 1.5
+	DefaultQueue        = 4
+)
+
+// MaxLimit bounds the limits of a Config.
+const MaxLimit = 1_000_000
+
+// Config describes an adaptive limiter.
+type Config struct {
+	// Name identifies the limiter in errors, events and metrics.
+	Name string
+	// InitialLimit, MinLimit and MaxLimit bound the limit, in [1, 1e6].
+	// Zero means 20, 1 and 200.
+	InitialLimit, MinLimit, MaxLimit int
+	// Smoothing is how much of each new estimate the limit takes, in
+	// (0, 1]. Zero means 0.2.
+	Smoothing float64
+	// LongWindow is the number of samples the latency baseline averages
+	// over, in [1, 1e6]. Zero means 600.
+	LongWindow int
+	// Tolerance is how much latency above the baseline is taken as no
+	// queueing, in [1, 10]. Zero means 1.5.
+	Tolerance float64
+	// Queue is added to the estimate at each sample: how far the limit
+	// probes above what latency allows. Zero means 4; negative is invalid.
+	Queue int
+	// Clock times the calls. Nil means clock.System.
+	Clock clock.Clock
+	// Hooks are called when calls are turned away and the limit changes.
+	Hooks Hooks
+}
+
+// Hooks are functions a limiter calls; each may be nil.
+type Hooks struct {
+	// OnReject is called, on the caller's goroutine, for each call turned
+	// away.
+	OnReject func(ctx context.Context, e RejectEvent)
+	// OnLimitChange is called, on the goroutine of the call whose sample
+	// moved it, when the limit (rounded down) changes.
+	OnLimitChange func(LimitChange)
+}
+
+// RejectEvent describes a call turned away.
+type RejectEvent struct {
+	Name  string
+	Limit int
+}
+
+// LimitChange describes a change of the limit.
+type LimitChange struct {
+	Name     string
+	From, To int
+}
+
+// ErrInvalidConfig is matched by every *ConfigError.
+var ErrInvalidConfig = errors.New("adaptive: invalid config")
+
+// ConfigError reports a Config field that is out of range.
+type ConfigError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return "adaptive: invalid Config." + e.Field + ": " + e.Reason }
+
+// Is reports whether target is ErrInvalidConfig.
+func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
+
+func invalid(field, format string, args ...any) error {
+	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+func (c Config) checked() (Config, error) {
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"InitialLimit", c.InitialLimit}, {"MinLimit", c.MinLimit}, {"MaxLimit", c.MaxLimit}, {"LongWindow", c.LongWindow}, {"Queue", c.Queue}} {
+		if f.v < 0 || f.v > MaxLimit {
+			return c, invalid(f.name, "must be in [0, %d], got %d", MaxLimit, f.v)
+		}
+	}
+	switch {
+	case c.Smoothing != 0 && !(c.Smoothing > 0 && c.Smoothing <= 1):
+		return c, invalid("Smoothing", "must be in (0, 1], got %v", c.Smoothing)
+	case c.Tolerance != 0 && !(c.Tolerance >= 1 && c.Tolerance <= 10):
+		return c, invalid("Tolerance", "must be in [1, 10], got %v", c.Tolerance)
+	}
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.MinLimit, DefaultMinLimit)
+	def(&c.MaxLimit, max(DefaultMaxLimit, c.MinLimit))
+	def(&c.InitialLimit, min(max(DefaultInitialLimit, c.MinLimit), c.MaxLimit))
+	def(&c.LongWindow, DefaultLongWindow)
+	def(&c.Queue, DefaultQueue)
+	if c.Smoothing == 0 {
+		c.Smoothing = DefaultSmoothing
+	}
+	if c.Tolerance == 0 {
+		c.Tolerance = DefaultTolerance
+	}
+	switch {
+	case c.MaxLimit < c.MinLimit:
+		return c, invalid("MaxLimit", "must not be below MinLimit (%d), got %d", c.MinLimit, c.MaxLimit)
+	case c.InitialLimit < c.MinLimit || c.InitialLimit > c.MaxLimit:
+		return c, invalid("InitialLimit", "must be in [MinLimit, MaxLimit] = [%d, %d], got %d", c.MinLimit, c.MaxLimit, c.InitialLimit)
+	}
+	c.Clock = clock.Or(c.Clock)
+	return c, nil
+}
+
+// ErrLimited is matched (with errors.Is) by every error a limiter returns
+// for a call it turned away.
+var ErrLimited = errors.New("adaptive: over the concurrency limit")
+
+// LimitedError is the error of a call turned away. It matches ErrLimited
+// and is a rejection (Rejected reports true). One value is made per
+// limiter, so rejecting allocates nothing.
+type LimitedError struct{ Name string }
+
+func (e *LimitedError) Error() string {
+	msg := "adaptive"
+	if e.Name != "" {
+		msg += " " + strconv.Quote(e.Name)
+	}
+	return msg + ": over the concurrency limit"
+}
+
+// Is reports whether target is ErrLimited.
+func (e *LimitedError) Is(target error) bool { return target == ErrLimited }
+
+// Rejected reports true: the call was turned away without running.
+func (e *LimitedError) Rejected() bool { return true }
+
+// Limiter is an adaptive concurrency limit. It is safe for concurrent use.
+// Build one with New.
+type Limiter struct {
+	cfg    Config
+	err    *LimitedError
+	origin time.Time
+
+	inflight atomic.Int64
+	limit    atomic.Int64 // the limit rounded down, read by every call
+
+	mu       sync.Mutex // guards the estimate
+	estimate float64
+	baseline float64 // the long-term average rtt, in ns; 0 before the first sample
+
+	admitted, rejected atomic.Uint64
+}
+
+// New returns a limiter described by cfg, or a *ConfigError.
+func New(cfg Config) (*Limiter, error) {
+	cfg, err := cfg.checked()
+	if err != nil {
+		return nil, err
+	}
+	l := &Limiter{cfg: cfg, err: &LimitedError{Name: cfg.Name}, origin: cfg.Clock.Now(), estimate: float64(cfg.InitialLimit)}
+	l.limit.Store(int64(cfg.InitialLimit))
+	return l, nil
+}
+
+// Name returns the limiter's name.
+func (l *Limiter) Name() string { return l.cfg.Name }
+
+// Limit returns the current limit.
+func (l *Limiter) Limit() int { return int(l.limit.Load()) }
+
+// Permit is the right to run one call, given by Acquire.
+type Permit struct {
+	l        *Limiter
+	start    time.Duration
+	inflight int64 // the calls in flight when it was admitted, itself included
+}
+
+// Acquire admits one call if fewer than the limit are in flight; otherwise
+// it returns an error matching ErrLimited. Report the call's end with
+// Permit.Done.
+func (l *Limiter) Acquire(ctx context.Context) (Permit, error) {
+	n := l.inflight.Add(1)
+	if n > l.limit.Load() {
+		l.inflight.Add(-1)
+		l.rejected.Add(1)
+		if f := l.cfg.Hooks.OnReject; f != nil {
+			f(ctx, RejectEvent{Name: l.cfg.Name, Limit: l.Limit()})
+		}
+		return Permit{}, l.err
+	}
+	l.admitted.Add(1)
+	return Permit{l: l, start: l.cfg.Clock.Since(l.origin), inflight: n}, nil
+}
+
+// Done ends the call and samples its round-trip time. A call that failed
+// is sampled too: a dependency that fails slowly is as loaded as one that
+// answers slowly. The zero Permit's Done does nothing.
+func (p Permit) Done() {
+	l := p.l
+	if l == nil {
+		return
+	}
+	rtt := l.cfg.Clock.Since(l.origin) - p.start
+	l.inflight.Add(-1)
+	l.sample(float64(max(rtt, 1)), p.inflight)
+}
+
+// Release ends the call without sampling it: one that says nothing about
+// the dependency (never sent, cancelled by its caller).
+func (p Permit) Release() {
+	if p.l != nil {
+		p.l.inflight.Add(-1)
+	}
+}
+
+// sample moves the limit by one round-trip time.
+func (l *Limiter) sample(rtt float64, inflight int64) {
+	c := &l.cfg
+	l.mu.Lock()
+	if l.baseline == 0 {
+		l.baseline = rtt
+	} else {
+		l.baseline += (rtt - l.baseline) * 2 / float64(c.LongWindow+1)
+	}
+	// A baseline far above the present means the dependency got faster
+	// for good: let it follow sooner.
+	if l.baseline/rtt > 2 {
+		l.baseline *= 0.95
+	}
+	from := int(l.estimate)
+	if float64(inflight) >= l.estimate/2 { // otherwise the limit is not what holds calls back
+		gradient := max(0.5, min(1, c.Tolerance*l.baseline/rtt))
+		next := l.estimate*gradient + float64(c.Queue)
+		l.estimate = l.estimate*(1-c.Smoothing) + next*c.Smoothing
+		l.estimate = math.Min(math.Max(l.estimate, float64(c.MinLimit)), float64(c.MaxLimit))
+	}
+	to := int(l.estimate)
+	l.limit.Store(int64(to))
+	l.mu.Unlock()
+	if to != from {
+		if f := c.Hooks.OnLimitChange; f != nil {
+			f(LimitChange{Name: c.Name, From: from, To: to})
+		}
+	}
+}
+
+// Do runs fn if the limit lets it, and samples its round-trip time. It
+// returns fn's error, or an error matching ErrLimited without calling fn.
+// A call that panics is not sampled, and the panic goes on.
+func (l *Limiter) Do(ctx context.Context, fn func(context.Context) error) error {
+	p, err := l.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		if !done {
+			p.Release()
+		}
+	}()
+	err = fn(ctx)
+	done = true
+	p.finish(ctx, err)
+	return err
+}
+
+// Execute runs fn through l, like Limiter.Do, and returns its result.
+func Execute[T any](ctx context.Context, l *Limiter, fn func(context.Context) (T, error)) (T, error) {
+	p, err := l.Acquire(ctx)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	done := false
+	defer func() {
+		if !done {
+			p.Release()
+		}
+	}()
+	v, err := fn(ctx)
+	done = true
+	p.finish(ctx, err)
+	return v, err
+}
+
+// finish ends a call of Do or Execute: a call its caller cancelled says
+// nothing of the dependency.
+func (p Permit) finish(ctx context.Context, err error) {
+	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		p.Release()
+		return
+	}
+	p.Done()
+}
+
+// Metrics is a snapshot of a limiter.
+type Metrics struct {
+	Name     string
+	Limit    int
+	InFlight int
+	// Baseline is the long-term average round-trip time.
+	Baseline time.Duration
+	// Admitted and Rejected only grow.
+	Admitted, Rejected uint64
+}
+
+// Metrics returns a snapshot of the limiter.
+func (l *Limiter) Metrics() Metrics {
+	l.mu.Lock()
+	baseline := time.Duration(l.baseline)
+	l.mu.Unlock()
+	return Metrics{Name: l.cfg.Name, Limit: l.Limit(), InFlight: int(l.inflight.Load()), Baseline: baseline,
+		Admitted: l.admitted.Load(), Rejected: l.rejected.Load()}
+}

@@ -1,0 +1,180 @@
+package adaptive_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/breakwater-go/breakwater/adaptive"
+	"github.com/breakwater-go/breakwater/clock/clocktest"
+)
+
+func newLimiter(t *testing.T, cfg adaptive.Config) (*adaptive.Limiter, *clocktest.Fake) {
+	t.Helper()
+	clk := clocktest.NewFake(time.Time{})
+	cfg.Clock = clk
+	l, err := adaptive.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, clk
+}
+
+// round runs as many calls at once as the limit allows, each taking rtt.
+func round(t *testing.T, l *adaptive.Limiter, clk *clocktest.Fake, rtt time.Duration) {
+	t.Helper()
+	var ps []adaptive.Permit
+	for {
+		p, err := l.Acquire(context.Background())
+		if err != nil {
+			break
+		}
+		ps = append(ps, p)
+	}
+	if len(ps) != l.Limit() {
+		t.Fatalf("%d calls admitted, limit %d", len(ps), l.Limit())
+	}
+	clk.Advance(rtt)
+	for _, p := range ps {
+		p.Done()
+	}
+}
+
+// While latency stays at its baseline, the limit grows, up to MaxLimit.
+func TestLimitGrowsWhileLatencyHolds(t *testing.T) {
+	var changes []adaptive.LimitChange
+	l, clk := newLimiter(t, adaptive.Config{InitialLimit: 10, MaxLimit: 50,
+		Hooks: adaptive.Hooks{OnLimitChange: func(c adaptive.LimitChange) { changes = append(changes, c) }}})
+	for range 5 {
+		round(t, l, clk, 10*time.Millisecond)
+	}
+	if got := l.Limit(); got <= 10 {
+		t.Fatalf("limit %d after 5 rounds at a steady latency", got)
+	}
+	for range 50 {
+		round(t, l, clk, 10*time.Millisecond)
+	}
+	if got := l.Limit(); got != 50 {
+		t.Fatalf("limit %d, want MaxLimit 50", got)
+	}
+	if len(changes) == 0 || changes[0].From != 10 {
+		t.Fatalf("changes %+v", changes)
+	}
+}
+
+// When queueing shows as latency above the baseline, the limit shrinks,
+// down to MinLimit at most.
+func TestLimitShrinksWhenLatencyRises(t *testing.T) {
+	l, clk := newLimiter(t, adaptive.Config{InitialLimit: 40, MinLimit: 5, MaxLimit: 40})
+	for range 20 {
+		round(t, l, clk, 10*time.Millisecond)
+	}
+	before := l.Limit()
+	for range 5 {
+		round(t, l, clk, 50*time.Millisecond)
+	}
+	after := l.Limit()
+	if after >= before/2 {
+		t.Fatalf("limit %d → %d with latency ×5: want it at least halved", before, after)
+	}
+	for range 50 {
+		round(t, l, clk, 500*time.Millisecond)
+	}
+	if got := l.Limit(); got < 5 {
+		t.Fatalf("limit %d below MinLimit", got)
+	}
+	if m := l.Metrics(); m.Baseline <= 10*time.Millisecond || m.InFlight != 0 {
+		t.Fatalf("metrics %+v", m)
+	}
+}
+
+// With few calls in flight the limit is not the bottleneck: it does not
+// grow on their samples.
+func TestNoGrowthWhenTheLimitIsNotReached(t *testing.T) {
+	l, clk := newLimiter(t, adaptive.Config{InitialLimit: 20})
+	for range 100 {
+		_ = l.Do(context.Background(), func(context.Context) error { clk.Advance(time.Millisecond); return nil })
+	}
+	if got := l.Limit(); got != 20 {
+		t.Fatalf("limit %d after calls one at a time", got)
+	}
+}
+
+func TestRejectsOverTheLimit(t *testing.T) {
+	l, _ := newLimiter(t, adaptive.Config{Name: "db", InitialLimit: 1, MaxLimit: 1})
+	p, err := l.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = l.Do(context.Background(), func(context.Context) error { return nil })
+	var le *adaptive.LimitedError
+	if !errors.Is(err, adaptive.ErrLimited) || !errors.As(err, &le) || !le.Rejected() {
+		t.Fatalf("over the limit: %v", err)
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = l.Do(context.Background(), func(context.Context) error { return nil }) }); n != 0 {
+		t.Fatalf("%v allocs per rejection", n)
+	}
+	p.Release()
+	if m := l.Metrics(); m.InFlight != 0 || m.Admitted != 1 || m.Rejected != 102 {
+		t.Fatalf("metrics %+v", m)
+	}
+}
+
+// Many goroutines: never more in flight than the limit can reach.
+func TestNeverMoreThanTheLimitInFlight(t *testing.T) {
+	const maxLimit = 8
+	l, err := adaptive.New(adaptive.Config{InitialLimit: 4, MaxLimit: maxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var running, peak atomic.Int64
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 300 {
+				_ = l.Do(context.Background(), func(context.Context) error {
+					n := running.Add(1)
+					for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+					}
+					runtime.Gosched()
+					running.Add(-1)
+					return nil
+				})
+			}
+		}()
+	}
+	wg.Wait()
+	if p := peak.Load(); p > maxLimit || p == 0 {
+		t.Fatalf("peak %d in flight, MaxLimit %d", p, maxLimit)
+	}
+	if m := l.Metrics(); m.InFlight != 0 || m.Admitted+m.Rejected != 32*300 {
+		t.Fatalf("metrics %+v", m)
+	}
+}
+
+func TestInvalidConfig(t *testing.T) {
+	for _, tt := range []struct {
+		cfg   adaptive.Config
+		field string
+	}{
+		{adaptive.Config{MinLimit: -1}, "MinLimit"},
+		{adaptive.Config{MaxLimit: adaptive.MaxLimit + 1}, "MaxLimit"},
+		{adaptive.Config{MinLimit: 10, MaxLimit: 5}, "MaxLimit"},
+		{adaptive.Config{InitialLimit: 300}, "InitialLimit"},
+		{adaptive.Config{Smoothing: 1.5}, "Smoothing"},
+		{adaptive.Config{Tolerance: 0.5}, "Tolerance"},
+		{adaptive.Config{Queue: -1}, "Queue"},
+	} {
+		_, err := adaptive.New(tt.cfg)
+		var ce *adaptive.ConfigError
+		if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, adaptive.ErrInvalidConfig) {
+			t.Errorf("New(%+v) = %v, want a ConfigError for %s", tt.cfg, err, tt.field)
+		}
+	}
+}
