@@ -2,7 +2,6 @@ package breaker_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -63,28 +62,7 @@ func BenchmarkOpenReject(b *testing.B) {
 
 // BenchmarkBaselineMutex locks a mutex, makes the call and unlocks: the
 // cheapest correct shared-state guard, the yardstick for the closed path.
-func BenchmarkBaselineMutex(b *testing.B) {
-	var mu sync.Mutex
-	ctx := context.Background()
-	b.Run("serial", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			mu.Lock()
-			_ = benchcase.Noop(ctx)
-			mu.Unlock()
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				mu.Lock()
-				_ = benchcase.Noop(ctx)
-				mu.Unlock()
-			}
-		})
-	})
-}
+func BenchmarkBaselineMutex(b *testing.B) { benchcase.BaselineMutex(b) }
 
 // BenchmarkBaselineCall is the bare call, the cost of the harness.
 func BenchmarkBaselineCall(b *testing.B) {

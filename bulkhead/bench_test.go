@@ -2,7 +2,6 @@ package bulkhead_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 
 	"github.com/breakwater-go/breakwater/bulkhead"
@@ -15,21 +14,7 @@ func BenchmarkDo(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := context.Background()
-	b.Run("serial", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			_ = bh.Do(ctx, benchcase.Noop)
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				_ = bh.Do(ctx, benchcase.Noop)
-			}
-		})
-	})
+	benchcase.Do(b, bh.Do)
 }
 
 // BenchmarkReject turns a call away from a full bulkhead.
@@ -48,24 +33,4 @@ func BenchmarkReject(b *testing.B) {
 
 // BenchmarkBaselineMutex is the call under a sync.Mutex: the cost of the
 // simplest guard.
-func BenchmarkBaselineMutex(b *testing.B) {
-	var mu sync.Mutex
-	ctx := context.Background()
-	call := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		_ = benchcase.Noop(ctx)
-	}
-	b.Run("serial", func(b *testing.B) {
-		for b.Loop() {
-			call()
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				call()
-			}
-		})
-	})
-}
+func BenchmarkBaselineMutex(b *testing.B) { benchcase.BaselineMutex(b) }

@@ -1,7 +1,6 @@
 package throttle_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/breakwater-go/breakwater/internal/benchcase"
@@ -14,19 +13,5 @@ func BenchmarkDo(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := context.Background()
-	b.Run("serial", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			_ = th.Do(ctx, benchcase.Noop)
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				_ = th.Do(ctx, benchcase.Noop)
-			}
-		})
-	})
+	benchcase.Do(b, th.Do)
 }
