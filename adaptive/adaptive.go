@@ -285,45 +285,29 @@ func (l *Limiter) sample(rtt float64, inflight int64) {
 // returns fn's error, or an error matching ErrLimited without calling fn.
 // A call that panics is not sampled, and the panic goes on.
 func (l *Limiter) Do(ctx context.Context, fn func(context.Context) error) error {
-	p, err := l.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	done := false
-	defer func() {
-		if !done {
-			p.Release()
-		}
-	}()
-	err = fn(ctx)
-	done = true
-	p.finish(ctx, err)
+	_, err := Execute(ctx, l, func(ctx context.Context) (struct{}, error) { return struct{}{}, fn(ctx) })
 	return err
 }
 
 // Execute runs fn through l, like Limiter.Do, and returns its result.
-func Execute[T any](ctx context.Context, l *Limiter, fn func(context.Context) (T, error)) (T, error) {
+func Execute[T any](ctx context.Context, l *Limiter, fn func(context.Context) (T, error)) (v T, err error) {
 	p, err := l.Acquire(ctx)
 	if err != nil {
-		var zero T
-		return zero, err
+		return v, err
 	}
-	done := false
-	defer func() {
-		if !done {
-			p.Release()
-		}
-	}()
-	v, err := fn(ctx)
-	done = true
-	p.finish(ctx, err)
+	err = errPanicking
+	defer func() { p.finish(ctx, err) }()
+	v, err = fn(ctx)
 	return v, err
 }
 
-// finish ends a call of Do or Execute: a call its caller cancelled says
-// nothing of the dependency.
+// errPanicking marks, in Execute, a call that has not returned.
+var errPanicking = errors.New("adaptive: call did not return")
+
+// finish ends a call of Execute: a call that panicked, or that its caller
+// cancelled, says nothing of the dependency.
 func (p Permit) finish(ctx context.Context, err error) {
-	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
+	if err == errPanicking || errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		p.Release()
 		return
 	}

@@ -178,3 +178,31 @@ func TestInvalidConfig(t *testing.T) {
 		}
 	}
 }
+
+// A call that panics, or a hook that does, leaves nothing held: the slot
+// is free, and the limit keeps moving.
+func TestPanicsLeaveNothingHeld(t *testing.T) {
+	l, clk := newLimiter(t, adaptive.Config{InitialLimit: 2, MaxLimit: 2, Hooks: adaptive.Hooks{
+		OnLimitChange: func(adaptive.LimitChange) { panic("hook") },
+		OnReject:      func(context.Context, adaptive.RejectEvent) { panic("hook") },
+	}})
+	mustPanic := func(f func()) {
+		t.Helper()
+		defer func() {
+			if recover() == nil {
+				t.Fatal("no panic")
+			}
+		}()
+		f()
+	}
+	mustPanic(func() { _ = l.Do(context.Background(), func(context.Context) error { panic("call") }) })
+	p1, _ := l.Acquire(context.Background())
+	p2, _ := l.Acquire(context.Background())
+	mustPanic(func() { _, _ = l.Acquire(context.Background()) }) // over the limit: OnReject panics
+	clk.Advance(time.Millisecond)
+	p1.Done()
+	p2.Done()
+	if m := l.Metrics(); m.InFlight != 0 || m.Admitted != 3 || m.Rejected != 1 {
+		t.Fatalf("metrics %+v", m)
+	}
+}

@@ -288,27 +288,19 @@ var ErrFailedResult = errors.New("breaker: result counted as a failure")
 var failedResult error = &verdictError{ErrFailedResult, Failure}
 
 // ExecuteWith runs fn through b, like Execute, adjusted by opts.
-func ExecuteWith[T any](ctx context.Context, b *Breaker, opts Options[T], fn func(context.Context) (T, error)) (v T, err error) {
+func ExecuteWith[T any](ctx context.Context, b *Breaker, opts Options[T], fn func(context.Context) (T, error)) (T, error) {
 	if opts.FailResult == nil {
 		return Execute(ctx, b, fn)
 	}
-	if err = ctx.Err(); err != nil {
-		return v, err
-	}
-	p := permit{b: b, e: b.cur.Load()}
-	if !p.e.plain {
-		if p, err = b.allowSlow(ctx); err != nil {
-			return v, err
+	v, err := Execute(ctx, b, func(ctx context.Context) (T, error) {
+		v, err := fn(ctx)
+		if err == nil && opts.FailResult(v) { // a panic here counts as a failure, as fn's would
+			return v, failedResult
 		}
-	}
-	verdict := errPanicking // still set when doneAt runs if fn or FailResult panics
-	defer p.doneAt(ctx, &verdict)
-	if v, err = fn(ctx); err != nil {
-		verdict = err
-	} else if opts.FailResult(v) {
-		verdict = failedResult
-	} else {
-		verdict = nil
+		return v, err
+	})
+	if err == failedResult { // recorded as a failure; the caller gets the result
+		err = nil
 	}
 	return v, err
 }

@@ -238,3 +238,28 @@ func TestInvalidConfig(t *testing.T) {
 		}
 	}
 }
+
+// A panicking hook on a queued call's timeout leaves the queue and the
+// slots as they should be.
+func TestPanickingHookLeavesTheQueueConsistent(t *testing.T) {
+	b, clk := newBulkhead(t, bulkhead.Config{MaxConcurrent: 1, MaxQueue: 1, MaxWait: time.Second,
+		Hooks: bulkhead.Hooks{OnReject: func(context.Context, bulkhead.RejectEvent) { panic("hook") }}})
+	_ = b.Acquire(context.Background())
+	done := make(chan any)
+	go func() {
+		defer func() { done <- recover() }()
+		_ = b.Acquire(context.Background())
+	}()
+	until(t, func() bool { return b.Metrics().Queued == 1 })
+	clk.Advance(time.Second)
+	if r := <-done; r == nil {
+		t.Fatal("the hook's panic was swallowed")
+	}
+	b.Release()
+	if m := b.Metrics(); m.InFlight != 0 || m.Queued != 0 || m.TimedOut != 1 {
+		t.Fatalf("metrics %+v", m)
+	}
+	if err := b.Acquire(context.Background()); err != nil {
+		t.Fatalf("after the panic: %v", err)
+	}
+}

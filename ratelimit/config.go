@@ -42,7 +42,8 @@ type Config struct {
 // Hooks are functions a limiter calls; each may be nil. They run on the
 // caller's goroutine, with the call's context.
 type Hooks struct {
-	// OnReject is called for each call turned away.
+	// OnReject is called for each call Wait or Do turned away (Allow,
+	// which has no context, calls no hook; its refusals are counted).
 	OnReject func(ctx context.Context, e RejectEvent)
 }
 

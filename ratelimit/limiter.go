@@ -158,22 +158,8 @@ func Execute[T any](ctx context.Context, l *Limiter, fn func(context.Context) (T
 }
 
 func (l *Limiter) admit(ctx context.Context) error {
-	if l.cfg.MaxWait == 0 {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if wait, ok := l.reserve(l.now(), 0); !ok {
-			l.rejected.Add(1)
-			if f := l.cfg.Hooks.OnReject; f != nil {
-				f(ctx, RejectEvent{Name: l.cfg.Name, RetryIn: wait})
-			}
-			return &LimitedError{Name: l.cfg.Name, RetryIn: wait}
-		}
-		l.allowed.Add(1)
-		return nil
-	}
 	limit := l.cfg.MaxWait
-	if d, ok := ctx.Deadline(); ok {
+	if d, ok := ctx.Deadline(); ok && limit > 0 {
 		limit = min(limit, d.Sub(l.cfg.Clock.Now()))
 	}
 	return l.wait(ctx, limit)

@@ -115,7 +115,7 @@ func TestWaitEndsWithItsContext(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- l.Wait(ctx) }()
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) && !errors.Is(err, ratelimit.ErrLimited) {
+	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Wait after cancel: %v", err)
 	}
 }

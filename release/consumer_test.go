@@ -69,16 +69,7 @@ func check(err error) {
 // integration and builds and runs a program that uses them all. Third-party
 // modules come from the usual proxy, through the local module cache.
 func TestConsumeAsReleased(t *testing.T) {
-	root := ".."
-	version, err := RequiredCore(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := t.TempDir()
-	if err := BuildProxy(root, version, proxy); err != nil {
-		t.Fatal(err)
-	}
-	env := consumerEnv(t, proxy)
+	version, _, env := release(t)
 
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "go.mod"), "module example.com/consumer\n\ngo 1.26.0\n")
@@ -114,16 +105,7 @@ func TestConsumeAsReleased(t *testing.T) {
 // its own go.mod, outside the workspace: its requirements must be complete
 // (resolving every import, tests included, adds none).
 func TestEachModuleStandsAlone(t *testing.T) {
-	root := ".."
-	version, err := RequiredCore(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := t.TempDir()
-	if err := BuildProxy(root, version, proxy); err != nil {
-		t.Fatal(err)
-	}
-	env := consumerEnv(t, proxy)
+	version, proxy, env := release(t)
 	for _, d := range Released {
 		t.Run(modulePath(d), func(t *testing.T) {
 			dir := t.TempDir()
@@ -165,6 +147,21 @@ func TestEveryModuleIsListed(t *testing.T) {
 	if !slices.Equal(found, listed) {
 		t.Fatalf("modules in the tree %v; Released and Unreleased list %v", found, listed)
 	}
+}
+
+// release builds the local proxy of this tree at the version the modules
+// require, and returns the version, the proxy and a consumer's environment.
+func release(t *testing.T) (version, proxy string, env []string) {
+	t.Helper()
+	version, err := RequiredCore("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy = t.TempDir()
+	if err := BuildProxy("..", version, proxy); err != nil {
+		t.Fatal(err)
+	}
+	return version, proxy, consumerEnv(t, proxy)
 }
 
 // consumerEnv is the environment of a user outside the repository, with

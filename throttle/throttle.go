@@ -237,13 +237,8 @@ func (t *Throttle) Done(err error) {
 // Do runs fn unless the throttle refuses the call locally, and counts its
 // outcome. It returns fn's error, or an error matching ErrThrottled. A
 // call that panics counts as refused, and the panic goes on.
-func (t *Throttle) Do(ctx context.Context, fn func(context.Context) error) (err error) {
-	if err = t.Allow(ctx); err != nil {
-		return err
-	}
-	err = errPanicked
-	defer func() { t.Done(err) }()
-	err = fn(ctx)
+func (t *Throttle) Do(ctx context.Context, fn func(context.Context) error) error {
+	_, err := Execute(ctx, t, func(ctx context.Context) (struct{}, error) { return struct{}{}, fn(ctx) })
 	return err
 }
 

@@ -173,3 +173,21 @@ func TestInvalidConfig(t *testing.T) {
 		}
 	}
 }
+
+// A Refused that panics leaves the throttle counting: the panic goes on
+// up the caller's stack, and later calls are counted as before.
+func TestPanickingRefused(t *testing.T) {
+	th, _ := newThrottle(t, throttle.Config{Refused: func(error) bool { panic("classifier") }})
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("no panic")
+			}
+		}()
+		_ = th.Do(context.Background(), func(context.Context) error { return errTooMany })
+	}()
+	_ = th.Do(context.Background(), func(context.Context) error { return nil })
+	if m := th.Metrics(); m.Requests != 2 || m.Accepts != 1 {
+		t.Fatalf("metrics %+v", m)
+	}
+}

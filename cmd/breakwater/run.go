@@ -441,7 +441,8 @@ func (r *runner) updateCircuit(f func(*circuit)) {
 	}
 }
 
-// exec runs the command once, passing its output through. sig ends with
+// exec runs the command once, passing its output through, and returns
+// nil, an *exitError, or an error matching errCannotRun. sig ends with
 // an interrupt; ctx also with --max-time, and the attempt with --timeout.
 func (r *runner) exec(sig, ctx context.Context) error {
 	if *r.f.timeout > 0 {
