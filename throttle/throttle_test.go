@@ -177,7 +177,7 @@ func TestInvalidConfig(t *testing.T) {
 // A Refused that panics leaves the throttle counting: the panic goes on
 // up the caller's stack, and later calls are counted as before.
 func TestPanickingRefused(t *testing.T) {
-	th, _ := newThrottle(t, throttle.Config{Refused: func(error) bool { panic("classifier") }})
+	th, _ := newThrottle(t, throttle.Config{Rand: newDraw(0.99).next, Refused: func(error) bool { panic("classifier") }})
 	func() {
 		defer func() {
 			if recover() == nil {
