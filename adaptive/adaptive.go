@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/internal/errs"
 )
 
 // Defaults applied to the zero fields of a Config: Gradient2's.
@@ -194,9 +195,14 @@ func New(cfg Config) (*Limiter, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newLimiter(cfg), nil
+}
+
+// newLimiter returns a limiter of a checked config.
+func newLimiter(cfg Config) *Limiter {
 	l := &Limiter{cfg: cfg, err: &LimitedError{Name: cfg.Name}, origin: cfg.Clock.Now(), estimate: float64(cfg.InitialLimit)}
 	l.limit.Store(int64(cfg.InitialLimit))
-	return l, nil
+	return l
 }
 
 // Name returns the limiter's name.
@@ -304,10 +310,11 @@ func Execute[T any](ctx context.Context, l *Limiter, fn func(context.Context) (T
 // errPanicking marks, in Execute, a call that has not returned.
 var errPanicking = errors.New("adaptive: call did not return")
 
-// finish ends a call of Execute: a call that panicked, or that its caller
-// cancelled, says nothing of the dependency.
+// finish ends a call of Execute: a call that panicked, that its caller
+// cancelled, or that a policy inside the limiter turned away says nothing
+// of the dependency.
 func (p Permit) finish(ctx context.Context, err error) {
-	if err == errPanicking || errors.Is(err, context.Canceled) && ctx.Err() != nil {
+	if err == errPanicking || errors.Is(err, context.Canceled) && ctx.Err() != nil || errs.Rejected(err) {
 		p.Release()
 		return
 	}

@@ -206,3 +206,22 @@ func TestPanicsLeaveNothingHeld(t *testing.T) {
 		t.Fatalf("metrics %+v", m)
 	}
 }
+
+// innerRejection is what a policy inside the limiter returns for a call
+// it turned away before the dependency saw it.
+type innerRejection struct{}
+
+func (innerRejection) Error() string  { return "bulkhead full" }
+func (innerRejection) Rejected() bool { return true }
+
+// A call turned away inside the limiter is not a round trip: sampling its
+// near-zero time would make the dependency look fast and the limit grow.
+func TestInnerRejectionsAreNotSampled(t *testing.T) {
+	l, _ := newLimiter(t, adaptive.Config{})
+	for range 100 {
+		_ = l.Do(context.Background(), func(context.Context) error { return innerRejection{} })
+	}
+	if m := l.Metrics(); m.Baseline != 0 || m.InFlight != 0 || m.Admitted != 100 {
+		t.Errorf("metrics %+v; want no sample, nothing in flight, 100 admitted", m)
+	}
+}

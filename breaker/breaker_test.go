@@ -3,6 +3,7 @@ package breaker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -580,5 +581,43 @@ func TestFailResult(t *testing.T) {
 	})
 	if got := b.Metrics().Failures; got != 4 {
 		t.Fatalf("Failures = %d after a panicking FailResult", got)
+	}
+}
+
+// innerRejection is what a policy inside the breaker returns when it
+// turns a call away before it reaches the dependency.
+type innerRejection struct{}
+
+func (innerRejection) Error() string  { return "bulkhead full" }
+func (innerRejection) Rejected() bool { return true }
+
+func TestRejectionsInsideTheBreakerAreIgnored(t *testing.T) {
+	b, err := breaker.New(breaker.Config{ConsecutiveFailures: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		b.Do(context.Background(), func(context.Context) error { return fmt.Errorf("layer: %w", innerRejection{}) })
+	}
+	if m := b.Metrics(); b.State() != breaker.Closed || m.Ignored != 5 || m.Failures != 0 {
+		t.Errorf("state %v, %d ignored, %d failures; want closed, 5, 0", b.State(), m.Ignored, m.Failures)
+	}
+	claimed, _ := breaker.New(breaker.Config{ConsecutiveFailures: 1, IsFailure: func(error) bool { return true }})
+	claimed.Do(context.Background(), func(context.Context) error { return innerRejection{} })
+	if claimed.State() != breaker.Open {
+		t.Errorf("a rejection IsFailure claims left the circuit %v, want open", claimed.State())
+	}
+}
+
+func TestFailuresAllocateNothing(t *testing.T) {
+	b, err := breaker.New(breaker.Config{ConsecutiveFailures: breaker.MaxCount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []error{errBoom, innerRejection{}, breaker.WithVerdict(errBoom, breaker.Ignored)} {
+		fn := func(context.Context) error { return e }
+		if n := testing.AllocsPerRun(100, func() { _ = b.Do(context.Background(), fn) }); n != 0 {
+			t.Errorf("a call failing with %v allocates %v times", e, n)
+		}
 	}
 }

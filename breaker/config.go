@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/internal/errs"
 )
 
 // Defaults applied to the zero fields of a Config.
@@ -170,6 +171,10 @@ type Config struct {
 	FailOn []error
 	// Ignore lists errors that count as neither success nor failure
 	// (matched with errors.Is). Ignore wins over FailOn and IsFailure.
+	// Besides those, context.Canceled and the rejections of policies inside
+	// the breaker (a bulkhead, limiter or throttle turning the call away
+	// before it reached the dependency) count as neither, unless FailOn or
+	// IsFailure claims them.
 	Ignore []error
 
 	// AllowProbe, when set, is asked before each half-open probe, with the
@@ -484,15 +489,17 @@ const (
 
 // classify decides how err counts, in this order: nil is a success; an
 // error's own Verdict decides; an error in Ignore is ignored; an error in FailOn or accepted by IsFailure is
-// a failure; context.Canceled (the caller gave up) is ignored; any other
+// a failure; context.Canceled (the caller gave up) and a rejection by a
+// policy inside the breaker (a bulkhead full, a throttle, another circuit
+// open: an error with a Rejected() bool method saying true, which never
+// reached the dependency) are ignored; any other
 // error is a failure, unless FailOn or IsFailure is set, in which case it is
 // a success.
 func (s *settings) classify(err error) outcome {
 	if err == nil {
 		return success
 	}
-	var v Verdict
-	if errors.As(err, &v) {
+	if v, ok := errs.As[Verdict](err); ok {
 		if o := v.Verdict(); o <= Ignored {
 			return o
 		}
@@ -511,7 +518,7 @@ func (s *settings) classify(err error) outcome {
 	if s.isFailure != nil && s.isFailure(err) {
 		return failure
 	}
-	if errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) || errs.Rejected(err) {
 		return ignored
 	}
 	if s.isFailure != nil || len(s.failOn) > 0 {

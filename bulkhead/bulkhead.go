@@ -67,11 +67,16 @@ func New(cfg Config) (*Bulkhead, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newBulkhead(cfg), nil
+}
+
+// newBulkhead returns a bulkhead of a checked config.
+func newBulkhead(cfg Config) *Bulkhead {
 	return &Bulkhead{
 		cfg: cfg, max: int64(cfg.MaxConcurrent),
 		full:     &FullError{Name: cfg.Name},
 		waitFull: &FullError{Name: cfg.Name, Waited: true},
-	}, nil
+	}
 }
 
 // Name returns the bulkhead's name.

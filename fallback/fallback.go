@@ -5,6 +5,8 @@ package fallback
 import (
 	"context"
 	"errors"
+
+	"github.com/breakwater-go/breakwater/internal/errs"
 )
 
 // Policy substitutes a result for a failed call. It is the one policy that
@@ -42,8 +44,7 @@ func (p *Policy[T]) When(cond func(err error) bool) *Policy[T] {
 // load), recognised by a Rejected() bool method that says true: for a
 // fallback used only while the dependency is not being called.
 func IfRejected(err error) bool {
-	var r interface{ Rejected() bool }
-	return errors.As(err, &r) && r.Rejected()
+	return errs.Rejected(err)
 }
 
 // ErrNoAnswer is returned by Execute for a Policy whose Answer is nil.

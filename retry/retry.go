@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/internal/errs"
 	"github.com/breakwater-go/breakwater/internal/stripe"
 )
 
@@ -228,7 +229,7 @@ func (s *settings) retryable(err error) bool {
 			return true
 		}
 	}
-	if rejected(err) {
+	if errs.Rejected(err) {
 		return false
 	}
 	if s.RetryIf != nil {
@@ -307,10 +308,4 @@ func (p *Policy) Metrics() Metrics {
 		m.BudgetTokens = p.s.budget.Tokens()
 	}
 	return m
-}
-
-// rejected reports whether err is, or wraps, a Rejection that says so.
-func rejected(err error) bool {
-	var r Rejection
-	return errors.As(err, &r) && r.Rejected()
 }

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/internal/errs"
 )
 
 // Defaults applied to the zero fields of a Config.
@@ -164,10 +165,24 @@ func New(cfg Config) (*Throttle, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newThrottle(cfg), nil
+}
+
+// newThrottle returns a throttle of a checked config.
+func newThrottle(cfg Config) *Throttle {
 	return &Throttle{
 		cfg: cfg, err: &ThrottledError{Name: cfg.Name}, origin: cfg.Clock.Now(),
 		width: cfg.Window / time.Duration(cfg.Buckets), buckets: make([]bucket, cfg.Buckets),
-	}, nil
+	}
+}
+
+// busy reports a throttle that refuses calls now: forgetting it would let
+// through the flood it holds back.
+func (t *Throttle) busy() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.advanceLocked()
+	return t.probabilityLocked() > 0
 }
 
 // Name returns the throttle's name.
@@ -218,8 +233,15 @@ func (t *Throttle) Allow(ctx context.Context) error {
 }
 
 // Done reports the outcome of a call Allow let through: its error, or nil.
-// A call the dependency did not refuse counts as accepted.
+// A call the dependency did not refuse counts as accepted. A call a policy
+// inside the throttle turned away (an error with a Rejected() bool method
+// saying true: a bulkhead full, a circuit open) never reached the
+// dependency: its request is taken back, and it counts as neither.
 func (t *Throttle) Done(err error) {
+	if err != nil && err != errPanicked && errs.Rejected(err) {
+		t.takeBack()
+		return
+	}
 	if err != nil && (err == errPanicked || t.cfg.Refused == nil || t.cfg.Refused(err)) {
 		t.mu.Lock()
 		t.refused++
@@ -232,6 +254,18 @@ func (t *Throttle) Done(err error) {
 	t.buckets[t.head%int64(len(t.buckets))].accepts++
 	t.accepts++
 	t.mu.Unlock()
+}
+
+// takeBack uncounts a request Allow counted, from the newest bucket if it
+// holds one (the window may have slid since: then the request stays, and
+// leaves with its bucket).
+func (t *Throttle) takeBack() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if b := &t.buckets[t.head%int64(len(t.buckets))]; b.requests > b.accepts {
+		b.requests--
+		t.requests--
+	}
 }
 
 // Do runs fn unless the throttle refuses the call locally, and counts its

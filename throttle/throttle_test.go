@@ -3,6 +3,7 @@ package throttle_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -189,5 +190,28 @@ func TestPanickingRefused(t *testing.T) {
 	_ = th.Do(context.Background(), func(context.Context) error { return nil })
 	if m := th.Metrics(); m.Requests != 2 || m.Accepts != 1 {
 		t.Fatalf("metrics %+v", m)
+	}
+}
+
+// innerRejection is what a policy inside the throttle returns for a call
+// it turned away before the dependency saw it.
+type innerRejection struct{}
+
+func (innerRejection) Error() string  { return "bulkhead full" }
+func (innerRejection) Rejected() bool { return true }
+
+// A call a policy inside the throttle turned away counts as neither a
+// request nor an accept: the dependency never saw it.
+func TestInnerRejectionsCountAsNeither(t *testing.T) {
+	th, _ := newThrottle(t, throttle.Config{Rand: newDraw(0.9999999).next})
+	ctx := context.Background()
+	for range 10 {
+		_ = th.Do(ctx, func(context.Context) error { return errTooMany })
+	}
+	for range 50 {
+		_ = th.Do(ctx, func(context.Context) error { return fmt.Errorf("layer: %w", innerRejection{}) })
+	}
+	if m := th.Metrics(); m.Requests != 10 || m.Accepts != 0 || m.Refused != 10 {
+		t.Errorf("metrics %+v; want 10 requests, all refused", m)
 	}
 }

@@ -1,0 +1,51 @@
+package adaptive
+
+import "github.com/breakwater-go/breakwater/internal/keyed"
+
+// DefaultMaxKeys is the bound of a Registry whose MaxKeys is zero.
+const DefaultMaxKeys = 1000
+
+// RegistryConfig describes a Registry.
+type RegistryConfig struct {
+	// Defaults is the Config of every limiter the registry makes, each named
+	// by its key.
+	Defaults Config
+	// MaxKeys bounds the limiters kept, for keys from the outside world
+	// (hosts, tenants), in [0, 1,000,000]. Past it, making one evicts one
+	// not looked up lately, those with no call in flight first. Zero means 1,000.
+	MaxKeys int
+}
+
+// Registry keeps a limiter per key (a host, a tenant), made on first use from
+// shared defaults, up to a bound. It is safe for concurrent use; looking up
+// an existing limiter takes no lock.
+type Registry struct{ m *keyed.Map[*Limiter] }
+
+// NewRegistry returns a registry described by cfg, or a *ConfigError. It
+// checks cfg once, so Get cannot fail.
+func NewRegistry(cfg RegistryConfig) (*Registry, error) {
+	d, err := cfg.Defaults.checked()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxKeys < 0 || cfg.MaxKeys > 1_000_000 {
+		return nil, invalid("MaxKeys", "must be in [0, 1000000], got %d", cfg.MaxKeys)
+	}
+	if cfg.MaxKeys == 0 {
+		cfg.MaxKeys = DefaultMaxKeys
+	}
+	return &Registry{keyed.New(cfg.MaxKeys, func(key string) *Limiter {
+		c := d
+		c.Name = key
+		return newLimiter(c)
+	}, func(x *Limiter) bool { return x.inflight.Load() > 0 })}, nil
+}
+
+// Get returns the limiter of key, making it if need be.
+func (r *Registry) Get(key string) *Limiter { return r.m.Get(key) }
+
+// Len returns the number of limiters kept.
+func (r *Registry) Len() int { return r.m.Len() }
+
+// All returns the limiters kept, sorted by name.
+func (r *Registry) All() []*Limiter { return r.m.Values() }

@@ -1,0 +1,33 @@
+package bulkhead
+
+import (
+	"context"
+	"errors"
+	"testing"
+)
+
+func TestRegistry(t *testing.T) {
+	r, err := NewRegistry(RegistryConfig{Defaults: Config{MaxConcurrent: 1}, MaxKeys: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := r.Get("a")
+	if a != r.Get("a") || a.Name() != "a" {
+		t.Fatal("Get does not keep one bulkhead per key, named by it")
+	}
+	if err := a.Acquire(context.Background()); err != nil { // a is busy
+		t.Fatal(err)
+	}
+	r.Get("b")
+	r.Get("c") // evicts b, idle, not a
+	if got := r.All(); len(got) != 2 || got[0] != a || got[1].Name() != "c" {
+		t.Errorf("kept %v, want a (busy) and c", got)
+	}
+	a.Release()
+	if _, err := NewRegistry(RegistryConfig{MaxKeys: -1}); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("MaxKeys -1: err = %v", err)
+	}
+	if _, err := NewRegistry(RegistryConfig{Defaults: Config{MaxConcurrent: -1}}); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("Defaults.MaxConcurrent -1: err = %v", err)
+	}
+}

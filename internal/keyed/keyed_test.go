@@ -1,0 +1,110 @@
+package keyed
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+)
+
+type value struct {
+	key  string
+	busy bool
+}
+
+func newMap(max int) *Map[*value] {
+	return New(max, func(key string) *value { return &value{key: key} }, func(v *value) bool { return v.busy })
+}
+
+func keys(m *Map[*value]) string {
+	var out []string
+	for _, v := range m.Values() {
+		out = append(out, v.key)
+	}
+	return fmt.Sprint(out)
+}
+
+func TestEviction(t *testing.T) {
+	tests := []struct {
+		name string
+		run  func(m *Map[*value])
+		want string
+	}{
+		{"a key seen once goes first", func(m *Map[*value]) {
+			m.Get("a")
+			m.Get("b")
+			m.Get("b")
+			m.Get("a")
+			m.Get("c")
+			m.Get("c") // c is looked up again, a and b were: the sweep clears both marks and takes a
+			m.Get("d")
+		}, "[b c d]"},
+		{"busy values outlive idle ones", func(m *Map[*value]) {
+			m.Get("a").busy = true
+			m.Get("b").busy = true
+			m.Get("c")
+			m.Get("d")
+		}, "[a b d]"},
+		{"when all are busy one still goes", func(m *Map[*value]) {
+			m.Get("a").busy = true
+			m.Get("b").busy = true
+			m.Get("c").busy = true
+			m.Get("d")
+		}, "[b c d]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMap(3)
+			tt.run(m)
+			if got := keys(m); got != tt.want {
+				t.Errorf("kept %s, want %s", got, tt.want)
+			}
+			if m.Len() != 3 {
+				t.Errorf("Len = %d, want 3", m.Len())
+			}
+		})
+	}
+}
+
+func TestConcurrentGetsMakeOneValuePerKey(t *testing.T) {
+	m := newMap(1000)
+	var wg sync.WaitGroup
+	got := make([][]*value, 8)
+	for g := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 500 {
+				got[g] = append(got[g], m.Get(fmt.Sprint(i)))
+			}
+		}()
+	}
+	wg.Wait()
+	for g := range got {
+		for i, v := range got[g] {
+			if v != got[0][i] {
+				t.Fatalf("goroutine %d got another value for key %d", g, i)
+			}
+		}
+	}
+	if m.Len() != 500 {
+		t.Errorf("Len = %d, want 500", m.Len())
+	}
+}
+
+func TestBoundHoldsUnderManyKeys(t *testing.T) {
+	m := newMap(10)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 1000 {
+				m.Get(fmt.Sprint(g, "-", i))
+			}
+		}()
+	}
+	wg.Wait()
+	if m.Len() != 10 {
+		t.Errorf("Len = %d, want 10", m.Len())
+	}
+}
