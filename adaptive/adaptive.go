@@ -311,10 +311,10 @@ func Execute[T any](ctx context.Context, l *Limiter, fn func(context.Context) (T
 var errPanicking = errors.New("adaptive: call did not return")
 
 // finish ends a call of Execute: a call that panicked, that its caller
-// cancelled, or that a policy inside the limiter turned away says nothing
-// of the dependency.
+// cancelled, that a policy inside the limiter turned away, or that an
+// integration marked breaker.Ignored says nothing of the dependency.
 func (p Permit) finish(ctx context.Context, err error) {
-	if err == errPanicking || errors.Is(err, context.Canceled) && ctx.Err() != nil || errs.Rejected(err) {
+	if err == errPanicking || errors.Is(err, context.Canceled) && ctx.Err() != nil || ignored(err) {
 		p.Release()
 		return
 	}
@@ -339,4 +339,12 @@ func (l *Limiter) Metrics() Metrics {
 	l.mu.Unlock()
 	return Metrics{Name: l.cfg.Name, Limit: l.Limit(), InFlight: int(l.inflight.Load()), Baseline: baseline,
 		Admitted: l.admitted.Load(), Rejected: l.rejected.Load()}
+}
+
+// ignored reports an error that says nothing of the dependency's latency.
+func ignored(err error) bool {
+	if o, ok := errs.Verdict(err); ok {
+		return o == errs.Ignored
+	}
+	return errs.Rejected(err)
 }

@@ -440,14 +440,16 @@ func (s *settings) openDuration(trips int) time.Duration {
 	return time.Duration(d)
 }
 
-// Outcome is how the end of a call counts for a breaker.
-type Outcome uint8
+// Outcome is how the end of a call counts for a breaker (and for the
+// other policies that judge a dependency by its calls: a throttle, an
+// adaptive limit).
+type Outcome = errs.Outcome
 
 // The outcomes of a call.
 const (
-	Success Outcome = iota
-	Failure
-	Ignored // neither success nor failure
+	Success = errs.Success
+	Failure = errs.Failure
+	Ignored = errs.Ignored // neither success nor failure
 )
 
 // Verdict is implemented by an error that says itself how the call it ends
@@ -499,11 +501,8 @@ func (s *settings) classify(err error) outcome {
 	if err == nil {
 		return success
 	}
-	if v, ok := errs.As[Verdict](err); ok {
-		if o := v.Verdict(); o <= Ignored {
-			return o
-		}
-		return failure
+	if o, ok := errs.Verdict(err); ok {
+		return o
 	}
 	for _, target := range s.ignore {
 		if errors.Is(err, target) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/fallback"
 	"github.com/breakwater-go/breakwater/retry"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -50,6 +51,17 @@ type Config struct {
 	// successes, except Canceled, which is ignored. Nil means
 	// DefaultFailureCodes.
 	FailureCodes []codes.Code
+
+	// Shedding puts load-shedding policies in front of each key (a
+	// throttle, a rate limit, a bulkhead, an adaptive limit, each from its
+	// registry) for unary calls: they run for every attempt, inside the
+	// key's breaker, in the order Shedding.Policies gives. A call they turn
+	// away fails with a *ShedError (codes.ResourceExhausted, matching the
+	// policy's sentinel: bulkhead.ErrFull, ...), which counts as neither
+	// success nor failure for the breaker and is not retried. A throttle
+	// counts as refused the calls whose code is in FailureCodes. Streams
+	// are not shed: a stream's slot would be held for its whole life.
+	Shedding breakwater.Shedding
 }
 
 // DefaultRetryCodes are the codes that say "try again": the server is
@@ -90,6 +102,7 @@ type Interceptor struct {
 	breakers *breaker.Registry
 	key      func(string, *grpc.ClientConn) string
 	retry    *retry.Policy
+	shedding breakwater.Shedding
 	retryOn  [codes.Unauthenticated + 1]bool
 	failOn   [codes.Unauthenticated + 1]bool
 }
@@ -102,7 +115,7 @@ func New(cfg Config) (*Interceptor, error) {
 	case cfg.NoRetry && cfg.Retry != nil:
 		return nil, invalid("NoRetry", "cannot be set together with Retry")
 	}
-	ic := &Interceptor{breakers: cfg.Breakers, key: cfg.Key, retry: cfg.Retry}
+	ic := &Interceptor{breakers: cfg.Breakers, key: cfg.Key, retry: cfg.Retry, shedding: cfg.Shedding}
 	var err error
 	if ic.breakers == nil && !cfg.NoBreaker {
 		if ic.breakers, err = breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{}}); err != nil {
@@ -158,9 +171,14 @@ func (ic *Interceptor) Unary(ctx context.Context, method string, req, reply any,
 	if ic.retry != nil {
 		policies = append(policies, breakwater.Retry(ic.retry))
 	}
-	if b := ic.breaker(method, cc); b != nil {
-		policies = append(policies, breakwater.Breaker(b))
+	key := ""
+	if ic.breakers != nil || ic.shedding != (breakwater.Shedding{}) {
+		key = ic.key(method, cc)
 	}
+	if ic.breakers != nil {
+		policies = append(policies, breakwater.Breaker(ic.breakers.Get(key)))
+	}
+	policies = append(policies, ic.shedding.Policies(key)...)
 	_, err := breakwater.Execute(ctx, attempt, policies...)
 	return finalError(err)
 }
@@ -325,6 +343,9 @@ func finalError(err error) error {
 	if errors.As(err, &oe) && err == error(oe) {
 		return &OpenError{err: oe}
 	}
+	if _, has := status.FromError(err); !has && fallback.IfRejected(err) {
+		return &ShedError{err: err} // a load-shedding policy's, without a code of its own
+	}
 	var re *retry.Error
 	if !errors.As(err, &re) {
 		return err
@@ -350,6 +371,22 @@ func (e *OpenError) Unwrap() error { return e.err }
 // GRPCStatus reports the error as codes.Unavailable.
 func (e *OpenError) GRPCStatus() *status.Status {
 	return status.New(codes.Unavailable, e.err.Error())
+}
+
+// ShedError is the error of a call turned away by a load-shedding policy
+// (Config.Shedding). It matches the policy's sentinel (bulkhead.ErrFull,
+// throttle.ErrThrottled, ...), and gRPC sees it as
+// codes.ResourceExhausted.
+type ShedError struct{ err error }
+
+func (e *ShedError) Error() string { return e.err.Error() }
+
+// Unwrap returns the policy's error.
+func (e *ShedError) Unwrap() error { return e.err }
+
+// GRPCStatus reports the error as codes.ResourceExhausted.
+func (e *ShedError) GRPCStatus() *status.Status {
+	return status.New(codes.ResourceExhausted, e.err.Error())
 }
 
 // stream reports its outcome to its breaker when it ends: at the end of

@@ -54,6 +54,17 @@ type Config struct {
 	// cancelled, which counts as neither. Nil means DefaultIsFailure.
 	IsFailure func(resp *http.Response, err error) bool
 
+	// Shedding puts load-shedding policies in front of each host (by Key):
+	// a throttle, a rate limit, a bulkhead, an adaptive limit, each from
+	// its registry. They run for every attempt, inside the host's breaker,
+	// in the order Shedding.Policies gives. What they turn away is an error
+	// matching their package's sentinel (throttle.ErrThrottled,
+	// bulkhead.ErrFull, ...): a rejection, which counts as neither success
+	// nor failure for the breaker and is not retried (shedding load is its
+	// point). A throttle counts as refused the attempts IsFailure counts
+	// against the host (those its own Refused accepts).
+	Shedding breakwater.Shedding
+
 	// Clock reads the time for Retry-After dates. Nil means clock.System.
 	Clock clock.Clock
 }
@@ -115,6 +126,7 @@ type Transport struct {
 	breakers  *breaker.Registry
 	key       func(*http.Request) string
 	retry     *retry.Policy
+	shedding  breakwater.Shedding
 	retryNonI bool
 	retryable func(*http.Response, error) bool
 	isFailure func(*http.Response, error) bool
@@ -126,7 +138,7 @@ var _ http.RoundTripper = (*Transport)(nil)
 // NewTransport returns a Transport described by cfg.
 func NewTransport(cfg Config) (*Transport, error) {
 	t := &Transport{
-		base: cfg.Base, breakers: cfg.Breakers, key: cfg.Key, retry: cfg.Retry,
+		base: cfg.Base, breakers: cfg.Breakers, key: cfg.Key, retry: cfg.Retry, shedding: cfg.Shedding,
 		retryNonI: cfg.RetryNonIdempotent, retryable: cfg.Retryable, isFailure: cfg.IsFailure,
 		clock: clock.Or(cfg.Clock),
 	}
@@ -192,9 +204,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.retry != nil && t.canRetry(req) {
 		policies = append(policies, breakwater.Retry(t.retry))
 	}
+	key := t.key(req)
 	if t.breakers != nil {
-		policies = append(policies, breakwater.Breaker(t.breakers.Get(t.key(req))))
+		policies = append(policies, breakwater.Breaker(t.breakers.Get(key)))
 	}
+	policies = append(policies, t.shedding.Policies(key)...)
 	var last *http.Response // an answer being retried, drained before the next attempt
 	resp, err := breakwater.Execute(req.Context(), func(ctx context.Context) (*http.Response, error) {
 		if last != nil {

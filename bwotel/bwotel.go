@@ -1,5 +1,5 @@
-// Package bwotel exposes Breakwater's breakers and retry policies as
-// OpenTelemetry metrics, through a MeterProvider of the caller's choosing.
+// Package bwotel exposes Breakwater's breakers, retry policies and
+// load-shedding policies as OpenTelemetry metrics, through a MeterProvider of the caller's choosing.
 //
 // The content matches package bwprom. Counters and gauges are observable
 // instruments read at collection time, so calls pay nothing for them; only
@@ -18,6 +18,12 @@
 //	breakwater.retry.exhausted{name}
 //	breakwater.retry.budget_denied{name}
 //	breakwater.retry.budget_tokens{name}
+//	breakwater.limiter.calls{kind,name,outcome}      admitted, rejected
+//	breakwater.limiter.in_flight{kind,name}          bulkhead, adaptive
+//	breakwater.limiter.queued{kind,name}             bulkhead
+//	breakwater.limiter.limit{kind,name}              bulkhead, adaptive (the current limit)
+//	breakwater.limiter.tokens{kind,name}             ratelimit
+//	breakwater.limiter.refusal_probability{kind,name}  throttle
 //
 // It is a module of its own, so that the Breakwater core stays free of
 // third-party dependencies.
@@ -28,8 +34,13 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/breakwater-go/breakwater"
+	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/bulkhead"
+	"github.com/breakwater-go/breakwater/ratelimit"
 	"github.com/breakwater-go/breakwater/retry"
+	"github.com/breakwater-go/breakwater/throttle"
 	"github.com/breakwater-go/breakwater/watch"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -87,6 +98,17 @@ func New(mp metric.MeterProvider) (*Observer, error) {
 	recovered := counter("breakwater.retry.successes_after_retry", "{call}", "Calls that succeeded on a retry.")
 	exhausted := counter("breakwater.retry.exhausted", "{call}", "Calls given up on because a limit was reached.")
 	denied := counter("breakwater.retry.budget_denied", "{retry}", "Retries the retry budget turned down.")
+	limiterCalls := counter("breakwater.limiter.calls", "{call}", "Calls the policy admitted or rejected.")
+	gauge := func(name, unit, desc string) metric.Float64ObservableGauge {
+		g, err := m.Float64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		check(err)
+		return g
+	}
+	inFlight := gauge("breakwater.limiter.in_flight", "{call}", "Calls running now.")
+	queued := gauge("breakwater.limiter.queued", "{call}", "Calls waiting for a slot now.")
+	limit := gauge("breakwater.limiter.limit", "{call}", "The concurrency limit: a bulkhead's, or an adaptive limit's current one.")
+	tokens := gauge("breakwater.limiter.tokens", "{token}", "Tokens in the rate limiter's bucket.")
+	refusal := gauge("breakwater.limiter.refusal_probability", "1", "The throttle's probability of refusing a call now.")
 	o.duration, err = m.Float64Histogram("breakwater.circuit.call.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of the calls a breaker let through, by outcome."))
 	check(err)
@@ -120,6 +142,24 @@ func New(mp metric.MeterProvider) (*Observer, error) {
 			ob.ObserveInt64(denied, int64(pm.BudgetDenied), name)
 			ob.ObserveFloat64(budgetTokens, pm.BudgetTokens, name)
 		}
+		for _, l := range o.watched.Limiters() {
+			kindName := []attribute.KeyValue{attribute.String("kind", l.Kind), attribute.String("name", l.Name)}
+			at := metric.WithAttributes(kindName...)
+			ob.ObserveInt64(limiterCalls, int64(l.Admitted), metric.WithAttributes(append(kindName, attribute.String("outcome", "admitted"))...))
+			ob.ObserveInt64(limiterCalls, int64(l.Rejected), metric.WithAttributes(append(kindName, attribute.String("outcome", "rejected"))...))
+			switch l.Kind {
+			case watch.KindBulkhead, watch.KindAdaptive:
+				ob.ObserveFloat64(inFlight, float64(l.InFlight), at)
+				ob.ObserveFloat64(limit, float64(l.Limit), at)
+				if l.Kind == watch.KindBulkhead {
+					ob.ObserveFloat64(queued, float64(l.Queued), at)
+				}
+			case watch.KindRateLimit:
+				ob.ObserveFloat64(tokens, l.Tokens, at)
+			case watch.KindThrottle:
+				ob.ObserveFloat64(refusal, l.Probability, at)
+			}
+		}
 		o.attrs.Range(func(key, _ any) bool { // forget the attributes of breakers gone
 			if !live[watch.ValidName(key.(string))] {
 				o.attrs.Delete(key)
@@ -127,7 +167,8 @@ func New(mp metric.MeterProvider) (*Observer, error) {
 			return true
 		})
 		return nil
-	}, state, failureRate, budgetTokens, calls, slow, trips, changes, retryCalls, retries, recovered, exhausted, denied)
+	}, state, failureRate, budgetTokens, calls, slow, trips, changes, retryCalls, retries, recovered, exhausted, denied,
+		limiterCalls, inFlight, queued, limit, tokens, refusal)
 	if err != nil {
 		return nil, err
 	}
@@ -142,6 +183,22 @@ func (o *Observer) WatchBreaker(b *breaker.Breaker) { o.watched.AddBreaker(b) }
 
 // WatchRetry reports p.
 func (o *Observer) WatchRetry(p *retry.Policy) { o.watched.AddRetry(p) }
+
+// WatchShedding reports every policy of s's registries (a transport's
+// Config.Shedding), including those made later.
+func (o *Observer) WatchShedding(s breakwater.Shedding) { o.watched.AddShedding(s) }
+
+// WatchBulkhead reports b.
+func (o *Observer) WatchBulkhead(b *bulkhead.Bulkhead) { o.watched.AddBulkhead(b) }
+
+// WatchRateLimiter reports l.
+func (o *Observer) WatchRateLimiter(l *ratelimit.Limiter) { o.watched.AddRateLimiter(l) }
+
+// WatchThrottle reports t.
+func (o *Observer) WatchThrottle(t *throttle.Throttle) { o.watched.AddThrottle(t) }
+
+// WatchAdaptive reports l.
+func (o *Observer) WatchAdaptive(l *adaptive.Limiter) { o.watched.AddAdaptive(l) }
 
 // BreakerHooks returns hooks that record call durations in the histogram.
 // Watch the breakers that carry them too. The observable instruments

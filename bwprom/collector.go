@@ -1,5 +1,5 @@
-// Package bwprom exposes Breakwater's breakers and retry policies to
-// Prometheus.
+// Package bwprom exposes Breakwater's breakers, retry policies and
+// load-shedding policies to Prometheus.
 //
 // A Collector reads the policies' counters when Prometheus scrapes, so the
 // calls themselves pay nothing for it. Only the call-duration histogram
@@ -22,6 +22,16 @@
 //	breakwater_retry_budget_denied_total           retries the budget turned down
 //	breakwater_retry_budget_tokens                 tokens left in the retry budget
 //
+// and for load shedding, with kind (bulkhead, ratelimit, throttle,
+// adaptive) and name labels:
+//
+//	breakwater_limiter_calls_total{outcome}        calls admitted or rejected
+//	breakwater_limiter_in_flight                   calls running now (bulkhead, adaptive)
+//	breakwater_limiter_queued                      calls waiting now (bulkhead)
+//	breakwater_limiter_limit                       the concurrency limit (bulkhead, adaptive: the current one)
+//	breakwater_limiter_tokens                      tokens in the bucket (ratelimit)
+//	breakwater_limiter_refusal_probability         probability of refusing a call now (throttle)
+//
 // It is a module of its own, so that the Breakwater core stays free of
 // third-party dependencies.
 package bwprom
@@ -30,8 +40,13 @@ import (
 	"context"
 	"sync"
 
+	"github.com/breakwater-go/breakwater"
+	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/bulkhead"
+	"github.com/breakwater-go/breakwater/ratelimit"
 	"github.com/breakwater-go/breakwater/retry"
+	"github.com/breakwater-go/breakwater/throttle"
 	"github.com/breakwater-go/breakwater/watch"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -52,9 +67,21 @@ var (
 	descDenied       = desc("retry", "budget_denied_total", "Retries the retry budget turned down.")
 	descBudgetTokens = desc("retry", "budget_tokens", "Tokens left in the retry budget.")
 
+	descLimiterCalls    = limiterDesc("calls_total", "Calls the policy admitted or rejected.", "outcome")
+	descLimiterInFlight = limiterDesc("in_flight", "Calls running now.")
+	descLimiterQueued   = limiterDesc("queued", "Calls waiting for a slot now.")
+	descLimiterLimit    = limiterDesc("limit", "The concurrency limit: a bulkhead's, or an adaptive limit's current one.")
+	descLimiterTokens   = limiterDesc("tokens", "Tokens in the rate limiter's bucket.")
+	descLimiterRefusal  = limiterDesc("refusal_probability", "The throttle's probability of refusing a call now.")
+
 	allDescs = []*prometheus.Desc{descState, descCalls, descSlow, descTrips, descChanges, descFailureRate,
-		descRetryCalls, descRetries, descRecovered, descExhausted, descDenied, descBudgetTokens}
+		descRetryCalls, descRetries, descRecovered, descExhausted, descDenied, descBudgetTokens,
+		descLimiterCalls, descLimiterInFlight, descLimiterQueued, descLimiterLimit, descLimiterTokens, descLimiterRefusal}
 )
+
+func limiterDesc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName(namespace, "limiter", name), help, append([]string{"kind", "name"}, labels...), nil)
+}
 
 func desc(subsystem, name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, name), help, append([]string{"name"}, labels...), nil)
@@ -95,6 +122,22 @@ func (c *Collector) WatchBreaker(b *breaker.Breaker) { c.watched.AddBreaker(b) }
 
 // WatchRetry exposes p.
 func (c *Collector) WatchRetry(p *retry.Policy) { c.watched.AddRetry(p) }
+
+// WatchShedding exposes every policy of s's registries (a transport's
+// Config.Shedding), including those made later.
+func (c *Collector) WatchShedding(s breakwater.Shedding) { c.watched.AddShedding(s) }
+
+// WatchBulkhead exposes b.
+func (c *Collector) WatchBulkhead(b *bulkhead.Bulkhead) { c.watched.AddBulkhead(b) }
+
+// WatchRateLimiter exposes l.
+func (c *Collector) WatchRateLimiter(l *ratelimit.Limiter) { c.watched.AddRateLimiter(l) }
+
+// WatchThrottle exposes t.
+func (c *Collector) WatchThrottle(t *throttle.Throttle) { c.watched.AddThrottle(t) }
+
+// WatchAdaptive exposes l.
+func (c *Collector) WatchAdaptive(l *adaptive.Limiter) { c.watched.AddAdaptive(l) }
 
 // BreakerHooks returns hooks that record call durations in the histogram.
 // Attach them to a breaker's Config (with breaker.JoinHooks to keep
@@ -150,8 +193,28 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, descDenied, m.BudgetDenied, m.Name)
 		gauge(ch, descBudgetTokens, m.BudgetTokens, m.Name)
 	}
+	for _, m := range c.watched.Limiters() {
+		collectLimiter(ch, m)
+	}
 	c.forgetGone(live)
 	c.duration.Collect(ch)
+}
+
+func collectLimiter(ch chan<- prometheus.Metric, m watch.Limiter) {
+	counter(ch, descLimiterCalls, m.Admitted, m.Kind, m.Name, "admitted")
+	counter(ch, descLimiterCalls, m.Rejected, m.Kind, m.Name, "rejected")
+	switch m.Kind {
+	case watch.KindBulkhead, watch.KindAdaptive:
+		gauge(ch, descLimiterInFlight, float64(m.InFlight), m.Kind, m.Name)
+		gauge(ch, descLimiterLimit, float64(m.Limit), m.Kind, m.Name)
+		if m.Kind == watch.KindBulkhead {
+			gauge(ch, descLimiterQueued, float64(m.Queued), m.Kind, m.Name)
+		}
+	case watch.KindRateLimit:
+		gauge(ch, descLimiterTokens, m.Tokens, m.Kind, m.Name)
+	case watch.KindThrottle:
+		gauge(ch, descLimiterRefusal, m.Probability, m.Kind, m.Name)
+	}
 }
 
 // forgetGone deletes the histogram series of breakers that are no longer

@@ -8,18 +8,27 @@
 //	                                   cause     why retrying stopped
 //
 // A breaker opening (or forced open) is logged at Warn, closing and
-// half-opening at Info; a retry at Info, giving up at Warn. Retry records
-// carry the call's context, so a trace-aware handler ties them to the
-// caller's trace. Attach the hooks when building a policy; a policy without
-// them pays nothing.
+// half-opening at Info; a retry at Info, giving up at Warn. A call a
+// load-shedding policy turns away, and an adaptive limit's change, are
+// logged at Debug: under overload they come by the thousand a second, and
+// the metrics (bwprom, bwotel) are the place to watch them; the record's
+// key names the kind of policy (bulkhead, ratelimit, throttle, adaptive)
+// and its value the policy's name. Records of calls carry the call's
+// context, so a trace-aware handler ties them to the caller's trace.
+// Attach the hooks when building a policy (or a registry's Defaults); a
+// policy without them pays nothing.
 package bwslog
 
 import (
 	"context"
 	"log/slog"
 
+	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/bulkhead"
+	"github.com/breakwater-go/breakwater/ratelimit"
 	"github.com/breakwater-go/breakwater/retry"
+	"github.com/breakwater-go/breakwater/throttle"
 )
 
 // Messages of the records: constant, so that they can be searched and
@@ -28,6 +37,8 @@ const (
 	MsgStateChange = "circuit state changed"
 	MsgRetry       = "retrying"
 	MsgGiveUp      = "retries exhausted"
+	MsgShed        = "call shed"
+	MsgLimitChange = "concurrency limit changed"
 )
 
 // Attribute keys of the records.
@@ -43,14 +54,21 @@ const (
 	KeyCause    = "cause"
 	KeyReason   = "reason"
 	KeyUntil    = "until"
+
+	KeyBulkhead    = "bulkhead"
+	KeyRateLimit   = "ratelimit"
+	KeyThrottle    = "throttle"
+	KeyAdaptive    = "adaptive"
+	KeyWaited      = "waited"      // a bulkhead's call turned away after queueing
+	KeyRetryIn     = "retry_in"    // when a rate limiter would have had a token
+	KeyProbability = "probability" // a throttle's probability of refusal
+	KeyLimit       = "limit"       // an adaptive limit
 )
 
 // BreakerHooks returns hooks that log a breaker's state changes to l (nil
 // means slog.Default()). Join them with others with breaker.JoinHooks.
 func BreakerHooks(l *slog.Logger) breaker.Hooks {
-	if l == nil {
-		l = slog.Default()
-	}
+	l = or(l)
 	return breaker.Hooks{OnStateChange: func(c breaker.StateChange) {
 		level := slog.LevelInfo
 		if c.To == breaker.Open || c.To == breaker.ForcedOpen {
@@ -68,9 +86,7 @@ func BreakerHooks(l *slog.Logger) breaker.Hooks {
 // RetryHooks returns hooks that log a retry policy's retries and give-ups
 // to l (nil means slog.Default()).
 func RetryHooks(l *slog.Logger) retry.Hooks {
-	if l == nil {
-		l = slog.Default()
-	}
+	l = or(l)
 	return retry.Hooks{
 		OnRetry: func(ctx context.Context, e retry.RetryEvent) {
 			l.LogAttrs(ctx, slog.LevelInfo, MsgRetry,
@@ -83,6 +99,56 @@ func RetryHooks(l *slog.Logger) retry.Hooks {
 				slog.String(KeyCause, errText(e.Cause)), slog.String(KeyError, errText(e.Err)))
 		},
 	}
+}
+
+// BulkheadHooks returns hooks that log the calls a bulkhead turns away to
+// l (nil means slog.Default()), at Debug.
+func BulkheadHooks(l *slog.Logger) bulkhead.Hooks {
+	l = or(l)
+	return bulkhead.Hooks{OnReject: func(ctx context.Context, e bulkhead.RejectEvent) {
+		l.LogAttrs(ctx, slog.LevelDebug, MsgShed, slog.String(KeyBulkhead, e.Name), slog.Bool(KeyWaited, e.Waited))
+	}}
+}
+
+// RateLimitHooks returns hooks that log the calls a rate limiter turns
+// away to l (nil means slog.Default()), at Debug.
+func RateLimitHooks(l *slog.Logger) ratelimit.Hooks {
+	l = or(l)
+	return ratelimit.Hooks{OnReject: func(ctx context.Context, e ratelimit.RejectEvent) {
+		l.LogAttrs(ctx, slog.LevelDebug, MsgShed, slog.String(KeyRateLimit, e.Name), slog.Duration(KeyRetryIn, e.RetryIn))
+	}}
+}
+
+// ThrottleHooks returns hooks that log the calls a throttle refuses
+// locally to l (nil means slog.Default()), at Debug.
+func ThrottleHooks(l *slog.Logger) throttle.Hooks {
+	l = or(l)
+	return throttle.Hooks{OnReject: func(ctx context.Context, e throttle.RejectEvent) {
+		l.LogAttrs(ctx, slog.LevelDebug, MsgShed, slog.String(KeyThrottle, e.Name), slog.Float64(KeyProbability, e.Probability))
+	}}
+}
+
+// AdaptiveHooks returns hooks that log the calls an adaptive limit turns
+// away, and the changes of the limit, to l (nil means slog.Default()), at
+// Debug.
+func AdaptiveHooks(l *slog.Logger) adaptive.Hooks {
+	l = or(l)
+	return adaptive.Hooks{
+		OnReject: func(ctx context.Context, e adaptive.RejectEvent) {
+			l.LogAttrs(ctx, slog.LevelDebug, MsgShed, slog.String(KeyAdaptive, e.Name), slog.Int(KeyLimit, e.Limit))
+		},
+		OnLimitChange: func(c adaptive.LimitChange) {
+			l.LogAttrs(context.Background(), slog.LevelDebug, MsgLimitChange, slog.String(KeyAdaptive, c.Name),
+				slog.Int(KeyFrom, c.From), slog.Int(KeyTo, c.To))
+		},
+	}
+}
+
+func or(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.Default()
+	}
+	return l
 }
 
 func errText(err error) string {

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"sort"
 	"sync"
 	"time"
 )
@@ -94,4 +95,15 @@ func (r *Registry) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.n
+}
+
+// All returns the limiters kept, sorted by name.
+func (r *Registry) All() []*Limiter {
+	var out []*Limiter
+	r.entries.Range(func(_, v any) bool {
+		out = append(out, v.(*Limiter))
+		return true
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
+	return out
 }

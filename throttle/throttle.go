@@ -22,6 +22,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock"
@@ -155,6 +156,7 @@ type Throttle struct {
 	head               int64 // the newest bucket's number
 	requests, accepts  int64 // the window's totals
 	throttled, refused uint64
+	admitted           atomic.Uint64
 }
 
 type bucket struct{ requests, accepts int64 }
@@ -221,6 +223,7 @@ func (t *Throttle) Allow(ctx context.Context) error {
 	t.requests++
 	t.mu.Unlock()
 	if p == 0 || t.cfg.Rand() >= p {
+		t.admitted.Add(1)
 		return nil
 	}
 	t.mu.Lock()
@@ -233,14 +236,25 @@ func (t *Throttle) Allow(ctx context.Context) error {
 }
 
 // Done reports the outcome of a call Allow let through: its error, or nil.
-// A call the dependency did not refuse counts as accepted. A call a policy
-// inside the throttle turned away (an error with a Rejected() bool method
-// saying true: a bulkhead full, a circuit open) never reached the
-// dependency: its request is taken back, and it counts as neither.
+// A call the dependency did not refuse counts as accepted. A call that
+// says nothing of the dependency counts as neither, and its request is
+// taken back: one a policy inside the throttle turned away (an error with
+// a Rejected() bool method saying true: a bulkhead full, a circuit open),
+// one its caller cancelled (context.Canceled), one an integration marked
+// breaker.Ignored. An error an integration marked breaker.Success is an
+// answer, accepted; only errors marked breaker.Failure, or unmarked, are
+// put to Refused.
 func (t *Throttle) Done(err error) {
-	if err != nil && err != errPanicked && errs.Rejected(err) {
-		t.takeBack()
-		return
+	if err != nil && err != errPanicked {
+		o, marked := errs.Verdict(err)
+		switch {
+		case marked && o == errs.Ignored,
+			!marked && (errs.Rejected(err) || errors.Is(err, context.Canceled)):
+			t.takeBack()
+			return
+		case marked && o == errs.Success:
+			err = nil
+		}
 	}
 	if err != nil && (err == errPanicked || t.cfg.Refused == nil || t.cfg.Refused(err)) {
 		t.mu.Lock()
@@ -297,9 +311,9 @@ type Metrics struct {
 	Requests, Accepts int64
 	// Probability is the probability with which a call is refused now.
 	Probability float64
-	// Throttled counts the calls refused locally; Refused the calls the
-	// dependency refused. Both only grow.
-	Throttled, Refused uint64
+	// Admitted counts the calls let through, Throttled the calls refused
+	// locally, Refused the calls the dependency refused. They only grow.
+	Admitted, Throttled, Refused uint64
 }
 
 // Metrics returns a snapshot of the throttle.
@@ -308,5 +322,5 @@ func (t *Throttle) Metrics() Metrics {
 	defer t.mu.Unlock()
 	t.advanceLocked()
 	return Metrics{Name: t.cfg.Name, Requests: t.requests, Accepts: t.accepts,
-		Probability: t.probabilityLocked(), Throttled: t.throttled, Refused: t.refused}
+		Probability: t.probabilityLocked(), Admitted: t.admitted.Load(), Throttled: t.throttled, Refused: t.refused}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/throttle"
 )
@@ -213,5 +214,26 @@ func TestInnerRejectionsCountAsNeither(t *testing.T) {
 	}
 	if m := th.Metrics(); m.Requests != 10 || m.Accepts != 0 || m.Refused != 10 {
 		t.Errorf("metrics %+v; want 10 requests, all refused", m)
+	}
+}
+
+// How an integration marks an outcome decides how the throttle counts it.
+func TestVerdictsDecide(t *testing.T) {
+	tests := []struct {
+		err                        error
+		requests, accepts, refused int64
+	}{
+		{breaker.WithVerdict(errTooMany, breaker.Failure), 1, 0, 1},
+		{breaker.WithVerdict(errTooMany, breaker.Success), 1, 1, 0},
+		{breaker.WithVerdict(errTooMany, breaker.Ignored), 0, 0, 0},
+		{context.Canceled, 0, 0, 0},
+		{errTooMany, 1, 0, 1},
+	}
+	for _, tt := range tests {
+		th, _ := newThrottle(t, throttle.Config{Rand: newDraw(0.9999999).next})
+		_ = th.Do(context.Background(), func(context.Context) error { return tt.err })
+		if m := th.Metrics(); m.Requests != tt.requests || m.Accepts != tt.accepts || int64(m.Refused) != tt.refused {
+			t.Errorf("%v: metrics %+v; want %d requests, %d accepts, %d refused", tt.err, m, tt.requests, tt.accepts, tt.refused)
+		}
 	}
 }

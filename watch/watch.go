@@ -25,6 +25,7 @@ type List struct {
 	registries []*breaker.Registry
 	breakers   []*breaker.Breaker
 	retries    []*retry.Policy
+	limiters   []func() []reading // the load-shedding policies, read at each report
 }
 
 // AddRegistry adds every breaker of r, including those created later.

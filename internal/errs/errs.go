@@ -35,3 +35,28 @@ func Rejected(err error) bool {
 	r, ok := As[interface{ Rejected() bool }](err)
 	return ok && r.Rejected()
 }
+
+// Outcome is how the end of a call counts for the policies that judge the
+// dependency by it; breaker.Outcome is this type.
+type Outcome uint8
+
+// The outcomes of a call.
+const (
+	Success Outcome = iota
+	Failure
+	Ignored // neither success nor failure
+)
+
+// Verdict returns the outcome an error says of itself with a Verdict()
+// Outcome method (breaker.WithVerdict), if it does. An unknown outcome
+// is a failure.
+func Verdict(err error) (Outcome, bool) {
+	v, ok := As[interface{ Verdict() Outcome }](err)
+	if !ok {
+		return 0, false
+	}
+	if o := v.Verdict(); o <= Ignored {
+		return o, true
+	}
+	return Failure, true
+}

@@ -1,0 +1,49 @@
+package bwotel_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/breakwater-go/breakwater"
+	"github.com/breakwater-go/breakwater/adaptive"
+	"github.com/breakwater-go/breakwater/bulkhead"
+	"github.com/breakwater-go/breakwater/bwotel"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+)
+
+func TestLimiterInstruments(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	o, err := bwotel.New(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	bulkheads, _ := bulkhead.NewRegistry(bulkhead.RegistryConfig{Defaults: bulkhead.Config{MaxConcurrent: 1}})
+	o.WatchShedding(breakwater.Shedding{Bulkheads: bulkheads})
+	limit, _ := adaptive.New(adaptive.Config{Name: "a", InitialLimit: 9})
+	o.WatchAdaptive(limit)
+
+	ctx := context.Background()
+	b := bulkheads.Get("api")
+	_ = b.Acquire(ctx)
+	defer b.Release()
+	_ = b.Acquire(ctx) // full
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	bh := []attribute.KeyValue{attribute.String("kind", "bulkhead"), attribute.String("name", "api")}
+	if v := point(t, rm, "breakwater.limiter.calls", append(bh, attribute.String("outcome", "rejected"))...); v != 1 {
+		t.Errorf("rejected = %v, want 1", v)
+	}
+	if v := point(t, rm, "breakwater.limiter.in_flight", bh...); v != 1 {
+		t.Errorf("in flight = %v, want 1", v)
+	}
+	if v := point(t, rm, "breakwater.limiter.limit", attribute.String("kind", "adaptive"), attribute.String("name", "a")); v != 9 {
+		t.Errorf("adaptive limit = %v, want 9", v)
+	}
+}

@@ -1,0 +1,168 @@
+package watch
+
+import (
+	"sort"
+
+	"github.com/breakwater-go/breakwater"
+	"github.com/breakwater-go/breakwater/adaptive"
+	"github.com/breakwater-go/breakwater/bulkhead"
+	"github.com/breakwater-go/breakwater/ratelimit"
+	"github.com/breakwater-go/breakwater/throttle"
+)
+
+// The kinds of load-shedding policy a Limiter reports.
+const (
+	KindBulkhead  = "bulkhead"
+	KindRateLimit = "ratelimit"
+	KindThrottle  = "throttle"
+	KindAdaptive  = "adaptive"
+)
+
+// Limiter is what an exporter reports for the load-shedding policies of
+// one kind and name: counters, calls in flight and queued, and limits
+// summed over the policies that share the name; Tokens the fewest left,
+// Probability the highest.
+type Limiter struct {
+	Kind string // KindBulkhead, KindRateLimit, KindThrottle or KindAdaptive
+	Name string // valid UTF-8, as Circuit.Name
+	// Admitted and Rejected count the calls let through and turned away.
+	Admitted, Rejected uint64
+	// InFlight and Queued are the calls running and waiting now (bulkheads
+	// and adaptive limits).
+	InFlight, Queued int
+	// Limit is the concurrency limit: a bulkhead's MaxConcurrent, an
+	// adaptive limit's current one; 0 for the other kinds.
+	Limit int
+	// Tokens is what a rate limiter's bucket holds now.
+	Tokens float64
+	// Probability is a throttle's probability of refusing a call now.
+	Probability float64
+}
+
+// AddShedding adds every policy of s's registries, including those made
+// later.
+func (l *List) AddShedding(s breakwater.Shedding) {
+	if s.Bulkheads != nil {
+		l.addLimiters(func() []reading { return each(s.Bulkheads.All(), bulkheadReport) })
+	}
+	if s.RateLimits != nil {
+		l.addLimiters(func() []reading { return each(s.RateLimits.All(), rateLimitReport) })
+	}
+	if s.Throttles != nil {
+		l.addLimiters(func() []reading { return each(s.Throttles.All(), throttleReport) })
+	}
+	if s.Adaptive != nil {
+		l.addLimiters(func() []reading { return each(s.Adaptive.All(), adaptiveReport) })
+	}
+}
+
+// AddBulkhead adds b.
+func (l *List) AddBulkhead(b *bulkhead.Bulkhead) {
+	l.addLimiters(func() []reading { return []reading{bulkheadReport(b)} })
+}
+
+// AddRateLimiter adds r.
+func (l *List) AddRateLimiter(r *ratelimit.Limiter) {
+	l.addLimiters(func() []reading { return []reading{rateLimitReport(r)} })
+}
+
+// AddThrottle adds t.
+func (l *List) AddThrottle(t *throttle.Throttle) {
+	l.addLimiters(func() []reading { return []reading{throttleReport(t)} })
+}
+
+// AddAdaptive adds a.
+func (l *List) AddAdaptive(a *adaptive.Limiter) {
+	l.addLimiters(func() []reading { return []reading{adaptiveReport(a)} })
+}
+
+func (l *List) addLimiters(f func() []reading) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.limiters = append(l.limiters, f)
+}
+
+// reading is one policy's report, with the policy, to tell policies added
+// twice from policies that share a name.
+type reading struct {
+	policy any
+	Limiter
+}
+
+func each[P any](ps []P, report func(P) reading) []reading {
+	out := make([]reading, len(ps))
+	for i, p := range ps {
+		out[i] = report(p)
+	}
+	return out
+}
+
+func bulkheadReport(b *bulkhead.Bulkhead) reading {
+	m := b.Metrics()
+	return reading{b, Limiter{Kind: KindBulkhead, Name: m.Name, Admitted: m.Admitted, Rejected: m.Rejected,
+		InFlight: m.InFlight, Queued: m.Queued, Limit: m.MaxConcurrent}}
+}
+
+func rateLimitReport(r *ratelimit.Limiter) reading {
+	m := r.Metrics()
+	return reading{r, Limiter{Kind: KindRateLimit, Name: m.Name, Admitted: m.Allowed, Rejected: m.Rejected, Tokens: m.Tokens}}
+}
+
+func throttleReport(t *throttle.Throttle) reading {
+	m := t.Metrics()
+	return reading{t, Limiter{Kind: KindThrottle, Name: m.Name, Admitted: m.Admitted, Rejected: m.Throttled, Probability: m.Probability}}
+}
+
+func adaptiveReport(a *adaptive.Limiter) reading {
+	m := a.Metrics()
+	return reading{a, Limiter{Kind: KindAdaptive, Name: m.Name, Admitted: m.Admitted, Rejected: m.Rejected,
+		InFlight: m.InFlight, Limit: m.Limit}}
+}
+
+// Limiters returns one Limiter per kind and name, sorted by kind, then
+// name. A policy added twice (alone and through a registry) is reported
+// once.
+func (l *List) Limiters() []Limiter {
+	l.mu.Lock()
+	sources := append([]func() []reading(nil), l.limiters...)
+	l.mu.Unlock()
+	type key struct{ kind, name string }
+	byKey := map[key]*Limiter{}
+	seen := map[any]bool{}
+	var out []*Limiter
+	for _, source := range sources {
+		for _, r := range source() {
+			if seen[r.policy] {
+				continue
+			}
+			seen[r.policy] = true
+			m := r.Limiter
+			m.Name = ValidName(m.Name)
+			k := key{m.Kind, m.Name}
+			e := byKey[k]
+			if e == nil {
+				e = &Limiter{Kind: m.Kind, Name: m.Name, Tokens: m.Tokens}
+				byKey[k] = e
+				out = append(out, e)
+			}
+			e.Admitted += m.Admitted
+			e.Rejected += m.Rejected
+			e.InFlight += m.InFlight
+			e.Queued += m.Queued
+			e.Limit += m.Limit
+			e.Tokens = min(e.Tokens, m.Tokens)
+			e.Probability = max(e.Probability, m.Probability)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return out[i].Kind < out[j].Kind
+		}
+		return out[i].Name < out[j].Name
+	})
+	result := make([]Limiter, len(out))
+	for i, e := range out {
+		result[i] = *e
+	}
+	return result
+}

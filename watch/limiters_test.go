@@ -1,0 +1,58 @@
+package watch_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/breakwater-go/breakwater"
+	"github.com/breakwater-go/breakwater/adaptive"
+	"github.com/breakwater-go/breakwater/bulkhead"
+	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/ratelimit"
+	"github.com/breakwater-go/breakwater/throttle"
+	"github.com/breakwater-go/breakwater/watch"
+)
+
+// Load-shedding policies are reported per kind and name: registries with
+// the keys made later, policies that share a name folded, a policy added
+// twice counted once.
+func TestLimiters(t *testing.T) {
+	var l watch.List
+	bulkheads, _ := bulkhead.NewRegistry(bulkhead.RegistryConfig{Defaults: bulkhead.Config{MaxConcurrent: 1}})
+	rates, _ := ratelimit.NewRegistry(ratelimit.RegistryConfig{Defaults: ratelimit.Config{Rate: 10, Burst: 5, Clock: clocktest.NewFake(time.Unix(0, 0))}})
+	throttles, _ := throttle.NewRegistry(throttle.RegistryConfig{})
+	limits, _ := adaptive.NewRegistry(adaptive.RegistryConfig{})
+	l.AddShedding(breakwater.Shedding{Bulkheads: bulkheads, RateLimits: rates, Throttles: throttles, Adaptive: limits})
+
+	ctx := context.Background()
+	api := bulkheads.Get("api")
+	l.AddBulkhead(api) // also in the registry: counted once
+	same, _ := bulkhead.New(bulkhead.Config{Name: "api", MaxConcurrent: 3})
+	l.AddBulkhead(same)
+	_ = api.Acquire(ctx)
+	_ = api.Acquire(ctx) // full
+	rates.Get("api").Allow()
+	_ = throttles.Get("x\xffy").Do(ctx, func(context.Context) error { return nil })
+	limits.Get("api")
+	standalone, _ := adaptive.New(adaptive.Config{Name: "solo", InitialLimit: 7})
+	l.AddAdaptive(standalone)
+
+	got := l.Limiters()
+	want := []watch.Limiter{
+		{Kind: "adaptive", Name: "api", Limit: 20},
+		{Kind: "adaptive", Name: "solo", Limit: 7},
+		{Kind: "bulkhead", Name: "api", Admitted: 1, Rejected: 1, InFlight: 1, Limit: 4},
+		{Kind: "ratelimit", Name: "api", Admitted: 1, Tokens: 4},
+		{Kind: "throttle", Name: "x\uFFFDy", Admitted: 1},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("entry %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	api.Release()
+}
