@@ -38,6 +38,7 @@ const (
 	DefaultLongWindow   = 600
 	DefaultTolerance    = 1.5
 	DefaultQueue        = 4
+	DefaultSampleWindow = 10
 )
 
 // MaxLimit bounds the limits of a Config.
@@ -53,7 +54,11 @@ type Config struct {
 	// Smoothing is how much of each new estimate the limit takes, in
 	// (0, 1]. Zero means 0.2.
 	Smoothing float64
-	// LongWindow is the number of samples the latency baseline averages
+	// SampleWindow is the number of round trips averaged into one update
+	// of the limit, in [1, 1e6]: one slow call among quick ones is noise,
+	// not queueing. Zero means 10 (Netflix's windowed limit).
+	SampleWindow int
+	// LongWindow is the number of updates the latency baseline averages
 	// over, in [1, 1e6]. Zero means 600.
 	LongWindow int
 	// Tolerance is how much latency above the baseline is taken as no
@@ -112,7 +117,7 @@ func (c Config) checked() (Config, error) {
 	for _, f := range []struct {
 		name string
 		v    int
-	}{{"InitialLimit", c.InitialLimit}, {"MinLimit", c.MinLimit}, {"MaxLimit", c.MaxLimit}, {"LongWindow", c.LongWindow}, {"Queue", c.Queue}} {
+	}{{"InitialLimit", c.InitialLimit}, {"MinLimit", c.MinLimit}, {"MaxLimit", c.MaxLimit}, {"LongWindow", c.LongWindow}, {"SampleWindow", c.SampleWindow}, {"Queue", c.Queue}} {
 		if f.v < 0 || f.v > MaxLimit {
 			return c, invalid(f.name, "must be in [0, %d], got %d", MaxLimit, f.v)
 		}
@@ -132,6 +137,7 @@ func (c Config) checked() (Config, error) {
 	def(&c.MaxLimit, max(DefaultMaxLimit, c.MinLimit))
 	def(&c.InitialLimit, min(max(DefaultInitialLimit, c.MinLimit), c.MaxLimit))
 	def(&c.LongWindow, DefaultLongWindow)
+	def(&c.SampleWindow, DefaultSampleWindow)
 	def(&c.Queue, DefaultQueue)
 	if c.Smoothing == 0 {
 		c.Smoothing = DefaultSmoothing
@@ -184,7 +190,11 @@ type Limiter struct {
 
 	mu       sync.Mutex // guards the estimate
 	estimate float64
-	baseline float64 // the long-term average rtt, in ns; 0 before the first sample
+	baseline float64 // the long-term average rtt, in ns; 0 before the first update
+	// The window being gathered: its round trips' sum and count, and the
+	// most calls in flight seen in it.
+	windowRTT               float64
+	windowN, windowInflight int64
 
 	admitted, rejected atomic.Uint64
 }
@@ -256,10 +266,20 @@ func (p Permit) Release() {
 	}
 }
 
-// sample moves the limit by one round-trip time.
+// sample adds one round-trip time to the window, and moves the limit by
+// the window's average once it is full.
 func (l *Limiter) sample(rtt float64, inflight int64) {
 	c := &l.cfg
 	l.mu.Lock()
+	l.windowRTT += rtt
+	l.windowN++
+	l.windowInflight = max(l.windowInflight, inflight)
+	if l.windowN < int64(c.SampleWindow) {
+		l.mu.Unlock()
+		return
+	}
+	rtt, inflight = l.windowRTT/float64(l.windowN), l.windowInflight
+	l.windowRTT, l.windowN, l.windowInflight = 0, 0, 0
 	if l.baseline == 0 {
 		l.baseline = rtt
 	} else {

@@ -225,3 +225,29 @@ func TestInnerRejectionsAreNotSampled(t *testing.T) {
 		t.Errorf("metrics %+v; want no sample, nothing in flight, 100 admitted", m)
 	}
 }
+
+// One slow call among quick ones is noise, not queueing: the limit moves
+// on a window's average, so it does not shrink for it.
+func TestOneSlowCallDoesNotShrinkTheLimit(t *testing.T) {
+	l, clk := newLimiter(t, adaptive.Config{InitialLimit: 10, MaxLimit: 10})
+	for range 3 {
+		round(t, l, clk, 10*time.Millisecond) // a window each: the baseline is 10 ms
+	}
+	var ps []adaptive.Permit
+	for range 10 {
+		p, err := l.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	clk.Advance(10 * time.Millisecond)
+	for _, p := range ps[:9] {
+		p.Done()
+	}
+	clk.Advance(20 * time.Millisecond)
+	ps[9].Done() // 30 ms: alone, three times the baseline
+	if got := l.Limit(); got != 10 {
+		t.Errorf("limit %d after one slow call in a window of quick ones, want 10", got)
+	}
+}

@@ -28,4 +28,5 @@ require (
 	github.com/smartystreets/goconvey v1.8.1 // indirect
 	golang.org/x/image v0.30.0 // indirect
 	golang.org/x/text v0.28.0 // indirect
+	golang.org/x/time v0.16.0
 )

@@ -16,16 +16,23 @@ import (
 	"github.com/afex/hystrix-go/hystrix"
 	"github.com/avast/retry-go/v4"
 	"github.com/breakwater-go/breakwater"
+	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/bulkhead"
+	"github.com/breakwater-go/breakwater/ratelimit"
 	bwretry "github.com/breakwater-go/breakwater/retry"
 	"github.com/cenkalti/backoff/v5"
 	eapache "github.com/eapache/go-resiliency/breaker"
 	"github.com/failsafe-go/failsafe-go"
+	fsadaptive "github.com/failsafe-go/failsafe-go/adaptivelimiter"
+	fsbulkhead "github.com/failsafe-go/failsafe-go/bulkhead"
 	fscb "github.com/failsafe-go/failsafe-go/circuitbreaker"
+	fsratelimit "github.com/failsafe-go/failsafe-go/ratelimiter"
 	fsretry "github.com/failsafe-go/failsafe-go/retrypolicy"
 	mercari "github.com/mercari/go-circuitbreaker"
 	sethvargo "github.com/sethvargo/go-retry"
 	"github.com/sony/gobreaker/v2"
+	"golang.org/x/time/rate"
 )
 
 var errFail = errors.New("fail")
@@ -156,4 +163,48 @@ func BenchmarkRetryBreaker(b *testing.B) {
 	fs := failsafe.With[any](fsretry.NewBuilder[any]().WithMaxAttempts(3).WithBackoff(time.Second, time.Minute).Build(),
 		fscb.NewWithDefaults[any]())
 	both(b, "failsafe-go", func() { _ = fs.Run(work) })
+}
+
+// BenchmarkBulkhead: a call admitted by a bulkhead and its slot released;
+// the bound is never reached.
+func BenchmarkBulkhead(b *testing.B) {
+	ctx := context.Background()
+	bw, err := bulkhead.New(bulkhead.Config{MaxConcurrent: bulkhead.MaxLimit})
+	if err != nil {
+		b.Fatal(err)
+	}
+	both(b, "breakwater", func() { _ = bw.Do(ctx, workCtx) })
+
+	fs := failsafe.With[any](fsbulkhead.New[any](bulkhead.MaxLimit))
+	both(b, "failsafe-go", func() { _ = fs.Run(work) })
+}
+
+// BenchmarkAdaptiveLimit: a call admitted by an adaptive concurrency limit
+// and its round-trip time sampled.
+func BenchmarkAdaptiveLimit(b *testing.B) {
+	ctx := context.Background()
+	bw, err := adaptive.New(adaptive.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	both(b, "breakwater", func() { _ = bw.Do(ctx, workCtx) })
+
+	fs := failsafe.With[any](fsadaptive.NewWithDefaults[any]())
+	both(b, "failsafe-go", func() { _ = fs.Run(work) })
+}
+
+// BenchmarkRateLimitAllow: a token taken from a bucket that never runs
+// dry, without waiting.
+func BenchmarkRateLimitAllow(b *testing.B) {
+	bw, err := ratelimit.New(ratelimit.Config{Rate: 1e9, Burst: 1_000_000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	both(b, "breakwater", func() { _ = bw.Allow() })
+
+	xr := rate.NewLimiter(rate.Limit(1e9), 1_000_000)
+	both(b, "x-time-rate", func() { _ = xr.Allow() })
+
+	fr := fsratelimit.NewBursty[any](1_000_000, time.Millisecond)
+	both(b, "failsafe-go", func() { _ = fr.TryAcquirePermit() })
 }

@@ -24,9 +24,11 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/retry"
+	"github.com/breakwater-go/breakwater/throttle"
 )
 
 // Scenario is the traffic and the outage.
@@ -56,6 +58,9 @@ type Policy struct {
 	Budget   bool            // give the retries the policy's default budget
 	Breaker  *breaker.Config // a breaker on every attempt
 	Fallback bool            // answer rejected requests from a cache
+	// Throttle and Adaptive are used by RunOverload only.
+	Throttle *throttle.Config
+	Adaptive *adaptive.Config
 }
 
 // Result is what a configuration did in a scenario.

@@ -68,3 +68,38 @@ func TestDeterministic(t *testing.T) {
 		t.Fatal("another seed gave the same results")
 	}
 }
+
+// When the capacity halves, retries alone never recover; the adaptive
+// limit keeps goodput near capacity, wastes little and recovers at once;
+// against a server that refuses quickly, the throttle cuts the retries'
+// amplification.
+func TestOverloadInvariants(t *testing.T) {
+	results := func(sc Overload) map[string]OverloadResult {
+		out := map[string]OverloadResult{}
+		for _, p := range OverloadConfigs() {
+			r, err := RunOverload(sc, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Succeeded+r.Shed > r.Requests {
+				t.Fatalf("%s: %d succeeded + %d shed > %d requests", p.Name, r.Succeeded, r.Shed, r.Requests)
+			}
+			out[p.Name] = r
+		}
+		return out
+	}
+	rs := results(CapacityHalves)
+	if r := rs["retry"]; r.Recovery >= 0 || r.GoodputAfter > 0.1 {
+		t.Errorf("retry alone recovered (%v, goodput after %.2f): the scenario shows no metastable failure", r.Recovery, r.GoodputAfter)
+	}
+	if r := rs["retry + adaptive limit"]; r.GoodputDuring < 0.85 || r.Wasted > 0.1 || r.Recovery < 0 || r.Recovery > 5*time.Second || r.P99 > CapacityHalves.Timeout {
+		t.Errorf("retry + adaptive limit: goodput %.2f, wasted %.2f, recovery %v, p99 %v", r.GoodputDuring, r.Wasted, r.Recovery, r.P99)
+	}
+	short := CapacityHalves
+	short.QueueLimit = 20
+	rs = results(short)
+	if plain, throttled := rs["retry"], rs["retry + throttle"]; throttled.Amplification >= plain.Amplification || throttled.GoodputDuring < 0.9 {
+		t.Errorf("against a refusing server, the throttle: amplification %.2f (retry alone %.2f), goodput %.2f",
+			throttled.Amplification, plain.Amplification, throttled.GoodputDuring)
+	}
+}

@@ -1,6 +1,7 @@
-// Command simulate replays the default outage scenario through each
-// configuration of package sim and writes a table (simulation.md) and a
-// chart of the load on the dependency (simulation.png).
+// Command simulate replays the scenarios of package sim through each of
+// their configurations and writes the tables and charts of docs/: the
+// outage (simulation.md, simulation.png) and the dependency whose capacity
+// halves (overload.md, overload-goodput.png, overload-latency.png).
 //
 // Usage: go run ./cmd/simulate [-seed N] [-out DIR]
 package main
@@ -50,7 +51,10 @@ func run(seed uint64, dir string, stdout io.Writer) error {
 	if err := os.WriteFile(filepath.Join(dir, "simulation.md"), []byte(document(sc, table)), 0o644); err != nil {
 		return err
 	}
-	return chart(sc, results, filepath.Join(dir, "simulation.png"))
+	if err := chart(sc, results, filepath.Join(dir, "simulation.png")); err != nil {
+		return err
+	}
+	return overload(seed, dir, stdout)
 }
 
 func markdown(sc sim.Scenario, rs []sim.Result) string {
@@ -95,35 +99,56 @@ are compared in the benchmarks instead (bench/README.md).
 }
 
 func chart(sc sim.Scenario, rs []sim.Result, path string) error {
+	limit := int((sc.Duration + 10*time.Second) / time.Second)
+	var all []named
+	for _, r := range rs {
+		v := make([]float64, limit)
+		for s := range v {
+			v[s] = float64(r.Load[s])
+		}
+		all = append(all, named{r.Name, v})
+	}
+	return lines("Load on the dependency during an outage", "attempts per second", "outage",
+		sc.OutageStart, sc.OutageEnd, all, path)
+}
+
+// named is one line of a chart: a value per second.
+type named struct {
+	name   string
+	values []float64
+}
+
+// lines draws one line per series over time, with the span [from, to)
+// shaded and called shade in the legend.
+func lines(title, ylabel, shade string, from, to time.Duration, all []named, path string) error {
 	p := plot.New()
-	p.Title.Text = "Load on the dependency during an outage"
+	p.Title.Text = title
 	p.X.Label.Text = "time (s)"
-	p.Y.Label.Text = "attempts per second"
+	p.Y.Label.Text = ylabel
 	p.Legend.Top = true
 
-	limit := int((sc.Duration + 10*time.Second) / time.Second)
 	top := 0.0
-	for _, r := range rs {
-		for _, v := range r.Load[:limit] {
-			top = max(top, float64(v))
+	for _, s := range all {
+		for _, v := range s.values {
+			top = max(top, v)
 		}
 	}
-	shade, err := plotter.NewPolygon(plotter.XYs{
-		{X: sc.OutageStart.Seconds(), Y: 0}, {X: sc.OutageEnd.Seconds(), Y: 0},
-		{X: sc.OutageEnd.Seconds(), Y: top * 1.05}, {X: sc.OutageStart.Seconds(), Y: top * 1.05},
+	area, err := plotter.NewPolygon(plotter.XYs{
+		{X: from.Seconds(), Y: 0}, {X: to.Seconds(), Y: 0},
+		{X: to.Seconds(), Y: top * 1.05}, {X: from.Seconds(), Y: top * 1.05},
 	})
 	if err != nil {
 		return err
 	}
-	shade.Color = color.RGBA{R: 255, G: 200, B: 200, A: 255}
-	shade.LineStyle.Width = 0
-	p.Add(shade)
-	p.Legend.Add("outage", shade)
+	area.Color = color.RGBA{R: 255, G: 200, B: 200, A: 255}
+	area.LineStyle.Width = 0
+	p.Add(area)
+	p.Legend.Add(shade, area)
 
-	for i, r := range rs {
-		pts := make(plotter.XYs, limit)
-		for s := range pts {
-			pts[s] = plotter.XY{X: float64(s), Y: float64(r.Load[s])}
+	for i, s := range all {
+		pts := make(plotter.XYs, len(s.values))
+		for x, v := range s.values {
+			pts[x] = plotter.XY{X: float64(x), Y: v}
 		}
 		line, err := plotter.NewLine(pts)
 		if err != nil {
@@ -133,7 +158,7 @@ func chart(sc sim.Scenario, rs []sim.Result, path string) error {
 		line.Dashes = plotutil.Dashes(i % 3)
 		line.Width = vg.Points(1.5)
 		p.Add(line)
-		p.Legend.Add(r.Name, line)
+		p.Legend.Add(s.name, line)
 	}
 	return p.Save(12*vg.Inch, 6*vg.Inch, path)
 }
