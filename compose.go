@@ -11,6 +11,7 @@ import (
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bulkhead"
 	"github.com/breakwater-go/breakwater/fallback"
+	"github.com/breakwater-go/breakwater/hedge"
 	"github.com/breakwater-go/breakwater/ratelimit"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/throttle"
@@ -115,6 +116,21 @@ func Throttle(t *throttle.Throttle) Policy { return throttlePolicy{t} }
 // a limit found from their latency.
 func AdaptiveLimit(l *adaptive.Limiter) Policy { return adaptivePolicy{l} }
 
+// Hedge runs the layers inside it again, alongside, when they are slow to
+// answer, and takes the first acceptable answer (see package hedge). The
+// runs that lose are cancelled, their results dropped. When the policy has
+// no Gate, the stack gives it the gate of the breakers directly inside it,
+// so that it never hedges into an open circuit.
+func Hedge(p *hedge.Policy) Policy { return hedgeWithPolicy[any]{p: p} }
+
+// HedgeWith hedges the layers inside it, like Hedge, adjusted by opts: what
+// to do with the losers' results (close a response), how to keep the
+// winner's context alive. Its type parameter must be the stack's result
+// type.
+func HedgeWith[T any](p *hedge.Policy, opts hedge.Options[T]) Policy {
+	return hedgeWithPolicy[T]{p, opts}
+}
+
 // Timeout bounds the time the layers inside it may take.
 func Timeout(p *timeout.Policy) Policy { return timeoutPolicy{p} }
 
@@ -134,6 +150,10 @@ type (
 	throttlePolicy         struct{ t *throttle.Throttle }
 	adaptivePolicy         struct{ l *adaptive.Limiter }
 	fallbackPolicy[T any]  struct{ p *fallback.Policy[T] }
+	hedgeWithPolicy[T any] struct {
+		p    *hedge.Policy
+		opts hedge.Options[T]
+	}
 	retryWithPolicy[T any] struct {
 		p    *retry.Policy
 		opts retry.Options[T]
@@ -177,6 +197,27 @@ func (t throttlePolicy) Apply(next Next) Next {
 func (a adaptivePolicy) Apply(next Next) Next {
 	return func(ctx context.Context, c Call) error {
 		return a.l.Do(ctx, func(ctx context.Context) error { return next(ctx, c) })
+	}
+}
+
+// Apply runs next in calls of their own, adopting the winner's result. In
+// a stack with policies of other packages, opts.Drop still sees the
+// losers' results; opts.Keep is not used.
+func (h hedgeWithPolicy[T]) Apply(next Next) Next {
+	opts := hedge.Options[Call]{Drop: func(run Call, err error) {
+		if hd, ok := run.r.(*holder[T]); ok && h.opts.Drop != nil {
+			h.opts.Drop(hd.v, err)
+		}
+		run.Release()
+	}}
+	return func(ctx context.Context, c Call) error {
+		run, err := hedge.ExecuteWith(ctx, h.p, opts, func(ctx context.Context) (Call, error) {
+			run := c.Fork()
+			return run, next(ctx, run)
+		})
+		c.Adopt(run)
+		run.Release()
+		return err
 	}
 }
 
@@ -242,6 +283,7 @@ func typedApply[T any](next Next, run func(context.Context, func(context.Context
 func (f fallbackPolicy[T]) resultType() string    { return fmt.Sprintf("fallback for %T", *new(T)) }
 func (r retryWithPolicy[T]) resultType() string   { return fmt.Sprintf("retry of %T", *new(T)) }
 func (b breakerWithPolicy[T]) resultType() string { return fmt.Sprintf("breaker of %T", *new(T)) }
+func (h hedgeWithPolicy[T]) resultType() string   { return fmt.Sprintf("hedge of %T", *new(T)) }
 
 // ErrInvalidPolicy is matched by the errors of Wrap, Execute and Do for a
 // stack that cannot be built: a nil function or policy, or a fallback of
@@ -353,6 +395,21 @@ func (s *stack[T]) add(p Policy, inner []*breaker.Breaker) error {
 		}
 		next := s.function()
 		f = func(ctx context.Context) (T, error) { return adaptive.Execute(ctx, p.l, next) }
+	case hedgeWithPolicy[T]:
+		if p.p == nil {
+			return errors.New("it is nil")
+		}
+		next, opts := s.function(), p.opts
+		if opts.Gate == nil {
+			opts.Gate = gate(inner)
+		}
+		f = func(ctx context.Context) (T, error) { return hedge.ExecuteWith(ctx, p.p, opts, next) }
+	case hedgeWithPolicy[any]: // Hedge, in a stack of another type
+		if p.p == nil {
+			return errors.New("it is nil")
+		}
+		next, opts := s.function(), hedge.Options[T]{Gate: gate(inner)}
+		f = func(ctx context.Context) (T, error) { return hedge.ExecuteWith(ctx, p.p, opts, next) }
 	case timeoutPolicy:
 		if p.p == nil {
 			return errors.New("it is nil")
@@ -426,6 +483,8 @@ func describe(p Policy) string {
 		return "throttle"
 	case adaptivePolicy:
 		return "adaptive limit"
+	case hedgeWithPolicy[any]:
+		return "hedge"
 	case nil:
 		return "nil"
 	case interface{ resultType() string }:

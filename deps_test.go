@@ -56,7 +56,7 @@ func TestCoreRequiresNothing(t *testing.T) {
 // its own.
 func TestPoliciesStandAlone(t *testing.T) {
 	const module = "github.com/breakwater-go/breakwater"
-	policies := []string{"breaker", "retry", "timeout", "fallback", "bulkhead", "ratelimit", "throttle", "adaptive"}
+	policies := []string{"breaker", "retry", "timeout", "fallback", "bulkhead", "ratelimit", "throttle", "adaptive", "hedge"}
 	for _, p := range policies {
 		out, err := exec.Command("go", "list", "-deps", "./"+p).CombinedOutput()
 		if err != nil {

@@ -10,11 +10,13 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/hedge"
 	"github.com/breakwater-go/breakwater/retry"
 )
 
@@ -53,6 +55,16 @@ type Config struct {
 	// What it rejects counts as a success, except an attempt the caller
 	// cancelled, which counts as neither. Nil means DefaultIsFailure.
 	IsFailure func(resp *http.Response, err error) bool
+
+	// Hedge, when set, hedges the requests that may be sent again (the
+	// same rules as retries: an idempotent method or an Idempotency-Key,
+	// a replayable body) instead of retrying them: a request without an
+	// answer after the policy's delay is sent again alongside, the first
+	// answer that is not retried wins, and the others are cancelled, their
+	// answers drained and closed. An answer to retry (a 503) starts the
+	// next hedge at once. Each attempt goes through the host's breaker;
+	// no hedge starts while it is open.
+	Hedge *hedge.Policy
 
 	// Shedding puts load-shedding policies in front of each host (by Key):
 	// a throttle, a rate limit, a bulkhead, an adaptive limit, each from
@@ -126,6 +138,7 @@ type Transport struct {
 	breakers  *breaker.Registry
 	key       func(*http.Request) string
 	retry     *retry.Policy
+	hedge     *hedge.Policy
 	shedding  breakwater.Shedding
 	retryNonI bool
 	retryable func(*http.Response, error) bool
@@ -138,7 +151,7 @@ var _ http.RoundTripper = (*Transport)(nil)
 // NewTransport returns a Transport described by cfg.
 func NewTransport(cfg Config) (*Transport, error) {
 	t := &Transport{
-		base: cfg.Base, breakers: cfg.Breakers, key: cfg.Key, retry: cfg.Retry, shedding: cfg.Shedding,
+		base: cfg.Base, breakers: cfg.Breakers, key: cfg.Key, retry: cfg.Retry, hedge: cfg.Hedge, shedding: cfg.Shedding,
 		retryNonI: cfg.RetryNonIdempotent, retryable: cfg.Retryable, isFailure: cfg.IsFailure,
 		clock: clock.Or(cfg.Clock),
 	}
@@ -201,7 +214,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := call{t: t, req: req}
 	defer c.closeBody()
 	var policies []breakwater.Policy
-	if t.retry != nil && t.canRetry(req) {
+	switch {
+	case !t.canRetry(req):
+	case t.hedge != nil:
+		policies = append(policies, breakwater.HedgeWith(t.hedge, hedge.Options[*http.Response]{Drop: dropAnswer, Keep: keepAnswer}))
+	case t.retry != nil:
 		policies = append(policies, breakwater.Retry(t.retry))
 	}
 	key := t.key(req)
@@ -211,11 +228,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	policies = append(policies, t.shedding.Policies(key)...)
 	var last *http.Response // an answer being retried, drained before the next attempt
 	resp, err := breakwater.Execute(req.Context(), func(ctx context.Context) (*http.Response, error) {
+		if t.hedge != nil {
+			return c.attempt(ctx) // attempts run at once; the hedge drops what loses
+		}
 		if last != nil {
 			drain(last)
 			last = nil
 		}
-		resp, err := c.attempt()
+		resp, err := c.attempt(ctx)
 		if ae := (*answerError)(nil); errors.As(err, &ae) && ae.retried {
 			last = ae.resp
 		}
@@ -236,39 +256,101 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // call is one RoundTrip: its request, and whether the request's own body
-// has been handed to the base transport, which then closes it.
+// has been handed to the base transport, which then closes it. Hedged
+// attempts run at once: sent is guarded.
 type call struct {
 	t    *Transport
 	req  *http.Request
+	mu   sync.Mutex
 	sent bool
 }
 
 // closeBody closes the request's body if no attempt handed it on.
 func (c *call) closeBody() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if !c.sent && c.req.Body != nil {
 		c.req.Body.Close()
 	}
+}
+
+// request returns the request of one more attempt, in ctx: the caller's
+// own the first time, then a clone with a fresh body, the previous
+// attempt's being spent.
+func (c *call) request(ctx context.Context) (*http.Request, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.sent {
+		c.sent = true
+		if ctx == c.req.Context() {
+			return c.req, nil
+		}
+		return c.req.WithContext(ctx), nil
+	}
+	r := c.req.Clone(ctx)
+	if c.req.GetBody != nil && c.req.Body != nil && c.req.Body != http.NoBody {
+		body, err := c.req.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		r.Body = body
+	}
+	return r, nil
+}
+
+// dropAnswer drains and closes the answer of a hedged attempt that lost.
+func dropAnswer(resp *http.Response, err error) {
+	if resp == nil {
+		if ae := (*answerError)(nil); errors.As(err, &ae) {
+			resp = ae.resp
+		}
+	}
+	if resp != nil {
+		drain(resp)
+	}
+}
+
+// keepAnswer keeps the winning attempt's context until its answer's body
+// is closed: cancelling it at once would cut the body off.
+func keepAnswer(resp *http.Response, err error, release func()) *http.Response {
+	answer := resp
+	if answer == nil {
+		if ae := (*answerError)(nil); errors.As(err, &ae) {
+			answer = ae.resp
+		}
+	}
+	if answer == nil {
+		release()
+		return resp
+	}
+	answer.Body = &releasingBody{ReadCloser: answer.Body, release: release}
+	return resp
+}
+
+// releasingBody ends its attempt's context once closed.
+type releasingBody struct {
+	io.ReadCloser
+	release func()
+}
+
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.release()
+	return err
 }
 
 // attempt sends the request once more and returns its outcome, marked: an
 // error says how the attempt counts for the breaker (breaker.Verdict) and
 // whether it is retried (retry.Retryable or retry.Permanent). An answer
 // that counts as a failure or is retried comes back as an *answerError.
-func (c *call) attempt() (*http.Response, error) {
+func (c *call) attempt(ctx context.Context) (*http.Response, error) {
 	t := c.t
-	r := c.req
-	if c.sent { // a fresh request and body: the previous attempt's are spent
-		r = c.req.Clone(c.req.Context())
-		if c.req.GetBody != nil && c.req.Body != nil && c.req.Body != http.NoBody {
-			body, err := c.req.GetBody()
-			if err != nil {
-				// Not the host's outcome: neither success nor failure.
-				return nil, retry.Permanent(breaker.WithVerdict(err, breaker.Ignored))
-			}
-			r.Body = body
-		}
+	r, err := c.request(ctx)
+	if err != nil {
+		// A body that cannot be replayed is not the host's outcome:
+		// neither success nor failure.
+		return nil, retry.Permanent(breaker.WithVerdict(err, breaker.Ignored))
 	}
-	c.sent = true
 	resp, err := t.base.RoundTrip(r)
 	retried := t.retryable(resp, err)
 	mark := retry.Permanent

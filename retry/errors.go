@@ -64,6 +64,10 @@ type permanentError struct{ err error }
 func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
 
+// Permanent reports true: policies that cannot name this package's types
+// (a hedge) recognise the mark by it.
+func (e *permanentError) Permanent() bool { return true }
+
 // Retryable wraps err so that a policy retries it whatever its RetryOn,
 // RetryIf and DoNotRetryOn say, within its attempts, time and budget: the
 // opposite of Permanent, for an integration that decides by its own
@@ -81,6 +85,9 @@ type retryableError struct{ err error }
 
 func (e *retryableError) Error() string { return e.err.Error() }
 func (e *retryableError) Unwrap() error { return e.err }
+
+// Permanent reports false: a mark made outside a Permanent one wins.
+func (e *retryableError) Permanent() bool { return false }
 
 // unmark removes a Permanent or Retryable mark from err: the marks are for
 // the policy, not the caller.

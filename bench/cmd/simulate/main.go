@@ -1,7 +1,8 @@
 // Command simulate replays the scenarios of package sim through each of
 // their configurations and writes the tables and charts of docs/: the
 // outage (simulation.md, simulation.png) and the dependency whose capacity
-// halves (overload.md, overload-goodput.png, overload-latency.png).
+// halves (overload.md, overload-goodput.png, overload-latency.png) and the
+// heavy latency tail, hedged (hedging.md, hedging.png).
 //
 // Usage: go run ./cmd/simulate [-seed N] [-out DIR]
 package main
@@ -54,7 +55,10 @@ func run(seed uint64, dir string, stdout io.Writer) error {
 	if err := chart(sc, results, filepath.Join(dir, "simulation.png")); err != nil {
 		return err
 	}
-	return overload(seed, dir, stdout)
+	if err := overload(seed, dir, stdout); err != nil {
+		return err
+	}
+	return tail(seed, dir)
 }
 
 func markdown(sc sim.Scenario, rs []sim.Result) string {
