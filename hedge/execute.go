@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 )
 
@@ -85,6 +86,24 @@ func ExecuteWith[T any](ctx context.Context, p *Policy, opts Options[T], fn func
 	launch(0)
 	running, started := 1, 1
 	var last outcome[T]
+	settled := false // the attempts that lost are cancelled and drained
+	settle := func(keep int) {
+		settled = true
+		for i, cancel := range cancels {
+			if i != keep {
+				cancel()
+			}
+		}
+		if running > 0 {
+			p.metrics.cancelled.Add(uint64(running))
+			go drain(results, running, opts.Drop, &p.metrics.dropPanics)
+		}
+	}
+	defer func() {
+		if !settled { // a hook or Drop panicked: no attempt may outlive the call
+			settle(-1)
+		}
+	}()
 	timer := p.cfg.Clock.NewTimer(p.delayFor(1))
 	defer func() { timer.Stop() }()
 	hedge := func() bool { // starts the next hedge if it may
@@ -101,26 +120,25 @@ func ExecuteWith[T any](ctx context.Context, p *Policy, opts Options[T], fn func
 		return true
 	}
 	finish := func(winner outcome[T]) (T, error) {
-		if last.err != nil && last.n != winner.n && opts.Drop != nil {
-			opts.Drop(last.v, last.err)
-		}
-		for i, cancel := range cancels {
-			if i != winner.n {
-				cancel()
-			}
-		}
-		if running > 0 {
-			p.metrics.cancelled.Add(uint64(running))
-			go drain(results, running, opts.Drop)
-		}
+		settle(winner.n)
+		release := cancels[winner.n]
 		if winner.panicked != nil {
-			cancels[winner.n]()
+			release()
 			panic(fmt.Sprintf("%v [recovered from a hedged attempt]\n%s", winner.panicked, winner.stack))
 		}
-		if opts.Keep != nil {
-			winner.v = opts.Keep(winner.v, winner.err, cancels[winner.n])
+		if opts.Keep == nil {
+			release()
 		} else {
-			cancels[winner.n]()
+			defer func() {
+				if r := recover(); r != nil {
+					release() // Keep panicked: it kept nothing
+					panic(r)
+				}
+			}()
+			winner.v = opts.Keep(winner.v, winner.err, release)
+		}
+		if last.err != nil && last.n != winner.n && opts.Drop != nil {
+			opts.Drop(last.v, last.err)
 		}
 		if winner.err == nil {
 			p.record(p.cfg.Clock.Since(start))
@@ -163,12 +181,21 @@ func ExecuteWith[T any](ctx context.Context, p *Policy, opts Options[T], fn func
 var errNoReturn = fmt.Errorf("hedge: attempt ended without returning (runtime.Goexit)")
 
 // drain waits for the n attempts still running after a winner and gives
-// their results to drop.
-func drain[T any](results <-chan outcome[T], n int, drop func(T, error)) {
+// their results to drop. The call has returned: a drop that panics has no
+// caller to take its panic, so it is recovered and counted
+// (Metrics.DropPanics), and the others are still dropped.
+func drain[T any](results <-chan outcome[T], n int, drop func(T, error), panics *atomic.Uint64) {
 	for range n {
 		o := <-results
 		if drop != nil && o.panicked == nil {
-			drop(o.v, o.err)
+			func() {
+				defer func() {
+					if recover() != nil {
+						panics.Add(1)
+					}
+				}()
+				drop(o.v, o.err)
+			}()
 		}
 	}
 }

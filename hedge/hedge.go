@@ -173,7 +173,7 @@ type Policy struct {
 }
 
 type counters struct {
-	calls, hedges, won, cancelled, denied atomic.Uint64
+	calls, hedges, won, cancelled, denied, dropPanics atomic.Uint64
 }
 
 // New returns a hedging policy described by cfg, or a *ConfigError.
@@ -290,6 +290,9 @@ type Metrics struct {
 	// whose answer won; Cancelled the attempts cancelled because another
 	// won; BudgetDenied the hedges the budget turned down.
 	Calls, Hedges, Won, Cancelled, BudgetDenied uint64
+	// DropPanics counts the panics of Options.Drop on attempts that lost
+	// after the call returned, recovered as no caller could take them.
+	DropPanics uint64
 	// Delay is the delay a hedge starts after now: Delay, or the
 	// quantile's once known.
 	Delay time.Duration
@@ -299,5 +302,5 @@ type Metrics struct {
 func (p *Policy) Metrics() Metrics {
 	m := &p.metrics
 	return Metrics{Name: p.cfg.Name, Calls: m.calls.Load(), Hedges: m.hedges.Load(), Won: m.won.Load(),
-		Cancelled: m.cancelled.Load(), BudgetDenied: m.denied.Load(), Delay: p.delayFor(1)}
+		Cancelled: m.cancelled.Load(), BudgetDenied: m.denied.Load(), DropPanics: m.dropPanics.Load(), Delay: p.delayFor(1)}
 }

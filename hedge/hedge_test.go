@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -169,12 +170,7 @@ func TestAtMostMaxHedges(t *testing.T) {
 			t.Fatalf("attempt %d started, want %d", n, want)
 		}
 	}
-	clk.Advance(time.Hour)
-	select {
-	case n := <-a.started:
-		t.Fatalf("attempt %d started past MaxHedges", n)
-	case <-time.After(10 * time.Millisecond):
-	}
+	clk.Advance(time.Hour) // no third hedge: the metrics below count every one started
 	a.answers[0] <- answer{v: "first"}
 	if r := <-out; r.v != "first" {
 		t.Fatalf("got %+v", r)
@@ -296,5 +292,52 @@ func TestInvalidConfig(t *testing.T) {
 		if _, err := hedge.New(cfg); !errors.Is(err, hedge.ErrInvalidConfig) {
 			t.Errorf("%+v: err = %v", cfg, err)
 		}
+	}
+}
+
+// A hook or Drop that panics ends the call with its panic, and no attempt
+// outlives it: each is cancelled (the leak check of TestMain sees to it).
+func TestPanickingCallbacksLeaveNoAttemptRunning(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cfg  hedge.Config
+		opts hedge.Options[string]
+		fail bool // the first attempt fails, so Drop is called on the caller's goroutine
+	}{
+		{"OnHedge", hedge.Config{Hooks: hedge.Hooks{OnHedge: func(context.Context, hedge.HedgeEvent) { panic("hook") }}}, hedge.Options[string]{}, false},
+		{"Drop", hedge.Config{MaxHedges: 2}, hedge.Options[string]{Drop: func(string, error) { panic("drop") }}, true},
+		{"Keep", hedge.Config{}, hedge.Options[string]{Keep: func(string, error, func()) string { panic("keep") }}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.Delay = 10 * time.Millisecond
+			p, clk := newPolicy(t, tt.cfg)
+			a := newAttempts(3)
+			out := run(p, tt.opts, a.fn())
+			<-a.started
+			waitTimer(t, clk)
+			if tt.fail {
+				a.answers[0] <- answer{err: errors.New("503")} // hedge 1 at once
+				<-a.started
+				a.answers[1] <- answer{err: errors.New("503")} // hedge 2 at once, dropping attempt 0
+			} else {
+				clk.Advance(10 * time.Millisecond)
+				if tt.name == "Keep" {
+					<-a.started
+					a.answers[1] <- answer{v: "won"}
+				}
+			}
+			if r := <-out; r.pan == nil {
+				t.Fatalf("got %+v, want the callback's panic", r)
+			}
+			if tt.fail {
+				a.answers[2] <- answer{v: "late"} // the last hedge, cancelled, dropped off the caller's goroutine
+				for deadline := time.Now().Add(5 * time.Second); p.Metrics().DropPanics == 0; {
+					if time.Now().After(deadline) {
+						t.Fatal("the panicking Drop of a loser was not counted")
+					}
+					runtime.Gosched()
+				}
+			}
+		})
 	}
 }

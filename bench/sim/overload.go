@@ -66,7 +66,8 @@ type OverloadResult struct {
 	Wasted                   float64 // share of the server's busy time spent on attempts given up on
 	P50, P99                 time.Duration
 	Recovery                 time.Duration // trigger end → the success rate holds ≥ 95% to the end; -1: never
-	Detect                   time.Duration // trigger start → the first second the policies turn away ≥ 10% of attempts; -1: never
+	Detect                   time.Duration // trigger start → the first second the policies turn away 10 points more than before it; -1: never
+	ShedBefore               float64       // share of attempts turned away in the 20 s before the trigger
 	Load, Goodput, Latency99 []float64     // per second: attempts sent, successes, p99 of successes (s)
 }
 
@@ -104,23 +105,7 @@ type permits struct {
 	throttle bool
 }
 
-type events []event
-
-func (q events) Len() int { return len(q) }
-func (q events) Less(i, j int) bool {
-	if q[i].at != q[j].at {
-		return q[i].at < q[j].at
-	}
-	return q[i].seq < q[j].seq
-}
-func (q events) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *events) Push(x any)   { *q = append(*q, x.(event)) }
-func (q *events) Pop() any {
-	old := *q
-	x := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return x
-}
+func (e event) when() (time.Duration, int) { return e.at, e.seq }
 
 var (
 	errTimeout = errors.New("client timeout")
@@ -149,7 +134,7 @@ func RunOverload(o Overload, p Policy) (OverloadResult, error) {
 	var all []time.Duration
 	second := func(at time.Duration) int { return min(int(at/time.Second), seconds-1) }
 
-	q := &events{}
+	q := &timeline[event]{}
 	seq := 0
 	schedule := func(at time.Duration, kind int, j *job) {
 		seq++
@@ -265,8 +250,16 @@ func RunOverload(o Overload, p Policy) (OverloadResult, error) {
 	for s := range latencies {
 		res.Latency99[s] = quantile(latencies[s], 0.99).Seconds()
 	}
+	var askedBefore, shedBefore int
+	for s := max(int(o.TriggerStart/time.Second)-20, 0); s < int(o.TriggerStart/time.Second); s++ {
+		askedBefore += asked[s]
+		shedBefore += shed[s]
+	}
+	if askedBefore > 0 {
+		res.ShedBefore = float64(shedBefore) / float64(askedBefore)
+	}
 	for s := int(o.TriggerStart / time.Second); s < len(asked); s++ {
-		if asked[s] > 0 && float64(shed[s]) >= 0.1*float64(asked[s]) {
+		if asked[s] > 0 && float64(shed[s]) >= (res.ShedBefore+0.1)*float64(asked[s]) {
 			res.Detect = time.Duration(s)*time.Second - o.TriggerStart
 			break
 		}

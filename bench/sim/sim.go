@@ -90,18 +90,24 @@ type attempt struct {
 	arrived time.Duration
 }
 
-type queue []attempt
+func (a attempt) when() (time.Duration, int) { return a.at, a.req }
 
-func (q queue) Len() int { return len(q) }
-func (q queue) Less(i, j int) bool {
-	if q[i].at != q[j].at {
-		return q[i].at < q[j].at
+// timeline is a heap of things that happen, earliest first; ties go by
+// their second key.
+type timeline[E interface{ when() (time.Duration, int) }] []E
+
+func (q timeline[E]) Len() int { return len(q) }
+func (q timeline[E]) Less(i, j int) bool {
+	ai, ki := q[i].when()
+	aj, kj := q[j].when()
+	if ai != aj {
+		return ai < aj
 	}
-	return q[i].req < q[j].req
+	return ki < kj
 }
-func (q queue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
-func (q *queue) Push(x any)   { *q = append(*q, x.(attempt)) }
-func (q *queue) Pop() any {
+func (q timeline[E]) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *timeline[E]) Push(x any)   { *q = append(*q, x.(E)) }
+func (q *timeline[E]) Pop() any {
 	old := *q
 	x := old[len(old)-1]
 	*q = old[:len(old)-1]
@@ -151,7 +157,7 @@ func Run(sc Scenario, p Policy) (Result, error) {
 	endedOK := make([]int, seconds)
 
 	// Arrivals.
-	q := &queue{}
+	q := &timeline[attempt]{}
 	for t, id := time.Duration(0), 0; ; id++ {
 		t += time.Duration(rng.ExpFloat64() / sc.Rate * float64(time.Second))
 		if t >= sc.Duration {

@@ -56,12 +56,12 @@ func overload(seed uint64, dir string, stdout io.Writer) error {
 
 func overloadTable(rs []sim.OverloadResult) string {
 	var b strings.Builder
-	b.WriteString("| configuration | success | goodput ÷ capacity, halved | goodput ÷ demand, after | amplification | work wasted | p50 | p99 | recovery | shedding from |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| configuration | success | goodput ÷ capacity, halved | goodput ÷ demand, after | amplification | work wasted | p50 | p99 | recovery | shed before | shedding from |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rs {
-		fmt.Fprintf(&b, "| %s | %.1f%% | %.2f | %.2f | %.2f× | %.0f%% | %v | %v | %s | %s |\n", r.Name, 100*r.SuccessRate(),
+		fmt.Fprintf(&b, "| %s | %.1f%% | %.2f | %.2f | %.2f× | %.0f%% | %v | %v | %s | %.1f%% | %s |\n", r.Name, 100*r.SuccessRate(),
 			r.GoodputDuring, r.GoodputAfter, r.Amplification, 100*r.Wasted,
-			r.P50.Round(time.Millisecond), r.P99.Round(time.Millisecond), orNever(r.Recovery), orNever(r.Detect))
+			r.P50.Round(time.Millisecond), r.P99.Round(time.Millisecond), orNever(r.Recovery), 100*r.ShedBefore, orNever(r.Detect))
 	}
 	return b.String()
 }
@@ -103,8 +103,10 @@ Every policy is the real one, on a simulated clock.
 - *p50, p99*: latency of the successful requests, retries included;
 - *recovery*: from the end of the trigger until the success rate holds at 95%%
   or more to the end;
+- *shed before*: the share of attempts the policies turned away in the 20 s
+  before the trigger, with the dependency healthy;
 - *shedding from*: from the start of the trigger to the first second in which
-  the policies turn away 10%% or more of the attempts.
+  the policies turn away 10 points more of the attempts than before it.
 
 ![Goodput](overload-goodput.png)
 
