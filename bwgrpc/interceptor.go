@@ -1,6 +1,6 @@
 // Package bwgrpc puts Breakwater into gRPC clients: unary and streaming
-// interceptors that retry and break circuits by status code, honour the
-// call's deadline and the server's retry pushback.
+// interceptors that retry (or hedge) and break circuits by status code,
+// honour the call's deadline and the server's retry pushback.
 //
 // It is a module of its own, so that the Breakwater core stays free of
 // third-party dependencies.
@@ -18,11 +18,13 @@ import (
 	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/fallback"
+	"github.com/breakwater-go/breakwater/hedge"
 	"github.com/breakwater-go/breakwater/retry"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // Config describes an Interceptor. The zero Config is a sensible one: a
@@ -51,6 +53,22 @@ type Config struct {
 	// successes, except Canceled, which is ignored. Nil means
 	// DefaultFailureCodes.
 	FailureCodes []codes.Code
+
+	// Hedge, when set, hedges unary calls (those Hedged chooses) instead
+	// of retrying them, as gRPC's hedging policy does: a call without an
+	// answer after the policy's delay is sent again alongside; the first
+	// answer that is not retried (by RetryCodes) wins and the others are
+	// cancelled; a retried code starts the next hedge at once; a
+	// grpc-retry-pushback-ms of "do not retry" stops hedging. Each attempt
+	// goes through the target's breaker and no hedge starts while it is
+	// open. Each attempt decodes into a reply of its own, copied into the
+	// caller's when it wins, so replies must be protocol buffers (calls
+	// whose reply is not are retried instead). Hedge only methods that are
+	// safe to run twice.
+	Hedge *hedge.Policy
+	// Hedged decides which methods are hedged, by full method name
+	// ("/pkg.Service/Method"). Nil means every unary method.
+	Hedged func(method string) bool
 
 	// Shedding puts load-shedding policies in front of each key (a
 	// throttle, a rate limit, a bulkhead, an adaptive limit, each from its
@@ -102,6 +120,8 @@ type Interceptor struct {
 	breakers *breaker.Registry
 	key      func(string, *grpc.ClientConn) string
 	retry    *retry.Policy
+	hedge    *hedge.Policy
+	hedged   func(string) bool
 	shedding breakwater.Shedding
 	retryOn  [codes.Unauthenticated + 1]bool
 	failOn   [codes.Unauthenticated + 1]bool
@@ -114,8 +134,10 @@ func New(cfg Config) (*Interceptor, error) {
 		return nil, invalid("NoBreaker", "cannot be set together with Breakers")
 	case cfg.NoRetry && cfg.Retry != nil:
 		return nil, invalid("NoRetry", "cannot be set together with Retry")
+	case cfg.Hedged != nil && cfg.Hedge == nil:
+		return nil, invalid("Hedged", "needs Hedge")
 	}
-	ic := &Interceptor{breakers: cfg.Breakers, key: cfg.Key, retry: cfg.Retry, shedding: cfg.Shedding}
+	ic := &Interceptor{breakers: cfg.Breakers, key: cfg.Key, retry: cfg.Retry, hedge: cfg.Hedge, hedged: cfg.Hedged, shedding: cfg.Shedding}
 	var err error
 	if ic.breakers == nil && !cfg.NoBreaker {
 		if ic.breakers, err = breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{}}); err != nil {
@@ -157,18 +179,30 @@ func setCodes(set *[codes.Unauthenticated + 1]bool, list, def []codes.Code, fiel
 func (ic *Interceptor) Breakers() *breaker.Registry { return ic.breakers }
 
 // Unary is a grpc.UnaryClientInterceptor. A call runs through the same
-// stack users compose with breakwater.Wrap: the retry policy around the
-// target's breaker, each attempt's error marked with how it counts for
-// the breaker and whether it is retried, by the interceptor's codes.
+// stack users compose with breakwater.Wrap: the retry or hedging policy
+// around the target's breaker, each attempt's error marked with how it
+// counts for the breaker and whether it is retried, by the interceptor's
+// codes.
 func (ic *Interceptor) Unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	attempt := func(ctx context.Context) (struct{}, error) {
+	msg, hedged := reply.(proto.Message)
+	hedged = hedged && ic.hedge != nil && (ic.hedged == nil || ic.hedged(method))
+	attempt := func(ctx context.Context) (proto.Message, error) {
+		into := reply
+		var own proto.Message
+		if hedged { // attempts run at once: each decodes into its own reply
+			own = msg.ProtoReflect().New().Interface()
+			into = own
+		}
 		var trailer metadata.MD
 		// opts may be the connection's shared defaults: append to a copy.
-		err := invoker(ctx, method, req, reply, cc, append(opts[:len(opts):len(opts)], grpc.Trailer(&trailer))...)
-		return struct{}{}, ic.retryable(ic.counted(err), trailer)
+		err := invoker(ctx, method, req, into, cc, append(opts[:len(opts):len(opts)], grpc.Trailer(&trailer))...)
+		return own, ic.retryable(ic.counted(err), trailer)
 	}
 	var policies []breakwater.Policy
-	if ic.retry != nil {
+	switch {
+	case hedged:
+		policies = append(policies, breakwater.HedgeWith(ic.hedge, hedge.Options[proto.Message]{}))
+	case ic.retry != nil:
 		policies = append(policies, breakwater.Retry(ic.retry))
 	}
 	key := ""
@@ -179,7 +213,11 @@ func (ic *Interceptor) Unary(ctx context.Context, method string, req, reply any,
 		policies = append(policies, breakwater.Breaker(ic.breakers.Get(key)))
 	}
 	policies = append(policies, ic.shedding.Policies(key)...)
-	_, err := breakwater.Execute(ctx, attempt, policies...)
+	won, err := breakwater.Execute(ctx, attempt, policies...)
+	if hedged && won != nil {
+		proto.Reset(msg)
+		proto.Merge(msg, won)
+	}
 	return finalError(err)
 }
 
@@ -302,7 +340,7 @@ func (ic *Interceptor) outcome(err error) error {
 // its code is retried (with the server's pushback as a delay), and marked
 // permanent otherwise.
 func (ic *Interceptor) retryable(err error, trailer metadata.MD) error {
-	if err == nil || ic.retry == nil {
+	if err == nil || ic.retry == nil && ic.hedge == nil {
 		return err
 	}
 	c := status.Code(err)

@@ -1,5 +1,6 @@
-// Package bwotel exposes Breakwater's breakers, retry policies and
-// load-shedding policies as OpenTelemetry metrics, through a MeterProvider of the caller's choosing.
+// Package bwotel exposes Breakwater's breakers, retry, hedging and
+// load-shedding policies as OpenTelemetry metrics, through a MeterProvider
+// of the caller's choosing.
 //
 // The content matches package bwprom. Counters and gauges are observable
 // instruments read at collection time, so calls pay nothing for them; only
@@ -18,6 +19,12 @@
 //	breakwater.retry.exhausted{name}
 //	breakwater.retry.budget_denied{name}
 //	breakwater.retry.budget_tokens{name}
+//	breakwater.hedge.calls{name}
+//	breakwater.hedge.hedges{name}
+//	breakwater.hedge.won{name}
+//	breakwater.hedge.cancelled{name}
+//	breakwater.hedge.budget_denied{name}
+//	breakwater.hedge.delay{name}                    seconds before a call's first hedge now
 //	breakwater.limiter.calls{kind,name,outcome}      admitted, rejected
 //	breakwater.limiter.in_flight{kind,name}          bulkhead, adaptive
 //	breakwater.limiter.queued{kind,name}             bulkhead
@@ -38,6 +45,7 @@ import (
 	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bulkhead"
+	"github.com/breakwater-go/breakwater/hedge"
 	"github.com/breakwater-go/breakwater/ratelimit"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/throttle"
@@ -98,12 +106,18 @@ func New(mp metric.MeterProvider) (*Observer, error) {
 	recovered := counter("breakwater.retry.successes_after_retry", "{call}", "Calls that succeeded on a retry.")
 	exhausted := counter("breakwater.retry.exhausted", "{call}", "Calls given up on because a limit was reached.")
 	denied := counter("breakwater.retry.budget_denied", "{retry}", "Retries the retry budget turned down.")
+	hedgeCalls := counter("breakwater.hedge.calls", "{call}", "Calls run through the hedging policy.")
+	hedges := counter("breakwater.hedge.hedges", "{hedge}", "Hedges started: attempts after the first.")
+	hedgesWon := counter("breakwater.hedge.won", "{hedge}", "Hedges whose answer won over the earlier attempts'.")
+	cancelled := counter("breakwater.hedge.cancelled", "{attempt}", "Attempts cancelled because another attempt's answer won.")
+	hedgeDenied := counter("breakwater.hedge.budget_denied", "{hedge}", "Hedges the hedging budget turned down.")
 	limiterCalls := counter("breakwater.limiter.calls", "{call}", "Calls the policy admitted or rejected.")
 	gauge := func(name, unit, desc string) metric.Float64ObservableGauge {
 		g, err := m.Float64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
 		check(err)
 		return g
 	}
+	hedgeDelay := gauge("breakwater.hedge.delay", "s", "How long a call waits now before its first hedge.")
 	inFlight := gauge("breakwater.limiter.in_flight", "{call}", "Calls running now.")
 	queued := gauge("breakwater.limiter.queued", "{call}", "Calls waiting for a slot now.")
 	limit := gauge("breakwater.limiter.limit", "{call}", "The concurrency limit: a bulkhead's, or an adaptive limit's current one.")
@@ -142,6 +156,15 @@ func New(mp metric.MeterProvider) (*Observer, error) {
 			ob.ObserveInt64(denied, int64(pm.BudgetDenied), name)
 			ob.ObserveFloat64(budgetTokens, pm.BudgetTokens, name)
 		}
+		for _, h := range o.watched.Hedges() {
+			name := metric.WithAttributes(attribute.String("name", h.Name))
+			ob.ObserveInt64(hedgeCalls, int64(h.Calls), name)
+			ob.ObserveInt64(hedges, int64(h.Hedges), name)
+			ob.ObserveInt64(hedgesWon, int64(h.Won), name)
+			ob.ObserveInt64(cancelled, int64(h.Cancelled), name)
+			ob.ObserveInt64(hedgeDenied, int64(h.BudgetDenied), name)
+			ob.ObserveFloat64(hedgeDelay, h.Delay.Seconds(), name)
+		}
 		for _, l := range o.watched.Limiters() {
 			kindName := []attribute.KeyValue{attribute.String("kind", l.Kind), attribute.String("name", l.Name)}
 			at := metric.WithAttributes(kindName...)
@@ -168,6 +191,7 @@ func New(mp metric.MeterProvider) (*Observer, error) {
 		})
 		return nil
 	}, state, failureRate, budgetTokens, calls, slow, trips, changes, retryCalls, retries, recovered, exhausted, denied,
+		hedgeCalls, hedges, hedgesWon, cancelled, hedgeDenied, hedgeDelay,
 		limiterCalls, inFlight, queued, limit, tokens, refusal)
 	if err != nil {
 		return nil, err
@@ -183,6 +207,9 @@ func (o *Observer) WatchBreaker(b *breaker.Breaker) { o.watched.AddBreaker(b) }
 
 // WatchRetry reports p.
 func (o *Observer) WatchRetry(p *retry.Policy) { o.watched.AddRetry(p) }
+
+// WatchHedge reports p.
+func (o *Observer) WatchHedge(p *hedge.Policy) { o.watched.AddHedge(p) }
 
 // WatchShedding reports every policy of s's registries (a transport's
 // Config.Shedding), including those made later.

@@ -1,4 +1,4 @@
-// Package bwprom exposes Breakwater's breakers, retry policies and
+// Package bwprom exposes Breakwater's breakers, retry, hedging and
 // load-shedding policies to Prometheus.
 //
 // A Collector reads the policies' counters when Prometheus scrapes, so the
@@ -21,6 +21,12 @@
 //	breakwater_retry_exhausted_total               calls given up on by a limit
 //	breakwater_retry_budget_denied_total           retries the budget turned down
 //	breakwater_retry_budget_tokens                 tokens left in the retry budget
+//	breakwater_hedge_calls_total                   calls run through the hedging policy
+//	breakwater_hedge_hedges_total                  hedges started
+//	breakwater_hedge_won_total                     hedges whose answer won
+//	breakwater_hedge_cancelled_total               attempts cancelled because another won
+//	breakwater_hedge_budget_denied_total           hedges the budget turned down
+//	breakwater_hedge_delay_seconds                 the delay before a call's first hedge now
 //
 // and for load shedding, with kind (bulkhead, ratelimit, throttle,
 // adaptive) and name labels:
@@ -44,6 +50,7 @@ import (
 	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bulkhead"
+	"github.com/breakwater-go/breakwater/hedge"
 	"github.com/breakwater-go/breakwater/ratelimit"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/throttle"
@@ -66,6 +73,12 @@ var (
 	descExhausted    = desc("retry", "exhausted_total", "Calls given up on because a limit was reached: attempts, time, budget or context.")
 	descDenied       = desc("retry", "budget_denied_total", "Retries the retry budget turned down.")
 	descBudgetTokens = desc("retry", "budget_tokens", "Tokens left in the retry budget.")
+	descHedgeCalls   = desc("hedge", "calls_total", "Calls run through the hedging policy.")
+	descHedges       = desc("hedge", "hedges_total", "Hedges started: attempts after the first.")
+	descHedgesWon    = desc("hedge", "won_total", "Hedges whose answer won over the earlier attempts'.")
+	descCancelled    = desc("hedge", "cancelled_total", "Attempts cancelled because another attempt's answer won.")
+	descHedgeDenied  = desc("hedge", "budget_denied_total", "Hedges the hedging budget turned down.")
+	descHedgeDelay   = desc("hedge", "delay_seconds", "How long a call waits now before its first hedge.")
 
 	descLimiterCalls    = limiterDesc("calls_total", "Calls the policy admitted or rejected.", "outcome")
 	descLimiterInFlight = limiterDesc("in_flight", "Calls running now.")
@@ -76,6 +89,7 @@ var (
 
 	allDescs = []*prometheus.Desc{descState, descCalls, descSlow, descTrips, descChanges, descFailureRate,
 		descRetryCalls, descRetries, descRecovered, descExhausted, descDenied, descBudgetTokens,
+		descHedgeCalls, descHedges, descHedgesWon, descCancelled, descHedgeDenied, descHedgeDelay,
 		descLimiterCalls, descLimiterInFlight, descLimiterQueued, descLimiterLimit, descLimiterTokens, descLimiterRefusal}
 )
 
@@ -122,6 +136,9 @@ func (c *Collector) WatchBreaker(b *breaker.Breaker) { c.watched.AddBreaker(b) }
 
 // WatchRetry exposes p.
 func (c *Collector) WatchRetry(p *retry.Policy) { c.watched.AddRetry(p) }
+
+// WatchHedge exposes p.
+func (c *Collector) WatchHedge(p *hedge.Policy) { c.watched.AddHedge(p) }
 
 // WatchShedding exposes every policy of s's registries (a transport's
 // Config.Shedding), including those made later.
@@ -192,6 +209,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, descExhausted, m.Exhausted, m.Name)
 		counter(ch, descDenied, m.BudgetDenied, m.Name)
 		gauge(ch, descBudgetTokens, m.BudgetTokens, m.Name)
+	}
+	for _, m := range c.watched.Hedges() {
+		counter(ch, descHedgeCalls, m.Calls, m.Name)
+		counter(ch, descHedges, m.Hedges, m.Name)
+		counter(ch, descHedgesWon, m.Won, m.Name)
+		counter(ch, descCancelled, m.Cancelled, m.Name)
+		counter(ch, descHedgeDenied, m.BudgetDenied, m.Name)
+		gauge(ch, descHedgeDelay, m.Delay.Seconds(), m.Name)
 	}
 	for _, m := range c.watched.Limiters() {
 		collectLimiter(ch, m)

@@ -13,7 +13,8 @@
 // logged at Debug: under overload they come by the thousand a second, and
 // the metrics (bwprom, bwotel) are the place to watch them; the record's
 // key names the kind of policy (bulkhead, ratelimit, throttle, adaptive)
-// and its value the policy's name. Records of calls carry the call's
+// and its value the policy's name. A hedge started, and a hedge that won,
+// are logged at Debug too: hedging is the policy at work, not trouble. Records of calls carry the call's
 // context, so a trace-aware handler ties them to the caller's trace.
 // Attach the hooks when building a policy (or a registry's Defaults); a
 // policy without them pays nothing.
@@ -26,6 +27,7 @@ import (
 	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bulkhead"
+	"github.com/breakwater-go/breakwater/hedge"
 	"github.com/breakwater-go/breakwater/ratelimit"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/throttle"
@@ -39,6 +41,8 @@ const (
 	MsgGiveUp      = "retries exhausted"
 	MsgShed        = "call shed"
 	MsgLimitChange = "concurrency limit changed"
+	MsgHedge       = "hedging"
+	MsgHedgeWon    = "hedge won"
 )
 
 // Attribute keys of the records.
@@ -63,6 +67,10 @@ const (
 	KeyRetryIn     = "retry_in"    // when a rate limiter would have had a token
 	KeyProbability = "probability" // a throttle's probability of refusal
 	KeyLimit       = "limit"       // an adaptive limit
+
+	KeyHedge  = "hedge"  // the hedging policy's name
+	KeyNumber = "number" // the hedge's number, from 1
+	KeyAfter  = "after"  // since the call started
 )
 
 // BreakerHooks returns hooks that log a breaker's state changes to l (nil
@@ -142,6 +150,18 @@ func AdaptiveHooks(l *slog.Logger) adaptive.Hooks {
 				slog.Int(KeyFrom, c.From), slog.Int(KeyTo, c.To))
 		},
 	}
+}
+
+// HedgeHooks returns hooks that log the hedges a hedging policy starts,
+// and those whose answer won, to l (nil means slog.Default()), at Debug.
+func HedgeHooks(l *slog.Logger) hedge.Hooks {
+	l = or(l)
+	log := func(msg string) func(context.Context, hedge.HedgeEvent) {
+		return func(ctx context.Context, e hedge.HedgeEvent) {
+			l.LogAttrs(ctx, slog.LevelDebug, msg, slog.String(KeyHedge, e.Name), slog.Int(KeyNumber, e.Hedge), slog.Duration(KeyAfter, e.After))
+		}
+	}
+	return hedge.Hooks{OnHedge: log(MsgHedge), OnWin: log(MsgHedgeWon)}
 }
 
 func or(l *slog.Logger) *slog.Logger {

@@ -141,6 +141,7 @@ func ExecuteWith[T any](ctx context.Context, p *Policy, opts Options[T], fn func
 			opts.Drop(last.v, last.err)
 		}
 		if winner.err == nil {
+			p.recordSuccess()
 			p.record(p.cfg.Clock.Since(start))
 			if winner.n > 0 {
 				p.metrics.won.Add(1)
@@ -158,6 +159,7 @@ func ExecuteWith[T any](ctx context.Context, p *Policy, opts Options[T], fn func
 			if o.panicked != nil || o.err == nil || !p.retryable(ctx, o.err) {
 				return finish(o)
 			}
+			p.recordFailure()
 			// A failure that allows another attempt starts the next hedge
 			// at once; the call waits for those still running.
 			hedge()

@@ -65,7 +65,11 @@ type Config struct {
 	BudgetBurst int
 	// Budget, when set, is asked before each hedge instead of the ratio: a
 	// *retry.Budget shares the retries' tokens, as gRPC's retry throttling
-	// covers hedges.
+	// covers hedges. When it also has RecordSuccess and RecordFailure
+	// methods (a *retry.Budget has), the policy records in it each attempt
+	// that failed with an error that may be retried, and each call that
+	// succeeded, so that a failing dependency empties it even with no
+	// retry policy on the path.
 	Budget interface{ AllowRetry() bool }
 	// Gate, when set, is asked before each hedge: a non-nil rejection (a
 	// breaker open) stops hedging. breakwater.Wrap sets it to the gate of
@@ -252,6 +256,26 @@ func (p *Policy) allow(gate func() (time.Duration, error)) bool {
 		if p.tokens.CompareAndSwap(t, t-1000) {
 			return true
 		}
+	}
+}
+
+// recorder is a Budget that learns from outcomes.
+type recorder interface {
+	RecordSuccess()
+	RecordFailure()
+}
+
+// recordFailure tells a recording Budget of an attempt that failed.
+func (p *Policy) recordFailure() {
+	if r, ok := p.cfg.Budget.(recorder); ok {
+		r.RecordFailure()
+	}
+}
+
+// recordSuccess tells a recording Budget of a call that succeeded.
+func (p *Policy) recordSuccess() {
+	if r, ok := p.cfg.Budget.(recorder); ok {
+		r.RecordSuccess()
 	}
 }
 

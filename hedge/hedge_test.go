@@ -12,6 +12,7 @@ import (
 
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/hedge"
+	"github.com/breakwater-go/breakwater/retry"
 )
 
 // attempts scripts the attempts of a call: each, when it starts, reports
@@ -339,5 +340,37 @@ func TestPanickingCallbacksLeaveNoAttemptRunning(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A *retry.Budget shared as Config.Budget is spent by the hedged calls'
+// failed attempts: a failing dependency empties it, hedging stops, and so
+// do the retries of a policy sharing it; successes refill it.
+func TestSharedRetryBudget(t *testing.T) {
+	budget, err := retry.NewBudget(retry.BudgetConfig{MaxTokens: 4, TokenRatio: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := newPolicy(t, hedge.Config{Delay: time.Hour, Budget: budget})
+	failing := func(context.Context) (string, error) { return "", errors.New("503") }
+	for range 3 {
+		_, _ = hedge.Execute(context.Background(), p, failing)
+	}
+	// 4 tokens; a hedge needs more than half. Call 1: its attempt fails (3),
+	// the hedge starts and fails (2); then every attempt is denied a hedge.
+	if m := p.Metrics(); m.Hedges != 1 || m.BudgetDenied != 2 {
+		t.Errorf("metrics %+v: want 1 hedge, 2 denied", m)
+	}
+	r, _ := retry.New(retry.Config{Budget: budget, MaxAttempts: 3, Delay: time.Nanosecond})
+	tries := 0
+	_ = r.Do(context.Background(), func(context.Context) error { tries++; return errors.New("503") })
+	if tries != 1 {
+		t.Errorf("the retry policy sharing the emptied budget made %d attempts, want 1", tries)
+	}
+	for range 8 {
+		_, _ = hedge.Execute(context.Background(), p, func(context.Context) (string, error) { return "ok", nil })
+	}
+	if got := budget.Tokens(); got != 4 {
+		t.Errorf("tokens after 8 successes = %v, want 4", got)
 	}
 }

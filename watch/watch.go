@@ -1,6 +1,6 @@
-// Package watch keeps the set of breakers and retry policies a metrics
-// exporter reports, and what it reports of them: one entry per name. The
-// exporters of this project (bwprom, bwotel) are built on it, and so can
+// Package watch keeps the set of breakers, retry, hedging and load-shedding
+// policies a metrics exporter reports, and what it reports of them: one
+// entry per name. The exporters of this project (bwprom, bwotel) are built on it, and so can
 // be anyone's.
 //
 // Names come from the outside world (a host of a URL) and may repeat (two
@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/hedge"
 	"github.com/breakwater-go/breakwater/retry"
 )
 
@@ -26,6 +27,7 @@ type List struct {
 	breakers   []*breaker.Breaker
 	retries    []*retry.Policy
 	limiters   []func() []reading // the load-shedding policies, read at each report
+	hedges     []*hedge.Policy
 }
 
 // AddRegistry adds every breaker of r, including those created later.
@@ -60,15 +62,7 @@ func (l *List) Snapshot() ([]*breaker.Breaker, []*retry.Policy) {
 	for _, r := range registries {
 		all = append(all, r.Breakers()...)
 	}
-	seen := make(map[*breaker.Breaker]bool, len(all))
-	unique := all[:0]
-	for _, b := range all {
-		if !seen[b] {
-			seen[b] = true
-			unique = append(unique, b)
-		}
-	}
-	return unique, retries
+	return unique(all), retries
 }
 
 // States returns every breaker state, in the order exporters report them;
