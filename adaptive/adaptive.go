@@ -4,9 +4,10 @@
 // long-term baseline, and shrinks as soon as queueing shows as latency
 // above it. A call over the limit is turned away at once.
 //
-// Each finished call is a sample of its round-trip time (rtt). The
-// baseline is an exponential average over the last LongWindow samples;
-// each sample's gradient is
+// Each finished call is a sample of its round-trip time (rtt), averaged
+// over windows of SampleWindow samples. The baseline is the mean of the
+// first ten windows, then an exponential average over the last LongWindow
+// windows; each window's gradient is
 //
 //	clamp(0.5, 1, Tolerance × baseline / rtt)
 //
@@ -191,6 +192,7 @@ type Limiter struct {
 	mu       sync.Mutex // guards the estimate
 	estimate float64
 	baseline float64 // the long-term average rtt, in ns; 0 before the first update
+	updates  int     // windows averaged into the baseline, counted to warmUp
 	// The window being gathered: its round trips' sum and count, and the
 	// most calls in flight seen in it.
 	windowRTT               float64
@@ -280,8 +282,12 @@ func (l *Limiter) sample(rtt float64, inflight int64) {
 	}
 	rtt, inflight = l.windowRTT/float64(l.windowN), l.windowInflight
 	l.windowRTT, l.windowN, l.windowInflight = 0, 0, 0
-	if l.baseline == 0 {
-		l.baseline = rtt
+	// The baseline is the plain mean of the first warmUp windows, then an
+	// exponential average: one short first window (exponential service
+	// times make them common) would otherwise read as queueing in every
+	// window after it, and shrink the limit while the dependency idles.
+	if l.updates++; l.updates <= warmUp {
+		l.baseline += (rtt - l.baseline) / float64(l.updates)
 	} else {
 		l.baseline += (rtt - l.baseline) * 2 / float64(c.LongWindow+1)
 	}
@@ -326,6 +332,10 @@ func Execute[T any](ctx context.Context, l *Limiter, fn func(context.Context) (T
 	v, err = fn(ctx)
 	return v, err
 }
+
+// warmUp is the number of windows whose plain mean starts the baseline, as
+// Gradient2's long-term measurement warms up over its first ten samples.
+const warmUp = 10
 
 // errPanicking marks, in Execute, a call that has not returned.
 var errPanicking = errors.New("adaptive: call did not return")

@@ -251,3 +251,20 @@ func TestOneSlowCallDoesNotShrinkTheLimit(t *testing.T) {
 		t.Errorf("limit %d after one slow call in a window of quick ones, want 10", got)
 	}
 }
+
+// A first window quicker than the dependency's usual latency (common with
+// exponential service times) does not set the baseline alone: the windows
+// after it, at the usual latency, do not read as queueing. Before, the
+// baseline took the first window's 40 ms and the limit fell by a third
+// over the next windows at 100 ms, shedding calls from a healthy
+// dependency for its first seconds.
+func TestQuickFirstWindowDoesNotShrinkTheLimit(t *testing.T) {
+	l, clk := newLimiter(t, adaptive.Config{InitialLimit: 50, MaxLimit: 50})
+	round(t, l, clk, 40*time.Millisecond)
+	for range 9 {
+		round(t, l, clk, 100*time.Millisecond)
+	}
+	if got := l.Limit(); got < 50 {
+		t.Errorf("limit %d after a quick first window and nine usual ones, want 50", got)
+	}
+}

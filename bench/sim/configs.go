@@ -42,3 +42,66 @@ func OverloadConfigs() []Policy {
 		{Name: "retry + budget + throttle + adaptive limit", Retry: retries, Budget: true, Throttle: &throttle.Config{}, Adaptive: &adaptive.Config{}},
 	}
 }
+
+// Metastable is the trigger of a metastable failure (Huang et al.,
+// OSDI '22): 150 requests a second against a server of capacity 200 a
+// second whose capacity falls to 40 % for ten seconds, from 0:30 to 0:40;
+// clients give up after 1 s. The queue the trigger leaves behind makes
+// attempts time out after it has ended; whether their retries keep the
+// server overloaded is what a configuration is judged on.
+var Metastable = Overload{
+	Seed: 1, Duration: 2 * time.Minute, Rate: 150, Workers: 20, ServiceTime: 100 * time.Millisecond,
+	Timeout: time.Second, TriggerStart: 30 * time.Second, TriggerEnd: 40 * time.Second, TriggerCapacity: 0.4,
+	ErrorRate: 0.01,
+}
+
+// Background is the same server and traffic with no trigger and 5 % of
+// attempts failing at random: whatever a policy trips or sheds here is a
+// false alarm.
+var Background = Overload{
+	Seed: 1, Duration: 2 * time.Minute, Rate: 150, Workers: 20, ServiceTime: 100 * time.Millisecond,
+	Timeout: time.Second, TriggerCapacity: 1, ErrorRate: 0.05,
+}
+
+// Recommended is the stack the README recommends against overload: retries
+// with a budget, outside a breaker on failure rate and slow calls, outside
+// an adaptive concurrency limit.
+func Recommended() Policy {
+	return Policy{Name: "recommended: retry + budget + breaker + adaptive limit", Retry: quickRetries(), Budget: true,
+		Breaker: slowOrFailing(), Adaptive: &adaptive.Config{}}
+}
+
+func quickRetries() *retry.Config {
+	return &retry.Config{MaxAttempts: 4, Delay: 100 * time.Millisecond, Multiplier: 2, Jitter: retry.JitterFull}
+}
+
+// slowOrFailing opens on half the calls failing or being slow (≥ 500 ms)
+// over 10 s, at least 20 calls, for 5 s.
+func slowOrFailing() *breaker.Config {
+	return &breaker.Config{FailureRate: 0.5, SlowCallDuration: 500 * time.Millisecond, SlowCallRate: 0.5,
+		TimeWindow: 10 * time.Second, MinCalls: 20, OpenDuration: 5 * time.Second}
+}
+
+// MetastableConfigs are the configurations scored in the metastable and
+// background scenarios: ours, alone and combined, and the anchors (other
+// systems' retry budgets).
+func MetastableConfigs() []Policy {
+	retries := quickRetries()
+	rate := &breaker.Config{FailureRate: 0.5, TimeWindow: 10 * time.Second, MinCalls: 20, OpenDuration: 5 * time.Second}
+	slow := &breaker.Config{FailureRate: 1, SlowCallDuration: 500 * time.Millisecond, SlowCallRate: 0.5,
+		TimeWindow: 10 * time.Second, MinCalls: 20, OpenDuration: 5 * time.Second}
+	return []Policy{
+		{Name: "no protection"},
+		{Name: "retry", Retry: retries},
+		{Name: "retry + budget (gRPC's: 10 tokens, 0.1)", Retry: retries, Budget: true},
+		{Name: "retry + Envoy's budget (anchor)", Retry: retries, Anchor: EnvoyBudget{Percent: 0.2, MinConcurrency: 3}},
+		{Name: "retry + Finagle's budget (anchor)", Retry: retries, Anchor: &FinagleBudget{Percent: 0.2, MinPerSecond: 10, TTL: 10 * time.Second}},
+		{Name: "retry + throttle (SRE, K = 2)", Retry: retries, Throttle: &throttle.Config{}},
+		{Name: "retry + breaker (failure rate)", Retry: retries, Breaker: rate},
+		{Name: "retry + breaker (slow calls)", Retry: retries, Breaker: slow},
+		{Name: "retry + adaptive limit", Retry: retries, Adaptive: &adaptive.Config{}},
+		{Name: "retry + budget + breaker (failure rate, slow calls)", Retry: retries, Budget: true, Breaker: slowOrFailing()},
+		{Name: "retry + budget + adaptive limit", Retry: retries, Budget: true, Adaptive: &adaptive.Config{}},
+		Recommended(),
+	}
+}

@@ -66,8 +66,10 @@ type OverloadResult struct {
 	Wasted                   float64 // share of the server's busy time spent on attempts given up on
 	P50, P99                 time.Duration
 	Recovery                 time.Duration // trigger end → the success rate holds ≥ 95% to the end; -1: never
-	Detect                   time.Duration // trigger start → the first second the policies turn away 10 points more than before it; -1: never
+	Detect                   time.Duration // trigger start → the breaker's first trip, or the first second the policies turn away 10 points more than before it; -1: never
 	ShedBefore               float64       // share of attempts turned away in the 20 s before the trigger
+	Trips                    int           // the breaker's transitions into open
+	ShedShare                float64       // share of the attempts asked for that the policies turned away
 	Load, Goodput, Latency99 []float64     // per second: attempts sent, successes, p99 of successes (s)
 }
 
@@ -122,7 +124,15 @@ func RunOverload(o Overload, p Policy) (OverloadResult, error) {
 	rng := rand.New(rand.NewPCG(o.Seed, 0x0e7))
 	clk := clocktest.NewFake(time.Time{})
 	origin := clk.Now()
-	pol, err := build(p, clk, rng)
+	firstTrip := time.Duration(-1)
+	trips := 0
+	onTrip := func() {
+		trips++
+		if now := clk.Now().Sub(origin); firstTrip < 0 && now >= o.TriggerStart {
+			firstTrip = now
+		}
+	}
+	pol, err := build(p, clk, rng, onTrip)
 	if err != nil {
 		return OverloadResult{}, err
 	}
@@ -180,14 +190,19 @@ func RunOverload(o Overload, p Policy) (OverloadResult, error) {
 	asked, shed := make([]int, seconds), make([]int, seconds) // attempts asked for and turned away, by second
 	// resolve gives the client an attempt's outcome: the policies hear of
 	// it, and the request ends or is retried.
+	inFlight, retriesInFlight := 0, 0 // attempts sent and not resolved; those of them that are retries
 	resolve := func(now time.Duration, j *job, err error) {
 		j.resolved = true
+		inFlight--
+		if j.n > 1 {
+			retriesInFlight--
+		}
 		pol.done(j.permits, err)
 		if err == nil {
 			end(now, j, true)
 			return
 		}
-		if d, ok := pol.next(j.n, j.prev); ok {
+		if d, ok := pol.next(j.n, j.prev, now, inFlight, retriesInFlight); ok {
 			schedule(now+d, evArrive, &job{req: j.req, n: j.n + 1, prev: d, arrived: j.arrived})
 			return
 		}
@@ -210,6 +225,12 @@ func RunOverload(o Overload, p Policy) (OverloadResult, error) {
 			}
 			j.permits, j.sent = ps, now
 			res.Attempts++
+			inFlight++
+			if j.n > 1 {
+				retriesInFlight++
+			} else if pol.anchor != nil {
+				pol.anchor.request(now)
+			}
 			res.Load[second(now)]++
 			if o.QueueLimit > 0 && len(waiting) >= o.QueueLimit {
 				resolve(now, j, errFull)
@@ -264,6 +285,17 @@ func RunOverload(o Overload, p Policy) (OverloadResult, error) {
 			break
 		}
 	}
+	if firstTrip >= 0 && (res.Detect < 0 || firstTrip-o.TriggerStart < res.Detect) {
+		res.Detect = firstTrip - o.TriggerStart
+	}
+	res.Trips = trips
+	var askedAll int
+	for s := range asked {
+		askedAll += asked[s]
+	}
+	if askedAll > 0 {
+		res.ShedShare = float64(res.Shed) / float64(askedAll)
+	}
 	last := int(o.Duration / time.Second)
 	for s := last - 1; s >= int(o.TriggerEnd/time.Second); s-- {
 		if ended[s] == 0 || float64(endedOK[s]) < 0.95*float64(ended[s]) {
@@ -303,10 +335,14 @@ type policies struct {
 	breaker  *breaker.Breaker
 	throttle *throttle.Throttle
 	adaptive *adaptive.Limiter
+	anchor   Anchor
 }
 
-func build(p Policy, clk *clocktest.Fake, rng *rand.Rand) (*policies, error) {
+func build(p Policy, clk *clocktest.Fake, rng *rand.Rand, onTrip func()) (*policies, error) {
 	pol := &policies{attempts: 1}
+	if p.Anchor != nil {
+		pol.anchor = p.Anchor.fresh()
+	}
 	var err error
 	if p.Retry != nil {
 		cfg := *p.Retry
@@ -320,6 +356,11 @@ func build(p Policy, clk *clocktest.Fake, rng *rand.Rand) (*policies, error) {
 	if p.Breaker != nil {
 		cfg := *p.Breaker
 		cfg.Clock = clk
+		cfg.Hooks.OnStateChange = func(c breaker.StateChange) {
+			if c.To == breaker.Open {
+				onTrip()
+			}
+		}
 		if pol.breaker, err = breaker.New(cfg); err != nil {
 			return nil, err
 		}
@@ -405,9 +446,14 @@ func (pol *policies) done(ps permits, err error) {
 	}
 }
 
-// next returns the delay before attempt n+1, if there is to be one.
-func (pol *policies) next(n int, prev time.Duration) (time.Duration, bool) {
+// next returns the delay before attempt n+1, if there is to be one: the
+// retry policy's, when its budget (or the anchor's) allows a retry now,
+// with inFlight attempts in flight, retries of them.
+func (pol *policies) next(n int, prev, now time.Duration, inFlight, retries int) (time.Duration, bool) {
 	if pol.retry == nil || n >= pol.attempts || (pol.budget != nil && !pol.budget.AllowRetry()) {
+		return 0, false
+	}
+	if pol.anchor != nil && !pol.anchor.allowRetry(now, inFlight, retries) {
 		return 0, false
 	}
 	return pol.retry.Delay(n, prev), true

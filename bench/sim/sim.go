@@ -58,9 +58,12 @@ type Policy struct {
 	Budget   bool            // give the retries the policy's default budget
 	Breaker  *breaker.Config // a breaker on every attempt
 	Fallback bool            // answer rejected requests from a cache
-	// Throttle and Adaptive are used by RunOverload only.
+	// Throttle, Adaptive and Anchor are used by RunOverload only.
 	Throttle *throttle.Config
 	Adaptive *adaptive.Config
+	// Anchor, when set, bounds the retries by another system's retry
+	// budget instead of Budget's: a comparison, not a Breakwater policy.
+	Anchor Anchor
 }
 
 // Result is what a configuration did in a scenario.

@@ -120,3 +120,63 @@ func TestHedgingCutsTheTail(t *testing.T) {
 		}
 	}
 }
+
+// The metastable scenario shows the failure, and the recommended stack
+// gets out of it: naive retries never recover once the trigger ends; the
+// recommended stack recovers within one open duration plus one probe,
+// with amplification at most 1.1×, and neither trips nor sheds more than
+// 1 % under 5 % background errors.
+func TestMetastableInvariants(t *testing.T) {
+	run := func(sc Overload, p Policy) OverloadResult {
+		r, err := RunOverload(sc, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Succeeded+r.Shed > r.Requests {
+			t.Fatalf("%s: %d succeeded + %d shed > %d requests", p.Name, r.Succeeded, r.Shed, r.Requests)
+		}
+		return r
+	}
+	configs := MetastableConfigs()
+	if r := run(Metastable, configs[1]); r.Name != "retry" || r.Recovery >= 0 {
+		t.Errorf("%s recovered after %v: the scenario shows no metastable failure", r.Name, r.Recovery)
+	}
+	rec := Recommended()
+	open := rec.Breaker.OpenDuration
+	r := run(Metastable, rec)
+	if r.Recovery < 0 || r.Recovery > open+time.Second || r.Amplification > 1.1 {
+		t.Errorf("recommended: recovery %v (want ≤ %v), amplification %.2f (want ≤ 1.1)", r.Recovery, open+time.Second, r.Amplification)
+	}
+	if b := run(Background, rec); b.Trips > 0 || b.ShedShare > 0.01 {
+		t.Errorf("recommended, 5 %% background errors: %d trips, %.1f %% shed", b.Trips, 100*b.ShedShare)
+	}
+}
+
+// The anchors' rules: Envoy's bounds retries in flight by a share of the
+// attempts in flight with a floor; Finagle's bounds retries over its TTL
+// by a share of requests plus a rate.
+func TestAnchors(t *testing.T) {
+	envoy := EnvoyBudget{Percent: 0.2, MinConcurrency: 3}
+	for _, c := range []struct {
+		inFlight, retries int
+		want              bool
+	}{{0, 2, true}, {0, 3, false}, {100, 19, true}, {100, 20, false}} {
+		if got := envoy.allowRetry(0, c.inFlight, c.retries); got != c.want {
+			t.Errorf("Envoy, %d in flight, %d retries: %v, want %v", c.inFlight, c.retries, got, c.want)
+		}
+	}
+	f := (&FinagleBudget{Percent: 0.2, MinPerSecond: 1, TTL: 10 * time.Second}).fresh()
+	for range 10 {
+		f.request(0)
+	}
+	allowed := 0
+	for f.allowRetry(time.Second, 0, 0) {
+		allowed++
+	}
+	if allowed != 12 { // 20 % of 10 requests, and 1 a second over 10 s
+		t.Errorf("Finagle allowed %d retries, want 12", allowed)
+	}
+	if !f.allowRetry(11*time.Second+time.Nanosecond, 0, 0) {
+		t.Error("Finagle: retries older than the TTL still count")
+	}
+}
