@@ -21,8 +21,9 @@ const Root = "github.com/breakwater-go/breakwater"
 var Released = []string{".", "bwgrpc", "bwotel", "bwprom", "bwredis"}
 
 // Unreleased lists the modules of the repository that are never tagged:
-// benchmarks against peers, and this tool.
-var Unreleased = []string{"bench", "release"}
+// benchmarks against peers, the browser test of the dashboard, and this
+// tool.
+var Unreleased = []string{"bench", "browsertest", "release"}
 
 // modulePath returns the path of the module in directory dir.
 func modulePath(dir string) string {

@@ -8,24 +8,36 @@
 //
 // It starts the dependency and the service on 127.0.0.1, takes the
 // dependency down halfway, and prints what clients of the service see.
+// The service serves its circuits' live dashboard at /dashboard/.
+//
+// With -serve it keeps running instead, printing the addresses of the
+// service, its dashboard and the dependency, whose behaviour
+// POST /control?mode=up|down|slow changes (slow: answers after two
+// seconds), until interrupted.
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bwhttp"
+	"github.com/breakwater-go/breakwater/dashboard"
 	"github.com/breakwater-go/breakwater/retry"
+	"github.com/breakwater-go/breakwater/watch"
 )
 
 // priceService answers /price?sku=... from the prices dependency, keeping
@@ -34,24 +46,25 @@ type priceService struct {
 	client    *http.Client
 	prices    string // the dependency's base URL
 	breakers  *breaker.Registry
+	retries   *retry.Policy
 	mu        sync.Mutex
 	lastKnown map[string]string
 }
 
-func newPriceService(prices string) (*priceService, error) {
-	breakers, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{ConsecutiveFailures: 3, OpenDuration: 30 * time.Second}})
+func newPriceService(prices string, openFor time.Duration) (*priceService, error) {
+	breakers, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{ConsecutiveFailures: 3, OpenDuration: openFor}})
 	if err != nil {
 		return nil, err
 	}
-	retries, err := retry.New(retry.Config{MaxAttempts: 2, Delay: 50 * time.Millisecond})
+	retries, err := retry.New(retry.Config{Name: "prices", MaxAttempts: 2, Delay: 50 * time.Millisecond})
 	if err != nil {
 		return nil, err
 	}
-	client, err := bwhttp.NewClient(bwhttp.Config{Breakers: breakers, Retry: retries}, 2*time.Second)
+	client, err := bwhttp.NewClient(bwhttp.Config{Breakers: breakers, Retry: retries}, 5*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	return &priceService{client: client, prices: prices, breakers: breakers, lastKnown: map[string]string{}}, nil
+	return &priceService{client: client, prices: prices, breakers: breakers, retries: retries, lastKnown: map[string]string{}}, nil
 }
 
 func (s *priceService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -102,42 +115,113 @@ func (s *priceService) fetch(ctx context.Context, sku string) (string, error) {
 	return string(body), err
 }
 
+// handler is the service's mux: prices, the health document and the
+// dashboard of its circuits.
+func (s *priceService) handler() (http.Handler, error) {
+	var watched watch.List
+	watched.AddRegistry(s.breakers)
+	watched.AddRetry(s.retries)
+	board, err := dashboard.New(dashboard.Config{Watch: &watched})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/price", s)
+	mux.Handle("/health/circuits", bwhttp.HealthHandler(s.breakers))
+	mux.Handle("/dashboard/", http.StripPrefix("/dashboard", board))
+	return mux, nil
+}
+
 func main() {
-	if err := scenario(os.Stdout); err != nil {
+	serveFlag := flag.Bool("serve", false, "keep serving, with the dependency under control, until interrupted")
+	openFor := flag.Duration("open-for", 30*time.Second, "how long a circuit stays open")
+	flag.Parse()
+	var err error
+	if *serveFlag {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		err = serveUntil(ctx, *openFor, os.Stdout)
+	} else {
+		err = scenario(os.Stdout)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "cachefallback:", err)
 		os.Exit(1)
 	}
 }
 
-// scenario runs the dependency and the service and prints what a client of
-// the service sees while the dependency goes down.
-func scenario(w io.Writer) error {
-	var down atomic.Bool
-	prices, err := serve(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if down.Load() {
-			http.Error(rw, "down for maintenance", http.StatusServiceUnavailable)
+// dependency is the prices service the example depends on: up, down (503)
+// or slow (answers after two seconds).
+type dependency struct{ mode atomic.Value }
+
+func (d *dependency) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/control" && r.Method == http.MethodPost {
+		switch m := r.FormValue("mode"); m {
+		case "up", "down", "slow":
+			d.mode.Store(m)
+		default:
+			http.Error(rw, "mode must be up, down or slow", http.StatusBadRequest)
+		}
+		return
+	}
+	switch d.mode.Load() {
+	case "down":
+		http.Error(rw, "down for maintenance", http.StatusServiceUnavailable)
+		return
+	case "slow":
+		select {
+		case <-time.After(2 * time.Second):
+		case <-r.Context().Done():
 			return
 		}
-		fmt.Fprintf(rw, "%s costs 9.99", r.URL.Path[len("/prices/"):])
-	}))
+	}
+	fmt.Fprintf(rw, "%s costs 9.99", strings.TrimPrefix(r.URL.Path, "/prices/"))
+}
+
+// start runs the dependency and the service on 127.0.0.1.
+func start(openFor time.Duration) (deps *dependency, prices, front *server, svc *priceService, err error) {
+	deps = &dependency{}
+	deps.mode.Store("up")
+	if prices, err = serve(deps); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if svc, err = newPriceService("http://"+prices.Addr, openFor); err != nil {
+		prices.Close()
+		return nil, nil, nil, nil, err
+	}
+	h, err := svc.handler()
+	if err == nil {
+		front, err = serve(h)
+	}
+	if err != nil {
+		prices.Close()
+		return nil, nil, nil, nil, err
+	}
+	return deps, prices, front, svc, nil
+}
+
+// serveUntil runs the service until ctx ends, printing its addresses.
+func serveUntil(ctx context.Context, openFor time.Duration, w io.Writer) error {
+	_, prices, front, _, err := start(openFor)
 	if err != nil {
 		return err
 	}
 	defer prices.Close()
-	svc, err := newPriceService("http://" + prices.Addr)
-	if err != nil {
-		return err
-	}
-	front, err := serve(svc)
-	if err != nil {
-		return err
-	}
 	defer front.Close()
-	health, err := serve(bwhttp.HealthHandler(svc.breakers))
+	fmt.Fprintf(w, "service http://%s/price?sku=apple\ndashboard http://%s/dashboard/\ndependency http://%s/control\n", front.Addr, front.Addr, prices.Addr)
+	<-ctx.Done()
+	return nil
+}
+
+// scenario runs the dependency and the service and prints what a client of
+// the service sees while the dependency goes down.
+func scenario(w io.Writer) error {
+	deps, prices, front, _, err := start(30 * time.Second)
 	if err != nil {
 		return err
 	}
-	defer health.Close()
+	defer prices.Close()
+	defer front.Close()
 
 	ask := func(sku string) {
 		resp, err := http.Get("http://" + front.Addr + "/price?sku=" + sku)
@@ -155,12 +239,12 @@ func scenario(w io.Writer) error {
 	fmt.Fprintln(w, "prices is up")
 	ask("apple")
 	fmt.Fprintln(w, "prices goes down")
-	down.Store(true)
+	deps.mode.Store("down")
 	ask("apple") // 2 attempts, both 503: 2 failures
 	ask("pear")  // the third failure opens the circuit: no retry, prices' answer is passed on
 	ask("apple") // open: answered from the cache
 	ask("pear")  // open, nothing cached: 503 with Retry-After
-	resp, err := http.Get("http://" + health.Addr + "/health/circuits")
+	resp, err := http.Get("http://" + front.Addr + "/health/circuits")
 	if err != nil {
 		return err
 	}

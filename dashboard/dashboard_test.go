@@ -1,0 +1,269 @@
+package dashboard_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/dashboard"
+	"github.com/breakwater-go/breakwater/retry"
+	"github.com/breakwater-go/breakwater/watch"
+)
+
+type fixture struct {
+	clk      *clocktest.Fake
+	breakers *breaker.Registry
+	srv      *httptest.Server
+}
+
+func newFixture(t *testing.T, cfg dashboard.Config) fixture {
+	t.Helper()
+	clk := clocktest.NewFake(time.Unix(1_000_000, 0))
+	breakers, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{
+		ConsecutiveFailures: 2, OpenDuration: 30 * time.Second, Clock: clk}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w watch.List
+	w.AddRegistry(breakers)
+	p, _ := retry.New(retry.Config{Name: "prices"})
+	w.AddRetry(p)
+	cfg.Watch, cfg.Clock = &w, clk
+	d, err := dashboard.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/dashboard/", http.StripPrefix("/dashboard", d))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return fixture{clk, breakers, srv}
+}
+
+func (f fixture) snapshot(t *testing.T) dashboard.Snapshot {
+	t.Helper()
+	resp, err := http.Get(f.srv.URL + "/dashboard/snapshot.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s dashboard.Snapshot
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func fail(context.Context) error { return errors.New("503") }
+
+// A tripped circuit shows open, with the time until its probe, its trip
+// and its rejections; calls a second come from the counters' increase;
+// the history grows one point a snapshot.
+func TestSnapshot(t *testing.T) {
+	f := newFixture(t, dashboard.Config{})
+	ctx := context.Background()
+	api, db := f.breakers.Get("api"), f.breakers.Get("db")
+	_ = db.Do(ctx, func(context.Context) error { return nil })
+	_ = f.snapshot(t)
+	for range 3 {
+		_ = api.Do(ctx, fail) // two failures open it, the third is rejected
+	}
+	f.clk.Advance(2 * time.Second)
+	s := f.snapshot(t)
+	if len(s.Circuits) != 2 || len(s.Retries) != 1 || s.Actions {
+		t.Fatalf("snapshot %+v", s)
+	}
+	c := s.Circuits[0]
+	if c.Name != "api" || c.State != "open" || c.Trips != 1 || c.Rejections != 1 || c.ProbeInSeconds != 28 || c.InStateSeconds != 2 {
+		t.Errorf("api: %+v", c)
+	}
+	if c.CallsPerSecond != 1.5 || c.History == nil || len(c.History.CallsPerSecond) != 2 {
+		t.Errorf("api: %v calls a second, history %v; want 1.5 (3 in 2 s), 2 points", c.CallsPerSecond, c.History)
+	}
+	if s.Circuits[1].State != "closed" {
+		t.Errorf("db: %+v", s.Circuits[1])
+	}
+}
+
+// The stream sends a snapshot at once, then one every interval, and ends
+// when the client goes (the leak check sees no handler left).
+func TestStream(t *testing.T) {
+	f := newFixture(t, dashboard.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+"/dashboard/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	lines := bufio.NewScanner(resp.Body)
+	next := func() dashboard.Snapshot {
+		t.Helper()
+		for lines.Scan() {
+			if data, ok := strings.CutPrefix(lines.Text(), "data: "); ok {
+				var s dashboard.Snapshot
+				if err := json.Unmarshal([]byte(data), &s); err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+		}
+		t.Fatalf("stream ended: %v", lines.Err())
+		return dashboard.Snapshot{}
+	}
+	first := next()
+	f.breakers.Get("api").Trip()
+	waitCtx, stop := context.WithTimeout(ctx, 5*time.Second)
+	defer stop()
+	if err := f.clk.WaitForTimers(waitCtx, 1); err != nil {
+		t.Fatal(err)
+	}
+	f.clk.Advance(dashboard.DefaultInterval)
+	second := next()
+	if len(first.Circuits) != 0 || len(second.Circuits) != 1 || second.Circuits[0].State != "open" || second.Circuits[0].History != nil {
+		t.Errorf("first %+v\nsecond %+v", first.Circuits, second.Circuits)
+	}
+}
+
+// Without Config.Actions the action endpoint does not exist; with it, it
+// takes POST with the X-Breakwater-Action header only, and every action
+// is logged with the remote address.
+func TestActions(t *testing.T) {
+	ro := newFixture(t, dashboard.Config{})
+	ro.breakers.Get("api")
+	if code := post(t, ro.srv.URL, "trip", "api", true); code != http.StatusNotFound {
+		t.Errorf("read-only dashboard: action answered %d, want 404", code)
+	}
+
+	var logs strings.Builder
+	rw := newFixture(t, dashboard.Config{Actions: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	api := rw.breakers.Get("api")
+	if code := post(t, rw.srv.URL, "trip", "api", false); code != http.StatusForbidden {
+		t.Errorf("without the header: %d, want 403", code)
+	}
+	if code := get(t, rw.srv.URL+"/dashboard/actions?action=trip&name=api"); code != http.StatusMethodNotAllowed {
+		t.Errorf("GET: %d, want 405", code)
+	}
+	for _, c := range []struct {
+		action, name string
+		code         int
+		state        breaker.State
+	}{
+		{"trip", "api", http.StatusNoContent, breaker.Open},
+		{"reset", "api", http.StatusNoContent, breaker.Closed},
+		{"force-open", "api", http.StatusNoContent, breaker.ForcedOpen},
+		{"explode", "api", http.StatusBadRequest, breaker.ForcedOpen},
+		{"reset", "nobody", http.StatusNotFound, breaker.ForcedOpen},
+	} {
+		if code := post(t, rw.srv.URL, c.action, c.name, true); code != c.code || api.State() != c.state {
+			t.Errorf("%s %s: %d, state %v; want %d, %v", c.action, c.name, code, api.State(), c.code, c.state)
+		}
+	}
+	if s := rw.snapshot(t); !s.Actions || s.Circuits[0].State != "forced-open" {
+		t.Errorf("after the actions: %+v", s)
+	}
+	if got := strings.Count(logs.String(), "dashboard action"); got != 3 || !strings.Contains(logs.String(), "remote=127.0.0.1:") {
+		t.Errorf("log:\n%s", logs.String())
+	}
+}
+
+func get(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func post(t *testing.T, base, action, name string, header bool) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/dashboard/actions", strings.NewReader(url.Values{"action": {action}, "name": {name}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if header {
+		req.Header.Set("X-Breakwater-Action", "1")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// A thousand circuits are one snapshot, their histories bounded; circuits
+// removed from the registry leave it with their history.
+func TestThousandCircuits(t *testing.T) {
+	f := newFixture(t, dashboard.Config{History: 5})
+	for i := range 1000 {
+		f.breakers.Get("host-" + string(rune('a'+i%26)) + "-" + time.Duration(i).String())
+	}
+	for range 8 {
+		f.clk.Advance(time.Second)
+		_ = f.snapshot(t)
+	}
+	s := f.snapshot(t)
+	if len(s.Circuits) != 1000 || s.History != 5 || len(s.Circuits[0].History.FailureRate) != 5 {
+		t.Fatalf("%d circuits, history of %d", len(s.Circuits), len(s.Circuits[0].History.FailureRate))
+	}
+	for _, b := range f.breakers.Breakers()[:500] {
+		f.breakers.Remove(b.Name())
+	}
+	f.clk.Advance(time.Second)
+	if s := f.snapshot(t); len(s.Circuits) != 500 {
+		t.Errorf("%d circuits after removing 500", len(s.Circuits))
+	}
+}
+
+// The page, its script and style are served from the binary, and refer
+// to nothing outside it.
+func TestPageIsSelfContained(t *testing.T) {
+	f := newFixture(t, dashboard.Config{})
+	for path, want := range map[string]string{"/dashboard/": `src="app.js"`, "/dashboard/app.js": "EventSource", "/dashboard/style.css": ".state.open"} {
+		resp, err := http.Get(f.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("%s: %d, body lacks %q", path, resp.StatusCode, want)
+		}
+		if strings.Contains(string(body), "http://") || strings.Contains(string(body), "https://") {
+			t.Errorf("%s refers to an external address", path)
+		}
+	}
+	if code := get(t, f.srv.URL+"/dashboard/secret"); code != http.StatusNotFound {
+		t.Errorf("unknown path: %d", code)
+	}
+}
+
+func TestInvalidConfig(t *testing.T) {
+	var w watch.List
+	for _, cfg := range []dashboard.Config{
+		{},
+		{Watch: &w, Interval: time.Millisecond},
+		{Watch: &w, History: 1},
+		{Watch: &w, History: 100_000},
+	} {
+		if _, err := dashboard.New(cfg); !errors.Is(err, dashboard.ErrInvalidConfig) {
+			t.Errorf("%+v: err = %v", cfg, err)
+		}
+	}
+}
