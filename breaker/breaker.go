@@ -358,7 +358,7 @@ func (b *Breaker) finish(p permit, ctx context.Context, o outcome, err error) {
 		if hook != nil {
 			// Deferred, the outcome is recorded even if the hook panics: a
 			// user's hook must not keep a probe's slot or lose a failure.
-			defer b.record(e, o, slow, at, err)
+			defer b.record(ctx, e, o, slow, at, err)
 			if ctx == nil { // a Permit made by hand
 				ctx = context.Background()
 			}
@@ -366,20 +366,21 @@ func (b *Breaker) finish(p permit, ctx context.Context, o outcome, err error) {
 			return
 		}
 	}
-	b.record(e, o, slow, at, err)
+	b.record(ctx, e, o, slow, at, err)
 }
 
 // record applies an outcome to the state it was admitted in.
-func (b *Breaker) record(e *epoch, o outcome, slow bool, at time.Duration, err error) {
+// ctx is the call's: the state change the outcome causes carries it.
+func (b *Breaker) record(ctx context.Context, e *epoch, o outcome, slow bool, at time.Duration, err error) {
 	switch e.state {
 	case Closed:
-		b.recordClosed(e, o, slow, at, err)
+		b.recordClosed(ctx, e, o, slow, at, err)
 	case HalfOpen:
-		b.recordProbe(e, o, slow, err)
+		b.recordProbe(ctx, e, o, slow, err)
 	}
 }
 
-func (b *Breaker) recordClosed(e *epoch, o outcome, slow bool, at time.Duration, err error) {
+func (b *Breaker) recordClosed(ctx context.Context, e *epoch, o outcome, slow bool, at time.Duration, err error) {
 	// The run of failures is kept with a window too, for Metrics and
 	// ReadyToTrip.
 	var c Counts
@@ -403,16 +404,16 @@ func (b *Breaker) recordClosed(e *epoch, o outcome, slow bool, at time.Duration,
 	}
 	if f := b.s.readyToTrip; f != nil { // it alone decides, after failures and slow calls
 		if (o == failure || slow) && f(c) {
-			b.trip(e, cause{reason: ReasonReadyToTrip, counts: c}, err)
+			b.trip(e, cause{reason: ReasonReadyToTrip, counts: c, ctx: ctx}, err)
 		}
 		return
 	}
 	if why, trip := b.s.tripReason(c); trip {
-		b.trip(e, cause{reason: why, counts: c}, err)
+		b.trip(e, cause{reason: why, counts: c, ctx: ctx}, err)
 	}
 }
 
-func (b *Breaker) recordProbe(e *epoch, o outcome, slow bool, err error) {
+func (b *Breaker) recordProbe(ctx context.Context, e *epoch, o outcome, slow bool, err error) {
 	failed := o == failure || slow // a slow probe fails, window or not
 	// The slot is given back even if a state-change hook run by the
 	// transition panics: always when the limit is on probes in flight; per
@@ -432,9 +433,9 @@ func (b *Breaker) recordProbe(e *epoch, o outcome, slow bool, err error) {
 	if b.s.halfOpenRate == 0 {
 		switch {
 		case failed:
-			b.trip(e, cause{reason: ReasonProbesFailed}, err)
+			b.trip(e, cause{reason: ReasonProbesFailed, ctx: ctx}, err)
 		case passed >= b.s.toClose:
-			b.transition(e, Closed, cause{reason: ReasonProbesPassed})
+			b.transition(e, Closed, cause{reason: ReasonProbesPassed, ctx: ctx})
 		}
 		return
 	}
@@ -444,9 +445,9 @@ func (b *Breaker) recordProbe(e *epoch, o outcome, slow bool, err error) {
 	limit := b.s.halfOpenRate * float64(b.s.probes)
 	switch {
 	case float64(fails) >= limit:
-		b.trip(e, cause{reason: ReasonProbesFailed}, err)
+		b.trip(e, cause{reason: ReasonProbesFailed, ctx: ctx}, err)
 	case float64(b.s.probes-passed) < limit:
-		b.transition(e, Closed, cause{reason: ReasonProbesPassed})
+		b.transition(e, Closed, cause{reason: ReasonProbesPassed, ctx: ctx})
 	}
 }
 
@@ -457,6 +458,7 @@ type cause struct {
 	counts Counts
 	open   time.Duration // > 0: the open duration asked for, capped by MaxOpenDuration
 	until  time.Time     // non-zero: open until then (TripFor, TripUntil)
+	ctx    context.Context // the call whose outcome made the change; nil for others
 }
 
 // trip opens the circuit from epoch from, asking OpenDurationFunc how long
@@ -517,7 +519,10 @@ func (b *Breaker) setLocked(to State, c cause) {
 	if from.state != to {
 		b.c.changes.Add(1)
 		if b.s.hooks.OnStateChange != nil {
-			ev := StateChange{Name: b.s.name, From: from.state, To: to, At: now, Reason: c.reason}
+			ev := StateChange{Name: b.s.name, From: from.state, To: to, At: now, Reason: c.reason, Context: c.ctx}
+			if ev.Context == nil {
+				ev.Context = context.Background()
+			}
 			if to == Open {
 				ev.Counts = c.counts
 				ev.Until = now.Add(open)

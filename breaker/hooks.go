@@ -40,6 +40,11 @@ type StateChange struct {
 	At       time.Time
 	// Reason is why the circuit changed state.
 	Reason Reason
+	// Context is the context of the call whose outcome made the change (a
+	// trip, a probe closing or reopening the circuit), so that a listener
+	// can tie the change to the caller's trace; context.Background() for a
+	// change no call made (a cool-down's end, Trip, Reset).
+	Context context.Context
 	// Counts are the closed circuit's counts when it tripped; zero for
 	// other changes.
 	Counts Counts

@@ -140,3 +140,21 @@ func TestCallHooksGetTheCallsContext(t *testing.T) {
 		t.Fatalf("hooks saw %v; want the call's context three times", got)
 	}
 }
+
+// A state change a call's outcome makes carries that call's context; one
+// no call made carries context.Background().
+func TestStateChangeCarriesTheCallsContext(t *testing.T) {
+	type key struct{}
+	var changes []breaker.StateChange
+	b, err := breaker.New(breaker.Config{ConsecutiveFailures: 1, Hooks: breaker.Hooks{
+		OnStateChange: func(c breaker.StateChange) { changes = append(changes, c) }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.WithValue(context.Background(), key{}, "the call")
+	_ = b.Do(ctx, func(context.Context) error { return errors.New("boom") })
+	b.Reset()
+	if len(changes) != 2 || changes[0].Context.Value(key{}) != "the call" || changes[1].Context != context.Background() {
+		t.Fatalf("changes %+v", changes)
+	}
+}
