@@ -456,8 +456,8 @@ func (b *Breaker) recordProbe(ctx context.Context, e *epoch, o outcome, slow boo
 type cause struct {
 	reason Reason
 	counts Counts
-	open   time.Duration // > 0: the open duration asked for, capped by MaxOpenDuration
-	until  time.Time     // non-zero: open until then (TripFor, TripUntil)
+	open   time.Duration   // > 0: the open duration asked for, capped by MaxOpenDuration
+	until  time.Time       // non-zero: open until then (TripFor, TripUntil)
 	ctx    context.Context // the call whose outcome made the change; nil for others
 }
 

@@ -87,12 +87,12 @@ type Handler struct {
 	cfg    Config
 	static http.Handler
 
-	mu      sync.Mutex
+	mu          sync.Mutex
 	last        time.Time // when the cached snapshot was taken
 	cached      []byte    // with the circuits' history
 	cachedLight []byte    // without
-	history map[string]*series
-	prev    map[string]counts // per circuit, for rates
+	history     map[string]*series
+	prev        map[string]counts // per circuit, for rates
 }
 
 // New returns a dashboard described by cfg, or a *ConfigError.

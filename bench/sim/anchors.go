@@ -26,7 +26,7 @@ type EnvoyBudget struct {
 // Name returns the rule.
 func (e EnvoyBudget) Name() string { return "Envoy retry budget (20 % of in flight, min 3)" }
 
-func (e EnvoyBudget) fresh() Anchor            { return e }
+func (e EnvoyBudget) fresh() Anchor             { return e }
 func (e EnvoyBudget) request(now time.Duration) {}
 
 func (e EnvoyBudget) allowRetry(_ time.Duration, inFlight, retries int) bool {
