@@ -3,7 +3,6 @@ package bwgrpc_test
 import (
 	"context"
 	"errors"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -12,9 +11,7 @@ import (
 	"github.com/breakwater-go/breakwater/bwgrpc"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/hedge"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 )
@@ -61,21 +58,7 @@ func (h *tailHealth) count() int {
 func serveTail(t *testing.T, h *tailHealth, ic *bwgrpc.Interceptor) healthpb.HealthClient {
 	t.Helper()
 	h.cancelled, h.arrived = make(chan int, 10), make(chan int, 10)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	healthpb.RegisterHealthServer(srv, h)
-	go srv.Serve(ln)
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithUnaryInterceptor(ic.Unary))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return healthpb.NewHealthClient(conn)
+	return start(t, h, ic)
 }
 
 func hedging(t *testing.T, cfg hedge.Config, bc breaker.Config) (*bwgrpc.Interceptor, *hedge.Policy, *clocktest.Fake) {

@@ -81,7 +81,7 @@ func (h *flakyHealth) Watch(_ *healthpb.HealthCheckRequest, s grpc.ServerStreami
 
 // start serves h on 127.0.0.1 and returns a client connection to it that
 // goes through ic.
-func start(t *testing.T, h *flakyHealth, ic *bwgrpc.Interceptor) healthpb.HealthClient {
+func start(t *testing.T, h healthpb.HealthServer, ic *bwgrpc.Interceptor) healthpb.HealthClient {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
