@@ -42,9 +42,11 @@ func TestSpanEvents(t *testing.T) {
 	hctx, hspan := tracer.Start(context.Background(), "search")
 	var attempts atomic.Int32
 	done := make(chan error, 1)
+	first := make(chan struct{})
 	go func() {
 		done <- h.Do(hctx, func(ctx context.Context) error {
 			if attempts.Add(1) == 1 {
+				close(first) // the call's own attempt: no hedge starts before the clock moves
 				<-ctx.Done()
 			}
 			return nil
@@ -52,6 +54,7 @@ func TestSpanEvents(t *testing.T) {
 	}()
 	wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	<-first // the slow attempt is the call's own, the winner the hedge
 	if err := clk.WaitForTimers(wctx, 1); err != nil {
 		t.Fatal(err)
 	}

@@ -32,15 +32,18 @@ func TestHedgeMetrics(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
+	first := make(chan struct{})
 	var attempts atomic.Int32
 	go func() {
 		done <- p.Do(ctx, func(ctx context.Context) error {
 			if attempts.Add(1) == 1 {
+				close(first) // the call's own attempt: no hedge starts before the clock moves
 				<-ctx.Done() // the slow first attempt, cancelled when the hedge wins
 			}
 			return nil
 		})
 	}()
+	<-first // the slow attempt is the call's own, the winner the hedge
 	if err := clk.WaitForTimers(ctx, 1); err != nil {
 		t.Fatal(err)
 	}

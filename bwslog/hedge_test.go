@@ -27,14 +27,17 @@ func TestHedgesAreLogged(t *testing.T) {
 	defer cancel()
 	var attempts atomic.Int32
 	done := make(chan error, 1)
+	first := make(chan struct{})
 	go func() {
 		done <- p.Do(ctx, func(ctx context.Context) error {
 			if attempts.Add(1) == 1 {
+				close(first) // the call's own attempt: no hedge starts before the clock moves
 				<-ctx.Done()
 			}
 			return nil
 		})
 	}()
+	<-first // the slow attempt is the call's own, the winner the hedge
 	if err := clk.WaitForTimers(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
