@@ -100,7 +100,7 @@ func TestSnapshot(t *testing.T) {
 // when the client goes (the leak check sees no handler left).
 func TestStream(t *testing.T) {
 	f := newFixture(t, dashboard.Config{})
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a stream that stalls fails the test
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.srv.URL+"/dashboard/events", nil)
 	resp, err := http.DefaultClient.Do(req)
@@ -130,7 +130,9 @@ func TestStream(t *testing.T) {
 	f.breakers.Get("api").Trip()
 	waitCtx, stop := context.WithTimeout(ctx, 5*time.Second)
 	defer stop()
-	if err := f.clk.WaitForTimers(waitCtx, 1); err != nil {
+	// Two timers: the open circuit's cool-down, and the stream's wait for
+	// its next snapshot, which moving the clock before it exists would miss.
+	if err := f.clk.WaitForTimers(waitCtx, 2); err != nil {
 		t.Fatal(err)
 	}
 	f.clk.Advance(dashboard.DefaultInterval)
