@@ -42,14 +42,45 @@ type service struct {
 	price, dashboard, control string
 }
 
-func startService(t *testing.T, openFor time.Duration) service {
+// build builds the command of package pkg of this project, and returns its
+// path.
+func build(t *testing.T, pkg string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "cachefallback")
-	build := exec.Command("go", "build", "-o", bin, "github.com/breakwater-go/breakwater/examples/cachefallback")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the example: %v\n%s", err, out)
+	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/breakwater-go/breakwater/"+pkg)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", pkg, err, out)
 	}
-	cmd := exec.Command(bin, "-serve", "-open-for", openFor.String())
+	return bin
+}
+
+// browse starts a headless Chromium and returns its context, which ends
+// with the test or after 90 s.
+func browse(t *testing.T) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium(t)), chromedp.NoSandbox,
+		chromedp.WindowSize(1280, 520), chromedp.Flag("disable-dev-shm-usage", true))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancelTimeout)
+	return ctx
+}
+
+// open loads the page at address and waits until it follows the stream.
+func open(t *testing.T, ctx context.Context, address string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Navigate(address), chromedp.WaitVisible(`#status[data-connected="true"]`)); err != nil {
+		t.Fatalf("loading the dashboard: %v", err)
+	}
+}
+
+// start starts cmd, its standard error the test's, and returns its
+// standard output. The test's cleanup interrupts it.
+func start(t *testing.T, cmd *exec.Cmd) *bufio.Scanner {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -62,8 +93,13 @@ func startService(t *testing.T, openFor time.Duration) service {
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
 	})
+	return bufio.NewScanner(stdout)
+}
+
+func startService(t *testing.T, openFor time.Duration) service {
+	t.Helper()
+	lines := start(t, exec.Command(build(t, "examples/cachefallback"), "-serve", "-open-for", openFor.String()))
 	var s service
-	lines := bufio.NewScanner(stdout)
 	for s.control == "" && lines.Scan() {
 		name, addr, _ := strings.Cut(lines.Text(), " ")
 		switch name {
@@ -104,20 +140,9 @@ func (s service) ask(t *testing.T) {
 // the probe is under way, then closed. Screenshots go to the test's temp
 // directory (and to $DASHBOARD_SCREENSHOT, to refresh the README's).
 func TestDashboardFollowsAnOutage(t *testing.T) {
-	browser := chromium(t)
+	ctx := browse(t)
 	svc := startService(t, 3*time.Second)
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox,
-		chromedp.WindowSize(1280, 520), chromedp.Flag("disable-dev-shm-usage", true))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelTimeout()
-	if err := chromedp.Do(ctx, chromedp.Navigate(svc.dashboard), chromedp.WaitVisible(`#status[data-connected="true"]`)); err != nil {
-		t.Fatalf("loading the dashboard: %v", err)
-	}
+	open(t, ctx, svc.dashboard)
 	svc.ask(t) // the circuit exists, closed
 	waitState(t, ctx, "closed", 5*time.Second)
 
@@ -166,5 +191,43 @@ func shot(t *testing.T, ctx context.Context, name string) {
 		if err := os.WriteFile(dst, png, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// The command's dashboard, in Chromium, shows a circuit "breakwater run"
+// opened, offers the actions a state file takes (trip and reset, not
+// force-open), and its Reset button closes the circuit for the next run.
+func TestCommandDashboardResetsACircuit(t *testing.T) {
+	ctx := browse(t)
+	bin := build(t, "cmd/breakwater")
+	state := filepath.Join(t.TempDir(), "circuits.json")
+	breakwater := func(args ...string) *exec.Cmd {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "BREAKWATER_STATE="+state)
+		return cmd
+	}
+	if err := breakwater("run", "--key", "nightly-export", "--attempts", "1", "--failures", "1", "--", "false").Run(); err == nil {
+		t.Fatal("a failing command succeeded")
+	}
+
+	lines := start(t, breakwater("dashboard", "--listen", "127.0.0.1:0", "--actions"))
+	lines.Scan()
+	_, address, ok := strings.Cut(lines.Text(), " at ")
+	if !ok {
+		t.Fatalf("the dashboard printed %q: %v", lines.Text(), lines.Err())
+	}
+
+	open(t, ctx, address)
+	waitState(t, ctx, "open", 5*time.Second)
+	buttons, err := chromedp.Run(ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll("#circuits tbody button")).map(b => b.dataset.action).join(",")`))
+	if err != nil || buttons != "trip,reset" {
+		t.Errorf("buttons %q (%v), want trip,reset", buttons, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(`#circuits tbody button[data-action="reset"]`)); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ctx, "closed", 2*time.Second)
+	if err := breakwater("run", "--key", "nightly-export", "--", "true").Run(); err != nil {
+		t.Errorf("after the reset, the next run: %v", err)
 	}
 }

@@ -23,11 +23,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/watch"
 )
@@ -44,17 +44,22 @@ const (
 // Config describes a dashboard.
 type Config struct {
 	// Watch is what the page shows: the breakers, retry, hedging and
-	// load-shedding policies added to it, now and later. Required.
+	// load-shedding policies added to it, now and later. Required unless
+	// Source is set.
 	Watch *watch.List
+	// Source, when set, adds circuits that are not breakers of this
+	// process: those of a file or a store shared by processes.
+	Source Source
 	// Interval is how often the stream sends a snapshot, in [100ms, 1m].
 	// Zero means 500 ms.
 	Interval time.Duration
 	// History is the number of snapshots each circuit's chart keeps, in
 	// [2, 3600]. Zero means 360: three minutes at two a second.
 	History int
-	// Actions, when true, adds Trip, Reset and Force open buttons: POST
-	// requests that change a circuit's state. Without it the page and its
-	// handler are read-only: the action endpoint answers 404.
+	// Actions, when true, adds Trip, Reset and Force open buttons (those a
+	// Source carries out, for its circuits): POST requests that change a
+	// circuit's state. Without it the page and its handler are read-only:
+	// the action endpoint answers 404.
 	Actions bool
 	// Logger receives a record of every action, with the name of the
 	// circuit and the remote address of the request. Nil means
@@ -98,12 +103,15 @@ type Handler struct {
 // New returns a dashboard described by cfg, or a *ConfigError.
 func New(cfg Config) (*Handler, error) {
 	switch {
-	case cfg.Watch == nil:
-		return nil, &ConfigError{"Watch", "is required"}
+	case cfg.Watch == nil && cfg.Source == nil:
+		return nil, &ConfigError{"Watch", "is required without a Source"}
 	case cfg.Interval != 0 && (cfg.Interval < 100*time.Millisecond || cfg.Interval > time.Minute):
 		return nil, &ConfigError{"Interval", fmt.Sprintf("must be in [100ms, 1m], got %v", cfg.Interval)}
 	case cfg.History != 0 && (cfg.History < 2 || cfg.History > 3600):
 		return nil, &ConfigError{"History", fmt.Sprintf("must be in [2, 3600], got %d", cfg.History)}
+	}
+	if cfg.Watch == nil {
+		cfg.Watch = &watch.List{}
 	}
 	if cfg.Interval == 0 {
 		cfg.Interval = DefaultInterval
@@ -194,9 +202,8 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "missing X-Breakwater-Action header", http.StatusForbidden)
 		return
 	}
-	action, name := r.FormValue("action"), r.FormValue("name")
-	do, ok := actions[action]
-	if !ok {
+	action, name := Action(r.FormValue("action")), r.FormValue("name")
+	if !slices.Contains(allActions, action) {
 		http.Error(w, "unknown action "+fmt.Sprintf("%q", action), http.StatusBadRequest)
 		return
 	}
@@ -204,24 +211,29 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request) {
 	n := 0
 	for _, b := range breakers {
 		if watch.ValidName(b.Name()) == name {
-			do(b)
+			breakerActions[action](b)
 			n++
 		}
 	}
+	if src := h.cfg.Source; src != nil && slices.Contains(src.Actions(), action) {
+		switch err := src.Act(r.Context(), action, name); {
+		case err == nil:
+			n++
+		case !errors.Is(err, ErrNoCircuit):
+			h.cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "dashboard action failed", slog.String("action", string(action)),
+				slog.String("breaker", name), slog.String("remote", r.RemoteAddr), slog.String("error", err.Error()))
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
 	if n == 0 {
-		http.Error(w, "no circuit named "+fmt.Sprintf("%q", name), http.StatusNotFound)
+		http.Error(w, fmt.Sprintf("no circuit named %q takes the action %q", name, action), http.StatusNotFound)
 		return
 	}
 	h.cfg.Logger.LogAttrs(r.Context(), slog.LevelWarn, "dashboard action",
-		slog.String("action", action), slog.String("breaker", name), slog.Int("breakers", n), slog.String("remote", r.RemoteAddr))
+		slog.String("action", string(action)), slog.String("breaker", name), slog.Int("breakers", n), slog.String("remote", r.RemoteAddr))
 	h.mu.Lock()
 	h.last = time.Time{} // the next snapshot shows the change
 	h.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
-}
-
-var actions = map[string]func(*breaker.Breaker){
-	"trip":       (*breaker.Breaker).Trip,
-	"reset":      (*breaker.Breaker).Reset,
-	"force-open": (*breaker.Breaker).ForceOpen,
 }

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,7 +83,7 @@ func TestSnapshot(t *testing.T) {
 	}
 	f.clk.Advance(2 * time.Second)
 	s := f.snapshot(t)
-	if len(s.Circuits) != 2 || len(s.Retries) != 1 || s.Actions {
+	if len(s.Circuits) != 2 || len(s.Retries) != 1 || s.Circuits[0].Actions != nil {
 		t.Fatalf("snapshot %+v", s)
 	}
 	c := s.Circuits[0]
@@ -176,7 +178,7 @@ func TestActions(t *testing.T) {
 			t.Errorf("%s %s: %d, state %v; want %d, %v", c.action, c.name, code, api.State(), c.code, c.state)
 		}
 	}
-	if s := rw.snapshot(t); !s.Actions || s.Circuits[0].State != "forced-open" {
+	if s := rw.snapshot(t); len(s.Circuits[0].Actions) != 3 || s.Circuits[0].State != "forced-open" {
 		t.Errorf("after the actions: %+v", s)
 	}
 	if got := strings.Count(logs.String(), "dashboard action"); got != 3 || !strings.Contains(logs.String(), "remote=127.0.0.1:") {
@@ -267,5 +269,108 @@ func TestInvalidConfig(t *testing.T) {
 		if _, err := dashboard.New(cfg); !errors.Is(err, dashboard.ErrInvalidConfig) {
 			t.Errorf("%+v: err = %v", cfg, err)
 		}
+	}
+}
+
+// source is a Source of circuits held in memory, as a state file or a
+// store would hold them.
+type source struct {
+	mu       sync.Mutex
+	circuits map[string]breaker.State
+	err      error // returned by Circuits and Act
+	acted    []string
+}
+
+func (s *source) Circuits() ([]breaker.Metrics, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return nil, s.err
+	}
+	var ms []breaker.Metrics
+	for name, state := range s.circuits {
+		ms = append(ms, breaker.Metrics{Name: name, State: state, Calls: 10, FailureRate: 0.5})
+	}
+	return ms, nil
+}
+
+func (s *source) Actions() []dashboard.Action {
+	return []dashboard.Action{dashboard.Trip, dashboard.Reset}
+}
+
+func (s *source) Act(_ context.Context, action dashboard.Action, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	if _, ok := s.circuits[name]; !ok {
+		return dashboard.ErrNoCircuit
+	}
+	s.acted = append(s.acted, string(action)+" "+name)
+	s.circuits[name] = map[dashboard.Action]breaker.State{dashboard.Trip: breaker.Open, dashboard.Reset: breaker.Closed}[action]
+	return nil
+}
+
+// A Source's circuits are shown beside the breakers, one row per name,
+// with the actions all of a row's circuits can take; its actions reach it;
+// an error reading it is shown, and one carrying out an action answered.
+func TestSource(t *testing.T) {
+	src := &source{circuits: map[string]breaker.State{"nightly-backup": breaker.Open, "api": breaker.Closed}}
+	var logs strings.Builder
+	f := newFixture(t, dashboard.Config{Source: src, Actions: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	f.breakers.Get("api")
+	f.breakers.Get("db")
+	s := f.snapshot(t)
+	rows := map[string]dashboard.Circuit{}
+	for _, c := range s.Circuits {
+		rows[c.Name] = c
+	}
+	if len(rows) != 3 || rows["api"].Breakers != 2 || rows["nightly-backup"].State != "open" || rows["nightly-backup"].Calls != 10 || rows["api"].FailureRate != 0.5 {
+		t.Fatalf("rows %+v", rows)
+	}
+	if got := fmt.Sprint(rows["api"].Actions, rows["db"].Actions, rows["nightly-backup"].Actions); got != "[trip reset] [trip reset force-open] [trip reset]" {
+		t.Errorf("actions %s", got)
+	}
+
+	if code := post(t, f.srv.URL, "reset", "nightly-backup", true); code != http.StatusNoContent || src.circuits["nightly-backup"] != breaker.Closed {
+		t.Errorf("reset: %d, %v", code, src.circuits)
+	}
+	if code := post(t, f.srv.URL, "trip", "api", true); code != http.StatusNoContent || src.circuits["api"] != breaker.Open || f.breakers.Get("api").State() != breaker.Open {
+		t.Errorf("trip of a name in both: %d", code)
+	}
+	if code := post(t, f.srv.URL, "force-open", "nightly-backup", true); code != http.StatusNotFound {
+		t.Errorf("an action the source cannot take: %d, want 404", code)
+	}
+	if fmt.Sprint(src.acted) != "[reset nightly-backup trip api]" || !strings.Contains(logs.String(), "breakers=2") {
+		t.Errorf("acted %v; log:\n%s", src.acted, logs.String())
+	}
+
+	src.mu.Lock()
+	src.err = errors.New("state file is corrupt")
+	src.mu.Unlock()
+	if code := post(t, f.srv.URL, "trip", "nightly-backup", true); code != http.StatusInternalServerError || !strings.Contains(logs.String(), "state file is corrupt") {
+		t.Errorf("a failing action: %d; log:\n%s", code, logs.String())
+	}
+	f.clk.Advance(time.Second)
+	if s := f.snapshot(t); s.Error != "state file is corrupt" || len(s.Circuits) != 2 {
+		t.Errorf("unreadable source: error %q, %d circuits", s.Error, len(s.Circuits))
+	}
+}
+
+// A Source alone is enough: the page shows its circuits and nothing else.
+func TestSourceAlone(t *testing.T) {
+	d, err := dashboard.New(dashboard.Config{Source: &source{circuits: map[string]breaker.State{"deploy": breaker.HalfOpen}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	d.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/snapshot.json", nil))
+	var s dashboard.Snapshot
+	if err := json.Unmarshal(rec.Body.Bytes(), &s); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Circuits) != 1 || s.Circuits[0].State != "half-open" || s.Circuits[0].Actions != nil || len(s.Retries) != 0 {
+		t.Errorf("%+v", s)
 	}
 }

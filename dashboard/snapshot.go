@@ -4,14 +4,17 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/watch"
 )
 
 // Snapshot is what the stream sends, as JSON: everything watched, now,
 // with each circuit's recent history.
 type Snapshot struct {
-	Time    time.Time `json:"time"`
-	Actions bool      `json:"actions"`
+	Time time.Time `json:"time"`
+	// Error is why Config.Source could not be read, if it could not:
+	// its circuits are missing from this snapshot, or some of them.
+	Error string `json:"error,omitempty"`
 	// History is how many points a circuit's history keeps: the page
 	// appends each snapshot's values to what the first one gave.
 	History  int             `json:"history"`
@@ -37,6 +40,9 @@ type Circuit struct {
 	// ProbeInSeconds is the time until an open circuit lets a probe
 	// through; 0 in other states, or when one may go now.
 	ProbeInSeconds float64 `json:"probeInSeconds"`
+	// Actions are the buttons the page offers for the circuit: none
+	// without Config.Actions.
+	Actions []Action `json:"actions,omitempty"`
 	// History holds the last snapshots' failure rates, slow-call rates
 	// and calls a second, oldest first: in snapshot.json and the stream's
 	// first event, not in the events after it, which carry the values to
@@ -106,22 +112,23 @@ func (h *Handler) snapshot(history bool) []byte {
 // take reads everything watched, adds a point to each circuit's history,
 // and encodes the snapshot with the histories and without.
 func (h *Handler) take(now time.Time) (full, light []byte) {
-	s := Snapshot{Time: now, Actions: h.cfg.Actions, History: h.cfg.History, Hedges: h.cfg.Watch.Hedges(), Limiters: h.cfg.Watch.Limiters()}
-	breakers, _ := h.cfg.Watch.Snapshot()
+	s := Snapshot{Time: now, History: h.cfg.History, Hedges: h.cfg.Watch.Hedges(), Limiters: h.cfg.Watch.Limiters()}
 	index := map[string]int{}
-	for _, b := range breakers {
-		m := b.Metrics()
+	add := func(m breaker.Metrics, actions []Action) {
 		name := watch.ValidName(m.Name)
 		i, ok := index[name]
 		if !ok {
 			i = len(s.Circuits)
 			index[name] = i
-			s.Circuits = append(s.Circuits, Circuit{Name: name, State: m.State.String()})
+			s.Circuits = append(s.Circuits, Circuit{Name: name, State: m.State.String(), Actions: actions})
 		}
 		c := &s.Circuits[i]
 		c.Breakers++
 		if state := m.State.String(); trouble[state] > trouble[c.State] {
 			c.State = state
+		}
+		if ok {
+			c.Actions = common(c.Actions, actions)
 		}
 		c.FailureRate = max(c.FailureRate, m.FailureRate)
 		c.SlowCallRate = max(c.SlowCallRate, m.SlowCallRate)
@@ -130,6 +137,26 @@ func (h *Handler) take(now time.Time) (full, light []byte) {
 		c.Trips += m.Trips
 		c.InStateSeconds = max(c.InStateSeconds, m.TimeInState.Seconds())
 		c.ProbeInSeconds = max(c.ProbeInSeconds, m.RetryIn.Seconds())
+	}
+	var actions, sourceActions []Action
+	if h.cfg.Actions {
+		actions = allActions
+	}
+	breakers, _ := h.cfg.Watch.Snapshot()
+	for _, b := range breakers {
+		add(b.Metrics(), actions)
+	}
+	if src := h.cfg.Source; src != nil {
+		if h.cfg.Actions {
+			sourceActions = common(allActions, src.Actions())
+		}
+		circuits, err := src.Circuits()
+		if err != nil {
+			s.Error = err.Error()
+		}
+		for _, m := range circuits {
+			add(m, sourceActions)
+		}
 	}
 	for name := range h.history {
 		h.history[name].seen = false

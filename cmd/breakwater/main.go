@@ -6,6 +6,7 @@
 //	breakwater run [flags] -- COMMAND [ARGS...]
 //	breakwater status [--state FILE] [--json]
 //	breakwater reset [--state FILE] (--all | KEY...)
+//	breakwater dashboard [--state FILE] [--listen ADDR] [--actions]
 //	breakwater demo [--speed N]
 //	breakwater version
 //
@@ -23,12 +24,13 @@ import (
 const usage = `Usage: breakwater <command> [arguments]
 
 Commands:
-  run      run a command with retries and a circuit breaker kept between invocations
-  status   list the circuits of "run" and their state
-  reset    close circuits of "run" and forget their failures
-  demo     call a flaky HTTP server through retry and a circuit breaker, printing the timeline
-  version  print breakwater's version
-  help     show this help, or a command's: breakwater help run
+  run        run a command with retries and a circuit breaker kept between invocations
+  status     list the circuits of "run" and their state
+  reset      close circuits of "run" and forget their failures
+  dashboard  serve a live page of the circuits of "run"
+  demo       call a flaky HTTP server through retry and a circuit breaker, printing the timeline
+  version    print breakwater's version
+  help       show this help, or a command's: breakwater help run
 
 Run "breakwater help <command>" for a command's flags.
 `
@@ -39,7 +41,7 @@ func main() {
 
 // commands are the subcommands, by name.
 var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
-	"run": runCmd, "status": status, "reset": reset, "demo": demo, "version": version,
+	"run": runCmd, "status": status, "reset": reset, "dashboard": dashboardCmd, "demo": demo, "version": version,
 }
 
 // run executes the command line args and returns the exit status.

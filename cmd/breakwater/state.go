@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/breakwater-go/breakwater/breaker"
@@ -36,7 +37,22 @@ type circuit struct {
 	OpenUntil           time.Time `json:"open_until,omitzero"`
 	ProbeUntil          time.Time `json:"probe_until,omitzero"` // half-open: the probe's lease
 	Updated             time.Time `json:"updated"`
+	// Since is when the circuit entered its state (or was first seen by a
+	// breakwater that records it).
+	Since time.Time `json:"since,omitzero"`
+	// Attempts, Failures and Rejections count what the circuit saw:
+	// attempts that ran and reported back, those that failed, and
+	// invocations turned away.
+	Attempts   int `json:"attempts,omitzero"`
+	Failures   int `json:"failures,omitzero"`
+	Rejections int `json:"rejections,omitzero"`
+	// Recent holds the outcomes of the last attempts, oldest first: "s"
+	// for a success, "f" for a failure; at most recentOutcomes of them.
+	Recent string `json:"recent,omitempty"`
 }
+
+// recentOutcomes is how many outcomes a circuit's failure rate is over.
+const recentOutcomes = 20
 
 // circuitRules are the breaker settings of an invocation.
 type circuitRules struct {
@@ -50,15 +66,20 @@ type circuitRules struct {
 // half-open probe, and an error matching breaker.ErrOpen when the circuit
 // turns it away.
 func (c *circuit) admit(key string, now time.Time, rules circuitRules) (gen int, err error) {
+	if c.Since.IsZero() {
+		c.Since = now
+	}
 	switch c.State {
 	case breaker.Open:
 		if now.Before(c.OpenUntil) {
+			c.Rejections++
 			return 0, &breaker.OpenError{Name: key, State: breaker.Open, Until: c.OpenUntil}
 		}
 		c.transition(breaker.HalfOpen, now)
 		fallthrough
 	case breaker.HalfOpen:
 		if now.Before(c.ProbeUntil) { // another invocation is probing
+			c.Rejections++
 			return 0, &breaker.OpenError{Name: key, State: breaker.HalfOpen}
 		}
 		c.ProbeUntil = now.Add(rules.lease)
@@ -71,6 +92,14 @@ func (c *circuit) admit(key string, now time.Time, rules circuitRules) (gen int,
 
 // record counts the outcome of an attempt admitted in generation gen.
 func (c *circuit) record(gen int, failed bool, now time.Time, rules circuitRules) {
+	c.Attempts++
+	outcome := "s"
+	if failed {
+		c.Failures++
+		outcome = "f"
+	}
+	c.Recent += outcome
+	c.Recent = c.Recent[max(len(c.Recent)-recentOutcomes, 0):]
 	if gen != c.Generation {
 		return // the circuit changed while the attempt ran
 	}
@@ -100,6 +129,13 @@ func (c *circuit) release(gen int) {
 	}
 }
 
+// close closes the circuit, as the dashboard's Reset does: unlike
+// "breakwater reset", which forgets the circuit, it keeps its counts.
+func (c *circuit) close(now time.Time) {
+	c.transition(breaker.Closed, now)
+	c.Recent = ""
+}
+
 func (c *circuit) open(now time.Time, rules circuitRules) {
 	c.transition(breaker.Open, now)
 	c.Trips++
@@ -117,6 +153,30 @@ func (c *circuit) transition(to breaker.State, now time.Time) {
 		c.ConsecutiveFailures = 0
 	}
 	c.Updated = now
+	c.Since = now
+}
+
+// metrics returns what the dashboard shows of the circuit named key at now.
+func (c *circuit) metrics(key string, now time.Time) breaker.Metrics {
+	m := breaker.Metrics{
+		Name: key, State: c.State,
+		Calls: uint64(max(c.Attempts, 0)), Failures: uint64(max(c.Failures, 0)), Rejections: uint64(max(c.Rejections, 0)),
+		Successes: uint64(max(c.Attempts-c.Failures, 0)), Trips: uint64(max(c.Trips, 0)),
+		WindowCalls: len(c.Recent),
+	}
+	if c.State == breaker.Closed {
+		m.ConsecutiveFailures = c.ConsecutiveFailures
+	}
+	if len(c.Recent) > 0 {
+		m.FailureRate = float64(strings.Count(c.Recent, "f")) / float64(len(c.Recent))
+	}
+	if !c.Since.IsZero() {
+		m.TimeInState = max(now.Sub(c.Since), 0)
+	}
+	if c.State == breaker.Open {
+		m.RetryIn = max(c.OpenUntil.Sub(now), 0)
+	}
+	return m
 }
 
 // store is the state file at path.

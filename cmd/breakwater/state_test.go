@@ -59,3 +59,33 @@ func TestPersistedCircuit(t *testing.T) {
 		t.Fatalf("a successful probe must close: %+v", c)
 	}
 }
+
+// What the dashboard shows of a persisted circuit: the failure rate over
+// its last outcomes, its counts, the time in its state and until its
+// probe; close keeps the counts and starts the rate afresh.
+func TestPersistedCircuitMetrics(t *testing.T) {
+	rules := circuitRules{failures: 3, openFor: time.Minute, lease: time.Minute}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var c circuit
+	for i := range recentOutcomes + 5 { // successes then failures, more than the rate is over
+		g, _ := c.admit("k", t0, rules)
+		c.record(g, i >= recentOutcomes+2, t0, rules)
+	}
+	c.admit("k", t0.Add(10*time.Second), rules) // turned away
+	m := c.metrics("k", t0.Add(40*time.Second))
+	want := breaker.Metrics{Name: "k", State: breaker.Open, Calls: 25, Successes: 22, Failures: 3, Rejections: 1, Trips: 1,
+		WindowCalls: recentOutcomes, FailureRate: 3.0 / recentOutcomes, TimeInState: 40 * time.Second, RetryIn: 20 * time.Second}
+	if m != want {
+		t.Errorf("open:\n got %+v\nwant %+v", m, want)
+	}
+	c.close(t0.Add(time.Hour))
+	m = c.metrics("k", t0.Add(time.Hour+time.Second))
+	if m.State != breaker.Closed || m.Calls != 25 || m.WindowCalls != 0 || m.FailureRate != 0 || m.TimeInState != time.Second || m.RetryIn != 0 {
+		t.Errorf("closed: %+v", m)
+	}
+	// A circuit written by an earlier breakwater has none of these.
+	old := circuit{State: breaker.Open, Trips: 1, OpenUntil: t0.Add(time.Minute)}
+	if m := old.metrics("old", t0); m.TimeInState != 0 || m.RetryIn != time.Minute || m.Calls != 0 {
+		t.Errorf("an earlier circuit: %+v", m)
+	}
+}

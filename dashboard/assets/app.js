@@ -27,10 +27,8 @@ function spark(cls, values, top) {
   return `<svg class="spark ${cls}" width="${w}" height="${h}"><polyline points="${pts}"/></svg>`;
 }
 
-function circuitRow(c, actions) {
-  const buttons = actions
-    ? ["trip", "reset", "force-open"].map((a) => `<button data-action="${a}" data-name="${esc(c.name)}">${a}</button>`).join("")
-    : "";
+function circuitRow(c) {
+  const buttons = (c.actions || []).map((a) => `<button data-action="${esc(a)}" data-name="${esc(c.name)}">${esc(a)}</button>`).join("");
   const probe = c.state === "open" ? (c.probeInSeconds > 0 ? duration(c.probeInSeconds) : "due") : "";
   return `<tr data-name="${esc(c.name)}" data-state="${esc(c.state)}">` +
     `<td title="${esc(c.name)}">${esc(c.name)}${c.breakers > 1 ? ` ×${c.breakers}` : ""}</td>` +
@@ -68,10 +66,11 @@ function render() {
   const circuits = (last.circuits || [])
     .filter((c) => !filter || c.name.toLowerCase().includes(filter))
     .sort((a, b) => (trouble[b.state] - trouble[a.state]) || (b.failureRate - a.failureRate) || a.name.localeCompare(b.name));
-  $("circuits").tBodies[0].innerHTML = circuits.slice(0, shown).map((c) => circuitRow(c, last.actions)).join("");
+  $("circuits").tBodies[0].innerHTML = circuits.slice(0, shown).map(circuitRow).join("");
   $("more").textContent = circuits.length > shown ? `${circuits.length - shown} more: narrow the filter to see them` : "";
   const open = (last.circuits || []).filter((c) => c.state !== "closed").length;
   $("summary").textContent = `${(last.circuits || []).length} circuits, ${open} not closed`;
+  $("error").textContent = last.error || "";
   $("retries").tBodies[0].innerHTML = (last.retries || []).map((r) =>
     `<tr><td>${esc(r.Name)}</td><td>${r.Calls}</td><td>${r.Retries}</td><td>${num(r.retriesPerSecond)}</td>` +
     `<td>${num(r.BudgetTokens)}</td><td>${r.BudgetDenied}</td><td>${r.Exhausted}</td></tr>`).join("");
