@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -88,4 +90,48 @@ func TestPersistedCircuitMetrics(t *testing.T) {
 	if m := old.metrics("old", t0); m.TimeInState != 0 || m.RetryIn != time.Minute || m.Calls != 0 {
 		t.Errorf("an earlier circuit: %+v", m)
 	}
+}
+
+// Whatever the state file holds, reading it neither panics nor yields a
+// circuit the dashboard cannot show or an invocation cannot use; what
+// parses writes back and reads the same.
+func FuzzStateFile(f *testing.F) {
+	f.Add([]byte(`{"version":1,"circuits":{"k":{"state":"open","generation":3,"trips":2,"open_until":"2026-01-01T00:01:00Z","recent":"ssff"}}}`))
+	f.Add([]byte(`{"version":1,"circuits":{"k":{"state":7,"attempts":-5,"failures":9,"rejections":-1,"recent":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"},"n":null}}`))
+	f.Add([]byte(`{"version":1,"circuits":{"k":{"state":"half-open","since":"9999-12-31T23:59:59Z","probe_until":"0001-01-01T00:00:00Z"}}}`))
+	f.Add([]byte(`{"version":2}`))
+	f.Add([]byte(`{not json`))
+	rules := circuitRules{failures: 2, openFor: time.Minute, lease: time.Minute}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s := &store{path: filepath.Join(t.TempDir(), "state.json"), warn: func(string, ...any) {}}
+		if err := os.WriteFile(s.path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		st, err := s.load()
+		if err != nil {
+			return
+		}
+		now := time.Date(2026, 1, 1, 0, 0, 30, 0, time.UTC)
+		for key, c := range st.Circuits {
+			m := c.metrics(key, now)
+			if m.FailureRate < 0 || m.FailureRate > 1 || m.TimeInState < 0 || m.RetryIn < 0 {
+				t.Fatalf("%q: %+v", key, m)
+			}
+		}
+		if err := s.write(st); err != nil {
+			t.Fatal(err)
+		}
+		again, err := s.load()
+		if err != nil || len(again.Circuits) != len(st.Circuits) {
+			t.Fatalf("written state reads back as %v, %v", again, err)
+		}
+		for key, c := range again.Circuits {
+			if g, err := c.admit(key, now, rules); err == nil {
+				c.record(g, true, now, rules)
+			}
+			if len(c.Recent) > recentOutcomes+len(st.Circuits[key].Recent) {
+				t.Fatalf("%q: recent outcomes grew to %d", key, len(c.Recent))
+			}
+		}
+	})
 }
