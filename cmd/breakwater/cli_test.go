@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -325,4 +327,44 @@ func TestHelpIsToThePoint(t *testing.T) {
 	if r := invoke(t, dir, "help", "nope"); r.code != exitUsage {
 		t.Fatalf("help nope: exit %d", r.code)
 	}
+}
+
+// An attempt stopped by its time limit takes the processes it started
+// with it, as timeout(1) does: a shell's children are not left running.
+func TestTimeLimitStopsTheWholeCommand(t *testing.T) {
+	needShell(t)
+	if runtime.GOOS == "windows" {
+		t.Skip("process groups")
+	}
+	dir := t.TempDir()
+	r := invoke(t, dir, "run", "--key", "k", "--attempts", "1", "--timeout", "300ms", "--",
+		"sh", "-c", "sleep 30 >/dev/null 2>&1 & echo $! > child; wait")
+	if r.code != exitTimedOut {
+		t.Fatalf("exit %d, want %d; stderr:\n%s", r.code, exitTimedOut, r.stderr)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "child"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, _ := os.FindProcess(pid)
+	t.Cleanup(func() { child.Kill() })
+	// The child was asked to stop before breakwater exited; it may take a
+	// moment to be gone.
+	if !gone(child, 5*time.Second) {
+		t.Fatalf("the command's child %d still runs after its attempt timed out", pid)
+	}
+}
+
+// gone reports whether p has ended, or ends within d.
+func gone(p *os.Process, d time.Duration) bool {
+	for deadline := time.Now().Add(d); alive(p); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
 }

@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/breakwater-go/breakwater/breaker"
@@ -49,6 +48,11 @@ not a sign that what it calls is down.
 COMMAND's output passes through; breakwater's own lines go to standard error
 (--quiet keeps only those that explain its exit status). Standard input is
 given to every attempt: from a pipe it is read to its end first.
+
+An attempt stopped by a time limit or an interrupt is stopped with what it
+started (its process group, as timeout(1) does): SIGTERM, then SIGKILL to
+what is left 10 s later. When standard input is a terminal, the command
+keeps the terminal's process group, and only COMMAND itself is signalled.
 
 Exit status: COMMAND's own, its last attempt's (also when the attempts, the
 time or an opening circuit stopped the retries), unless --exhausted-exit is
@@ -90,7 +94,7 @@ func runCommand() (*command, *runFlags) {
 	f.maxDelay = durationFlag(fs, "max-delay", retry.DefaultMaxDelay, "longest `duration` between attempts")
 	fs.Float64Var(&f.multiplier, "multiplier", retry.DefaultMultiplier, "growth of the delay at each retry; 1 keeps it constant")
 	fs.StringVar(&f.jitter, "jitter", "proportional", "jitter: proportional (±20%), none, full, equal or decorrelated")
-	f.timeout = durationFlag(fs, "timeout", 0, "stop an attempt that runs this `duration` (SIGTERM, then SIGKILL 10s later); it counts as failed and is retried (default: no limit)")
+	f.timeout = durationFlag(fs, "timeout", 0, "stop an attempt that runs this `duration` (SIGTERM to it and what it started, SIGKILL 10s later); it counts as failed and is retried (default: no limit)")
 	f.maxTime = durationFlag(fs, "max-time", 0, "stop everything after this `duration`, the running attempt included; no attempt starts that could not finish its delay within it (default: no limit)")
 	fs.StringVar(&f.retryOn, "retry-on", "any", "exit `codes` to retry, comma-separated, or any (every non-zero status)")
 	fs.StringVar(&f.retryOnOutput, "retry-on-output", "", "retry a failed attempt only if a line of its output matches this `regexp` (and its status is in --retry-on)")
@@ -465,9 +469,10 @@ func (r *runner) exec(sig, ctx context.Context) error {
 		match = &lineMatcher{re: r.pattern}
 		cmd.Stdout, cmd.Stderr = io.MultiWriter(r.stdout, match), io.MultiWriter(r.stderr, match)
 	}
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	finish := stopTogether(cmd, r.stdin.terminal, killGrace)
 	cmd.WaitDelay = killGrace
 	err = cmd.Run()
+	finish()
 	var ee *exec.ExitError
 	switch {
 	case err == nil:

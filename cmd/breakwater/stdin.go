@@ -6,7 +6,7 @@ import (
 )
 
 // stdinSource gives every attempt the same standard input: a terminal (or
-// /dev/null) is passed through as it is; a regular file is rewound to where
+// another character device, such as /dev/null) is passed through as it is; a regular file is rewound to where
 // it started; anything else (a pipe) is read to its end into a spool file
 // first, which each attempt reads from the start.
 type stdinSource struct {
@@ -14,6 +14,9 @@ type stdinSource struct {
 	rewind bool
 	start  int64  // the offset to rewind to
 	spool  string // the spool file's path, when spooled
+	// terminal is a character device other than the null device: most
+	// likely a terminal, which the command must be able to read.
+	terminal bool
 }
 
 func newStdinSource(in *os.File) (*stdinSource, error) {
@@ -22,7 +25,8 @@ func newStdinSource(in *os.File) (*stdinSource, error) {
 	case err != nil: // no usable standard input: the command gets none
 		return &stdinSource{}, nil
 	case fi.Mode()&os.ModeCharDevice != 0:
-		return &stdinSource{in: in}, nil
+		null, err := os.Stat(os.DevNull)
+		return &stdinSource{in: in, terminal: err != nil || !os.SameFile(fi, null)}, nil
 	case fi.Mode().IsRegular():
 		start, err := in.Seek(0, io.SeekCurrent)
 		if err != nil {
