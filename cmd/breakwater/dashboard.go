@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/breakwater-go/breakwater/breaker"
@@ -28,8 +29,9 @@ It only reads the state file, unless --actions adds Trip and Reset buttons:
 Trip opens a circuit for --open-for, Reset closes it (keeping its counts,
 unlike "breakwater reset"). Each action is logged on standard error with
 the address that asked. The page listens on 127.0.0.1 unless --listen says
-otherwise: serve it beyond this machine, and above all its actions, only
-behind something that checks who asks.
+otherwise, and there answers only requests addressed to this machine (by
+localhost or a loopback address). Serve it beyond this machine, and above
+all its actions, only behind something that checks who asks.
 
 It prints the page's address, and serves until interrupted.
 `
@@ -69,7 +71,11 @@ func dashboardCmd(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signalContext()
 	defer stop()
 	fmt.Fprintf(stdout, "breakwater dashboard: the circuits of %s at http://%s/\n", *path, ln.Addr())
-	if err := serve(ctx, ln, d); err != nil {
+	var h http.Handler = d
+	if addr, ok := ln.Addr().(*net.TCPAddr); ok && addr.IP.IsLoopback() {
+		h = loopbackHostOnly(h)
+	}
+	if err := serve(ctx, ln, h); err != nil {
 		fmt.Fprintln(stderr, "breakwater dashboard:", err)
 		return 1
 	}
@@ -94,6 +100,24 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 		err = serr
 	}
 	return err
+}
+
+// loopbackHostOnly answers 403 to a request whose Host is not this machine
+// (localhost or a loopback address): a page of another site whose name an
+// attacker points at 127.0.0.1 (DNS rebinding) would otherwise be of the
+// same origin as the dashboard, read it and press its buttons.
+func loopbackHostOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			host = r.Host
+		}
+		if ip := net.ParseIP(strings.Trim(host, "[]")); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			http.Error(w, "this dashboard answers requests for this machine only (Host localhost or a loopback address)", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // stateSource shows the dashboard the circuits of a state file, and

@@ -210,3 +210,33 @@ func TestDashboardBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// On a loopback address the dashboard answers only requests for this
+// machine: a site whose name is pointed at 127.0.0.1 (DNS rebinding)
+// neither reads it nor presses its buttons.
+func TestDashboardOnLoopbackRefusesOtherHosts(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("interrupts a process")
+	}
+	base, _ := startDashboard(t, t.TempDir(), "--actions")
+	_, port, _ := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(base, "http://"), "/"), ":")
+	for host, want := range map[string]int{
+		"127.0.0.1:" + port:        http.StatusOK,
+		"localhost:" + port:        http.StatusOK,
+		"[::1]:" + port:            http.StatusOK,
+		"attacker.example:" + port: http.StatusForbidden,
+		"attacker.example":         http.StatusForbidden,
+		"192.168.1.10:" + port:     http.StatusForbidden,
+	} {
+		req, _ := http.NewRequest(http.MethodGet, base+"snapshot.json", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %s: %d, want %d", host, resp.StatusCode, want)
+		}
+	}
+}
