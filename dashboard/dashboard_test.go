@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -372,5 +373,60 @@ func TestSourceAlone(t *testing.T) {
 	}
 	if len(s.Circuits) != 1 || s.Circuits[0].State != "half-open" || s.Circuits[0].Actions != nil || len(s.Retries) != 0 {
 		t.Errorf("%+v", s)
+	}
+}
+
+// panicky is a Source whose first reading panics.
+type panicky struct {
+	source
+	once sync.Once
+}
+
+func (p *panicky) Circuits() ([]breaker.Metrics, error) {
+	p.once.Do(func() { panic("a source's bug") })
+	return p.source.Circuits()
+}
+
+// A Source that panics fails that request only: the dashboard's lock is
+// released and the next snapshot is whole.
+func TestPanickingSourceDoesNotWedgeTheDashboard(t *testing.T) {
+	d, err := dashboard.New(dashboard.Config{Source: &panicky{source: source{circuits: map[string]breaker.State{"deploy": breaker.Open}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(d)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // net/http reports the recovered panic there
+	srv.Start()
+	wedged := false
+	defer func() {
+		if !wedged { // Close would wait for the stuck handler for ever
+			srv.Close()
+		}
+	}()
+	if resp, err := http.Get(srv.URL + "/snapshot.json"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the panicking snapshot answered %d", resp.StatusCode)
+	}
+	done := make(chan dashboard.Snapshot)
+	go func() {
+		resp, err := http.Get(srv.URL + "/snapshot.json")
+		if err != nil {
+			t.Error(err)
+			close(done)
+			return
+		}
+		defer resp.Body.Close()
+		var s dashboard.Snapshot
+		json.NewDecoder(resp.Body).Decode(&s)
+		done <- s
+	}()
+	select {
+	case s := <-done:
+		if len(s.Circuits) != 1 || s.Circuits[0].State != "open" {
+			t.Errorf("after the panic: %+v", s)
+		}
+	case <-time.After(10 * time.Second):
+		wedged = true
+		t.Fatal("the dashboard is wedged after a Source panicked")
 	}
 }
