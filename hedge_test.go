@@ -10,7 +10,9 @@ import (
 
 	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/bulkhead"
 	"github.com/breakwater-go/breakwater/hedge"
+	"github.com/breakwater-go/breakwater/ratelimit"
 )
 
 // slowThenQuick answers its first call after an hour and the others at
@@ -84,4 +86,45 @@ func TestHedgeDoesNotHedgeIntoAnOpenCircuit(t *testing.T) {
 			t.Errorf("%d hedges into an open circuit", m.Hedges)
 		}
 	})
+}
+
+// A hedge that a policy inside it turns away (a full bulkhead, an empty
+// rate limiter) is as if it had never started: the first attempt, still
+// running, goes on and its answer is the call's.
+func TestRejectedHedgeLeavesTheFirstAttemptRunning(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		inside func() breakwater.Policy
+	}{
+		{"bulkhead", func() breakwater.Policy {
+			b, _ := bulkhead.New(bulkhead.Config{Name: "bh", MaxConcurrent: 1})
+			return breakwater.Bulkhead(b)
+		}},
+		{"rate limit", func() breakwater.Policy {
+			l, _ := ratelimit.New(ratelimit.Config{Name: "rl", Rate: 1, Burst: 1})
+			return breakwater.RateLimit(l)
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				h, _ := hedge.New(hedge.Config{Delay: 20 * time.Millisecond})
+				call := func(ctx context.Context) (string, error) {
+					select {
+					case <-time.After(100 * time.Millisecond):
+						return "ok", nil
+					case <-ctx.Done():
+						return "", ctx.Err()
+					}
+				}
+				start := time.Now()
+				v, err := breakwater.Execute(context.Background(), call, breakwater.Hedge(h), tt.inside())
+				if v != "ok" || err != nil || time.Since(start) != 100*time.Millisecond {
+					t.Fatalf("got %q, %v after %v; want the first attempt's ok after 100ms", v, err, time.Since(start))
+				}
+				if m := h.Metrics(); m.Hedges != 1 || m.Rejected != 1 || m.Cancelled != 0 {
+					t.Errorf("metrics %+v: want 1 hedge, turned away (rejected), none cancelled", m)
+				}
+			})
+		})
+	}
 }

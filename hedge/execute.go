@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+
+	"github.com/breakwater-go/breakwater/internal/errs"
 )
 
 // Options adjust one use of a policy.
@@ -156,6 +158,17 @@ func ExecuteWith[T any](ctx context.Context, p *Policy, opts Options[T], fn func
 		select {
 		case o := <-results:
 			running--
+			if o.panicked == nil && errs.Rejected(o.err) && (running > 0 || last.err != nil) {
+				// A policy inside turned this attempt away before it reached
+				// the dependency: as if it had never started. The attempts
+				// still running, or the failure before it, decide the call.
+				p.refund()
+				p.metrics.rejected.Add(1)
+				if running > 0 {
+					continue
+				}
+				return finish(last)
+			}
 			if o.panicked != nil || o.err == nil || !p.retryable(ctx, o.err) {
 				return finish(o)
 			}

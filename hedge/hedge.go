@@ -38,6 +38,13 @@ const (
 	DefaultMinSamples  = 100
 )
 
+// MinBudgetRatio is the smallest BudgetRatio: one hedge per million calls.
+const MinBudgetRatio = 1e-6
+
+// budgetUnit is one hedge in the ratio budget's fixed point: fine enough
+// that every ratio from MinBudgetRatio is kept to within 0.03 %.
+const budgetUnit = 1 << 32
+
 // Config describes a hedging policy. Delay, DelayFunc or Quantile is
 // required.
 type Config struct {
@@ -59,7 +66,7 @@ type Config struct {
 	// Zero means 1,000 and 100.
 	Samples, MinSamples int
 	// BudgetRatio is the share of calls that may be hedged over time, in
-	// (0, 1], with BudgetBurst hedges allowed at once. Zero means 0.1 and
+	// [MinBudgetRatio, 1], with BudgetBurst hedges allowed at once. Zero means 0.1 and
 	// 10. Ignored when Budget is set.
 	BudgetRatio float64
 	BudgetBurst int
@@ -134,8 +141,8 @@ func (c Config) checked() (Config, error) {
 		return c, invalid("Samples", "must be in [0, 100000], got %d", c.Samples)
 	case c.MinSamples < 0 || c.MinSamples > 100_000:
 		return c, invalid("MinSamples", "must be in [0, 100000], got %d", c.MinSamples)
-	case c.BudgetRatio != 0 && !(c.BudgetRatio > 0 && c.BudgetRatio <= 1):
-		return c, invalid("BudgetRatio", "must be in (0, 1], got %v", c.BudgetRatio)
+	case c.BudgetRatio != 0 && !(c.BudgetRatio >= MinBudgetRatio && c.BudgetRatio <= 1):
+		return c, invalid("BudgetRatio", "must be in [%v, 1], got %v", MinBudgetRatio, c.BudgetRatio)
 	case c.BudgetBurst < 0 || c.BudgetBurst > 1000:
 		return c, invalid("BudgetBurst", "must be in [0, 1000], got %d", c.BudgetBurst)
 	}
@@ -166,7 +173,7 @@ type Policy struct {
 	cfg    Config
 	origin time.Time
 
-	tokens atomic.Int64 // the ratio budget, in thousandths of a hedge
+	tokens atomic.Int64 // the ratio budget, in budgetUnits
 
 	mu      sync.Mutex // guards the latency record
 	samples []time.Duration
@@ -177,7 +184,7 @@ type Policy struct {
 }
 
 type counters struct {
-	calls, hedges, won, cancelled, denied, dropPanics atomic.Uint64
+	calls, hedges, won, cancelled, denied, rejected, dropPanics atomic.Uint64
 }
 
 // New returns a hedging policy described by cfg, or a *ConfigError.
@@ -187,7 +194,7 @@ func New(cfg Config) (*Policy, error) {
 		return nil, err
 	}
 	p := &Policy{cfg: cfg, origin: cfg.Clock.Now()}
-	p.tokens.Store(int64(cfg.BudgetBurst) * 1000)
+	p.tokens.Store(int64(cfg.BudgetBurst) * budgetUnit)
 	if cfg.Quantile > 0 {
 		p.samples = make([]time.Duration, 0, cfg.Samples)
 	}
@@ -249,11 +256,11 @@ func (p *Policy) allow(gate func() (time.Duration, error)) bool {
 	}
 	for {
 		t := p.tokens.Load()
-		if t < 1000 {
+		if t < budgetUnit {
 			p.metrics.denied.Add(1)
 			return false
 		}
-		if p.tokens.CompareAndSwap(t, t-1000) {
+		if p.tokens.CompareAndSwap(t, t-budgetUnit) {
 			return true
 		}
 	}
@@ -284,13 +291,26 @@ func (p *Policy) deposit() {
 	if p.cfg.Budget != nil {
 		return
 	}
-	limit, add := int64(p.cfg.BudgetBurst)*1000, int64(p.cfg.BudgetRatio*1000)
+	p.credit(int64(math.Round(p.cfg.BudgetRatio * budgetUnit)))
+}
+
+// credit adds add to the ratio budget, up to its burst.
+func (p *Policy) credit(add int64) {
+	limit := int64(p.cfg.BudgetBurst) * budgetUnit
 	for {
 		t := p.tokens.Load()
 		if t >= limit || p.tokens.CompareAndSwap(t, min(t+add, limit)) {
 			return
 		}
 	}
+}
+
+// refund gives back the budget of a hedge that was turned away.
+func (p *Policy) refund() {
+	if p.cfg.Budget != nil {
+		return
+	}
+	p.credit(budgetUnit)
 }
 
 // retryable applies Config.Retryable, or the default rule.
@@ -314,6 +334,11 @@ type Metrics struct {
 	// whose answer won; Cancelled the attempts cancelled because another
 	// won; BudgetDenied the hedges the budget turned down.
 	Calls, Hedges, Won, Cancelled, BudgetDenied uint64
+	// Rejected counts the hedges (counted in Hedges too) that a policy
+	// inside the hedge turned away before they reached the dependency (a
+	// full bulkhead, an empty rate limiter): they end nothing, and their
+	// budget is given back.
+	Rejected uint64
 	// DropPanics counts the panics of Options.Drop on attempts that lost
 	// after the call returned, recovered as no caller could take them.
 	DropPanics uint64
@@ -326,5 +351,5 @@ type Metrics struct {
 func (p *Policy) Metrics() Metrics {
 	m := &p.metrics
 	return Metrics{Name: p.cfg.Name, Calls: m.calls.Load(), Hedges: m.hedges.Load(), Won: m.won.Load(),
-		Cancelled: m.cancelled.Load(), BudgetDenied: m.denied.Load(), DropPanics: m.dropPanics.Load(), Delay: p.delayFor(1)}
+		Cancelled: m.cancelled.Load(), BudgetDenied: m.denied.Load(), Rejected: m.rejected.Load(), DropPanics: m.dropPanics.Load(), Delay: p.delayFor(1)}
 }

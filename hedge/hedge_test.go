@@ -374,3 +374,35 @@ func TestSharedRetryBudget(t *testing.T) {
 		t.Errorf("tokens after 8 successes = %v, want 4", got)
 	}
 }
+
+// Every ratio the config accepts is honoured: a ratio of 1/2000 earns a
+// hedge every 2,000 calls, not none.
+func TestSmallBudgetRatioIsHonoured(t *testing.T) {
+	for _, tt := range []struct {
+		ratio float64
+		calls int
+		want  uint64
+	}{
+		{0.0005, 10_000, 5}, // the burst's 1, then one per 2,000 calls
+		{1e-6, 1_000_000, 2},
+		{0.3, 100, 25}, // a burst of 1 caps what a call earns: one hedge every 4 calls
+	} {
+		p, err := hedge.New(hedge.Config{Delay: time.Millisecond, BudgetRatio: tt.ratio, BudgetBurst: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hedges uint64
+		for range tt.calls {
+			// Each call takes what it earned, if a whole hedge is there.
+			if p.TakeBudgetForTest() {
+				hedges++
+			}
+		}
+		if hedges != tt.want {
+			t.Errorf("ratio %v over %d calls: %d hedges, want %d", tt.ratio, tt.calls, hedges, tt.want)
+		}
+	}
+	if _, err := hedge.New(hedge.Config{Delay: time.Millisecond, BudgetRatio: 1e-7}); !errors.Is(err, hedge.ErrInvalidConfig) {
+		t.Errorf("ratio 1e-7: %v, want ErrInvalidConfig", err)
+	}
+}
