@@ -23,7 +23,6 @@ type Breaker struct {
 	timer       clock.Timer
 	events      []StateChange
 	dispatching bool
-	used        atomic.Bool // looked up in a Registry since its sweep passed
 
 	// Lifetime counters, on their own cache lines: every call writes one,
 	// and cur is read by every call. The two that the fast paths write are

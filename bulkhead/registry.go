@@ -12,7 +12,9 @@ type RegistryConfig struct {
 	Defaults Config
 	// MaxKeys bounds the bulkheads kept, for keys from the outside world
 	// (hosts, tenants), in [0, 1,000,000]. Past it, making one evicts one
-	// not looked up lately, those with no call in flight first. Zero means 1,000.
+	// not looked up lately. One with calls in flight (or queued) is never
+	// evicted, so a key's bound holds whatever the pressure: while all
+	// have calls in flight the registry holds more. Zero means 1,000.
 	MaxKeys int
 }
 
@@ -38,7 +40,7 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 		c := d
 		c.Name = key
 		return newBulkhead(c)
-	}, func(x *Bulkhead) bool { return x.inflight.Load() > 0 })}, nil
+	}, func(x *Bulkhead) bool { return x.inflight.Load() > 0 || x.waiting.Load() > 0 }, nil)}, nil
 }
 
 // Get returns the bulkhead of key, making it if need be.

@@ -31,3 +31,29 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("Defaults.MaxConcurrent -1: err = %v", err)
 	}
 }
+
+// A key's bound holds under eviction pressure: while its bulkhead has a
+// call in flight, other keys cannot evict it and get the key a second,
+// empty bulkhead beside it.
+func TestRegistryBoundHoldsUnderEvictionPressure(t *testing.T) {
+	r, err := NewRegistry(RegistryConfig{Defaults: Config{MaxConcurrent: 1}, MaxKeys: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := 0
+	for i := range 5 {
+		if r.Get("hot").Acquire(context.Background()) == nil {
+			running++ // and never released: the call is still in flight
+		}
+		// Other keys, busy too: every bulkhead has a call in flight.
+		if err := r.Get("other" + string(rune('a'+i))).Acquire(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if running != 1 {
+		t.Errorf("%d calls to one key ran at once under MaxConcurrent 1", running)
+	}
+	if r.Len() != 6 {
+		t.Errorf("Len = %d, want 6: every key has a call in flight", r.Len())
+	}
+}

@@ -3,7 +3,9 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -54,6 +56,10 @@ type Limiter struct {
 	tat atomic.Int64
 
 	allowed, rejected atomic.Uint64
+	waiting           atomic.Int64 // callers waiting for their token
+
+	mu    sync.Mutex      // guards given
+	given []time.Duration // reservations given back (their ends) that tat has not yet come down past
 }
 
 // New returns a limiter described by cfg, or a *ConfigError. Its bucket
@@ -78,25 +84,50 @@ func (l *Limiter) Name() string { return l.cfg.Name }
 func (l *Limiter) now() time.Duration { return l.cfg.Clock.Since(l.origin) }
 
 // reserve takes a token if one is there by now+limit, and returns how long
-// to wait for it; ok is false, and nothing is taken, when the wait would
-// exceed limit.
-func (l *Limiter) reserve(now, limit time.Duration) (wait time.Duration, ok bool) {
+// to wait for it and where the schedule ended after it (for giveBack);
+// ok is false, and nothing is taken, when the wait would exceed limit.
+func (l *Limiter) reserve(now, limit time.Duration) (wait, end time.Duration, ok bool) {
 	for {
 		tat := l.tat.Load()
 		start := max(time.Duration(tat), now)
 		wait = start - now - l.tau
 		if wait > limit {
-			return wait, false
+			return wait, 0, false
 		}
 		if l.tat.CompareAndSwap(tat, int64(start+l.interval)) {
-			return max(wait, 0), true
+			return max(wait, 0), start + l.interval, true
+		}
+	}
+}
+
+// giveBack returns the token of a reservation that ended at end and whose
+// caller stopped waiting for it, as golang.org/x/time/rate does. The
+// schedule steps back over it once every reservation made after it has
+// been given back too: stepping back past a reservation still waiting
+// would let a new call act at the same moment, over the rate.
+func (l *Limiter) giveBack(end time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	// A given-back end that has passed can no longer be the schedule's:
+	// drop it, so that the list stays as short as the waits abandoned.
+	l.given = slices.DeleteFunc(l.given, func(e time.Duration) bool { return e <= now })
+	l.given = append(l.given, end)
+	for {
+		tat := time.Duration(l.tat.Load())
+		i := slices.Index(l.given, tat)
+		if i < 0 {
+			return
+		}
+		if l.tat.CompareAndSwap(int64(tat), int64(tat-l.interval)) {
+			l.given = slices.Delete(l.given, i, i+1)
 		}
 	}
 }
 
 // Allow reports whether a call may go through now, taking a token if so.
 func (l *Limiter) Allow() bool {
-	_, ok := l.reserve(l.now(), 0)
+	_, _, ok := l.reserve(l.now(), 0)
 	if ok {
 		l.allowed.Add(1)
 	} else {
@@ -108,8 +139,7 @@ func (l *Limiter) Allow() bool {
 // Wait waits for a token, and returns nil once the call may go through.
 // It returns an error matching ErrLimited at once, without taking a token,
 // when the token would come after the context's deadline; the context's
-// error if it ends while waiting (the token is then lost, as it would be
-// to a call that went through).
+// error if it ends while waiting, giving the token back to later callers.
 func (l *Limiter) Wait(ctx context.Context) error {
 	limit := time.Duration(1<<63 - 1)
 	if d, ok := ctx.Deadline(); ok {
@@ -122,7 +152,7 @@ func (l *Limiter) wait(ctx context.Context, limit time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	wait, ok := l.reserve(l.now(), limit)
+	wait, end, ok := l.reserve(l.now(), limit)
 	if !ok {
 		l.rejected.Add(1)
 		err := &LimitedError{Name: l.cfg.Name, RetryIn: wait}
@@ -131,11 +161,17 @@ func (l *Limiter) wait(ctx context.Context, limit time.Duration) error {
 		}
 		return err
 	}
-	l.allowed.Add(1)
-	if wait <= 0 {
-		return nil
+	if wait > 0 {
+		l.waiting.Add(1)
+		err := clock.Sleep(ctx, l.cfg.Clock, wait)
+		l.waiting.Add(-1)
+		if err != nil {
+			l.giveBack(end)
+			return err
+		}
 	}
-	return clock.Sleep(ctx, l.cfg.Clock, wait)
+	l.allowed.Add(1)
+	return nil
 }
 
 // Do runs fn once a token is there, waiting for it at most MaxWait (and
@@ -176,7 +212,9 @@ func (l *Limiter) Tokens() float64 {
 // different from a new one.
 func (l *Limiter) full(now time.Duration) bool { return time.Duration(l.tat.Load()) <= now }
 
-// Metrics is a snapshot of a limiter. The counters only grow.
+// Metrics is a snapshot of a limiter. The counters only grow. Allowed
+// counts the calls let through, Rejected those turned away; a wait its
+// caller abandoned, its token given back, counts in neither.
 type Metrics struct {
 	Name     string
 	Rate     float64

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock/clocktest"
@@ -234,4 +235,87 @@ func TestRegistry(t *testing.T) {
 	if _, err := ratelimit.NewRegistry(ratelimit.RegistryConfig{}); !errors.Is(err, ratelimit.ErrInvalidConfig) {
 		t.Fatalf("a registry without a rate: %v", err)
 	}
+}
+
+// Waiters that give up hand their tokens back: after 50 abandoned waits a
+// caller with time to wait for one token gets it, instead of being told
+// the next token is seconds away.
+func TestAbandonedWaitsGiveTheirTokensBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, err := ratelimit.New(ratelimit.Config{Rate: 10, Burst: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var abandoned atomic.Int32
+		for range 50 {
+			wg.Go(func() {
+				ctx, cancel := context.WithCancel(context.Background())
+				defer time.AfterFunc(30*time.Millisecond, cancel).Stop()
+				if errors.Is(l.Wait(ctx), context.Canceled) {
+					abandoned.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if abandoned.Load() != 49 { // one took the bucket's token
+			t.Fatalf("%d waits abandoned, want 49", abandoned.Load())
+		}
+		time.Sleep(300 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		if err := l.Wait(ctx); err != nil {
+			t.Fatalf("a caller with 500ms to wait: %v", err)
+		}
+		if waited := time.Since(start); waited != 0 {
+			t.Errorf("waited %v for a token that has been there since 100ms", waited)
+		}
+		if m := l.Metrics(); m.Allowed != 2 || m.Rejected != 0 {
+			t.Errorf("metrics %+v: want 2 allowed, 0 rejected (abandoned waits count in neither)", m)
+		}
+	})
+}
+
+// Given back out of order, and with a reservation after them still
+// waiting, tokens never let two calls act where the rate allows one.
+func TestGivenBackTokensKeepTheRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l, _ := ratelimit.New(ratelimit.Config{Rate: 10, Burst: 1})
+		l.Allow() // the bucket's token
+		ctxs := make([]context.CancelFunc, 4)
+		done := make(chan time.Duration, 4)
+		start := time.Now()
+		for i := range ctxs { // slots at 100, 200, 300, 400 ms
+			ctx, cancel := context.WithCancel(context.Background())
+			ctxs[i] = cancel
+			go func() {
+				if l.Wait(ctx) == nil {
+					done <- time.Since(start)
+				}
+			}()
+			synctest.Wait()
+		}
+		ctxs[1]() // 200 ms, then 300 ms, given back while 400 ms still waits
+		ctxs[2]()
+		synctest.Wait()
+		// The schedule cannot step back past the 400-ms waiter: a new call
+		// gets the slot after it.
+		if l.Allow() {
+			t.Fatal("Allow at 0ms with every slot to 400ms reserved")
+		}
+		ctxs[3]() // now 400, 300 and 200 ms are given back: the schedule steps back to 100
+		synctest.Wait()
+		time.Sleep(200 * time.Millisecond)
+		if got := <-done; got != 100*time.Millisecond {
+			t.Errorf("first waiter acted at %v, want 100ms", got)
+		}
+		if !l.Allow() {
+			t.Error("at 200ms, the slot given back is not to be had")
+		}
+		if l.Allow() {
+			t.Error("two calls in one interval")
+		}
+		ctxs[0]()
+	})
 }

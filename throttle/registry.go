@@ -38,7 +38,7 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 		c := d
 		c.Name = key
 		return newThrottle(c)
-	}, func(x *Throttle) bool { return x.busy() })}, nil
+	}, nil, func(x *Throttle) bool { return x.busy() })}, nil
 }
 
 // Get returns the throttle of key, making it if need be.

@@ -1,7 +1,7 @@
 // Package keyed is a bounded map from keys that come from the outside world
-// (hosts, tenants) to the policy that serves each: the registries of the
-// policy packages are built on it. Lookups of a present key take no lock;
-// past the bound, making a value evicts one by a second-chance sweep.
+// (hosts, tenants) to the policy that serves each: every registry of the
+// policy packages is built on it. Lookups of a present key take no lock;
+// past the bound, making a value evicts idle ones by a second-chance sweep.
 package keyed
 
 import (
@@ -10,20 +10,26 @@ import (
 	"sync/atomic"
 )
 
-// Map holds a value per key, made on first use, at most Max of them. It is
-// safe for concurrent use.
+// Map holds a value per key, made on first use, at most Max of them while
+// some are idle. It is safe for concurrent use.
 type Map[V any] struct {
 	make func(key string) V
 	max  int
-	// busy reports a value that should outlive idle ones: an eviction
-	// sweep passes over busy values during its first round.
+	// held reports a value that must not be evicted: calls in flight or
+	// queued in it, whose bound a fresh value for the same key would
+	// break. It may be nil.
+	held func(V) bool
+	// busy reports a value worth keeping over idle ones (an open
+	// circuit): a sweep passes over busy values during its first round.
+	// It may be nil.
 	busy func(V) bool
 
 	byKey sync.Map // string → *slot[V]; written under mu only
 
-	mu   sync.Mutex
-	ring []*slot[V] // every value, in sweep order
-	hand int        // where the next sweep starts
+	mu    sync.Mutex
+	ring  []*slot[V] // every value, in sweep order
+	hand  int        // where the next sweep starts
+	sweep int        // the size at which the next sweep runs, ≥ max
 }
 
 type slot[V any] struct {
@@ -33,16 +39,21 @@ type slot[V any] struct {
 }
 
 // New returns a Map holding at most max values (max ≥ 1), made by make.
-// busy, which may be nil, reports values to keep over idle ones when one
-// must go (a bulkhead with calls in flight).
-func New[V any](max int, make func(key string) V, busy func(V) bool) *Map[V] {
-	return &Map[V]{make: make, max: max, busy: busy}
+// held and busy, either of which may be nil, say which values must never
+// be evicted and which to keep over idle ones.
+//
+// A held value is never evicted, so a key never has two values at once
+// while it has calls in flight: when every value is held, the map grows
+// past max (by the keys with calls in flight, which their own bounds
+// limit) and shrinks back as they end.
+func New[V any](max int, make func(key string) V, held, busy func(V) bool) *Map[V] {
+	return &Map[V]{make: make, max: max, held: held, busy: busy, sweep: max}
 }
 
 // Get returns the value of key, making it if need be. A value made past
-// the bound evicts one: the first value not looked up since the sweep
-// last passed it and not busy, else, after a round, the first not looked
-// up, else the one under the hand. Holders of an evicted value may keep
+// the bound evicts idle ones first: the first value not looked up since
+// the sweep last passed it and not busy, else, after a round, the first
+// not looked up, else any not held. Holders of an evicted value may keep
 // using it; the key gets a new one on next use.
 func (m *Map[V]) Get(key string) V {
 	if s, ok := m.byKey.Load(key); ok {
@@ -53,13 +64,31 @@ func (m *Map[V]) Get(key string) V {
 	if s, ok := m.byKey.Load(key); ok {
 		return s.(*slot[V]).touch()
 	}
-	if len(m.ring) >= m.max {
+	v := m.make(key)
+	m.insertLocked(key, v) // unmarked: a key seen once is the first to go
+	return v
+}
+
+// Add puts v under key, unless key has a value already; it reports
+// whether it did. An added value is marked looked up.
+func (m *Map[V]) Add(key string, v V) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.byKey.Load(key); ok {
+		return false
+	}
+	m.insertLocked(key, v).touch()
+	return true
+}
+
+func (m *Map[V]) insertLocked(key string, v V) *slot[V] {
+	if len(m.ring) >= m.sweep {
 		m.evictLocked()
 	}
-	s := &slot[V]{key: key, v: m.make(key)} // unmarked: a key seen once is the first to go
+	s := &slot[V]{key: key, v: v}
 	m.ring = append(m.ring, s)
 	m.byKey.Store(key, s)
-	return s.v
+	return s
 }
 
 // touch marks s as used, writing only when the mark is not yet set.
@@ -70,19 +99,50 @@ func (s *slot[V]) touch() V {
 	return s.v
 }
 
+// evictLocked makes room for one value: it evicts until the ring is under
+// max, or until a sweep has passed every value and found each held. In
+// that case the next sweep waits until the ring has grown by a quarter,
+// so that a ring of held values costs amortised O(1) an insertion.
 func (m *Map[V]) evictLocked() {
+	for len(m.ring) >= m.max {
+		if !m.evictOneLocked() {
+			m.sweep = len(m.ring) + max(len(m.ring)/4, 1)
+			return
+		}
+	}
+	m.sweep = m.max
+}
+
+// evictOneLocked evicts one value that is not held, by the rule Get
+// states, and reports whether there was one.
+func (m *Map[V]) evictOneLocked() bool {
 	n := len(m.ring)
-	for step := 0; ; step++ {
+	for step := 0; step < 3*n; step++ {
 		m.hand %= n
 		s := m.ring[m.hand]
 		switch {
+		case m.held != nil && m.held(s.v):
 		case s.used.Load() && step < 2*n:
 			s.used.Store(false)
 		case step >= n || m.busy == nil || !m.busy(s.v):
 			m.removeAtLocked(m.hand)
-			return
+			return true
 		}
 		m.hand++
+	}
+	return false
+}
+
+// Remove forgets key's value, if there is one. Holders of it may keep
+// using it.
+func (m *Map[V]) Remove(key string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, s := range m.ring {
+		if s.key == key {
+			m.removeAtLocked(i)
+			return
+		}
 	}
 }
 

@@ -7,12 +7,13 @@ import (
 )
 
 type value struct {
-	key  string
-	busy bool
+	key        string
+	held, busy bool
 }
 
 func newMap(max int) *Map[*value] {
-	return New(max, func(key string) *value { return &value{key: key} }, func(v *value) bool { return v.busy })
+	return New(max, func(key string) *value { return &value{key: key} },
+		func(v *value) bool { return v.held }, func(v *value) bool { return v.busy })
 }
 
 func keys(m *Map[*value]) string {
@@ -62,6 +63,55 @@ func TestEviction(t *testing.T) {
 				t.Errorf("Len = %d, want 3", m.Len())
 			}
 		})
+	}
+}
+
+// A held value (calls in flight) is never evicted, whatever the pressure:
+// the map grows past its bound instead, and shrinks back to it once the
+// values are no longer held.
+func TestHeldValuesAreNeverEvicted(t *testing.T) {
+	m := newMap(2)
+	a := m.Get("a")
+	a.held = true
+	for i := range 100 {
+		m.Get(fmt.Sprint(i)) // a is not looked up: only held keeps it
+	}
+	if m.Get("a") != a {
+		t.Fatal("after 100 other keys, key a has a new value beside its held one")
+	}
+	held := make([]*value, 10)
+	for i := range held {
+		held[i] = m.Get(fmt.Sprint("h", i))
+		held[i].held = true
+	}
+	if m.Len() < 11 {
+		t.Fatalf("Len = %d with 11 held values", m.Len())
+	}
+	for _, v := range held {
+		v.held = false
+	}
+	a.held = false
+	for i := range 20 { // the amortised sweep runs again within a quarter
+		m.Get(fmt.Sprint("new", i))
+	}
+	if m.Len() > 2 {
+		t.Errorf("Len = %d once nothing is held, want 2", m.Len())
+	}
+}
+
+func TestAddAndRemove(t *testing.T) {
+	m := newMap(2)
+	v := &value{key: "x"}
+	if !m.Add("x", v) || m.Add("x", &value{}) {
+		t.Fatal("Add: want true, then false for a taken key")
+	}
+	if m.Get("x") != v {
+		t.Fatal("Get after Add: another value")
+	}
+	m.Remove("x")
+	m.Remove("nothing")
+	if m.Len() != 0 || m.Get("x") == v {
+		t.Fatalf("after Remove: Len %d, same value %v", m.Len(), m.Get("x") == v)
 	}
 }
 
