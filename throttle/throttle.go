@@ -3,13 +3,21 @@
 // more and more of its calls starts refusing calls itself, locally and at
 // no cost to the dependency, with probability
 //
-//	max(0, (requests − K·accepts) / (requests + 1))
+//	min(max(0, (requests − K·accepts) / (requests + 1)), MaxProbability)
 //
-// over a sliding window (2 minutes by default), requests counting every
-// call asked for (the ones refused locally too) and accepts the calls the
-// dependency accepted. With K = 2 the dependency receives about twice what
-// it accepts: enough to notice at once when it recovers, never the whole
-// flood it is refusing.
+// over a sliding window (2 minutes by default), requests counting the
+// calls sent to the dependency and accepts those it accepted.
+//
+// Two choices depart from the book, as Envoy's admission control and
+// failsafe-go's throttler do: calls refused locally are not counted as
+// requests, and the probability is capped (0.9 by default). The book's
+// rule, which counts them, with nothing capping it, is a latch: once the
+// probability nears 1 it refuses the very calls whose success would lower
+// it, and after a minute's outage it took more than ten minutes of full
+// health to send most calls again. Here a tenth of the calls at least
+// keeps reaching the dependency, each success counts fully, and a
+// dependency that recovers is used again within one window at most (in
+// about 30 s after a minute's outage, at any rate).
 //
 // Which outcomes are refusals is the caller's to say (Config.Refused): a
 // 429 or a gRPC ResourceExhausted is one; a 404 is an answer.
@@ -34,6 +42,8 @@ const (
 	DefaultK       = 2.0             // the SRE book's
 	DefaultWindow  = 2 * time.Minute // the SRE book's
 	DefaultBuckets = 24
+	// DefaultMaxProbability is failsafe-go's cap; Envoy's is 0.8.
+	DefaultMaxProbability = 0.9
 )
 
 // Config describes a throttle.
@@ -44,6 +54,10 @@ type Config struct {
 	// it, in [1, 100]. Lower is more aggressive: 1.1 sheds nearly all the
 	// excess, 2 keeps probing at twice the accepted rate. Zero means 2.
 	K float64
+	// MaxProbability caps the probability of refusing a call, in (0, 1],
+	// so that some calls always reach the dependency and tell when it has
+	// recovered. Zero means 0.9.
+	MaxProbability float64
 	// Window is how far back the counts go. Zero means 2 minutes.
 	Window time.Duration
 	// Buckets is the number of buckets of the window, in [1, 1000]: it
@@ -96,6 +110,8 @@ func (c Config) checked() (Config, error) {
 	switch {
 	case c.K != 0 && !(c.K >= 1 && c.K <= 100): // also NaN
 		return c, invalid("K", "must be in [1, 100], got %v", c.K)
+	case c.MaxProbability != 0 && !(c.MaxProbability > 0 && c.MaxProbability <= 1):
+		return c, invalid("MaxProbability", "must be in (0, 1], got %v", c.MaxProbability)
 	case c.Window < 0:
 		return c, invalid("Window", "must not be negative, got %v", c.Window)
 	case c.Buckets < 0 || c.Buckets > 1000:
@@ -103,6 +119,9 @@ func (c Config) checked() (Config, error) {
 	}
 	if c.K == 0 {
 		c.K = DefaultK
+	}
+	if c.MaxProbability == 0 {
+		c.MaxProbability = DefaultMaxProbability
 	}
 	if c.Window == 0 {
 		c.Window = DefaultWindow
@@ -207,32 +226,52 @@ func (t *Throttle) advanceLocked() *bucket {
 	return &t.buckets[t.head%int64(len(t.buckets))]
 }
 
-// probabilityLocked is the SRE formula over the window's totals.
+// probabilityLocked is the SRE formula over the window's totals, capped.
 func (t *Throttle) probabilityLocked() float64 {
-	return max(0, (float64(t.requests)-t.cfg.K*float64(t.accepts))/float64(t.requests+1))
+	p := (float64(t.requests) - t.cfg.K*float64(t.accepts)) / float64(t.requests+1)
+	return min(max(0, p), t.cfg.MaxProbability)
 }
 
-// Allow asks for one call: it counts the request and returns nil, or
-// refuses it locally with an error matching ErrThrottled. After a nil
-// error, report the call's outcome with Done.
+// Allow asks for one call: it returns nil, counting the request, or
+// refuses the call locally with an error matching ErrThrottled (a refusal
+// is not counted as a request). After a nil error, report the call's
+// outcome with Done.
 func (t *Throttle) Allow(ctx context.Context) error {
 	t.mu.Lock()
-	b := t.advanceLocked()
-	p := t.probabilityLocked() // over the calls before this one: the +1 is this one
-	b.requests++
-	t.requests++
+	p := t.admitLocked(0)
 	t.mu.Unlock()
-	if p == 0 || t.cfg.Rand() >= p {
-		t.admitted.Add(1)
+	if p == 0 {
 		return nil
 	}
+	draw := t.cfg.Rand() // a user's function: not under the lock
 	t.mu.Lock()
-	t.throttled++
+	p = t.admitLocked(draw)
+	if p != 0 {
+		t.throttled++
+	}
 	t.mu.Unlock()
+	if p == 0 {
+		return nil
+	}
 	if f := t.cfg.Hooks.OnReject; f != nil {
 		f(ctx, RejectEvent{Name: t.cfg.Name, Probability: p})
 	}
 	return t.err
+}
+
+// admitLocked counts a request and returns 0 if the probability of
+// refusal now is 0 or at most draw, in [0, 1); it returns the probability
+// otherwise, counting nothing.
+func (t *Throttle) admitLocked(draw float64) float64 {
+	b := t.advanceLocked()
+	p := t.probabilityLocked() // over the calls before this one: the +1 is this one
+	if p > draw {
+		return p
+	}
+	b.requests++
+	t.requests++
+	t.admitted.Add(1)
+	return 0
 }
 
 // Done reports the outcome of a call Allow let through: its error, or nil.

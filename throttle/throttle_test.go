@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -68,7 +69,7 @@ func TestProbabilityFollowsTheFormula(t *testing.T) {
 	for range 100 {
 		_ = th2.Do(ctx, func(context.Context) error { return errTooMany })
 	}
-	// p stays below 0.9999999; a draw of 0.5 is below p = 100/101: refused.
+	// p = 100/101, capped at 0.9; a draw of 0.5 is below it: refused.
 	d.set(0.5)
 	calls := 0
 	err := th2.Do(ctx, func(context.Context) error { calls++; return nil })
@@ -76,7 +77,8 @@ func TestProbabilityFollowsTheFormula(t *testing.T) {
 	if !errors.Is(err, throttle.ErrThrottled) || !errors.As(err, &te) || !te.Rejected() || calls != 0 {
 		t.Fatalf("with p near 1 and a draw of 0.5: %v after %d calls", err, calls)
 	}
-	if m := th2.Metrics(); m.Requests != 101 || m.Throttled != 1 || len(events) != 1 || events[0].Probability != sre(100, 0, 2) {
+	// The refusal is not a request: the window still holds the 100 sent.
+	if m := th2.Metrics(); m.Requests != 100 || m.Throttled != 1 || len(events) != 1 || events[0].Probability != throttle.DefaultMaxProbability {
 		t.Fatalf("metrics %+v, events %+v", m, events)
 	}
 }
@@ -147,7 +149,7 @@ func TestConcurrentCallersAreCounted(t *testing.T) {
 	}
 	wg.Wait()
 	m := th.Metrics()
-	if m.Requests != 16000 || sent.Load()+throttled.Load() != 16000 || uint64(throttled.Load()) != m.Throttled {
+	if m.Requests != sent.Load() || uint64(sent.Load()) != m.Admitted || sent.Load()+throttled.Load() != 16000 || uint64(throttled.Load()) != m.Throttled {
 		t.Fatalf("metrics %+v; sent %d, throttled %d", m, sent.Load(), throttled.Load())
 	}
 	// Accepting 10 % of what it receives, the dependency gets about K ×
@@ -234,6 +236,53 @@ func TestVerdictsDecide(t *testing.T) {
 		_ = th.Do(context.Background(), func(context.Context) error { return tt.err })
 		if m := th.Metrics(); m.Requests != tt.requests || m.Accepts != tt.accepts || int64(m.Refused) != tt.refused {
 			t.Errorf("%v: metrics %+v; want %d requests, %d accepts, %d refused", tt.err, m, tt.requests, tt.accepts, tt.refused)
+		}
+	}
+}
+
+// After an outage the throttle lets calls through again within one window
+// of full health, at any rate: the refused share of calls falls under 10 %
+// within 30 seconds. (The book's rule, counting local refusals with no cap,
+// took 694 s at 10 calls a second.)
+func TestRecoversWithinAWindowAfterAnOutage(t *testing.T) {
+	for _, rate := range []int{1, 10, 100} {
+		clk := clocktest.NewFake(time.Time{})
+		rng := rand.New(rand.NewPCG(1, uint64(rate)))
+		th, err := throttle.New(throttle.Config{Clock: clk, Rand: rng.Float64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		down := true
+		call := func(context.Context) error {
+			if down {
+				return errTooMany
+			}
+			return nil
+		}
+		refusedIn := func(d time.Duration) float64 { // the share refused over d
+			refused, calls := 0, int(d/time.Second)*rate
+			for range calls {
+				clk.Advance(time.Second / time.Duration(rate))
+				if errors.Is(th.Do(context.Background(), call), throttle.ErrThrottled) {
+					refused++
+				}
+			}
+			return float64(refused) / float64(calls)
+		}
+		outage := refusedIn(time.Minute)
+		down = false
+		var shares []float64
+		for range 4 {
+			shares = append(shares, refusedIn(30*time.Second))
+		}
+		t.Logf("%d calls/s: refused %.2f during a 1-minute outage; then per 30 s of health: %.3f", rate, outage, shares)
+		if outage < 0.5 {
+			t.Errorf("%d calls/s: refused %.2f of the outage's calls, want most", rate, outage)
+		}
+		for i, share := range shares[1:] {
+			if share >= 0.10 {
+				t.Errorf("%d calls/s: %.3f refused %ds to %ds into health, want under 10%%", rate, share, 30*(i+1), 30*(i+2))
+			}
 		}
 	}
 }
