@@ -247,17 +247,27 @@ func (l *Limiter) Acquire(ctx context.Context) (Permit, error) {
 	return Permit{l: l, start: l.cfg.Clock.Since(l.origin), inflight: n}, nil
 }
 
-// Done ends the call and samples its round-trip time. A call that failed
-// is sampled too: a dependency that fails slowly is as loaded as one that
-// answers slowly. The zero Permit's Done does nothing.
-func (p Permit) Done() {
+// Done ends the call and samples its round-trip time; err is the call's
+// error, or nil. A call that failed is sampled too, but only as slow: a
+// dependency that fails slowly is as loaded as one that answers slowly,
+// while one that fails fast (refusing, or down) says nothing of how long
+// its answers take, and must not teach the limiter that 100 µs is normal.
+// A failure is sampled as no faster than the baseline, and not at all
+// before there is one. An error that says nothing of the dependency (a
+// policy's rejection, one marked breaker.Ignored) releases the permit
+// unsampled, as Release does. The zero Permit's Done does nothing.
+func (p Permit) Done(err error) {
 	l := p.l
 	if l == nil {
 		return
 	}
+	if err != nil && ignored(err) {
+		p.Release()
+		return
+	}
 	rtt := l.cfg.Clock.Since(l.origin) - p.start
 	l.inflight.Add(-1)
-	l.sample(float64(max(rtt, 1)), p.inflight)
+	l.sample(float64(max(rtt, 1)), p.inflight, err != nil)
 }
 
 // Release ends the call without sampling it: one that says nothing about
@@ -270,9 +280,16 @@ func (p Permit) Release() {
 
 // sample adds one round-trip time to the window, and moves the limit by
 // the window's average once it is full.
-func (l *Limiter) sample(rtt float64, inflight int64) {
+func (l *Limiter) sample(rtt float64, inflight int64, failed bool) {
 	c := &l.cfg
 	l.mu.Lock()
+	if failed {
+		if l.baseline == 0 {
+			l.mu.Unlock()
+			return
+		}
+		rtt = max(rtt, l.baseline)
+	}
 	l.windowRTT += rtt
 	l.windowN++
 	l.windowInflight = max(l.windowInflight, inflight)
@@ -344,11 +361,11 @@ var errPanicking = errors.New("adaptive: call did not return")
 // cancelled, that a policy inside the limiter turned away, or that an
 // integration marked breaker.Ignored says nothing of the dependency.
 func (p Permit) finish(ctx context.Context, err error) {
-	if err == errPanicking || errors.Is(err, context.Canceled) && ctx.Err() != nil || ignored(err) {
+	if err == errPanicking || errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		p.Release()
 		return
 	}
-	p.Done()
+	p.Done(err)
 }
 
 // Metrics is a snapshot of a limiter.

@@ -40,7 +40,7 @@ func round(t *testing.T, l *adaptive.Limiter, clk *clocktest.Fake, rtt time.Dura
 	}
 	clk.Advance(rtt)
 	for _, p := range ps {
-		p.Done()
+		p.Done(nil)
 	}
 }
 
@@ -200,8 +200,8 @@ func TestPanicsLeaveNothingHeld(t *testing.T) {
 	p2, _ := l.Acquire(context.Background())
 	mustPanic(func() { _, _ = l.Acquire(context.Background()) }) // over the limit: OnReject panics
 	clk.Advance(time.Millisecond)
-	p1.Done()
-	p2.Done()
+	p1.Done(nil)
+	p2.Done(nil)
 	if m := l.Metrics(); m.InFlight != 0 || m.Admitted != 3 || m.Rejected != 1 {
 		t.Fatalf("metrics %+v", m)
 	}
@@ -243,10 +243,10 @@ func TestOneSlowCallDoesNotShrinkTheLimit(t *testing.T) {
 	}
 	clk.Advance(10 * time.Millisecond)
 	for _, p := range ps[:9] {
-		p.Done()
+		p.Done(nil)
 	}
 	clk.Advance(20 * time.Millisecond)
-	ps[9].Done() // 30 ms: alone, three times the baseline
+	ps[9].Done(nil) // 30 ms: alone, three times the baseline
 	if got := l.Limit(); got != 10 {
 		t.Errorf("limit %d after one slow call in a window of quick ones, want 10", got)
 	}
@@ -266,5 +266,60 @@ func TestQuickFirstWindowDoesNotShrinkTheLimit(t *testing.T) {
 	}
 	if got := l.Limit(); got < 50 {
 		t.Errorf("limit %d after a quick first window and nine usual ones, want 50", got)
+	}
+}
+
+// roundFailing runs as many calls at once as the limit allows, each
+// failing after rtt.
+func roundFailing(l *adaptive.Limiter, clk *clocktest.Fake, rtt time.Duration) {
+	var ps []adaptive.Permit
+	for {
+		p, err := l.Acquire(context.Background())
+		if err != nil {
+			break
+		}
+		ps = append(ps, p)
+	}
+	clk.Advance(rtt)
+	for _, p := range ps {
+		p.Done(errors.New("503"))
+	}
+}
+
+// Fast failures do not teach the limiter a false baseline: after an
+// outage whose calls failed in 100 µs, latency back at its normal 10 ms
+// finds the limit where it was. (Before, the baseline fell to ~100 µs and
+// the limit to 8, and took 2.8 s to climb back to half.)
+func TestFastFailuresDoNotSetTheBaseline(t *testing.T) {
+	l, clk := newLimiter(t, adaptive.Config{InitialLimit: 200, MaxLimit: 200})
+	for range 20 {
+		round(t, l, clk, 10*time.Millisecond)
+	}
+	before := l.Metrics()
+	for range 200 { // the outage: 2,000 windows of fast failures
+		roundFailing(l, clk, 100*time.Microsecond)
+	}
+	if m := l.Metrics(); m.Baseline < before.Baseline {
+		t.Errorf("baseline %v after fast failures, was %v", m.Baseline, before.Baseline)
+	}
+	after := l.Limit()
+	round(t, l, clk, 10*time.Millisecond)
+	t.Logf("limit %d before the outage, %d after it, %d after one round at 10 ms", before.Limit, after, l.Limit())
+	if got := l.Limit(); got < 150 {
+		t.Errorf("limit %d at the normal latency after the outage, was %d", got, before.Limit)
+	}
+	// A fresh limiter whose first calls fail fast has no baseline yet.
+	fresh, clk := newLimiter(t, adaptive.Config{InitialLimit: 200, MaxLimit: 200})
+	for range 20 {
+		roundFailing(fresh, clk, 100*time.Microsecond)
+	}
+	if m := fresh.Metrics(); m.Baseline != 0 {
+		t.Errorf("baseline %v learnt from failures alone", m.Baseline)
+	}
+	for range 20 {
+		round(t, fresh, clk, 10*time.Millisecond)
+	}
+	if m := fresh.Metrics(); m.Baseline < 9*time.Millisecond || m.Limit < 150 {
+		t.Errorf("after 20 rounds at 10 ms: baseline %v, limit %d", m.Baseline, m.Limit)
 	}
 }

@@ -432,7 +432,7 @@ func (rejection) Rejected() bool { return true }
 
 // done reports an attempt's outcome to the policies that admitted it.
 func (pol *policies) done(ps permits, err error) {
-	ps.adaptive.Done()
+	ps.adaptive.Done(err)
 	ps.breaker.Done(err)
 	if ps.throttle {
 		pol.throttle.Done(err)
