@@ -2,12 +2,24 @@ package retry
 
 import (
 	"sync/atomic"
+	"time"
+
+	"github.com/breakwater-go/breakwater/clock"
 )
 
 // Defaults of a BudgetConfig's zero fields.
 const (
 	DefaultBudgetMaxTokens  = 10
 	DefaultBudgetTokenRatio = 0.1
+	// DefaultMinRetriesPerSecond is the floor's rate: Finagle's and
+	// Linkerd's is 10 a second; ours is lower so that the floor can never
+	// be what sustains an overload (at 150 calls a second it is under 1 %
+	// more attempts), while a test suite, a cron job or a CLI making a few
+	// calls gets its retries.
+	DefaultMinRetriesPerSecond = 1
+	// MinRetriesWindow is how many seconds of the floor's retries may be
+	// taken at once, as Finagle's 10-s ttl.
+	MinRetriesWindow = 10 * time.Second
 )
 
 // BudgetConfig describes a retry budget: a token bucket in the manner of
@@ -20,11 +32,24 @@ const (
 // about 1 call in 11 fails (0.1/(1+0.1) ≈ 9 %), so that a dependency's bad
 // minute is not multiplied by the number of attempts. First attempts are
 // never held back: only retries are.
+//
+// Below the token rule lies a floor, as in Finagle's and Linkerd's
+// budgets: MinRetriesPerSecond retries are allowed whatever the tokens,
+// up to MinRetriesWindow's worth at once. Without it a caller making few
+// calls (ten, each failing once) would lose its retries after the fifth,
+// and, as tokens come back only with successes, could stay without them.
 type BudgetConfig struct {
 	// MaxTokens is the bucket's size, in (0, 1000]. Zero means 10.
 	MaxTokens float64
 	// TokenRatio is what a success gives back, in (0, 1]. Zero means 0.1.
 	TokenRatio float64
+	// MinRetriesPerSecond is the floor's rate, in (0, 1000]. Zero means 1.
+	MinRetriesPerSecond float64
+	// NoFloor turns the floor off: gRPC's token rule alone.
+	NoFloor bool
+	// Clock times the floor. Nil means clock.System; a retry.Policy's own
+	// budget takes the policy's clock.
+	Clock clock.Clock
 }
 
 // Budget is a retry budget, safe for concurrent use. One budget can be
@@ -33,6 +58,15 @@ type Budget struct {
 	max, ratio int64 // in thousandths of a token
 	tokens     atomic.Int64
 	denied     atomic.Uint64
+
+	// The floor, a token bucket in GCRA form: floorAt is when it is next
+	// due, as an offset from origin; floorEvery the time between its
+	// retries; 0 when there is no floor.
+	clock      clock.Clock
+	origin     time.Time
+	floorEvery time.Duration
+	floorAt    atomic.Int64
+	floored    atomic.Uint64
 }
 
 // NewBudget returns a full budget, or a *ConfigError naming a bad field.
@@ -42,6 +76,10 @@ func NewBudget(cfg BudgetConfig) (*Budget, error) {
 		return nil, invalid("Budget.MaxTokens", "must be in (0, 1000], got %v", cfg.MaxTokens)
 	case !(cfg.TokenRatio >= 0 && cfg.TokenRatio <= 1):
 		return nil, invalid("Budget.TokenRatio", "must be in (0, 1], got %v", cfg.TokenRatio)
+	case !(cfg.MinRetriesPerSecond >= 0 && cfg.MinRetriesPerSecond <= 1000):
+		return nil, invalid("Budget.MinRetriesPerSecond", "must be in (0, 1000], got %v", cfg.MinRetriesPerSecond)
+	case cfg.NoFloor && cfg.MinRetriesPerSecond != 0:
+		return nil, invalid("Budget.NoFloor", "cannot be set together with MinRetriesPerSecond")
 	}
 	return newBudget(cfg), nil
 }
@@ -53,8 +91,17 @@ func newBudget(cfg BudgetConfig) *Budget {
 	if cfg.TokenRatio == 0 {
 		cfg.TokenRatio = DefaultBudgetTokenRatio
 	}
+	if cfg.MinRetriesPerSecond == 0 {
+		cfg.MinRetriesPerSecond = DefaultMinRetriesPerSecond
+	}
 	b := &Budget{max: milli(cfg.MaxTokens), ratio: max(milli(cfg.TokenRatio), 1)}
 	b.tokens.Store(b.max)
+	if !cfg.NoFloor {
+		b.clock = clock.Or(cfg.Clock)
+		b.origin = b.clock.Now()
+		b.floorEvery = time.Duration(float64(time.Second) / cfg.MinRetriesPerSecond)
+		b.floorAt.Store(int64(-MinRetriesWindow)) // full
+	}
 	return b
 }
 
@@ -65,6 +112,10 @@ func (b *Budget) Tokens() float64 { return float64(b.tokens.Load()) / 1000 }
 
 // Denied returns how many retries the budget has turned down.
 func (b *Budget) Denied() uint64 { return b.denied.Load() }
+
+// Floored returns how many retries the floor allowed when the tokens
+// would not have.
+func (b *Budget) Floored() uint64 { return b.floored.Load() }
 
 // RecordSuccess gives back a fraction of a token for a successful call. A
 // full bucket, the usual case, is only read, so that healthy calls do not
@@ -95,6 +146,25 @@ func (b *Budget) AllowRetry() bool {
 	if b.tokens.Load()*2 > b.max {
 		return true
 	}
+	if b.floorEvery > 0 && b.takeFloor() {
+		b.floored.Add(1)
+		return true
+	}
 	b.denied.Add(1)
 	return false
+}
+
+// takeFloor takes one of the floor's retries, if one is there.
+func (b *Budget) takeFloor() bool {
+	now := b.clock.Since(b.origin)
+	for {
+		at := b.floorAt.Load()
+		next := max(time.Duration(at), now-MinRetriesWindow) + b.floorEvery
+		if next > now {
+			return false
+		}
+		if b.floorAt.CompareAndSwap(at, int64(next)) {
+			return true
+		}
+	}
 }

@@ -221,7 +221,7 @@ func (c Config) settings() (settings, error) {
 	case s.Budget != nil:
 		s.budget = s.Budget
 	default:
-		s.budget = newBudget(BudgetConfig{})
+		s.budget = newBudget(BudgetConfig{Clock: s.Clock})
 	}
 	return s, nil
 }

@@ -354,7 +354,7 @@ func TestHooks(t *testing.T) {
 }
 
 func TestBudgetStopsARetryStorm(t *testing.T) {
-	budget, err := retry.NewBudget(retry.BudgetConfig{})
+	budget, err := retry.NewBudget(retry.BudgetConfig{NoFloor: true}) // the token rule alone
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,7 +407,8 @@ func TestBudgetStopsARetryStorm(t *testing.T) {
 }
 
 func TestDelayAndBudgetForOtherLoops(t *testing.T) {
-	p, _, _ := newPolicy(t, retry.Config{MaxDelay: 5 * time.Second})
+	tokenRule, _ := retry.NewBudget(retry.BudgetConfig{NoFloor: true})
+	p, _, _ := newPolicy(t, retry.Config{MaxDelay: 5 * time.Second, Budget: tokenRule})
 	var got []time.Duration
 	for n := 1; n <= 4; n++ {
 		got = append(got, p.Delay(n, 0))
@@ -524,5 +525,53 @@ func TestJitterNames(t *testing.T) {
 		if j.String() != want {
 			t.Errorf("%d: %q, want %q", int(j), j.String(), want)
 		}
+	}
+}
+
+// The default budget keeps a low-volume caller's retries: ten calls, each
+// failing its first attempt and passing its second, all retry. (Before,
+// on the token rule alone, calls 6 to 10 got "retry budget exhausted".)
+// A flood is still stopped: past the floor's 10, retries come at its rate.
+func TestBudgetFloorKeepsAFewCallersRetries(t *testing.T) {
+	p, clk, _ := newPolicy(t, retry.Config{})
+	for i := range 10 {
+		fn, n := failing(1, errFlaky)
+		var err error
+		clk.Drive(func() { err = p.Do(context.Background(), fn) })
+		if err != nil || *n != 2 {
+			t.Fatalf("call %d: %v after %d attempts, want success on the retry", i+1, err, *n)
+		}
+	}
+	b := p.Budget()
+	if b.Floored() == 0 || b.Denied() != 0 {
+		t.Fatalf("floored %d, denied %d: the floor should have carried the last calls", b.Floored(), b.Denied())
+	}
+	// A flood of failures: the floor's burst is spent, then one retry a
+	// second, however many calls fail.
+	for range 10 {
+		b.RecordFailure() // the tokens are gone
+	}
+	for range 10 {
+		b.AllowRetry() // and so is what is left of the floor's burst
+	}
+	allowed := 0
+	for range 100 {
+		b.RecordFailure()
+		if b.AllowRetry() {
+			allowed++
+		}
+	}
+	if allowed != 0 {
+		t.Fatalf("%d retries allowed in a flood with the floor spent", allowed)
+	}
+	clk.Advance(time.Second)
+	if !b.AllowRetry() || b.AllowRetry() {
+		t.Fatal("a second later the floor has exactly one retry")
+	}
+	if _, err := retry.NewBudget(retry.BudgetConfig{MinRetriesPerSecond: -1}); !errors.Is(err, retry.ErrInvalidConfig) {
+		t.Fatalf("MinRetriesPerSecond -1: %v", err)
+	}
+	if _, err := retry.NewBudget(retry.BudgetConfig{MinRetriesPerSecond: 2, NoFloor: true}); !errors.Is(err, retry.ErrInvalidConfig) {
+		t.Fatalf("MinRetriesPerSecond with NoFloor: %v", err)
 	}
 }
