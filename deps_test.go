@@ -74,3 +74,17 @@ func TestPoliciesStandAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestNoLargeTrackedFiles keeps build outputs out of the repository: no
+// tracked file is larger than 1 MB.
+func TestNoLargeTrackedFiles(t *testing.T) {
+	out, err := exec.Command("git", "ls-files", "-z").Output()
+	if err != nil {
+		t.Skipf("not in a git checkout: %v", err)
+	}
+	for _, name := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
+		if fi, err := os.Stat(name); err == nil && fi.Size() > 1<<20 {
+			t.Errorf("%s is tracked and %d bytes: a build output? (add it to .gitignore)", name, fi.Size())
+		}
+	}
+}

@@ -187,28 +187,71 @@ type store struct {
 
 // update runs f on the state under the file lock and saves what f leaves.
 func (s *store) update(f func(*stateFile) error) error {
-	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
+	path, err := s.file()
+	if err != nil {
 		return err
 	}
-	unlock, err := lockFile(s.path + ".lock")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	unlock, err := lockFile(path + ".lock")
 	if err != nil {
-		return fmt.Errorf("lock %s: %w", s.path, err)
+		return fmt.Errorf("lock %s: %w", path, err)
 	}
 	defer unlock()
-	st, err := s.read(true)
+	st, err := s.read(path, true)
 	if err != nil {
 		return err
 	}
 	if err := f(st); err != nil {
 		return err
 	}
-	return s.write(st)
+	return s.write(path, st)
+}
+
+// file returns the file the state lives in: the store's path, or the file
+// it is a symbolic link to, so that every process naming the link or its
+// target shares one state and one lock. It refuses a path in a directory
+// that others could have planted a link in, as ssh refuses a loose key
+// file: one writable by other users without the sticky bit, or owned by
+// another user; and, in a sticky directory (the system's temporary one),
+// a link that another user owns.
+func (s *store) file() (string, error) {
+	if err := safeDir(filepath.Dir(s.path)); err != nil {
+		return "", err
+	}
+	fi, err := os.Lstat(s.path)
+	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		return s.path, nil // missing (made on first write) or a file
+	}
+	if err := safeLink(s.path, fi); err != nil {
+		return "", err
+	}
+	target, err := filepath.EvalSymlinks(s.path)
+	if errors.Is(err, fs.ErrNotExist) { // a link to a file not made yet
+		if target, err = os.Readlink(s.path); err == nil && !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(s.path), target)
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := safeDir(filepath.Dir(target)); err != nil {
+		return "", err
+	}
+	return target, nil
 }
 
 // load reads the state without changing it or taking the lock: writes
 // replace the file atomically, so a reader sees one whole version. It is
 // for status, and for run when the state cannot be updated.
-func (s *store) load() (*stateFile, error) { return s.read(false) }
+func (s *store) load() (*stateFile, error) {
+	path, err := s.file()
+	if err != nil {
+		return nil, err
+	}
+	return s.read(path, false)
+}
 
 // errNewer is a state file written by a newer breakwater: never repaired
 // or overwritten.
@@ -219,9 +262,9 @@ var errNewer = errors.New("written by a newer version of breakwater")
 // set: then it is moved aside (to one .corrupt file, replacing an earlier
 // one), reported, and replaced by an empty state. A file of a newer
 // version is never repaired.
-func (s *store) read(repair bool) (*stateFile, error) {
+func (s *store) read(path string, repair bool) (*stateFile, error) {
 	empty := &stateFile{Version: stateVersion, Circuits: map[string]*circuit{}}
-	data, err := os.ReadFile(s.path)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return empty, nil
 	}
@@ -232,19 +275,19 @@ func (s *store) read(repair bool) (*stateFile, error) {
 	err = json.Unmarshal(data, &st)
 	switch {
 	case err == nil && st.Version > stateVersion:
-		return nil, fmt.Errorf("state file %s is %w (format %d; this one reads %d)", s.path, errNewer, st.Version, stateVersion)
+		return nil, fmt.Errorf("state file %s is %w (format %d; this one reads %d)", path, errNewer, st.Version, stateVersion)
 	case err == nil && st.Version < 1:
 		err = fmt.Errorf("no valid version (%d)", st.Version)
 	}
 	if err != nil {
 		if !repair {
-			return nil, fmt.Errorf("state file %s is corrupt (%v); the next \"breakwater run\" will set it aside", s.path, err)
+			return nil, fmt.Errorf("state file %s is corrupt (%v); the next \"breakwater run\" will set it aside", path, err)
 		}
-		aside := s.path + ".corrupt"
-		if rerr := os.Rename(s.path, aside); rerr != nil {
-			return nil, fmt.Errorf("state file %s is corrupt (%v) and cannot be moved aside: %w", s.path, err, rerr)
+		aside := path + ".corrupt"
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return nil, fmt.Errorf("state file %s is corrupt (%v) and cannot be moved aside: %w", path, err, rerr)
 		}
-		s.warn("state file %s was corrupt (%v); kept it as %s and started afresh", s.path, err, aside)
+		s.warn("state file %s was corrupt (%v); kept it as %s and started afresh", path, err, aside)
 		return empty, nil
 	}
 	if st.Circuits == nil {
@@ -258,15 +301,22 @@ func (s *store) read(repair bool) (*stateFile, error) {
 	return &st, nil
 }
 
-// write replaces the state file atomically.
-func (s *store) write(st *stateFile) error {
+// write replaces the state file at path atomically, keeping its mode.
+func (s *store) write(path string, st *stateFile) error {
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+".tmp-*")
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
+	}
+	if fi, err := os.Stat(path); err == nil { // a file shared by a group stays so
+		if err := tmp.Chmod(fi.Mode().Perm()); err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+			return err
+		}
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename there is nothing left to remove
 	if _, err := tmp.Write(append(data, '\n')); err != nil {
@@ -280,7 +330,7 @@ func (s *store) write(st *stateFile) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), s.path)
+	return os.Rename(tmp.Name(), path)
 }
 
 // defaultStatePath is $BREAKWATER_STATE, or circuits.json in the user's

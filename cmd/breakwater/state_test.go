@@ -118,7 +118,7 @@ func FuzzStateFile(f *testing.F) {
 				t.Fatalf("%q: %+v", key, m)
 			}
 		}
-		if err := s.write(st); err != nil {
+		if err := s.write(s.path, st); err != nil {
 			t.Fatal(err)
 		}
 		again, err := s.load()
