@@ -23,6 +23,7 @@ type Breaker struct {
 	timer       clock.Timer
 	events      []StateChange
 	dispatching bool
+	opened      atomic.Pointer[opening] // what opened the circuit; nil while closed
 
 	// Lifetime counters, on their own cache lines: every call writes one,
 	// and cur is read by every call. The two that the fast paths write are
@@ -450,6 +451,14 @@ func (b *Breaker) recordProbe(ctx context.Context, e *epoch, o outcome, slow boo
 	}
 }
 
+// opening is the trip that opened the circuit out of closed: when, why,
+// and the counts that made it.
+type opening struct {
+	at     time.Time
+	reason Reason
+	counts Counts
+}
+
 // cause is why a transition is made, and for a move into Open, for how
 // long.
 type cause struct {
@@ -503,6 +512,9 @@ func (b *Breaker) setLocked(to State, c cause) {
 			b.trips++
 			b.c.trips.Add(1)
 		}
+		if b.trips == 1 && from.state != Open { // the trip out of closed
+			b.opened.Store(&opening{at: now, reason: c.reason, counts: c.counts})
+		}
 		switch {
 		case !c.until.IsZero():
 			open = c.until.Sub(now)
@@ -513,6 +525,7 @@ func (b *Breaker) setLocked(to State, c cause) {
 		}
 	case Closed, Disabled, ForcedOpen:
 		b.trips = 0
+		b.opened.Store(nil)
 	}
 	b.enterLocked(to, now, open)
 	if from.state != to {

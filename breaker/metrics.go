@@ -23,13 +23,21 @@ type Metrics struct {
 	StateChanges uint64
 
 	// ConsecutiveFailures is the current run of failures while closed,
-	// with or without a window; zero in other states.
+	// with or without a window. WindowCalls is the number of outcomes in
+	// the sliding window; zero without one. The rates are over those
+	// outcomes. While the circuit is not closed, its window is empty (it
+	// starts afresh when the circuit closes): these four are then the
+	// figures at the trip that opened it, at OpenedAt, so that an open
+	// circuit shows what opened it, not a 0 % failure rate.
 	ConsecutiveFailures int
-	// WindowCalls is the number of outcomes in the sliding window; zero
-	// without one. The rates below are over those outcomes.
-	WindowCalls  int
-	FailureRate  float64
-	SlowCallRate float64
+	WindowCalls         int
+	FailureRate         float64
+	SlowCallRate        float64
+	// OpenedAt and OpenedBy are when and why the circuit tripped out of
+	// closed, while it has not closed since; zero otherwise (and for a
+	// circuit forced open or made open).
+	OpenedAt time.Time
+	OpenedBy Reason
 
 	// TimeInState is how long the circuit has been in State.
 	TimeInState time.Duration
@@ -56,18 +64,25 @@ func (b *Breaker) Metrics() Metrics {
 		TimeInState:  now.Sub(e.since),
 	}
 	m.Calls = m.Successes + m.Failures + m.Ignored
-	if e.state == Closed {
-		m.ConsecutiveFailures = int(e.consec.Load())
-	}
-	if e.win != nil {
-		e.mu.Lock()
-		tot := e.win.counts(now.Sub(b.origin))
-		e.mu.Unlock()
-		m.WindowCalls = tot.calls
-		if tot.calls > 0 {
-			m.FailureRate = float64(tot.failures) / float64(tot.calls)
-			m.SlowCallRate = float64(tot.slow) / float64(tot.calls)
+	var c Counts
+	switch {
+	case e.state == Closed:
+		c.ConsecutiveFailures = int(e.consec.Load())
+		if e.win != nil {
+			e.mu.Lock()
+			tot := e.win.counts(now.Sub(b.origin))
+			e.mu.Unlock()
+			c.Calls, c.Failures, c.SlowCalls = tot.calls, tot.failures, tot.slow
 		}
+	case e.state != Disabled:
+		if o := b.opened.Load(); o != nil {
+			c, m.OpenedAt, m.OpenedBy = o.counts, o.at, o.reason
+		}
+	}
+	m.ConsecutiveFailures, m.WindowCalls = c.ConsecutiveFailures, c.Calls
+	if c.Calls > 0 {
+		m.FailureRate = float64(c.Failures) / float64(c.Calls)
+		m.SlowCallRate = float64(c.SlowCalls) / float64(c.Calls)
 	}
 	if oe, ok := e.reject.(*OpenError); ok {
 		m.RetryIn = oe.RetryIn(now)

@@ -3,6 +3,7 @@ package bwhttp
 import (
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/breakwater-go/breakwater/breaker"
 )
@@ -21,6 +22,12 @@ type CircuitStatus struct {
 	FailureRate         float64       `json:"failure_rate"`
 	SecondsInState      float64       `json:"seconds_in_state"`
 	RetryInSeconds      float64       `json:"retry_in_seconds"`
+	// OpenedAt and OpenedBy say when and why a circuit that is not closed
+	// tripped; ConsecutiveFailures, WindowCalls and FailureRate are then
+	// the figures at that trip (breaker.Metrics).
+	WindowCalls int       `json:"window_calls"`
+	OpenedAt    time.Time `json:"opened_at,omitzero"`
+	OpenedBy    string    `json:"opened_by,omitempty"`
 }
 
 // Health is the health handler's document.
@@ -48,9 +55,13 @@ func HealthHandler(reg *breaker.Registry) http.Handler {
 			h.Circuits = append(h.Circuits, CircuitStatus{
 				Name: m.Name, State: m.State, Calls: m.Calls, Successes: m.Successes, Failures: m.Failures,
 				Rejections: m.Rejections, SlowCalls: m.SlowCalls, Trips: m.Trips,
-				ConsecutiveFailures: m.ConsecutiveFailures, FailureRate: m.FailureRate,
+				ConsecutiveFailures: m.ConsecutiveFailures, FailureRate: m.FailureRate, WindowCalls: m.WindowCalls,
 				SecondsInState: m.TimeInState.Seconds(), RetryInSeconds: m.RetryIn.Seconds(),
 			})
+			if !m.OpenedAt.IsZero() {
+				c := &h.Circuits[len(h.Circuits)-1]
+				c.OpenedAt, c.OpenedBy = m.OpenedAt, m.OpenedBy.String()
+			}
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")

@@ -368,3 +368,40 @@ func TestInvalidConfig(t *testing.T) {
 		}
 	}
 }
+
+// An open circuit shows what opened it: the failure rate and counts at the
+// trip, and when, not the 0 % of the window it cleared.
+func TestHealthShowsWhatOpenedACircuit(t *testing.T) {
+	clk := clocktest.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Clock: clk, CountWindow: 10, FailureRate: 0.5}})
+	b := reg.Get("orders-api")
+	for i := range 10 {
+		b.Do(context.Background(), func(context.Context) error {
+			if i%5 == 0 {
+				return nil
+			}
+			return errors.New("502")
+		})
+	}
+	trippedAt := clk.Now()
+	clk.Advance(3 * time.Second)
+	srv := httptest.NewServer(bwhttp.HealthHandler(reg))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h bwhttp.Health
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	c := h.Circuits[0]
+	if c.State != breaker.Open || c.FailureRate != 0.8 || c.WindowCalls != 10 || c.OpenedBy != "failure-rate" || !c.OpenedAt.Equal(trippedAt) {
+		t.Fatalf("open circuit: %+v; want failure rate 0.8 over 10 calls, opened by the failure rate at %v", c, trippedAt)
+	}
+	b.Reset()
+	if m := b.Metrics(); m.FailureRate != 0 || !m.OpenedAt.IsZero() {
+		t.Fatalf("closed again: %+v", m)
+	}
+}

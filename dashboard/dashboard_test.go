@@ -430,3 +430,30 @@ func TestPanickingSourceDoesNotWedgeTheDashboard(t *testing.T) {
 		t.Fatal("the dashboard is wedged after a Source panicked")
 	}
 }
+
+// An open circuit on a failure-rate window shows the rate that opened it,
+// not the 0 % of the window cleared at the trip.
+func TestOpenCircuitShowsTheRateThatOpenedIt(t *testing.T) {
+	clk := clocktest.NewFake(time.Unix(1_000_000, 0))
+	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{CountWindow: 4, FailureRate: 0.5, Clock: clk}})
+	var w watch.List
+	w.AddRegistry(reg)
+	d, err := dashboard.New(dashboard.Config{Watch: &w, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := reg.Get("api")
+	_ = b.Do(context.Background(), func(context.Context) error { return nil })
+	for range 3 {
+		_ = b.Do(context.Background(), fail)
+	}
+	rec := httptest.NewRecorder()
+	d.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/snapshot.json", nil))
+	var s dashboard.Snapshot
+	if err := json.NewDecoder(rec.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	if c := s.Circuits[0]; c.State != "open" || c.FailureRate != 0.75 {
+		t.Fatalf("open circuit: %+v; want the 75 %% that opened it", c)
+	}
+}
