@@ -57,7 +57,7 @@ type job struct {
 	abandoned atomic.Bool
 }
 
-// Run plays o scaled down by scale (20: a minute in three seconds)
+// Run plays o scaled down by scale (40: a minute in 1.5 seconds)
 // through c.
 func Run(o sim.Overload, scale float64, c Client) Result {
 	scaled := func(d time.Duration) time.Duration { return time.Duration(float64(d) / scale) }

@@ -93,10 +93,10 @@ func MetastableConfigs() []Policy {
 	return []Policy{
 		{Name: "no protection"},
 		{Name: "retry", Retry: retries},
-		{Name: "retry + budget (gRPC's: 10 tokens, 0.1)", Retry: retries, Budget: true},
+		{Name: "retry + budget (gRPC's tokens, 1/s floor)", Retry: retries, Budget: true},
 		{Name: "retry + Envoy's budget (anchor)", Retry: retries, Anchor: EnvoyBudget{Percent: 0.2, MinConcurrency: 3}},
 		{Name: "retry + Finagle's budget (anchor)", Retry: retries, Anchor: &FinagleBudget{Percent: 0.2, MinPerSecond: 10, TTL: 10 * time.Second}},
-		{Name: "retry + throttle (SRE, K = 2)", Retry: retries, Throttle: &throttle.Config{}},
+		{Name: "retry + throttle (K = 2, p ≤ 0.9)", Retry: retries, Throttle: &throttle.Config{}},
 		{Name: "retry + breaker (failure rate)", Retry: retries, Breaker: rate},
 		{Name: "retry + breaker (slow calls)", Retry: retries, Breaker: slow},
 		{Name: "retry + adaptive limit", Retry: retries, Adaptive: &adaptive.Config{}},

@@ -23,6 +23,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 func main() {
@@ -141,13 +143,15 @@ type named struct {
 }
 
 // lines draws one line per series over time, with the span [from, to)
-// shaded and called shade in the legend.
+// shaded and called shade in the legend, which stands beside the plot,
+// clear of the data.
 func lines(title, ylabel, shade string, from, to time.Duration, all []named, path string) error {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "time (s)"
 	p.Y.Label.Text = ylabel
-	p.Legend.Top = true
+	legend := plot.NewLegend()
+	legend.Top, legend.Left = true, true
 
 	top := 0.0
 	for _, s := range all {
@@ -165,7 +169,7 @@ func lines(title, ylabel, shade string, from, to time.Duration, all []named, pat
 	area.Color = color.RGBA{R: 255, G: 200, B: 200, A: 255}
 	area.LineStyle.Width = 0
 	p.Add(area)
-	p.Legend.Add(shade, area)
+	legend.Add(shade, area)
 
 	for i, s := range all {
 		pts := make(plotter.XYs, len(s.values))
@@ -180,7 +184,25 @@ func lines(title, ylabel, shade string, from, to time.Duration, all []named, pat
 		line.Dashes = plotutil.Dashes(i % 3)
 		line.Width = vg.Points(1.5)
 		p.Add(line)
-		p.Legend.Add(s.name, line)
+		legend.Add(s.name, line)
 	}
-	return p.Save(12*vg.Inch, 6*vg.Inch, path)
+	return saveBeside(p, legend, 14*vg.Inch, 6*vg.Inch, 5*vg.Inch, path)
+}
+
+// saveBeside saves p as a PNG of width × height with legend in a column of
+// its own on the right, so that no entry covers the data.
+func saveBeside(p *plot.Plot, legend plot.Legend, width, height, column vg.Length, path string) error {
+	img := vgimg.New(width, height)
+	dc := draw.New(img)
+	p.Draw(draw.Crop(dc, 0, -column, 0, 0))
+	legend.Draw(draw.Crop(dc, width-column, 0, 0, -vg.Points(30)))
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -57,8 +57,8 @@ func metastable(seed uint64, dir string, peers bool, stdout io.Writer) (string, 
 		}
 	}
 
-	charted := map[string]bool{"no protection": true, "retry": true, "retry + budget (gRPC's: 10 tokens, 0.1)": true,
-		"retry + Envoy's budget (anchor)": true, "retry + throttle (SRE, K = 2)": true, "retry + breaker (failure rate)": true,
+	charted := map[string]bool{"no protection": true, "retry": true, "retry + budget (gRPC's tokens, 1/s floor)": true,
+		"retry + Envoy's budget (anchor)": true, "retry + throttle (K = 2, p ≤ 0.9)": true, "retry + breaker (failure rate)": true,
 		"retry + adaptive limit": true, sim.Recommended().Name: true}
 	var load, goodput []named
 	for _, r := range rs {
@@ -139,13 +139,15 @@ where any trip or shed call is a false alarm.
 
 **What the figures say.** Retries alone turn a ten-second trigger into an
 outage that never ends: 3.2 attempts per request, more than 90 %% of the
-server's work wasted. A retry budget on gRPC's rule (ours by default) stops
-the retries as soon as failures outnumber successes and the server recovers
-as if no one retried. Budgets that bound retries by concurrency (Envoy's, and
+server's work wasted. A retry budget on gRPC's rule (ours by default, with a
+floor of one retry a second for callers that make few calls) stops the
+retries as soon as failures outnumber successes and the server recovers
+as if no one retried: the floor's retries are too few to sustain anything. Budgets that bound retries by concurrency (Envoy's, and
 failsafe-go's, which follows it) or by a rate with a floor (Finagle's) do not:
 with thousands of attempts queued, a fifth of them is still far too many, and
-the failure sustains itself. The SRE throttle reacts, but its two-minute window
-remembers the queue's timeouts and keeps refusing. Breakers on failure rate or
+the failure sustains itself. The throttle reacts, but it sends a tenth of the
+calls at least (its cap), and those still time out in the queue: it
+cannot drain a queue the way a concurrency limit does. Breakers on failure rate or
 slow calls break the loop within seconds of the trigger's end. The adaptive
 limit keeps the queue from forming at all: latency bounded, almost no work
 wasted, recovery within a second, and nothing shed or tripped under 5 %%
@@ -165,10 +167,10 @@ own policies with the published parameters:
 
 | system | rule | source |
 |---|---|---|
-| gRPC retry throttling | a failure costs 1 token of 10, a success gives 0.1; retries stop while tokens ≤ 5 | gRFC A6 |
+| gRPC retry throttling | a failure costs 1 token of 10, a success gives 0.1; retries stop while tokens ≤ 5 (ours adds a floor of 1 retry a second, up to 10 at once, as Finagle's has 10 a second) | gRFC A6 |
 | Envoy retry budget | retries in flight ≤ max(3, 20 %% of requests in flight) | Envoy ` + "`retry_budget`" + ` |
 | Finagle / Linkerd retry budget | retries over the last 10 s ≤ 20 %% of requests + 10 a second | Finagle ` + "`RetryBudget()`" + ` |
-| SRE adaptive throttling | refuse with probability max(0, (requests − K·accepts) ÷ (requests + 1)), K = 2, over 2 minutes | Google SRE book, "Handling Overload" |
+| SRE adaptive throttling | refuse with probability max(0, (requests − K·accepts) ÷ (requests + 1)), K = 2, over 2 minutes; ours counts only the requests sent and caps the probability at 0.9, as Envoy's admission control and failsafe-go do | Google SRE book, "Handling Overload" |
 
 ## Peers on the same scenario
 
@@ -181,7 +183,7 @@ rows. Real sleeps overshoot and two runs differ by a few points; compare rows of
 one run. gobreaker has no retries, budget or concurrency limit: its row pairs
 it with a loop making the same attempts. failsafe-go's retry budget follows
 Envoy's rule (20 %% of executions in flight, at least 3), and its retries are
-jittered by ±50 %% (it has no full jitter). The last column is the background
+jittered by ±50 %% (` + "`WithJitterFactor(0.5)`" + `). The last column is the background
 scenario's share of requests shed.
 
 %s

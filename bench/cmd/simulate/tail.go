@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,7 +60,7 @@ tenfold for about 1 %% more attempts. Hedging at the p95 cuts deepest, at about
 	p.Legend.Top = true
 	p.Legend.Left = true
 	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Tick.Marker = logTicks{}
 	p.NominalX(func() []string {
 		var names []string
 		for _, q := range sim.TailPercentiles {
@@ -84,3 +86,27 @@ tenfold for about 1 %% more attempts. Hedging at the p95 cuts deepest, at about
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+
+// logTicks marks a log axis at 1, 2 and 5 times each power of ten, with
+// unlabelled ticks between: plot.LogTicks marks powers of ten only, which
+// over a range such as 20 to 700 ms is one tick.
+type logTicks struct{}
+
+// Ticks returns the ticks between lo and hi.
+func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ticks []plot.Tick
+	for e := math.Floor(math.Log10(lo)); math.Pow(10, e) <= hi; e++ {
+		for m := 1.0; m < 10; m++ {
+			v := m * math.Pow(10, e)
+			if v < lo || v > hi {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || m == 2 || m == 5 {
+				t.Label = strconv.FormatFloat(v, 'f', -1, 64)
+			}
+			ticks = append(ticks, t)
+		}
+	}
+	return ticks
+}
