@@ -3,9 +3,20 @@ package breakwater
 import "sync"
 
 // holder keeps the value of one run of a stack of result type T. Holders
-// are pooled per stack: a stack with a policy of another package costs no
-// allocation per call once warm.
+// are pooled per stack, so that a stack with a policy of another package
+// costs no allocation per call once warm; a generation keeps a pooled
+// holder from ever carrying one call's result into another.
+//
+// A run that a policy abandoned (a timeout of another package that stops
+// waiting for next) may still write into its holder after its call has
+// returned and the holder has gone back to the pool, or on to a later
+// call. Each use of a holder is a generation: a Call names the generation
+// it was given, and the holder takes a write, a read or a release only
+// from a Call of its current generation. The abandoned run's Call is of a
+// generation that has ended: what it writes is dropped.
 type holder[T any] struct {
+	mu   sync.Mutex
+	gen  uint64
 	v    T
 	pool *holderPool[T]
 }
@@ -18,18 +29,63 @@ func newHolderPool[T any]() *holderPool[T] {
 	return hp
 }
 
-func (hp *holderPool[T]) get() *holder[T] { return hp.p.Get().(*holder[T]) }
+// call takes a holder from the pool and returns a Call of its current
+// generation.
+func (hp *holderPool[T]) call() Call {
+	h := hp.p.Get().(*holder[T])
+	h.mu.Lock()
+	gen := h.gen
+	h.mu.Unlock()
+	return Call{h, gen}
+}
 
-func (h *holder[T]) fork() result { return h.pool.get() }
+// get returns the value written in generation gen; the zero value if gen
+// has ended.
+func (h *holder[T]) get(gen uint64) T {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.gen != gen {
+		var zero T
+		return zero
+	}
+	return h.v
+}
 
-func (h *holder[T]) adopt(from result) {
-	if f, ok := from.(*holder[T]); ok {
-		h.v = f.v
+// set writes v in generation gen, unless it has ended.
+func (h *holder[T]) set(gen uint64, v T) {
+	h.mu.Lock()
+	if h.gen == gen {
+		h.v = v
+	}
+	h.mu.Unlock()
+}
+
+func (h *holder[T]) fork() Call { return h.pool.call() }
+
+func (h *holder[T]) adopt(gen uint64, from Call) {
+	if f, ok := from.r.(*holder[T]); ok {
+		h.set(gen, f.get(from.gen))
 	}
 }
 
-func (h *holder[T]) release() {
+// release ends generation gen and puts the holder back in the pool; a
+// release of an ended generation does nothing.
+func (h *holder[T]) release(gen uint64) {
+	h.mu.Lock()
+	if h.gen != gen {
+		h.mu.Unlock()
+		return
+	}
+	h.gen++
 	var zero T
 	h.v = zero
+	h.mu.Unlock()
 	h.pool.p.Put(h)
+}
+
+// take returns the value of generation gen and releases the holder.
+func (h *holder[T]) take(gen uint64) T {
+	v := h.get(gen)
+	h.release(gen)
+	return v
 }

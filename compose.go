@@ -40,14 +40,20 @@ type Policy interface {
 type Next func(ctx context.Context, call Call) error
 
 // Call carries the result of one run of the layers inside a policy, whose
-// type only the stack knows. The zero Call carries nothing.
-type Call struct{ r result }
+// type only the stack knows. The zero Call carries nothing. Once the call
+// it belongs to has returned (or, for a Fork, once it is released), a run
+// still writing into it writes nothing: a policy may abandon a run of next
+// that goes on with the Call it was given.
+type Call struct {
+	r   result
+	gen uint64 // the holder's use this Call belongs to
+}
 
 // result is a stack's holder of one run's value.
 type result interface {
-	fork() result
-	adopt(from result)
-	release()
+	fork() Call
+	adopt(gen uint64, from Call)
+	release(gen uint64)
 }
 
 // Fork returns a fresh call for a run of next alongside others. Release it
@@ -56,20 +62,21 @@ func (c Call) Fork() Call {
 	if c.r == nil {
 		return c
 	}
-	return Call{c.r.fork()}
+	return c.r.fork()
 }
 
 // Adopt makes from's result this call's: the run that won.
 func (c Call) Adopt(from Call) {
 	if c.r != nil && from.r != nil {
-		c.r.adopt(from.r)
+		c.r.adopt(c.gen, from)
 	}
 }
 
-// Release gives back a call made by Fork. It must not be used afterwards.
+// Release gives back a call made by Fork. Its holder takes nothing more
+// from it: a run still writing into it writes nothing.
 func (c Call) Release() {
 	if c.r != nil {
-		c.r.release()
+		c.r.release(c.gen)
 	}
 }
 
@@ -206,7 +213,7 @@ func (a adaptivePolicy) Apply(next Next) Next {
 func (h hedgeWithPolicy[T]) Apply(next Next) Next {
 	opts := hedge.Options[Call]{Drop: func(run Call, err error) {
 		if hd, ok := run.r.(*holder[T]); ok && h.opts.Drop != nil {
-			h.opts.Drop(hd.v, err)
+			h.opts.Drop(hd.get(run.gen), err)
 		}
 		run.Release()
 	}}
@@ -267,12 +274,12 @@ func typedApply[T any](next Next, run func(context.Context, func(context.Context
 			err := next(ctx, c)
 			var v T
 			if h != nil {
-				v = h.v
+				v = h.get(c.gen)
 			}
 			return v, err
 		})
 		if h != nil {
-			h.v = v
+			h.set(c.gen, v)
 		}
 		return err
 	}
@@ -443,11 +450,9 @@ func (s *stack[T]) function() func(context.Context) (T, error) {
 	}
 	next, pool := s.next, newHolderPool[T]()
 	return func(ctx context.Context) (T, error) {
-		h := pool.get()
-		err := next(ctx, Call{h})
-		v := h.v
-		h.release()
-		return v, err
+		c := pool.call()
+		err := next(ctx, c)
+		return c.r.(*holder[T]).take(c.gen), err
 	}
 }
 
@@ -460,7 +465,7 @@ func (s *stack[T]) erased() Next {
 	return func(ctx context.Context, c Call) error {
 		v, err := fn(ctx)
 		if h, ok := c.r.(*holder[T]); ok {
-			h.v = v
+			h.set(c.gen, v)
 		}
 		return err
 	}

@@ -347,7 +347,7 @@ func TestPanickingCallbacksLeaveNoAttemptRunning(t *testing.T) {
 // failed attempts: a failing dependency empties it, hedging stops, and so
 // do the retries of a policy sharing it; successes refill it.
 func TestSharedRetryBudget(t *testing.T) {
-	budget, err := retry.NewBudget(retry.BudgetConfig{MaxTokens: 4, TokenRatio: 0.5})
+	budget, err := retry.NewBudget(retry.BudgetConfig{MaxTokens: 4, TokenRatio: 0.5, NoFloor: true})
 	if err != nil {
 		t.Fatal(err)
 	}
