@@ -255,6 +255,7 @@ func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) (err e
 // matching ErrOpen.
 func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, error)) (v T, err error) {
 	if err = ctx.Err(); err != nil {
+		b.c.ignored.Add(1) // not run, and no rejection: the counters still add up
 		return v, err
 	}
 	p := permit{b: b, e: b.cur.Load()}

@@ -15,7 +15,7 @@ type Metrics struct {
 	Calls      uint64 // calls let through and finished
 	Successes  uint64
 	Failures   uint64 // including panics
-	Ignored    uint64 // neither success nor failure (context.Canceled, Ignore)
+	Ignored    uint64 // neither success nor failure (context.Canceled, Ignore), or not run: the call's context had ended
 	Rejections uint64 // calls turned away without running
 	SlowCalls  uint64 // calls that took at least SlowCallDuration
 

@@ -110,6 +110,7 @@ func (b *Bulkhead) Acquire(ctx context.Context) error {
 
 func (b *Bulkhead) acquireSlow(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
+		b.cancelled.Add(1)
 		return err
 	}
 	if b.cfg.MaxQueue == 0 {
@@ -273,7 +274,9 @@ type Metrics struct {
 	Rejected uint64
 	// TimedOut counts the calls among Rejected that waited MaxWait.
 	TimedOut uint64
-	// Cancelled counts the queued calls whose context ended first.
+	// Cancelled counts the calls whose context ended before they had a
+	// slot: while queued, or before they could queue.
+	// Admitted + Rejected + Cancelled counts every call.
 	Cancelled uint64
 }
 

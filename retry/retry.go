@@ -89,11 +89,11 @@ func (o *Options[T]) abort(v T, err error) bool {
 }
 
 func execute[T any](ctx context.Context, p *Policy, opts *Options[T], fn func(context.Context) (T, error)) (T, error) {
+	p.calls.Add(1) // a call whose context has ended is a call too: the counters add up
 	if err := ctx.Err(); err != nil {
 		var zero T
 		return zero, err
 	}
-	p.calls.Add(1)
 	var start time.Time
 	if p.s.MaxElapsed > 0 {
 		start = p.s.Clock.Now()
