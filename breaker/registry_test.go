@@ -64,3 +64,24 @@ func TestRegistryConcurrentGetCreatesOne(t *testing.T) {
 		}
 	}
 }
+
+// An open circuit outlives closed ones under eviction pressure, even when
+// every breaker was looked up lately: evicting it would forget the outage
+// and send the next call to the failing dependency.
+func TestRegistryEvictsClosedBreakersBeforeAnOpenOne(t *testing.T) {
+	reg, err := breaker.NewRegistry(breaker.RegistryConfig{MaxBreakers: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing := reg.Get("failing")
+	failing.Trip()
+	reg.Get("a")
+	reg.Get("b")
+	for _, name := range []string{"failing", "a", "b"} {
+		reg.Get(name) // every one looked up since the sweep passed
+	}
+	reg.Get("c")
+	if reg.Get("failing") != failing {
+		t.Fatal("the open circuit was evicted while closed ones stayed")
+	}
+}

@@ -51,9 +51,10 @@ func New[V any](max int, make func(key string) V, held, busy func(V) bool) *Map[
 }
 
 // Get returns the value of key, making it if need be. A value made past
-// the bound evicts idle ones first: the first value not looked up since
-// the sweep last passed it and not busy, else, after a round, the first
-// not looked up, else any not held. Holders of an evicted value may keep
+// the bound evicts idle ones first: the first value neither looked up
+// since the sweep last passed it nor busy; else, the sweep having cleared
+// the marks in its first round, the first not busy in its second; else
+// the first not held. Holders of an evicted value may keep
 // using it; the key gets a new one on next use.
 func (m *Map[V]) Get(key string) V {
 	if s, ok := m.byKey.Load(key); ok {
@@ -122,9 +123,10 @@ func (m *Map[V]) evictOneLocked() bool {
 		s := m.ring[m.hand]
 		switch {
 		case m.held != nil && m.held(s.v):
-		case s.used.Load() && step < 2*n:
+		case step < 2*n && s.used.Load():
 			s.used.Store(false)
-		case step >= n || m.busy == nil || !m.busy(s.v):
+		case step < 2*n && m.busy != nil && m.busy(s.v):
+		default:
 			m.removeAtLocked(m.hand)
 			return true
 		}
