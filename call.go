@@ -33,10 +33,10 @@ func newHolderPool[T any]() *holderPool[T] {
 // generation.
 func (hp *holderPool[T]) call() Call {
 	h := hp.p.Get().(*holder[T])
-	h.mu.Lock()
-	gen := h.gen
-	h.mu.Unlock()
-	return Call{h, gen}
+	// Read without the lock: only the Call of the current generation
+	// changes gen (by releasing), and the holder is this caller's alone
+	// until then; stale Calls only read it.
+	return Call{h, h.gen}
 }
 
 // get returns the value written in generation gen; the zero value if gen
@@ -76,16 +76,28 @@ func (h *holder[T]) release(gen uint64) {
 		h.mu.Unlock()
 		return
 	}
-	h.gen++
-	var zero T
-	h.v = zero
+	h.end()
 	h.mu.Unlock()
 	h.pool.p.Put(h)
 }
 
 // take returns the value of generation gen and releases the holder.
-func (h *holder[T]) take(gen uint64) T {
-	v := h.get(gen)
-	h.release(gen)
+func (h *holder[T]) take(gen uint64) (v T) {
+	h.mu.Lock()
+	if h.gen != gen {
+		h.mu.Unlock()
+		return v
+	}
+	v = h.v
+	h.end()
+	h.mu.Unlock()
+	h.pool.p.Put(h)
 	return v
+}
+
+// end ends the current generation, emptying the holder. Callers hold mu.
+func (h *holder[T]) end() {
+	h.gen++
+	var zero T
+	h.v = zero
 }
