@@ -74,7 +74,9 @@ const (
 )
 
 // BreakerHooks returns hooks that log a breaker's state changes to l (nil
-// means slog.Default()). Join them with others with breaker.JoinHooks.
+// means slog.Default()), with the context of the call that made the change
+// (StateChange.Context): a handler that reads the trace from the context
+// ties a trip to the trace of the call that tripped it. Join them with others with breaker.JoinHooks.
 func BreakerHooks(l *slog.Logger) breaker.Hooks {
 	l = or(l)
 	return breaker.Hooks{OnStateChange: func(c breaker.StateChange) {
@@ -87,7 +89,11 @@ func BreakerHooks(l *slog.Logger) breaker.Hooks {
 		if !c.Until.IsZero() {
 			attrs = append(attrs, slog.Time(KeyUntil, c.Until))
 		}
-		l.LogAttrs(context.Background(), level, MsgStateChange, attrs...) // a state change is no call's
+		ctx := c.Context // the tripping call's, so that a trace-aware handler ties the trip to its trace
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		l.LogAttrs(ctx, level, MsgStateChange, attrs...)
 	}}
 }
 

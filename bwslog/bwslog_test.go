@@ -117,3 +117,23 @@ func ExampleBreakerHooks() {
 	// level=WARN msg="circuit state changed" breaker=payments-api from=closed to=open reason=consecutive-failures until=2026-03-01T12:00:30.000Z
 	// level=INFO msg="circuit state changed" breaker=payments-api from=open to=closed reason=manual
 }
+
+type traceKey struct{}
+
+// A trip is logged with the context of the call that tripped the circuit,
+// so that a trace-aware handler finds it from the call's trace. (Before,
+// the record had context.Background().)
+func TestTripIsLoggedWithTheTrippingCallsContext(t *testing.T) {
+	h := &capture{}
+	b, err := breaker.New(breaker.Config{ConsecutiveFailures: 1, Hooks: bwslog.BreakerHooks(slog.New(h))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.WithValue(context.Background(), traceKey{}, "trace-4bf92f35")
+	_ = b.Do(ctx, func(context.Context) error { return errors.New("503") })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.ctxs) != 1 || h.ctxs[0].Value(traceKey{}) != "trace-4bf92f35" {
+		t.Fatalf("the trip's record has context %v, want the tripping call's", h.ctxs)
+	}
+}
