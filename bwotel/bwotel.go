@@ -54,6 +54,14 @@ import (
 	"go.opentelemetry.io/otel/metric"
 )
 
+// durationBuckets are the call-duration histogram's bucket boundaries, in
+// seconds, as OTel's semantic conventions record durations: from 100 µs to
+// a minute, 2.5 steps a decade. The SDK's default boundaries (0, 5, 10, …
+// 10,000) are made for milliseconds: every call under 5 s would share one
+// bucket. A View can replace them.
+var durationBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+
 // ScopeName is the instrumentation scope of the meter bwotel uses.
 const ScopeName = "github.com/breakwater-go/breakwater/bwotel"
 
@@ -124,7 +132,8 @@ func New(mp metric.MeterProvider) (*Observer, error) {
 	tokens := gauge("breakwater.limiter.tokens", "{token}", "Tokens in the rate limiter's bucket.")
 	refusal := gauge("breakwater.limiter.refusal_probability", "1", "The throttle's probability of refusing a call now.")
 	o.duration, err = m.Float64Histogram("breakwater.circuit.call.duration", metric.WithUnit("s"),
-		metric.WithDescription("Duration of the calls a breaker let through, by outcome."))
+		metric.WithDescription("Duration of the calls a breaker let through, by outcome."),
+		metric.WithExplicitBucketBoundaries(durationBuckets...))
 	check(err)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)

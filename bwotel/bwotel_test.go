@@ -128,3 +128,48 @@ func TestNilProvider(t *testing.T) {
 		t.Fatal("New(nil) accepted")
 	}
 }
+
+// The duration histogram's boundaries are in seconds and reach below a
+// millisecond: with the SDK's default boundaries (0, 5, 10, … 10,000, made
+// for milliseconds) every call under 5 s landed in one bucket.
+func TestDurationBoundariesResolveFastCalls(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	o, err := bwotel.New(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	clk := clocktest.NewFake(time.Time{})
+	b, _ := breaker.New(breaker.Config{Name: "cache", Clock: clk, Hooks: o.BreakerHooks()})
+	for _, d := range []time.Duration{100 * time.Microsecond, 4 * time.Millisecond, 20 * time.Second} {
+		b.Do(context.Background(), func(context.Context) error { clk.Advance(d); return nil })
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "breakwater.circuit.call.duration" {
+				continue
+			}
+			if m.Unit != "s" {
+				t.Errorf("unit %q, want s", m.Unit)
+			}
+			p := m.Data.(metricdata.Histogram[float64]).DataPoints[0]
+			filled := 0
+			for _, n := range p.BucketCounts {
+				if n > 0 {
+					filled++
+				}
+			}
+			if filled != 3 || p.Bounds[0] > 0.0001 {
+				t.Fatalf("3 calls of 100 µs, 4 ms and 20 s fill %d buckets of %v; want 3", filled, p.Bounds)
+			}
+			return
+		}
+	}
+	t.Fatal("no duration histogram")
+}

@@ -101,6 +101,13 @@ func desc(subsystem, name, help string, labels ...string) *prometheus.Desc {
 	return prometheus.NewDesc(prometheus.BuildFQName(namespace, subsystem, name), help, append([]string{"name"}, labels...), nil)
 }
 
+// durationBuckets are the call-duration histogram's bucket bounds, in
+// seconds: from 100 µs to a minute, 2.5 steps a decade, so that a call
+// served from memory, one across a data centre and one that times out land
+// in different buckets (Prometheus's default buckets start at 5 ms).
+var durationBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+
 // Collector is a prometheus.Collector over breakers and retry policies.
 // Register it once (prometheus.MustRegister(c)); it is safe for concurrent
 // use, and what it watches can be added at any time.
@@ -124,7 +131,7 @@ func NewCollector() *Collector {
 	return &Collector{duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Subsystem: "circuit", Name: "call_duration_seconds",
 		Help:    "Duration of the calls a breaker let through, by outcome; recorded by the collector's breaker hooks.",
-		Buckets: prometheus.DefBuckets,
+		Buckets: durationBuckets,
 	}, []string{"name", "outcome"})}
 }
 

@@ -173,3 +173,43 @@ func TestMetricNamesFollowConventions(t *testing.T) {
 		}
 	}
 }
+
+// The duration histogram tells a 100-µs call from a 4-ms one: with
+// Prometheus's default buckets (from 5 ms) they shared one.
+func TestDurationBucketsResolveFastCalls(t *testing.T) {
+	clk := clocktest.NewFake(time.Time{})
+	c := bwprom.NewCollector()
+	b, _ := breaker.New(breaker.Config{Name: "cache", Clock: clk, Hooks: c.BreakerHooks()})
+	c.WatchBreaker(b)
+	for _, d := range []time.Duration{100 * time.Microsecond, 4 * time.Millisecond, 20 * time.Second} {
+		b.Do(context.Background(), func(context.Context) error { clk.Advance(d); return nil })
+	}
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(c)
+	srv := httptest.NewServer(promhttp.HandlerFor(promReg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	f := scrape(t, srv.URL)
+	var h *dto.Histogram
+	for _, m := range f["breakwater_circuit_call_duration_seconds"].Metric {
+		for _, l := range m.Label {
+			if l.GetName() == "outcome" && l.GetValue() == "success" {
+				h = m.Histogram
+			}
+		}
+	}
+	if h == nil {
+		t.Fatal("no success histogram")
+	}
+	// Each call is the first to reach a bucket of its own.
+	var filled []float64
+	prev := uint64(0)
+	for _, bk := range h.Bucket {
+		if bk.GetCumulativeCount() > prev {
+			filled = append(filled, bk.GetUpperBound())
+			prev = bk.GetCumulativeCount()
+		}
+	}
+	if len(filled) != 3 || filled[0] > 0.0001 || filled[1] > 0.005 || filled[2] > 30 {
+		t.Fatalf("the calls of 100 µs, 4 ms and 20 s first reach buckets %v; want three, up to 0.0001, 0.005 and 30", filled)
+	}
+}
