@@ -32,7 +32,7 @@ func (l *List) Hedges() []Hedge {
 	l.mu.Unlock()
 	return fold(policies, (*hedge.Policy).Metrics, func(m hedge.Metrics) string { return m.Name },
 		func(name string, _ hedge.Metrics) Hedge { return Hedge{Name: name} },
-		func(h *Hedge, m hedge.Metrics) {
+		func(h *Hedge, _ *hedge.Policy, m hedge.Metrics) {
 			h.Calls += m.Calls
 			h.Hedges += m.Hedges
 			h.Won += m.Won

@@ -119,26 +119,39 @@ func adaptiveReport(a *adaptive.Limiter) reading {
 		InFlight: m.InFlight, Limit: m.Limit}}
 }
 
+// limiterKey names the Limiter a policy is reported in.
+type limiterKey struct{ kind, name string }
+
+// limiterCounts are a Limiter's counters.
+type limiterCounts struct{ admitted, rejected uint64 }
+
+func (c *limiterCounts) add(o limiterCounts) {
+	c.admitted += o.admitted
+	c.rejected += o.rejected
+}
+
 // Limiters returns one Limiter per kind and name, sorted by kind, then
 // name. A policy added twice (alone and through a registry) is reported
-// once.
+// once; the counts of one a registry evicted stay in its name's while the
+// name has others, so that counters never decrease.
 func (l *List) Limiters() []Limiter {
+	l.report.Lock()
+	defer l.report.Unlock()
 	l.mu.Lock()
 	sources := append([]func() []reading(nil), l.limiters...)
 	l.mu.Unlock()
-	type key struct{ kind, name string }
-	byKey := map[key]*Limiter{}
-	seen := map[any]bool{}
+	byKey := map[limiterKey]*Limiter{}
+	now := map[any]carried[limiterKey, limiterCounts]{}
 	var out []*Limiter
 	for _, source := range sources {
 		for _, r := range source() {
-			if seen[r.policy] {
+			if _, seen := now[r.policy]; seen {
 				continue
 			}
-			seen[r.policy] = true
 			m := r.Limiter
 			m.Name = ValidName(m.Name)
-			k := key{m.Kind, m.Name}
+			k := limiterKey{m.Kind, m.Name}
+			now[r.policy] = carried[limiterKey, limiterCounts]{k, limiterCounts{m.Admitted, m.Rejected}}
 			e := byKey[k]
 			if e == nil {
 				e = &Limiter{Kind: m.Kind, Name: m.Name, Tokens: m.Tokens}
@@ -152,6 +165,12 @@ func (l *List) Limiters() []Limiter {
 			e.Limit += m.Limit
 			e.Tokens = min(e.Tokens, m.Tokens)
 			e.Probability = max(e.Probability, m.Probability)
+		}
+	}
+	for k, r := range l.limitersCarry.update(now, (*limiterCounts).add) {
+		if e := byKey[k]; e != nil {
+			e.Admitted += r.admitted
+			e.Rejected += r.rejected
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -56,3 +56,33 @@ func TestLimiters(t *testing.T) {
 	}
 	api.Release()
 }
+
+// A load-shedding policy a registry evicts keeps its counts in its name's
+// sums while the name has others: counters never go down.
+func TestLimiterCountersSurviveEviction(t *testing.T) {
+	a, _ := bulkhead.NewRegistry(bulkhead.RegistryConfig{MaxKeys: 1})
+	b, _ := bulkhead.NewRegistry(bulkhead.RegistryConfig{MaxKeys: 1})
+	var l watch.List
+	l.AddShedding(breakwater.Shedding{Bulkheads: a})
+	l.AddShedding(breakwater.Shedding{Bulkheads: b})
+	ok := func(context.Context) error { return nil }
+	for range 3 {
+		a.Get("db").Do(context.Background(), ok)
+	}
+	b.Get("db").Do(context.Background(), ok)
+	admitted := func() uint64 {
+		for _, m := range l.Limiters() {
+			if m.Name == "db" {
+				return m.Admitted
+			}
+		}
+		return 0
+	}
+	if got := admitted(); got != 4 {
+		t.Fatalf("%d admitted, want 4", got)
+	}
+	a.Get("other")
+	if got := admitted(); got != 4 {
+		t.Fatalf("%d admitted after an eviction, want still 4", got)
+	}
+}

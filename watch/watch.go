@@ -28,6 +28,36 @@ type List struct {
 	retries    []*retry.Policy
 	limiters   []func() []reading // the load-shedding policies, read at each report
 	hedges     []*hedge.Policy
+
+	// report serialises the reports, each of which reads every policy
+	// once and updates the carried counts with what it read.
+	report        sync.Mutex
+	circuitsCarry carry[string, circuitCounts]
+	limitersCarry carry[limiterKey, limiterCounts]
+}
+
+// circuitCounts are a Circuit's counters, in the order of its fields.
+type circuitCounts [7]uint64
+
+func (c *circuitCounts) add(o circuitCounts) {
+	for i := range c {
+		c[i] += o[i]
+	}
+}
+
+// addCounts adds o to c's counters.
+func (c *Circuit) addCounts(o circuitCounts) {
+	c.Successes += o[0]
+	c.Failures += o[1]
+	c.Ignored += o[2]
+	c.Rejections += o[3]
+	c.SlowCalls += o[4]
+	c.Trips += o[5]
+	c.StateChanges += o[6]
+}
+
+func countsOf(m breaker.Metrics) circuitCounts {
+	return circuitCounts{m.Successes, m.Failures, m.Ignored, m.Rejections, m.SlowCalls, m.Trips, m.StateChanges}
 }
 
 // AddRegistry adds every breaker of r, including those created later.
@@ -81,7 +111,9 @@ type Circuit struct {
 	// InState counts the breakers of the name in each state, indexed by
 	// breaker.State: for a single breaker, 1 for its state and 0 else.
 	InState [5]int
-	// Counters summed over the breakers of the name.
+	// Counters summed over the breakers of the name, and over those a
+	// registry has evicted while the name still had others: a name's
+	// counters never decrease while it is reported.
 	Successes, Failures, Ignored, Rejections, SlowCalls, Trips, StateChanges uint64
 	// FailureRate is the highest of the breakers' window failure rates.
 	FailureRate float64
@@ -101,25 +133,30 @@ func ValidName(name string) string { return strings.ToValidUTF8(name, "\uFFFD") 
 
 // Report returns one Circuit and one Retry per name, sorted by name.
 func (l *List) Report() ([]Circuit, []Retry) {
+	l.report.Lock()
+	defer l.report.Unlock()
 	breakers, policies := l.Snapshot()
+	now := make(map[any]carried[string, circuitCounts], len(breakers))
 	circuits := fold(breakers, (*breaker.Breaker).Metrics, func(m breaker.Metrics) string { return m.Name },
 		func(name string, _ breaker.Metrics) Circuit { return Circuit{Name: name} },
-		func(c *Circuit, m breaker.Metrics) {
+		func(c *Circuit, b *breaker.Breaker, m breaker.Metrics) {
 			if int(m.State) < len(c.InState) {
 				c.InState[m.State]++
 			}
-			c.Successes += m.Successes
-			c.Failures += m.Failures
-			c.Ignored += m.Ignored
-			c.Rejections += m.Rejections
-			c.SlowCalls += m.SlowCalls
-			c.Trips += m.Trips
-			c.StateChanges += m.StateChanges
+			counts := countsOf(m)
+			c.addCounts(counts)
 			c.FailureRate = max(c.FailureRate, m.FailureRate)
+			now[b] = carried[string, circuitCounts]{c.Name, counts}
 		})
+	retired := l.circuitsCarry.update(now, (*circuitCounts).add)
+	for i := range circuits {
+		if r, ok := retired[circuits[i].Name]; ok {
+			circuits[i].addCounts(r)
+		}
+	}
 	retries := fold(policies, (*retry.Policy).Metrics, func(m retry.Metrics) string { return m.Name },
 		func(name string, m retry.Metrics) Retry { return Retry{Name: name, BudgetTokens: m.BudgetTokens} },
-		func(r *Retry, m retry.Metrics) {
+		func(r *Retry, _ *retry.Policy, m retry.Metrics) {
 			r.Calls += m.Calls
 			r.Retries += m.Retries
 			r.SucceededAfterRetry += m.SucceededAfterRetry
@@ -132,15 +169,16 @@ func (l *List) Report() ([]Circuit, []Retry) {
 
 // fold reads each item's metrics once and folds them into one entry per
 // cleaned name, sorted by name.
-func fold[I, M, E any](items []I, metrics func(I) M, nameOf func(M) string, start func(string, M) E, add func(*E, M)) []E {
+func fold[I, M, E any](items []I, metrics func(I) M, nameOf func(M) string, start func(string, M) E, add func(*E, I, M)) []E {
 	type named struct {
 		name string
+		item I
 		m    M
 	}
 	all := make([]named, len(items))
 	for i, it := range items {
 		m := metrics(it)
-		all[i] = named{ValidName(nameOf(m)), m}
+		all[i] = named{ValidName(nameOf(m)), it, m}
 	}
 	sort.SliceStable(all, func(a, b int) bool { return all[a].name < all[b].name })
 	var entries []E
@@ -148,7 +186,7 @@ func fold[I, M, E any](items []I, metrics func(I) M, nameOf func(M) string, star
 		if i == 0 || n.name != all[i-1].name {
 			entries = append(entries, start(n.name, n.m))
 		}
-		add(&entries[len(entries)-1], n.m)
+		add(&entries[len(entries)-1], n.item, n.m)
 	}
 	return entries
 }

@@ -43,3 +43,45 @@ func TestReport(t *testing.T) {
 		t.Fatalf("retries %+v: want one entry with the fewest tokens", retries)
 	}
 }
+
+// A name's counters never go down when a registry evicts one of the
+// breakers that share it: the evicted breaker's counts stay in the sum
+// while the name has others. (Before, calls fell from 1005 to 1001, which
+// Prometheus reads as a reset.) When the name has none left, it goes.
+func TestCountersSurviveEviction(t *testing.T) {
+	a, _ := breaker.NewRegistry(breaker.RegistryConfig{MaxBreakers: 1})
+	b, _ := breaker.NewRegistry(breaker.RegistryConfig{MaxBreakers: 1})
+	var l watch.List
+	l.AddRegistry(a)
+	l.AddRegistry(b)
+	ok := func(context.Context) error { return nil }
+	for range 4 {
+		a.Get("api.example").Do(context.Background(), ok)
+	}
+	b.Get("api.example").Do(context.Background(), ok)
+	calls := func() uint64 {
+		circuits, _ := l.Report()
+		for _, c := range circuits {
+			if c.Name == "api.example" {
+				return c.Successes
+			}
+		}
+		return 0
+	}
+	if got := calls(); got != 5 {
+		t.Fatalf("%d calls, want 5", got)
+	}
+	a.Get("other") // evicts a's api.example, with its 4 calls
+	if got := calls(); got != 5 {
+		t.Fatalf("%d calls after one registry evicted its breaker, want still 5", got)
+	}
+	a.Get("api.example").Do(context.Background(), ok) // a new breaker of the name, from 0
+	if got := calls(); got != 6 {
+		t.Fatalf("%d calls, want 6", got)
+	}
+	b.Get("x")
+	a.Get("y") // the name has no breaker left: it goes
+	if got := calls(); got != 0 {
+		t.Fatalf("a name with no breaker left still reported: %d calls", got)
+	}
+}
