@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/breakwater-go/breakwater"
@@ -23,6 +25,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
@@ -186,40 +189,200 @@ func (ic *Interceptor) Breakers() *breaker.Registry { return ic.breakers }
 func (ic *Interceptor) Unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	msg, hedged := reply.(proto.Message)
 	hedged = hedged && ic.hedge != nil && (ic.hedged == nil || ic.hedged(method))
-	attempt := func(ctx context.Context) (proto.Message, error) {
-		into := reply
-		var own proto.Message
-		if hedged { // attempts run at once: each decodes into its own reply
-			own = msg.ProtoReflect().New().Interface()
-			into = own
+	// What the caller asked to be told of the call (its header, trailer,
+	// peer, OnFinish) is filled from the attempt whose answer is returned
+	// alone: each attempt fills its own.
+	opts, asked := takeCallerOptions(opts)
+	var p pushbacks
+	attempt := func(ctx context.Context) (*answer, error) {
+		if err := p.wait(ctx); err != nil { // a hedge, after a server's pushback
+			return nil, err
 		}
-		var trailer metadata.MD
-		// opts may be the connection's shared defaults: append to a copy.
-		err := invoker(ctx, method, req, into, cc, append(opts[:len(opts):len(opts)], grpc.Trailer(&trailer))...)
-		return own, ic.retryable(ic.counted(err), trailer)
+		a := &answer{}
+		into := reply
+		if hedged { // attempts run at once: each decodes into its own reply
+			a.msg = msg.ProtoReflect().New().Interface()
+			into = a.msg
+		}
+		err := invoker(ctx, method, req, into, cc, append(opts, grpc.Header(&a.header), grpc.Trailer(&a.trailer), grpc.Peer(&a.peer))...)
+		if local(err) { // never reached the server: not its failure, and the same again if retried
+			return a, retry.Permanent(breaker.WithVerdict(err, breaker.Ignored))
+		}
+		if hedged {
+			return a, p.hedgeable(ic, ic.counted(err), a.trailer)
+		}
+		return a, ic.retryable(ic.counted(err), a.trailer)
 	}
 	var policies []breakwater.Policy
-	switch {
-	case hedged:
-		policies = append(policies, breakwater.HedgeWith(ic.hedge, hedge.Options[proto.Message]{}))
-	case ic.retry != nil:
-		policies = append(policies, breakwater.Retry(ic.retry))
-	}
 	key := ""
 	if ic.breakers != nil || ic.shedding != (breakwater.Shedding{}) {
 		key = ic.key(method, cc)
 	}
+	var b *breaker.Breaker
 	if ic.breakers != nil {
-		policies = append(policies, breakwater.Breaker(ic.breakers.Get(key)))
+		b = ic.breakers.Get(key)
+	}
+	switch {
+	case hedged:
+		policies = append(policies, breakwater.HedgeWith(ic.hedge, hedge.Options[*answer]{Gate: p.gate(b)}))
+	case ic.retry != nil:
+		policies = append(policies, breakwater.Retry(ic.retry))
+	}
+	if b != nil {
+		policies = append(policies, breakwater.Breaker(b))
 	}
 	policies = append(policies, ic.shedding.Policies(key)...)
 	won, err := breakwater.Execute(ctx, attempt, policies...)
-	if hedged && won != nil {
+	if hedged && won != nil && won.msg != nil {
 		proto.Reset(msg)
-		proto.Merge(msg, won)
+		proto.Merge(msg, won.msg)
 	}
-	return finalError(err)
+	err = finalError(err)
+	asked.tell(won, err)
+	return err
 }
+
+// answer is what one attempt of a unary call received.
+type answer struct {
+	msg             proto.Message // the reply, for a hedged call's attempts
+	header, trailer metadata.MD
+	peer            peer.Peer
+}
+
+// callerOptions are the call options through which the caller asked to be
+// told of the call, taken out of the options each attempt gets.
+type callerOptions struct {
+	headers, trailers []*metadata.MD
+	peers             []*peer.Peer
+	onFinish          []func(error)
+}
+
+// takeCallerOptions returns opts without the caller's Header, Trailer,
+// Peer and OnFinish options (in a new slice: opts may be the connection's
+// shared defaults), and those options.
+func takeCallerOptions(opts []grpc.CallOption) ([]grpc.CallOption, callerOptions) {
+	var asked callerOptions
+	kept := make([]grpc.CallOption, 0, len(opts)+3)
+	for _, o := range opts {
+		switch o := o.(type) {
+		case grpc.HeaderCallOption:
+			asked.headers = append(asked.headers, o.HeaderAddr)
+		case grpc.TrailerCallOption:
+			asked.trailers = append(asked.trailers, o.TrailerAddr)
+		case grpc.PeerCallOption:
+			asked.peers = append(asked.peers, o.PeerAddr)
+		case grpc.OnFinishCallOption:
+			asked.onFinish = append(asked.onFinish, o.OnFinish)
+		default:
+			kept = append(kept, o)
+		}
+	}
+	return kept, asked
+}
+
+// tell fills what the caller asked for from the answer returned (none when
+// no attempt was made), before the call returns, and runs OnFinish once
+// with the call's error.
+func (c callerOptions) tell(a *answer, err error) {
+	if a == nil {
+		a = &answer{}
+	}
+	for _, h := range c.headers {
+		*h = a.header
+	}
+	for _, t := range c.trailers {
+		*t = a.trailer
+	}
+	for _, p := range c.peers {
+		*p = a.peer
+	}
+	for _, f := range c.onFinish {
+		f(err)
+	}
+}
+
+// local reports an error of an attempt that never left the client: a
+// request that cannot be marshalled, or is larger than the connection
+// sends. Whoever controls such a request could otherwise open the
+// target's circuit for every caller.
+func local(err error) bool {
+	st, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	// grpc-go says so in the message only (as of v1.7x: "rpc error: code =
+	// Internal desc = grpc: error while marshaling: ..." and "trying to
+	// send message larger than max (13 vs. 4)"); TestLocalErrorsAreNotThe-
+	// ServersFailures fails if a version words them otherwise.
+	switch st.Code() {
+	case codes.Internal:
+		return strings.Contains(st.Message(), "grpc: error while marshaling")
+	case codes.ResourceExhausted:
+		return strings.Contains(st.Message(), "trying to send message larger than max")
+	}
+	return false
+}
+
+// pushbacks is what the servers of a hedged call said with
+// grpc-retry-pushback-ms, as gRFC A6 has hedging follow it: "do not retry"
+// stops further hedges (those running go on), a delay holds the next hedge
+// back.
+type pushbacks struct {
+	stop  atomic.Bool
+	until atomic.Int64 // unix nanoseconds before which no hedge is sent
+}
+
+// hedgeable returns an attempt's error as the hedging policy should see
+// it: a pushback saying "do not retry" stops the hedges to come but ends
+// no attempt still running (the error stays retryable); a delay holds the
+// next hedge back by that much.
+func (p *pushbacks) hedgeable(ic *Interceptor, err error, trailer metadata.MD) error {
+	if c := status.Code(err); err != nil && int(c) < len(ic.retryOn) && ic.retryOn[c] {
+		if v := trailer.Get("grpc-retry-pushback-ms"); len(v) > 0 {
+			d, ok := pushback(v[0])
+			if !ok {
+				p.stop.Store(true)
+			} else {
+				p.until.Store(time.Now().Add(d).UnixNano())
+			}
+			return retry.Retryable(err)
+		}
+	}
+	return ic.retryable(err, trailer)
+}
+
+// gate is the hedging policy's gate: closed after a "do not retry", and
+// while b would reject.
+func (p *pushbacks) gate(b *breaker.Breaker) func() (time.Duration, error) {
+	return func() (time.Duration, error) {
+		if p.stop.Load() {
+			return 0, errNoHedge
+		}
+		if b != nil {
+			return b.Gate()
+		}
+		return 0, nil
+	}
+}
+
+// wait holds an attempt back until a delay a server asked for has passed.
+func (p *pushbacks) wait(ctx context.Context) error {
+	d := time.Until(time.Unix(0, p.until.Load()))
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// errNoHedge stops hedging after a server's "do not retry" pushback.
+var errNoHedge = errors.New("bwgrpc: the server's pushback says not to retry")
 
 // counted marks err with how the call counts for its breaker.
 func (ic *Interceptor) counted(err error) error {

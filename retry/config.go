@@ -12,11 +12,13 @@ import (
 
 // Defaults applied to the zero fields of a Config.
 const (
-	DefaultMaxAttempts  = 4 // the first call and up to 3 retries
-	DefaultDelay        = time.Second
-	DefaultMultiplier   = 2.0
-	DefaultMaxDelay     = 30 * time.Second
-	DefaultJitterFactor = 0.2
+	DefaultMaxAttempts = 4 // the first call and up to 3 retries
+	DefaultDelay       = time.Second
+	DefaultMultiplier  = 2.0
+	DefaultMaxDelay    = 30 * time.Second
+	// DefaultMaxRetryAfter caps the delays servers ask for.
+	DefaultMaxRetryAfter = 5 * time.Minute
+	DefaultJitterFactor  = 0.2
 )
 
 // Jitter says how a delay is randomised, so that clients that failed
@@ -84,9 +86,14 @@ type Config struct {
 	// Multiplier grows the delay for each retry: 1 keeps it constant. Zero
 	// means 2.
 	Multiplier float64
-	// MaxDelay caps every delay, including one a server asks for. Zero
-	// means 30 s.
+	// MaxDelay caps the policy's own delays. Zero means 30 s.
 	MaxDelay time.Duration
+	// MaxRetryAfter caps a delay a server asks for (an HTTP Retry-After, a
+	// gRPC grpc-retry-pushback-ms), in [0, 24 h]: the policy waits what the
+	// server asked, as gRFC A6 says, up to this cap; the call's deadline
+	// and MaxElapsed bound it too (a retry that would start past either is
+	// not made). Zero means 5 minutes.
+	MaxRetryAfter time.Duration
 	// Jitter randomises the delays. The zero value is JitterProportional.
 	Jitter Jitter
 	// JitterFactor is f of JitterProportional, in (0, 1]. Zero means 0.2.
@@ -164,6 +171,8 @@ func (c Config) settings() (settings, error) {
 		return settings{}, invalid("Delay", "must not be negative, got %v", c.Delay)
 	case c.Multiplier != 0 && !(c.Multiplier >= 1 && c.Multiplier <= 1000):
 		return settings{}, invalid("Multiplier", "must be in [1, 1000], got %v", c.Multiplier)
+	case c.MaxRetryAfter < 0 || c.MaxRetryAfter > 24*time.Hour:
+		return settings{}, invalid("MaxRetryAfter", "must be in [0, 24h], got %v", c.MaxRetryAfter)
 	case c.MaxDelay < 0:
 		return settings{}, invalid("MaxDelay", "must not be negative, got %v", c.MaxDelay)
 	case c.Jitter < 0 || int(c.Jitter) >= len(jitterNames):
@@ -203,6 +212,9 @@ func (c Config) settings() (settings, error) {
 	}
 	if s.Multiplier == 0 {
 		s.Multiplier = DefaultMultiplier
+	}
+	if s.MaxRetryAfter == 0 {
+		s.MaxRetryAfter = DefaultMaxRetryAfter
 	}
 	if s.MaxDelay == 0 {
 		s.MaxDelay = max(DefaultMaxDelay, s.Delay)

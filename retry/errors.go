@@ -104,7 +104,7 @@ func unmark(err error) error {
 // DelayHinter is implemented by errors that carry the delay a server asked
 // for before the next attempt, like an HTTP Retry-After header or gRPC's
 // retry pushback. A policy waits that long instead of its own backoff,
-// capped by MaxDelay; a negative delay means "do not retry".
+// capped by MaxRetryAfter; a negative delay means "do not retry".
 type DelayHinter interface {
 	RetryAfter() time.Duration
 }

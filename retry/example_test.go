@@ -83,15 +83,16 @@ func ExamplePermanent() {
 	// Output: 400 Bad Request 1
 }
 
-// A server's Retry-After is honoured, capped by MaxDelay.
+// A server's Retry-After is honoured, past the policy's own MaxDelay, up to
+// MaxRetryAfter.
 func ExampleAfter() {
 	clk := clocktest.NewFake(time.Time{})
-	p, _ := retry.New(retry.Config{Clock: clk, MaxDelay: 10 * time.Second})
+	p, _ := retry.New(retry.Config{Clock: clk, Delay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond, MaxRetryAfter: time.Minute})
 	calls := 0
 	clk.Drive(func() {
 		p.Do(context.Background(), func(context.Context) error {
 			if calls++; calls == 1 {
-				return retry.After(time.Hour, errors.New("429 Too Many Requests"))
+				return retry.After(10*time.Second, errors.New("429 Too Many Requests"))
 			}
 			return nil
 		})

@@ -174,7 +174,7 @@ func (p *Policy) nextDelay(ctx context.Context, attempt int, prev time.Duration,
 		if d < 0 { // the server said not to retry
 			return 0, ErrExhausted
 		}
-		d = min(d, s.MaxDelay)
+		d = min(d, s.MaxRetryAfter)
 	} else {
 		d = s.backoff(attempt, prev, err)
 	}

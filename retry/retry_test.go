@@ -300,7 +300,9 @@ func TestAbortIf(t *testing.T) {
 }
 
 func TestRetryAfterHintIsHonouredAndCapped(t *testing.T) {
-	p, clk, delays := newPolicy(t, retry.Config{MaxDelay: 10 * time.Second})
+	// The server's delay is honoured past the policy's own MaxDelay (gRFC
+	// A6: retry after exactly the pushback), up to MaxRetryAfter.
+	p, clk, delays := newPolicy(t, retry.Config{Delay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond, MaxRetryAfter: 10 * time.Second})
 	hints := []error{retry.After(7*time.Second, errFlaky), retry.After(484289*time.Hour, errFlaky), retry.After(0, errFlaky)}
 	n := 0
 	var err error
