@@ -6,8 +6,8 @@
 // instruments read at collection time, so calls pay nothing for them; only
 // the call-duration histogram needs hooks on the calls (BreakerHooks).
 //
-//	breakwater.circuit.state{name,state}           1 for the current state, 0 for the others
-//	breakwater.circuit.calls{name,outcome}          success, failure, ignored, rejected
+//	breakwater.circuit.state{name,state}           1 for the current state (only it is reported)
+//	breakwater.circuit.calls{name,outcome}          success, failure, ignored, rejected (those seen)
 //	breakwater.circuit.slow_calls{name}
 //	breakwater.circuit.trips{name}
 //	breakwater.circuit.state_changes{name}
@@ -31,6 +31,24 @@
 //	breakwater.limiter.limit{kind,name}              bulkhead, adaptive (the current limit)
 //	breakwater.limiter.tokens{kind,name}             ratelimit
 //	breakwater.limiter.refusal_probability{kind,name}  throttle
+//
+// # Cardinality
+//
+// The SDK bounds each instrument to 2,000 series by default, and sends
+// those past it into one overflow series. A breaker has one state series
+// (its current state's) and one calls series per outcome it has seen:
+// about one or two per breaker, so a default breaker.Registry (1,000
+// breakers) fits. With more breakers, or many failing at once, raise the
+// limit: sdkmetric.NewMeterProvider(sdkmetric.WithCardinalityLimit(n)),
+// n above 4 × the breakers (and 3 × for the duration histogram).
+//
+// Observable instruments report only the series observed at a collection,
+// so a breaker a registry evicted leaves them. The duration histogram is
+// synchronous: with cumulative temporality (the SDK's default) the SDK
+// keeps the series of every breaker it has seen for the life of the
+// MeterProvider, evicted or not. Where breakers churn (a registry keyed by
+// host), choose delta temporality for it in the reader
+// (sdkmetric.WithTemporalitySelector), or leave BreakerHooks out.
 //
 // It is a module of its own, so that the Breakwater core stays free of
 // third-party dependencies.
@@ -145,11 +163,22 @@ func New(mp metric.MeterProvider) (*Observer, error) {
 		for _, c := range circuits {
 			live[c.Name] = true
 			name := attribute.String("name", c.Name)
+			// A series per state the name's breakers are in, and per
+			// outcome seen: one or two per breaker, so that the SDK's
+			// default cardinality limit (2,000 per instrument) holds a
+			// default registry's 1,000 breakers.
 			for _, s := range watch.States() {
-				ob.ObserveInt64(state, int64(c.InState[s]), metric.WithAttributes(name, attribute.String("state", s.String())))
+				if n := c.InState[s]; n > 0 {
+					ob.ObserveInt64(state, int64(n), metric.WithAttributes(name, attribute.String("state", s.String())))
+				}
 			}
-			for outcome, v := range map[string]uint64{"success": c.Successes, "failure": c.Failures, "ignored": c.Ignored, "rejected": c.Rejections} {
-				ob.ObserveInt64(calls, int64(v), metric.WithAttributes(name, attribute.String("outcome", outcome)))
+			for _, o := range [...]struct {
+				outcome string
+				v       uint64
+			}{{"success", c.Successes}, {"failure", c.Failures}, {"ignored", c.Ignored}, {"rejected", c.Rejections}} {
+				if o.v > 0 {
+					ob.ObserveInt64(calls, int64(o.v), metric.WithAttributes(name, attribute.String("outcome", o.outcome)))
+				}
 			}
 			ob.ObserveInt64(slow, int64(c.SlowCalls), metric.WithAttributes(name))
 			ob.ObserveInt64(trips, int64(c.Trips), metric.WithAttributes(name))
@@ -177,8 +206,12 @@ func New(mp metric.MeterProvider) (*Observer, error) {
 		for _, l := range o.watched.Limiters() {
 			kindName := []attribute.KeyValue{attribute.String("kind", l.Kind), attribute.String("name", l.Name)}
 			at := metric.WithAttributes(kindName...)
-			ob.ObserveInt64(limiterCalls, int64(l.Admitted), metric.WithAttributes(append(kindName, attribute.String("outcome", "admitted"))...))
-			ob.ObserveInt64(limiterCalls, int64(l.Rejected), metric.WithAttributes(append(kindName, attribute.String("outcome", "rejected"))...))
+			if l.Admitted > 0 {
+				ob.ObserveInt64(limiterCalls, int64(l.Admitted), metric.WithAttributes(append(kindName, attribute.String("outcome", "admitted"))...))
+			}
+			if l.Rejected > 0 {
+				ob.ObserveInt64(limiterCalls, int64(l.Rejected), metric.WithAttributes(append(kindName, attribute.String("outcome", "rejected"))...))
+			}
 			switch l.Kind {
 			case watch.KindBulkhead, watch.KindAdaptive:
 				ob.ObserveFloat64(inFlight, float64(l.InFlight), at)

@@ -3,6 +3,7 @@ package bwotel_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -172,4 +173,104 @@ func TestDurationBoundariesResolveFastCalls(t *testing.T) {
 		}
 	}
 	t.Fatal("no duration histogram")
+}
+
+// overflowed reports whether instrument name sent any series into the
+// SDK's overflow series.
+func overflowed(rm metricdata.ResourceMetrics, name string) (series int, overflow bool) {
+	over := attribute.Bool("otel.metric.overflow", true)
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != name {
+				continue
+			}
+			var sets []attribute.Set
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, p := range d.DataPoints {
+					sets = append(sets, p.Attributes)
+				}
+			case metricdata.Gauge[int64]:
+				for _, p := range d.DataPoints {
+					sets = append(sets, p.Attributes)
+				}
+			case metricdata.Histogram[float64]:
+				for _, p := range d.DataPoints {
+					sets = append(sets, p.Attributes)
+				}
+			}
+			for _, s := range sets {
+				if v, ok := s.Value(over.Key); ok && v == over.Value {
+					overflow = true
+				}
+			}
+			series += len(sets)
+		}
+	}
+	return series, overflow
+}
+
+// With the defaults on both sides (a registry of 1,000 breakers, the
+// SDK's limit of 2,000 series per instrument), no breaker is sent into
+// the overflow series. (Before, at 4-5 series a breaker, 500-600 were.)
+func TestDefaultsFitTheSDKsCardinalityLimit(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	o, err := bwotel.New(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Hooks: o.BreakerHooks()}})
+	o.WatchRegistry(reg)
+	for i := range breaker.DefaultMaxBreakers {
+		b := reg.Get(fmt.Sprintf("host-%04d", i))
+		b.Do(context.Background(), func(context.Context) error { return nil })
+		if i%10 == 0 { // a tenth of them failing too
+			b.Do(context.Background(), func(context.Context) error { return errors.New("503") })
+		}
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"breakwater.circuit.state", "breakwater.circuit.calls", "breakwater.circuit.call.duration"} {
+		series, over := overflowed(rm, name)
+		t.Logf("%s: %d series for %d breakers", name, series, breaker.DefaultMaxBreakers)
+		if over {
+			t.Errorf("%s: breakers sent into the overflow series", name)
+		}
+	}
+}
+
+// With delta temporality, as the package doc advises where breakers
+// churn, the duration histogram forgets the series of breakers that no
+// longer record: a registry of 100 that has seen 2,000 names sends no
+// live breaker into overflow.
+func TestDeltaTemporalityForgetsChurnedHistogramSeries(t *testing.T) {
+	reader := sdkmetric.NewManualReader(sdkmetric.WithTemporalitySelector(func(sdkmetric.InstrumentKind) metricdata.Temporality {
+		return metricdata.DeltaTemporality
+	}))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	o, err := bwotel.New(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{MaxBreakers: 100, Defaults: breaker.Config{Hooks: o.BreakerHooks()}})
+	o.WatchRegistry(reg)
+	var rm metricdata.ResourceMetrics
+	for round := range 20 {
+		for i := range 100 {
+			reg.Get(fmt.Sprintf("host-%d-%d", round, i)).Do(context.Background(), func(context.Context) error { return nil })
+		}
+		if err := reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if series, over := overflowed(rm, "breakwater.circuit.call.duration"); series != 100 || over {
+		t.Fatalf("after 2,000 names through a registry of 100: %d histogram series, overflow %v; want 100", series, over)
+	}
 }
