@@ -80,8 +80,12 @@ func TestCountersSurviveEviction(t *testing.T) {
 		t.Fatalf("%d calls, want 6", got)
 	}
 	b.Get("x")
-	a.Get("y") // the name has no breaker left: it goes
+	a.Get("y") // the name has no breaker left: it is not reported
 	if got := calls(); got != 0 {
 		t.Fatalf("a name with no breaker left still reported: %d calls", got)
+	}
+	a.Get("api.example") // made again: it goes on from its counts
+	if got := calls(); got != 6 {
+		t.Fatalf("%d calls for a name made again, want its 6: a reader that missed its absence would see it fall", got)
 	}
 }
