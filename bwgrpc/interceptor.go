@@ -204,7 +204,8 @@ func (ic *Interceptor) Unary(ctx context.Context, method string, req, reply any,
 			a.msg = msg.ProtoReflect().New().Interface()
 			into = a.msg
 		}
-		err := invoker(ctx, method, req, into, cc, append(opts, grpc.Header(&a.header), grpc.Trailer(&a.trailer), grpc.Peer(&a.peer))...)
+		// Attempts run at once: each appends to a copy of opts.
+		err := invoker(ctx, method, req, into, cc, append(opts[:len(opts):len(opts)], grpc.Header(&a.header), grpc.Trailer(&a.trailer), grpc.Peer(&a.peer))...)
 		if local(err) { // never reached the server: not its failure, and the same again if retried
 			return a, retry.Permanent(breaker.WithVerdict(err, breaker.Ignored))
 		}
@@ -262,7 +263,7 @@ type callerOptions struct {
 // shared defaults), and those options.
 func takeCallerOptions(opts []grpc.CallOption) ([]grpc.CallOption, callerOptions) {
 	var asked callerOptions
-	kept := make([]grpc.CallOption, 0, len(opts)+3)
+	kept := make([]grpc.CallOption, 0, len(opts))
 	for _, o := range opts {
 		switch o := o.(type) {
 		case grpc.HeaderCallOption:

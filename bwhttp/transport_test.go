@@ -183,7 +183,7 @@ func TestBodyThatCannotBeReplayedIsSentOnce(t *testing.T) {
 
 func TestRetryAfterIsHonouredAndCapped(t *testing.T) {
 	srv := newFlakyServer(t, 503, 429, 503)
-	c, clk, delays := newClient(t, bwhttp.Config{NoBreaker: true}, retry.Config{MaxDelay: time.Minute})
+	c, clk, delays := newClient(t, bwhttp.Config{NoBreaker: true}, retry.Config{MaxRetryAfter: time.Minute})
 	srv.headers = []http.Header{
 		{"Retry-After": {"7"}},
 		{"Retry-After": {clk.Now().Add(27 * time.Second).UTC().Format(http.TimeFormat)}}, // read 7s later
