@@ -16,7 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-const stateKey = "breakwater:{payments-api}:state"
+var stateKey = bwredis.StateKeyFor("breakwater", "payments-api")
 
 // reconnect flushes each replica until a round succeeds: after Redis
 // restarts, the first command on a pooled connection finds it dead.

@@ -6,9 +6,17 @@ import "github.com/redis/go-redis/v9"
 // key. gen grows by one at every transition; every change is a
 // compare-and-set on it, done inside one script, so processes racing to
 // trip or close cannot corrupt the state. Every change is published on the
-// events channel as "gen|state|until|name"; a message is only a hint to
-// read the state again, never trusted as the state itself. Times are Unix
-// milliseconds of the caller's clock.
+// events channel as "gen|state|until|tag" (tag, the hash of the circuit's
+// name: see tagOf); a message is only a hint to read the state again,
+// never trusted as the state itself. Times are Unix milliseconds of the
+// caller's clock.
+//
+// Reads never create a state: a missing state (a key never written, or
+// expired, evicted, lost with a restart; or holding only the settings'
+// fingerprint, which the first process to read a circuit writes) is
+// "unknown", not "closed". Only a transition writes one, so a process that merely has no record cannot
+// close the fleet's open circuit; the processes that hold the circuit
+// open write it again (see settle).
 //
 // Every key a script touches is passed in KEYS (state, lease, then the
 // window's bucket keys), as Redis Cluster requires; they share the
@@ -29,6 +37,8 @@ end
 local f = redis.call('HMGET', KEYS[1], 'gen', 'state', 'until', 'cfg')
 local gen = math.floor(tonumber(f[1]) or 0)
 local state = f[2]
+local recorded = 0 -- a state has been written: without one, the circuit's state is unknown
+if state then recorded = 1 end
 local valid = {closed=true, open=true, ['half-open']=true, ['forced-open']=true, disabled=true}
 if not state or not valid[state] then state = 'closed' end
 local untilMs = math.floor(tonumber(f[3]) or 0)
@@ -36,13 +46,18 @@ local cfg = f[4] or ''
 `
 
 // transitionScript moves the circuit to ARGV[2] if its generation is still
-// ARGV[1]. It returns {gen, state, until, cfg} as they are afterwards.
+// ARGV[1] (0 for a circuit without a recorded state). It returns {gen,
+// state, until, cfg, state recorded} as they are afterwards.
 //
 // KEYS: state, lease, the window's buckets (for a close). ARGV: expected
-// gen, to, now, open ms, key TTL ms, channel, name.
+// gen, to, now, open ms, key TTL ms, channel, tag, cfg.
 var transitionScript = redis.NewScript(readState + `
-if gen ~= tonumber(ARGV[1]) or state == ARGV[2] then
-  return {gen, state, untilMs, cfg}
+if gen ~= tonumber(ARGV[1]) or (state == ARGV[2] and recorded == 1) then
+  return {gen, state, untilMs, cfg, recorded}
+end
+if cfg == '' then
+  cfg = ARGV[8]
+  redis.call('HSET', KEYS[1], 'cfg', cfg)
 end
 local now = tonumber(ARGV[3])
 gen = gen + 1
@@ -61,18 +76,18 @@ if state == 'closed' then
   for i = 3, #KEYS do redis.call('DEL', KEYS[i]) end
 end
 redis.call('PUBLISH', ARGV[6], gen .. '|' .. state .. '|' .. untilMs .. '|' .. ARGV[7])
-return {gen, state, untilMs, cfg}
+return {gen, state, untilMs, cfg, 1}
 `)
 
 // flushScript adds a process's calls and failures since its last flush to
 // the current bucket of the cluster's window (the last key), records the
 // process's config fingerprint if the circuit has none, and opens the
 // circuit if the window's failure rate calls for it. It returns {gen,
-// state, until, cfg, window calls, window failures, state key exists}.
+// state, until, cfg, window calls, window failures, state recorded}.
 //
 // KEYS: state, lease, the window's buckets, oldest first. ARGV: now,
 // bucket ms, calls, failures, failure rate, min calls, open ms, key TTL
-// ms, channel, name, cfg, max open ms.
+// ms, channel, tag, cfg, max open ms.
 var flushScript = redis.NewScript(readState + `
 local now, width = tonumber(ARGV[1]), tonumber(ARGV[2])
 local dc, df = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -93,11 +108,11 @@ if dc > 0 then -- without new calls the window cannot newly trip: a read stays c
   end
   fails = math.min(fails, calls)
 end
-local existed = redis.call('EXISTS', KEYS[1])
-if cfg == '' then
+local existed = recorded
+if cfg == '' then -- the first process to share the circuit sets its settings, and no state
   cfg = ARGV[11]
   redis.call('HSET', KEYS[1], 'cfg', cfg)
-  if existed == 0 then redis.call('HSET', KEYS[1], 'gen', gen, 'state', state, 'until', untilMs) end
+  if existed == 0 then redis.call('PEXPIRE', KEYS[1], ARGV[8]) end
 end
 if state == 'open' and untilMs > now + tonumber(ARGV[12]) then untilMs = now end
 if state == 'closed' and calls > 0 and calls >= tonumber(ARGV[6]) and fails / calls >= tonumber(ARGV[5]) then
@@ -107,19 +122,22 @@ if state == 'closed' and calls > 0 and calls >= tonumber(ARGV[6]) and fails / ca
   redis.call('HSET', KEYS[1], 'gen', gen, 'state', state, 'until', untilMs)
   redis.call('DEL', KEYS[2])
   redis.call('PUBLISH', ARGV[9], gen .. '|' .. state .. '|' .. untilMs .. '|' .. ARGV[10])
+  existed = 1
 end
-if state ~= 'forced-open' and state ~= 'disabled' then redis.call('PEXPIRE', KEYS[1], ARGV[8]) end
+if existed == 1 and state ~= 'forced-open' and state ~= 'disabled' then redis.call('PEXPIRE', KEYS[1], ARGV[8]) end
 return {gen, state, untilMs, cfg, calls, fails, existed}
 `)
 
 // acquireScript asks for the cluster's probe lease: an open circuit whose
 // time is up (or whose end is beyond the longest open duration) turns
 // half-open, and a half-open circuit grants the lease to one process at a
-// time, until it expires. It returns {gen, state, until, cfg, granted}.
+// time, until it expires. It returns {gen, state, until, cfg, granted,
+// state recorded}.
 //
 // KEYS: state, lease. ARGV: now, lease ms, token, key TTL ms, max open ms,
-// channel, name.
+// channel, tag.
 var acquireScript = redis.NewScript(readState + `
+local existed = recorded
 local now = tonumber(ARGV[1])
 if state == 'open' and (now >= untilMs or untilMs > now + tonumber(ARGV[5])) then
   gen = gen + 1
@@ -137,21 +155,21 @@ if state == 'half-open' then
     granted = 1
   end
 end
-return {gen, state, untilMs, cfg, granted}
+return {gen, state, untilMs, cfg, granted, existed}
 `)
 
 // readScript reads a circuit's state and keeps its key alive: the cheap
-// step for a circuit with nothing to report. It returns {gen, state,
-// until, cfg, 0, 0, state key exists}, as flushScript does.
+// step for a circuit with nothing to report. It creates nothing. It
+// returns {gen, state, until, cfg, 0, 0, state recorded}, as
+// flushScript does.
 //
 // KEYS: state. ARGV: now, key TTL ms, max open ms, cfg.
 var readScript = redis.NewScript(readState + `
-local existed = redis.call('EXISTS', KEYS[1])
-if cfg == '' then -- the first process to share the circuit sets its settings
+local existed = recorded
+if cfg == '' then -- the first process to share the circuit sets its settings, and no state
   cfg = ARGV[4]
   redis.call('HSET', KEYS[1], 'cfg', cfg)
-  if existed == 0 then redis.call('HSET', KEYS[1], 'gen', gen, 'state', state, 'until', untilMs) end
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  if existed == 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 end
 if state == 'open' and untilMs > tonumber(ARGV[1]) + tonumber(ARGV[3]) then untilMs = tonumber(ARGV[1]) end
 if existed == 1 and state ~= 'forced-open' and state ~= 'disabled' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end

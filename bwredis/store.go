@@ -36,6 +36,7 @@ package bwredis
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -124,6 +125,7 @@ type Store struct {
 
 	mu         sync.Mutex
 	circuits   map[string]*circuit
+	byTag      map[string]*circuit // the same circuits, by tag: messages name the tag
 	dirty      map[*circuit]struct{} // circuits with news for the next round
 	seq        int                   // circuits made so far
 	registries []*breaker.Registry
@@ -150,6 +152,7 @@ type Store struct {
 // baseFailures, fingerprint) are guarded by Store.mu.
 type circuit struct {
 	name  string
+	tag   string // the hash of name that names its keys and messages (see tagOf)
 	b     *breaker.Breaker
 	known shared // the shared state as last read from Redis
 
@@ -164,6 +167,9 @@ type circuit struct {
 
 	pending   bool          // a local transition to publish
 	pendingTo breaker.State // ... to this state
+	rebuild   bool          // ... only to write again a state Redis lost (see Store.rebuild)
+	moves     uint64        // local transitions so far: a read planned before one must not undo it
+	conflict  bool          // this round's transition lost its compare-and-set: its read is not applied
 	wantLease bool          // half-open locally, without the lease yet
 	lease     atomic.Bool   // this process may probe
 
@@ -192,6 +198,7 @@ func New(cfg Config) (*Store, error) {
 	s := &Store{
 		cfg: cfg, client: cfg.Client, log: cfg.Logger, token: hex.EncodeToString(tok[:]),
 		circuits: map[string]*circuit{},
+		byTag:    map[string]*circuit{},
 		dirty:    map[*circuit]struct{}{},
 		wake:     make(chan struct{}, 1),
 		flushes:  make(chan chan error),
@@ -394,10 +401,21 @@ func (s *Store) circuitLocked(name string) *circuit {
 	c := s.circuits[name]
 	if c == nil {
 		s.seq++
-		c = &circuit{name: name, known: shared{state: breaker.Closed}, seq: s.seq}
+		c = &circuit{name: name, tag: tagOf(name), known: shared{state: breaker.Closed}, seq: s.seq}
 		s.circuits[name] = c
+		s.byTag[c.tag] = c
 	}
 	return c
+}
+
+// tagOf returns the hash tag of a circuit's keys and messages: the first
+// 16 bytes of the SHA-256 of its name, in hex. A name can be anything a
+// host or route is, "" or "}x" or a megabyte: hashed, every circuit's keys
+// share one non-empty Redis Cluster hash tag (one slot), and what a name
+// costs Redis is bounded.
+func tagOf(name string) string {
+	h := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(h[:16])
 }
 
 // onStateChange records a local transition for the Store's goroutine to
@@ -405,9 +423,10 @@ func (s *Store) circuitLocked(name string) *circuit {
 func (s *Store) onStateChange(ev breaker.StateChange) {
 	s.mu.Lock()
 	c := s.circuitLocked(ev.Name)
+	c.moves++
 	switch ev.To {
 	case breaker.Open, breaker.Closed, breaker.ForcedOpen, breaker.Disabled:
-		c.pending, c.pendingTo = true, ev.To
+		c.pending, c.pendingTo, c.rebuild = true, ev.To, false
 		c.wantLease = false
 		c.lease.Store(false)
 	case breaker.HalfOpen:
@@ -489,8 +508,9 @@ func (s *Store) Flush(ctx context.Context) error {
 
 // Close stops the Store's goroutines and waits for them. The breakers go on
 // with their local state. The Redis client is not closed. A Redis call in
-// flight is waited for at most Timeout: one that hangs longer ends when the
-// client gives up on it.
+// flight, and the closing of the subscription, are each waited for at
+// most Timeout: one that hangs longer ends when the client gives up on it,
+// so Close returns within twice Timeout whatever the client's options.
 func (s *Store) Close() error {
 	s.cancel()
 	<-s.done
@@ -502,19 +522,31 @@ func (s *Store) Close() error {
 	case <-finished:
 	case <-t.C:
 	}
-	return s.pubsub.Close()
+	// Closing the subscription waits for a subscribe still pending on a
+	// Redis that does not answer, up to the client's own read timeout
+	// (9 s was seen without ContextTimeoutEnabled): Close waits for it at
+	// most Timeout more, and the close finishes on its own.
+	closed := make(chan error, 1)
+	go func() { closed <- s.pubsub.Close() }()
+	t.Reset(s.cfg.Timeout)
+	select {
+	case err := <-closed:
+		return err
+	case <-t.C:
+		return fmt.Errorf("bwredis: closing the subscription did not finish within %v; it goes on in the background", s.cfg.Timeout)
+	}
 }
 
 func (s *Store) channel() string { return s.cfg.Prefix + ":events" }
 
-func (s *Store) keys(name string) (state, lease string) {
-	base := s.cfg.Prefix + ":{" + name + "}"
+func (s *Store) keys(tag string) (state, lease string) {
+	base := s.cfg.Prefix + ":{" + tag + "}"
 	return base + ":state", base + ":lease"
 }
 
 // windowPrefix is the prefix of a circuit's bucket keys; a bucket's number
 // follows it.
-func (s *Store) windowPrefix(name string) string { return s.cfg.Prefix + ":{" + name + "}:w:" }
+func (s *Store) windowPrefix(tag string) string { return s.cfg.Prefix + ":{" + tag + "}:w:" }
 
 func parseState(v string) breaker.State {
 	var st breaker.State

@@ -187,7 +187,7 @@ func TestRacingTripsAndClosesConverge(t *testing.T) {
 		flush(t, rs...)
 	}
 	c := srv.client(t)
-	h, err := c.HGetAll(context.Background(), "breakwater:{payments-api}:state").Result()
+	h, err := c.HGetAll(context.Background(), stateKey).Result()
 	if err != nil {
 		t.Fatal(err)
 	}

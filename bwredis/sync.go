@@ -26,17 +26,21 @@ func (s *Store) run(ctx context.Context, msgs <-chan *redis.Message) {
 	defer close(s.done)
 	rebase := false // after an outage, counts made meanwhile are dropped
 	flushes := 0
+	// The flush timer runs on its own: messages and wake-ups between two
+	// flushes are handled without putting the next flush off (it once
+	// restarted on every message: at 20 messages a second, no flush ran).
+	t := s.cfg.Clock.NewTimer(s.cfg.FlushInterval)
+	defer func() { t.Stop() }()
 	for {
-		t := s.cfg.Clock.NewTimer(s.cfg.FlushInterval)
 		var reply chan error
 		flush := false
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return
 		case <-s.wake:
 		case <-t.C():
 			flush = true
+			t = s.cfg.Clock.NewTimer(s.cfg.FlushInterval)
 		case reply = <-s.flushes:
 			flush = true
 		case m, ok := <-msgs:
@@ -46,7 +50,6 @@ func (s *Store) run(ctx context.Context, msgs <-chan *redis.Message) {
 				s.hint(m.Payload)
 			}
 		}
-		t.Stop()
 		full := -1 // which share of the circuits to read whatever their news; all: fullEvery
 		if flush {
 			full = flushes % fullEvery
@@ -55,6 +58,7 @@ func (s *Store) run(ctx context.Context, msgs <-chan *redis.Message) {
 			}
 			flushes++
 		}
+		trips := s.roundTrips.Load()
 		err := s.round(ctx, flush, full, rebase)
 		switch {
 		case err != nil:
@@ -63,9 +67,13 @@ func (s *Store) run(ctx context.Context, msgs <-chan *redis.Message) {
 			if s.connected.Swap(false) {
 				s.log.Warn("bwredis: Redis does not answer; breakers run on their local state", "error", err)
 			}
-		case flush:
-			s.syncs.Add(1)
-			rebase = false
+		case flush || s.roundTrips.Load() != trips:
+			if flush {
+				s.syncs.Add(1)
+				rebase = false
+			}
+			// Any round that Redis answered reconnects: a round between
+			// flushes (a transition, a hint) need not wait for the next.
 			if !s.connected.Swap(true) {
 				s.log.Info("bwredis: Redis answers again; breakers rejoin their shared state")
 			}
@@ -76,15 +84,16 @@ func (s *Store) run(ctx context.Context, msgs <-chan *redis.Message) {
 	}
 }
 
-// hint marks the circuit a message names, to be read in the next round.
-// The message itself is not trusted: a stale or foreign one costs a read.
+// hint marks the circuit a message names ("gen|state|until|tag"), to be
+// read in the next round. The message itself is not trusted: a stale or
+// foreign one costs a read.
 func (s *Store) hint(payload string) {
-	i := strings.LastIndexByte(payload, '|')
-	if i < 0 {
+	parts := strings.SplitN(payload, "|", 4)
+	if len(parts) != 4 {
 		return
 	}
 	s.mu.Lock()
-	if c := s.circuits[payload[i+1:]]; c != nil {
+	if c := s.byTag[parts[3]]; c != nil {
 		c.check = true
 		s.dirty[c] = struct{}{}
 	}
@@ -111,6 +120,7 @@ type step struct {
 	cmd    *redis.Cmd
 
 	calls, failures uint64 // stepFlush: the counts the deltas were taken from
+	moves           uint64 // the circuit's local transitions when the step was planned
 }
 
 const (
@@ -149,11 +159,42 @@ func (s *Store) round(ctx context.Context, flush bool, full int, rebase bool) er
 	now := s.cfg.Clock.Now()
 	var steps []*step
 	for _, c := range list {
+		s.mu.Lock()
+		moves := c.moves // read before plan reads the rest: a move in between only costs a read
+		s.mu.Unlock()
+		first := len(steps)
 		steps = s.plan(steps, c, now, flush, full == fullEvery || c.seq%fullEvery == full, rebase)
+		for _, st := range steps[first:] {
+			st.moves = moves
+		}
 	}
-	if len(steps) == 0 {
-		return nil
+	// A round's steps go in pipelines of at most maxPipeline, each bounded
+	// by Timeout: the work of a round grows with the circuits it carries,
+	// and one pipeline of 10,000 reads took longer than the default 100-ms
+	// Timeout on a healthy Redis (every error then forcing a full read
+	// again: a loop without end).
+	for len(steps) > 0 {
+		n := min(len(steps), maxPipeline)
+		if err := s.send(ctx, steps[:n], rebase); err != nil {
+			// Nothing was settled: what the round carried is still news.
+			s.mu.Lock()
+			for _, st := range steps {
+				s.dirty[st.c] = struct{}{}
+			}
+			s.mu.Unlock()
+			return err
+		}
+		steps = steps[n:]
 	}
+	return nil
+}
+
+// maxPipeline bounds the scripts sent in one pipeline: a few milliseconds
+// of Redis's time.
+const maxPipeline = 500
+
+// send runs steps in one pipeline and settles their replies.
+func (s *Store) send(ctx context.Context, steps []*step, rebase bool) error {
 	start := time.Now()
 	err := s.exec(ctx, func(ctx context.Context) error {
 		if err := s.pipeline(ctx, steps); err == nil || !redis.HasErrorPrefix(err, "NOSCRIPT") {
@@ -168,12 +209,6 @@ func (s *Store) round(ctx context.Context, flush bool, full int, rebase bool) er
 		return s.pipeline(ctx, steps)
 	})
 	if err != nil {
-		// Nothing was settled: what the round carried is still news.
-		s.mu.Lock()
-		for _, st := range steps {
-			s.dirty[st.c] = struct{}{}
-		}
-		s.mu.Unlock()
 		return err
 	}
 	s.roundTrips.Add(1)
@@ -206,6 +241,7 @@ func (s *Store) scanRegistriesLocked() {
 	for name, c := range s.circuits {
 		if c.fromRegistry && !seen[c.b] {
 			delete(s.circuits, name)
+			delete(s.byTag, c.tag)
 			delete(s.dirty, c)
 		}
 	}
@@ -230,34 +266,35 @@ func (s *Store) pipeline(ctx context.Context, steps []*step) error {
 func (s *Store) plan(steps []*step, c *circuit, now time.Time, flush, full, rebase bool) []*step {
 	s.mu.Lock()
 	pending, to, wantLease, known, check, p := c.pending, c.pendingTo, c.wantLease, c.known, c.check, c.params
+	pending = pending && !c.bad // a circuit that runs alone publishes nothing; it rejoins when usable (markGood)
 	s.mu.Unlock()
 	local := c.b.State()
 	if !pending && !check && !flush && !wantLease && !c.lease.Load() {
 		return steps
 	}
 	nowMs := now.UnixMilli()
-	state, lease := s.keys(c.name)
+	state, lease := s.keys(c.tag)
 
 	// A local transition the others must hear of. An echo of a change that
 	// came from the shared state, or one the breaker has moved past, is
 	// dropped.
 	if pending {
-		if local != to || known.state == to {
+		if local != to && !(to == breaker.Open && local == breaker.HalfOpen) || known.gen > 0 && known.state == to { // gen 0: no state recorded
 			s.clearPending(c, to)
 		} else {
 			keys := []string{state, lease}
 			if to == breaker.Closed {
-				keys = append(keys, s.bucketKeys(c.name, p, nowMs, 1)...)
+				keys = append(keys, s.bucketKeys(c.tag, p, nowMs, 1)...)
 			}
 			steps = append(steps, &step{c: c, kind: stepTransition, to: to, script: transitionScript, keys: keys,
-				args: []any{known.gen, to.String(), nowMs, p.openMs, ms(s.cfg.KeyTTL), s.channel(), c.name}})
+				args: []any{known.gen, to.String(), nowMs, p.openMs, ms(s.cfg.KeyTTL), s.channel(), c.tag, c.fingerprint}})
 		}
 	}
 	// Half-open here: ask for the cluster's probe lease, or confirm it is
 	// still ours (Redis may have lost it, and granted it to another).
 	if local == breaker.HalfOpen && (wantLease || c.lease.Load()) {
 		steps = append(steps, &step{c: c, kind: stepAcquire, script: acquireScript, keys: []string{state, lease},
-			args: []any{nowMs, ms(s.cfg.ProbeLease), s.token, ms(s.cfg.KeyTTL), p.maxOpenMs, s.channel(), c.name}})
+			args: []any{nowMs, ms(s.cfg.ProbeLease), s.token, ms(s.cfg.KeyTTL), p.maxOpenMs, s.channel(), c.tag}})
 	}
 	if !check && !flush {
 		return steps
@@ -280,16 +317,16 @@ func (s *Store) plan(steps []*step, c *circuit, now time.Time, flush, full, reba
 		st.args = []any{nowMs, ms(s.cfg.KeyTTL), p.maxOpenMs, c.fingerprint}
 		return append(steps, st)
 	}
-	st.keys = append([]string{state, lease}, s.bucketKeys(c.name, p, nowMs, 0)...)
+	st.keys = append([]string{state, lease}, s.bucketKeys(c.tag, p, nowMs, 0)...)
 	st.args = []any{nowMs, p.bucketMs, dCalls, dFailures, p.rate, p.minCalls, p.openMs,
-		ms(s.cfg.KeyTTL), s.channel(), c.name, c.fingerprint, p.maxOpenMs}
+		ms(s.cfg.KeyTTL), s.channel(), c.tag, c.fingerprint, p.maxOpenMs}
 	return append(steps, st)
 }
 
 // bucketKeys returns the keys of the window's buckets at nowMs, oldest
 // first, with extra older ones.
-func (s *Store) bucketKeys(name string, p params, nowMs int64, extra int) []string {
-	prefix := s.windowPrefix(name)
+func (s *Store) bucketKeys(tag string, p params, nowMs int64, extra int) []string {
+	prefix := s.windowPrefix(tag)
 	b := nowMs / p.bucketMs
 	keys := make([]string, 0, p.buckets+extra)
 	for i := b - int64(p.buckets+extra) + 1; i <= b; i++ {
@@ -317,9 +354,20 @@ func (s *Store) settle(st *step, rebase bool) {
 		s.mu.Lock()
 		c.known = sh
 		s.mu.Unlock()
-		if sh.state == st.to {
+		switch {
+		case sh.state == st.to && len(rest) > 0 && rest[0] == 1:
 			s.clearPending(c, st.to)
-		} else { // Redis moved meanwhile: try again next round with its generation
+		case s.rebuilt(c, st.to) && sh.gen > 0:
+			// Another process wrote a state first: the record exists
+			// again, and a rebuild has nothing to add to it.
+			s.apply(c, sh, st.moves)
+		default:
+			// Redis moved meanwhile: the transition goes again next round
+			// on its generation, and this round's read of c, which would
+			// undo it, is not applied (the last transition wins).
+			s.mu.Lock()
+			c.conflict = true
+			s.mu.Unlock()
 			s.markDirty(c)
 		}
 	case stepAcquire:
@@ -336,10 +384,13 @@ func (s *Store) settle(st *step, rebase bool) {
 			s.mu.Unlock()
 			s.markDirty(c)
 		}
-		if sh.state == breaker.Closed {
-			s.apply(c, sh) // the cluster has closed, or has no record of the trip
-		} else {
-			s.observe(c, sh)
+		switch {
+		case len(rest) < 2 || rest[1] != 1: // Redis has no record: never read as closed
+			s.rebuild(c, sh)
+		case sh.state == breaker.Closed:
+			s.apply(c, sh, st.moves) // the cluster has closed
+		default:
+			s.observe(c, sh, st.moves)
 		}
 	case stepFlush:
 		c.baseCalls, c.baseFailures = st.calls, st.failures
@@ -348,21 +399,38 @@ func (s *Store) settle(st *step, rebase bool) {
 		s.mu.Unlock()
 		c.read = true // counts held back by the first read go with the next flush
 		s.checkConfig(c, sh.cfg)
-		existed := len(rest) >= 3 && rest[2] == 1
-		local := c.b.State()
-		if !existed && (local == breaker.Open || local == breaker.ForcedOpen || local == breaker.Disabled) {
-			// Redis has lost the circuit (a restart, a failover, an
-			// eviction): tell it again what this process knows.
-			s.mu.Lock()
-			c.known = sh
-			if !c.pending {
-				c.pending, c.pendingTo = true, local
-			}
-			s.mu.Unlock()
-			s.nudge()
+		if len(rest) < 3 || rest[2] != 1 {
+			s.rebuild(c, sh)
 			return
 		}
-		s.observe(c, sh)
+		s.observe(c, sh, st.moves)
+	}
+}
+
+// rebuild answers a circuit Redis has no record of: never written, or lost
+// (expired, evicted, a restart without persistence, a failover). A missing
+// record is not a closed circuit, and a read never writes one. The merge
+// rule: each process that holds the circuit other than closed (open,
+// half-open, forced open, disabled) writes its state again, as a
+// transition (half-open as open); one that holds it closed keeps its state
+// and writes nothing. So after a loss the fleet's circuit is open if any
+// of its processes holds it open, and no process that holds it open closes
+// it because a record was lost. sh is what the script read: the record's
+// absence, generation 0, which the transition's compare-and-set expects.
+func (s *Store) rebuild(c *circuit, sh shared) {
+	local := c.b.State()
+	s.mu.Lock()
+	c.known = sh
+	write := local != breaker.Closed && !c.pending
+	if write {
+		c.pending, c.pendingTo, c.rebuild = true, local, true
+		if local == breaker.HalfOpen {
+			c.pendingTo = breaker.Open
+		}
+	}
+	s.mu.Unlock()
+	if write {
+		s.nudge()
 	}
 }
 
@@ -370,26 +438,50 @@ func (s *Store) settle(st *step, rebase bool) {
 // from the shared state last read: Redis is the truth, whether its state
 // moved forward (another process) or back (a restart, a replica that was
 // behind).
-func (s *Store) observe(c *circuit, sh shared) {
+func (s *Store) observe(c *circuit, sh shared, moves uint64) {
 	s.mu.Lock()
 	changed := sh != c.known
 	s.mu.Unlock()
 	if changed {
-		s.apply(c, sh)
+		s.apply(c, sh, moves)
 	}
 }
 
 func (s *Store) clearPending(c *circuit, to breaker.State) {
 	s.mu.Lock()
 	if c.pendingTo == to {
-		c.pending = false
+		c.pending, c.rebuild = false, false
 	}
 	s.mu.Unlock()
 }
 
-// apply makes the local breaker follow the shared state sh.
-func (s *Store) apply(c *circuit, sh shared) {
+// rebuilt reports whether c's pending transition to to only writes again
+// a state Redis lost, and if so drops it.
+func (s *Store) rebuilt(c *circuit, to breaker.State) bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !c.pending || !c.rebuild || c.pendingTo != to {
+		return false
+	}
+	c.pending, c.rebuild = false, false
+	return true
+}
+
+// apply makes the local breaker follow the shared state sh, read by a
+// step planned when the breaker had made moves transitions. It does not
+// when the breaker has moved since (the read is older than the move: a
+// read planned before a trip and applied after it used to reset the
+// breaker, and the reset's own event replaced the pending trip, which
+// never reached the others), nor when the round's transition of the
+// circuit lost its compare-and-set (it goes again on sh's generation).
+func (s *Store) apply(c *circuit, sh shared, moves uint64) {
+	s.mu.Lock()
+	if c.moves != moves || c.conflict {
+		c.known, c.conflict = sh, false
+		s.mu.Unlock()
+		s.markDirty(c)
+		return
+	}
 	c.known = sh
 	if sh.state != breaker.HalfOpen {
 		c.lease.Store(false)
@@ -441,10 +533,15 @@ func (s *Store) markBad(c *circuit, err error) {
 	}
 }
 
+// markGood rejoins a circuit to its shared state. What it did while it ran
+// alone on its local state is not published: it follows the shared state.
 func (s *Store) markGood(c *circuit) {
 	s.mu.Lock()
 	was := c.bad
 	c.bad = false
+	if was && !c.rebuild {
+		c.pending = false
+	}
 	s.mu.Unlock()
 	if was {
 		s.log.Info("bwredis: the circuit's shared state is usable again", "circuit", c.name)
