@@ -64,7 +64,7 @@ func TestALostRecordNeverClosesTheFleet(t *testing.T) {
 				reconnect(t, a, b)
 			}
 			fresh := newReplica(t, srv, clk, breaker.Config{}, bwredis.Config{}) // reads first, holding it closed
-			flush(t, fresh, fresh, a, b, a, b, fresh) // a and b write the state again in their second rounds
+			flush(t, fresh, fresh, a, b, a, b, fresh)                            // a and b write the state again in their second rounds
 			if n, m := closedA(), closedB(); n+m > 0 {
 				t.Fatalf("processes holding the circuit open closed it %d times after the record was lost", n+m)
 			}

@@ -125,7 +125,7 @@ type Store struct {
 
 	mu         sync.Mutex
 	circuits   map[string]*circuit
-	byTag      map[string]*circuit // the same circuits, by tag: messages name the tag
+	byTag      map[string]*circuit   // the same circuits, by tag: messages name the tag
 	dirty      map[*circuit]struct{} // circuits with news for the next round
 	seq        int                   // circuits made so far
 	registries []*breaker.Registry
