@@ -100,11 +100,12 @@ func (s *Store) hint(payload string) {
 	s.mu.Unlock()
 }
 
-// markDirty has the next round look at c, even between flushes.
+// markDirty has a round look at c again at once, even between flushes.
 func (s *Store) markDirty(c *circuit) {
 	s.mu.Lock()
 	s.dirty[c] = struct{}{}
 	s.mu.Unlock()
+	s.nudge()
 }
 
 // step is one script run for one circuit in a round's pipeline. Its keys

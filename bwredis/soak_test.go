@@ -1,0 +1,397 @@
+package bwredis_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/bwredis"
+	"github.com/redis/go-redis/v9"
+)
+
+const soakCircuits = 200
+
+func soakName(i int) string { return fmt.Sprintf("c%03d", i) }
+
+// TestFleetSoak runs four processes (runs of this test binary) with 200
+// shared circuits each and traffic on them, while Redis is paused for 3 s,
+// killed and restarted empty, then filled until it evicts keys
+// (maxmemory, allkeys-lru). It prints and checks: the slowest call (no call
+// waits on Redis), trip propagation p50/p99, the flaps after the restart
+// and under eviction (a process holding a circuit open that closes it
+// because a record was lost: none), the time for all processes to agree
+// after Redis answers again, and the divergence at the end (none).
+func TestFleetSoak(t *testing.T) {
+	if addr := os.Getenv("BWREDIS_SOAK_ADDR"); addr != "" {
+		soakChild(addr)
+		return
+	}
+	srv := startRedis(t)
+	type proc struct {
+		cmd   *exec.Cmd
+		stdin io.WriteCloser
+		lines chan string
+	}
+	type change struct {
+		proc       int
+		name, to   string
+		reason     string
+		at         time.Time
+		afterLoss  bool
+		afterStart time.Time
+	}
+	var (
+		mu      sync.Mutex
+		changes []change
+		loss    atomic.Bool // a record loss is under way: closings now are flaps
+	)
+	var procs []*proc
+	for i := range 4 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestFleetSoak$")
+		cmd.Env = append(os.Environ(), "BWREDIS_SOAK_ADDR="+srv.addr())
+		cmd.Stderr = os.Stderr
+		stdin, _ := cmd.StdinPipe()
+		stdout, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		p := &proc{cmd: cmd, stdin: stdin, lines: make(chan string, 64)}
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			sc.Buffer(make([]byte, 64<<10), 1<<20)
+			for sc.Scan() {
+				var name, to, reason string
+				var at int64
+				if _, err := fmt.Sscanf(sc.Text(), "change %s %s %s %d", &name, &to, &reason, &at); err == nil {
+					mu.Lock()
+					changes = append(changes, change{proc: i, name: name, to: to, reason: reason, at: time.Unix(0, at), afterLoss: loss.Load()})
+					mu.Unlock()
+					continue
+				}
+				p.lines <- sc.Text()
+			}
+			close(p.lines)
+		}()
+		procs = append(procs, p)
+	}
+	defer func() {
+		for _, p := range procs {
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+		}
+	}()
+	reply := func(p *proc) string {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				t.Fatal("a child process ended early")
+			}
+			return l
+		case <-time.After(20 * time.Second):
+			t.Fatal("a child process does not answer")
+		}
+		return ""
+	}
+	ask := func(cmd string) []string {
+		for _, p := range procs {
+			io.WriteString(p.stdin, cmd+"\n")
+		}
+		var out []string
+		for _, p := range procs {
+			out = append(out, reply(p))
+		}
+		return out
+	}
+	ask("ready?")
+	// agree polls until every process is connected and all hold the same
+	// state for every circuit, and returns how long that took.
+	agree := func(limit time.Duration) (time.Duration, int) {
+		start := time.Now()
+		for {
+			reports := ask("report")
+			diverging := 0
+			connected := true
+			for _, r := range reports {
+				f := strings.Fields(r)
+				if len(f) < 3 || f[1] != "connected=true" {
+					connected = false
+				}
+			}
+			if connected {
+				states := make([]string, len(reports))
+				for i, r := range reports {
+					states[i] = strings.Fields(r)[2]
+				}
+				for c := range soakCircuits {
+					for _, s := range states[1:] {
+						if s[c] != states[0][c] {
+							diverging++
+							break
+						}
+					}
+				}
+				if diverging == 0 {
+					return time.Since(start), 0
+				}
+			}
+			if time.Since(start) > limit {
+				return time.Since(start), max(diverging, 1)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	// Trip propagation: process 0 trips 40 circuits, one at a time; each
+	// latency is the time until another process's breaker opened.
+	rng := rand.New(rand.NewPCG(1, 2))
+	tripped := rng.Perm(soakCircuits)[:40]
+	var lat []time.Duration
+	for _, c := range tripped {
+		name := soakName(c)
+		io.WriteString(procs[0].stdin, "trip "+name+"\n")
+		var at int64
+		fmt.Sscanf(reply(procs[0]), "tripped %d", &at)
+		deadline := time.Now().Add(5 * time.Second)
+		for seen := 0; seen < 3 && time.Now().Before(deadline); {
+			seen = 0
+			mu.Lock()
+			for _, ch := range changes {
+				if ch.name == name && ch.proc != 0 && ch.to == "open" && !ch.at.Before(time.Unix(0, at)) {
+					seen++
+					lat = append(lat, ch.at.Sub(time.Unix(0, at)))
+				}
+			}
+			if seen < 3 {
+				lat = lat[:len(lat)-seen]
+			}
+			mu.Unlock()
+			time.Sleep(time.Millisecond)
+		}
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if len(lat) < 3*len(tripped) {
+		t.Fatalf("only %d of %d trips reached the other processes", len(lat), 3*len(tripped))
+	}
+	p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+	t.Logf("trip propagation over %d process pairs: p50 %v, p90 %v, p99 %v, max %v", len(lat), p50, lat[len(lat)*9/10], p99, lat[len(lat)-1])
+
+	flaps := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, ch := range changes {
+			if ch.afterLoss && ch.to == "closed" {
+				n++
+			}
+		}
+		return n
+	}
+	admin := srv.client(t)
+
+	// Redis paused for 3 s.
+	srv.signal(syscall.SIGSTOP)
+	time.Sleep(3 * time.Second)
+	srv.signal(syscall.SIGCONT)
+	pauseAgree, pauseDiv := agree(10 * time.Second)
+	t.Logf("paused 3 s: all agree %v after Redis answers again", pauseAgree)
+
+	// Killed and restarted empty: every record is lost.
+	loss.Store(true)
+	srv.stop()
+	srv.start()
+	restartAgree, restartDiv := agree(10 * time.Second)
+	restartFlaps := flaps()
+	t.Logf("restarted empty: all agree %v after Redis answers again; %d flaps", restartAgree, restartFlaps)
+
+	// Filled until it evicts (maxmemory, allkeys-lru).
+	before := len(stateKeys(t, admin))
+	if err := evictSome(admin); err != nil {
+		t.Fatal(err)
+	}
+	evicted := before - len(stateKeys(t, admin))
+	evictAgree, evictDiv := agree(10 * time.Second)
+	time.Sleep(500 * time.Millisecond) // the reads of the next rounds, for late flaps
+	evictFlaps := flaps() - restartFlaps
+	t.Logf("eviction (%d of %d state records lost): all agree %v after; %d flaps", evicted, before, evictAgree, evictFlaps)
+
+	_, divergence := agree(2 * time.Second)
+	reports := ask("report")
+	open := 0
+	for _, c := range tripped {
+		if strings.Fields(reports[0])[2][c] == 'o' {
+			open++
+		}
+	}
+	var slowest time.Duration
+	for i, r := range ask("exit") {
+		var ns int64
+		if _, err := fmt.Sscanf(r, "done maxlat=%d", &ns); err != nil {
+			t.Fatalf("process %d: %q", i, r)
+		}
+		slowest = max(slowest, time.Duration(ns))
+	}
+	t.Logf("slowest call through the breakers: %v; divergence at the end: %d circuits; %d of %d tripped circuits open", slowest, divergence, open, len(tripped))
+
+	switch {
+	case slowest > 100*time.Millisecond:
+		t.Errorf("a call took %v: something waited on Redis", slowest)
+	case restartFlaps+evictFlaps > 0:
+		t.Errorf("%d processes closed an open circuit because its record was lost", restartFlaps+evictFlaps)
+	case pauseDiv+restartDiv+evictDiv+divergence > 0:
+		t.Errorf("processes disagreed: after the pause %d, the restart %d, the eviction %d, at the end %d circuits", pauseDiv, restartDiv, evictDiv, divergence)
+	case max(pauseAgree, restartAgree, evictAgree) > 2*time.Second:
+		t.Errorf("agreement took %v, %v, %v after Redis answered (goal 1 s)", pauseAgree, restartAgree, evictAgree)
+	case open != len(tripped):
+		t.Errorf("%d of the %d tripped circuits are open at the end", open, len(tripped))
+	case p99 > 250*time.Millisecond: // the goal is 10 ms: see the README for what it is with traffic on 2 cores
+		t.Errorf("trip propagation p99 %v", p99)
+	}
+}
+
+// stateKeys lists the circuits' state records.
+func stateKeys(t *testing.T, c *redis.Client) []string {
+	keys, err := c.Keys(context.Background(), "breakwater:*:state").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recorded []string
+	for _, k := range keys {
+		if st, _ := c.HGet(context.Background(), k, "state").Result(); st != "" {
+			recorded = append(recorded, k)
+		}
+	}
+	return recorded
+}
+
+// evictSome fills Redis under a memory limit with an LRU policy until it
+// has evicted some of the circuits' records, then lifts the limit.
+func evictSome(c *redis.Client) error {
+	ctx := context.Background()
+	used, err := c.Info(ctx, "memory").Result()
+	if err != nil {
+		return err
+	}
+	var mem int64
+	for _, line := range strings.Split(used, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			mem, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	if err := c.ConfigSet(ctx, "maxmemory-policy", "allkeys-lru").Err(); err != nil {
+		return err
+	}
+	if err := c.ConfigSet(ctx, "maxmemory", strconv.FormatInt(mem+256<<10, 10)).Err(); err != nil {
+		return err
+	}
+	defer c.ConfigSet(ctx, "maxmemory", "0")
+	junk := strings.Repeat("x", 1024)
+	start, _ := c.Keys(ctx, "breakwater:*:state").Result()
+	for i := range 100_000 {
+		if i%200 == 0 {
+			if now, _ := c.Keys(ctx, "breakwater:*:state").Result(); len(now) < len(start)*3/4 {
+				return nil
+			}
+		}
+		if err := c.Set(ctx, "junk:"+strconv.Itoa(i), junk, 0).Err(); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("no record was evicted")
+}
+
+// soakChild is one process of the soak: 200 shared circuits, traffic on
+// them, and answers to the parent's commands on stdin.
+func soakChild(addr string) {
+	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true,
+		DialTimeout: 100 * time.Millisecond, ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond})
+	s, err := bwredis.New(bwredis.Config{Client: c, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(3)
+	}
+	var out sync.Mutex
+	say := func(format string, args ...any) {
+		out.Lock()
+		fmt.Printf(format+"\n", args...)
+		out.Unlock()
+	}
+	reg, err := s.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{
+		ConsecutiveFailures: 1000, OpenDuration: 5 * time.Minute, // states stay as tripped through the soak
+		Hooks: breaker.Hooks{OnStateChange: func(e breaker.StateChange) {
+			say("change %s %s %s %d", e.Name, e.To, e.Reason, time.Now().UnixNano())
+		}}}})
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(3)
+	}
+	for i := range soakCircuits {
+		reg.Get(soakName(i))
+	}
+	var stop atomic.Bool
+	var maxLat atomic.Int64
+	var workers sync.WaitGroup
+	for g := range 8 {
+		workers.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(g), uint64(os.Getpid())))
+			for !stop.Load() {
+				b := reg.Get(soakName(rng.IntN(soakCircuits)))
+				start := time.Now()
+				if p, err := b.Allow(context.Background()); err == nil {
+					p.Done(nil)
+				}
+				lat := time.Since(start)
+				for old := maxLat.Load(); int64(lat) > old && !maxLat.CompareAndSwap(old, int64(lat)); old = maxLat.Load() {
+				}
+				time.Sleep(time.Duration(rng.IntN(1000)) * time.Microsecond)
+			}
+		})
+	}
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		f := strings.Fields(in.Text())
+		switch f[0] {
+		case "ready?":
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			s.Flush(ctx)
+			cancel()
+			say("ready")
+		case "trip":
+			at := time.Now() // before: another process may see the trip before Trip returns here
+			reg.Get(f[1]).Trip()
+			say("tripped %d", at.UnixNano())
+		case "report":
+			var states strings.Builder
+			for i := range soakCircuits {
+				switch reg.Get(soakName(i)).State() {
+				case breaker.Closed:
+					states.WriteByte('c')
+				default:
+					states.WriteByte('o') // open, or half-open: turning calls away
+				}
+			}
+			say("report connected=%t %s", s.Metrics().Connected, states.String())
+		case "exit":
+			stop.Store(true)
+			workers.Wait()
+			s.Close()
+			c.Close()
+			say("done maxlat=%d", maxLat.Load())
+			os.Exit(0)
+		}
+	}
+	os.Exit(4)
+}
