@@ -64,6 +64,11 @@ func (s *Store) run(ctx context.Context, msgs <-chan *redis.Message) {
 		case err != nil:
 			s.errs.Add(1)
 			rebase = true
+			// On Redis Cluster a failover moves slots: the client's map of
+			// them is reloaded, or it would keep asking the node that died.
+			if c, ok := s.client.(interface{ ReloadState(context.Context) }); ok {
+				c.ReloadState(ctx)
+			}
 			if s.connected.Swap(false) {
 				s.log.Warn("bwredis: Redis does not answer; breakers run on their local state", "error", err)
 			}
