@@ -80,18 +80,19 @@ return {gen, state, untilMs, cfg, 1}
 `)
 
 // flushScript adds a process's calls and failures since its last flush to
-// the current bucket of the cluster's window (the last key), records the
+// the current bucket of the cluster's window (by its own clock), records the
 // process's config fingerprint if the circuit has none, and opens the
 // circuit if the window's failure rate calls for it. It returns {gen,
 // state, until, cfg, window calls, window failures, state recorded}.
 //
-// KEYS: state, lease, the window's buckets, oldest first. ARGV: now,
-// bucket ms, calls, failures, failure rate, min calls, open ms, key TTL
-// ms, channel, tag, cfg, max open ms.
+// KEYS: state, lease, the window's buckets, oldest first, then those
+// ahead of the caller's clock (MaxClockSkew). ARGV: now, bucket ms, calls,
+// failures, failure rate, min calls, open ms, key TTL ms, channel, tag,
+// cfg, max open ms, buckets ahead.
 var flushScript = redis.NewScript(readState + `
 local now, width = tonumber(ARGV[1]), tonumber(ARGV[2])
 local dc, df = tonumber(ARGV[3]), tonumber(ARGV[4])
-local cur = KEYS[#KEYS]
+local cur = KEYS[#KEYS - (tonumber(ARGV[13]) or 0)] -- then the buckets ahead, for clocks that run ahead
 if dc > 0 then
   redis.call('HINCRBY', cur, 'c', dc)
   if df > 0 then redis.call('HINCRBY', cur, 'f', df) end

@@ -260,3 +260,30 @@ func TestTenThousandCircuitsRunWithoutRoundErrors(t *testing.T) {
 		t.Fatalf("metrics %+v", m)
 	}
 }
+
+// Processes whose clocks are up to MaxClockSkew apart still add their
+// counts up in one window: 15 + 15 failures trip the shared circuit as
+// they do with no skew, whichever process runs ahead and flushes last.
+// (Before, with one clock 2 s ahead, they did not.)
+func TestClockSkewWithinTheBoundKeepsTheWindowShared(t *testing.T) {
+	for _, behindFlushesLast := range []bool{true, false} {
+		srv := startRedis(t)
+		now := time.Now()
+		ahead := clocktest.NewFake(now.Add(bwredis.MaxClockSkew))
+		behind := clocktest.NewFake(now)
+		a := newReplica(t, srv, ahead, breaker.Config{ConsecutiveFailures: 100}, bwredis.Config{})
+		b := newReplica(t, srv, behind, breaker.Config{ConsecutiveFailures: 100}, bwredis.Config{})
+		for range 15 {
+			calls(a, errDown)
+			calls(b, errDown)
+		}
+		if behindFlushesLast {
+			flush(t, a, b, a)
+		} else {
+			flush(t, b, a, b)
+		}
+		waitFor(t, a, breaker.Open, 2*time.Second)
+		waitFor(t, b, breaker.Open, 2*time.Second)
+		srv.stop()
+	}
+}

@@ -290,7 +290,7 @@ func (s *Store) plan(steps []*step, c *circuit, now time.Time, flush, full, reba
 		} else {
 			keys := []string{state, lease}
 			if to == breaker.Closed {
-				keys = append(keys, s.bucketKeys(c.tag, p, nowMs, 1)...)
+				keys = append(keys, s.bucketKeys(c.tag, p, nowMs, 1, ahead(p))...)
 			}
 			steps = append(steps, &step{c: c, kind: stepTransition, to: to, script: transitionScript, keys: keys,
 				args: []any{known.gen, to.String(), nowMs, p.openMs, ms(s.cfg.KeyTTL), s.channel(), c.tag, c.fingerprint}})
@@ -323,22 +323,36 @@ func (s *Store) plan(steps []*step, c *circuit, now time.Time, flush, full, reba
 		st.args = []any{nowMs, ms(s.cfg.KeyTTL), p.maxOpenMs, c.fingerprint}
 		return append(steps, st)
 	}
-	st.keys = append([]string{state, lease}, s.bucketKeys(c.tag, p, nowMs, 0)...)
+	st.keys = append([]string{state, lease}, s.bucketKeys(c.tag, p, nowMs, 0, ahead(p))...)
 	st.args = []any{nowMs, p.bucketMs, dCalls, dFailures, p.rate, p.minCalls, p.openMs,
-		ms(s.cfg.KeyTTL), s.channel(), c.tag, c.fingerprint, p.maxOpenMs}
+		ms(s.cfg.KeyTTL), s.channel(), c.tag, c.fingerprint, p.maxOpenMs, ahead(p)}
 	return append(steps, st)
 }
 
 // bucketKeys returns the keys of the window's buckets at nowMs, oldest
-// first, with extra older ones.
-func (s *Store) bucketKeys(tag string, p params, nowMs int64, extra int) []string {
+// first, with older ones before and ahead ones after.
+func (s *Store) bucketKeys(tag string, p params, nowMs int64, older, ahead int) []string {
 	prefix := s.windowPrefix(tag)
 	b := nowMs / p.bucketMs
-	keys := make([]string, 0, p.buckets+extra)
-	for i := b - int64(p.buckets+extra) + 1; i <= b; i++ {
+	keys := make([]string, 0, p.buckets+older+ahead)
+	for i := b - int64(p.buckets+older) + 1; i <= b+int64(ahead); i++ {
 		keys = append(keys, prefix+strconv.FormatInt(i, 10))
 	}
 	return keys
+}
+
+// MaxClockSkew is how far apart the clocks of the processes sharing a
+// circuit may be while their counts still add up in one window: a flush
+// counts the buckets up to MaxClockSkew ahead of its own clock too, which
+// only a process whose clock runs ahead can have written. Beyond it, a
+// window's counts split between processes. Open durations are measured by
+// each process's clock against the tripping one's: they are off by the
+// skew.
+const MaxClockSkew = 2 * time.Second
+
+// ahead returns how many buckets MaxClockSkew spans, at most the window's.
+func ahead(p params) int {
+	return int(min((MaxClockSkew.Milliseconds()+p.bucketMs-1)/p.bucketMs, int64(p.buckets)))
 }
 
 // settle applies a step's reply.
