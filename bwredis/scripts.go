@@ -96,7 +96,7 @@ local cur = KEYS[#KEYS - (tonumber(ARGV[13]) or 0)] -- then the buckets ahead, f
 if dc > 0 then
   redis.call('HINCRBY', cur, 'c', dc)
   if df > 0 then redis.call('HINCRBY', cur, 'f', df) end
-  redis.call('PEXPIRE', cur, width * (#KEYS - 1))
+  redis.call('PEXPIRE', cur, width * (#KEYS - 2)) -- the window and the buckets ahead: as long as a clock may read it
 end
 local calls, fails = 0, 0
 if dc > 0 then -- without new calls the window cannot newly trip: a read stays cheap
