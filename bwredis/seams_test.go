@@ -287,3 +287,40 @@ func TestClockSkewWithinTheBoundKeepsTheWindowShared(t *testing.T) {
 		srv.stop()
 	}
 }
+
+// The same, made certain: the joining store's first read is held in
+// flight (Redis paused) while the breaker trips, and answered after. A
+// read planned before a local move must not undo it. (It failed on the
+// code before: the read reset the breaker.)
+func TestAReadPlannedBeforeATripDoesNotUndoIt(t *testing.T) {
+	srv := startRedis(t)
+	clk := clocktest.NewFake(time.Now())
+	a := newReplica(t, srv, clk, breaker.Config{}, bwredis.Config{})
+	a.b.Trip()
+	flush(t, a)
+	a.b.Reset()
+	flush(t, a) // the record: closed, at a generation past 0
+	s, err := bwredis.New(bwredis.Config{Client: srv.client(t), Clock: clk, Timeout: 5 * time.Second,
+		FlushInterval: time.Hour, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	srv.signal(syscall.SIGSTOP)
+	b, err := s.NewBreaker(breaker.Config{Name: "payments-api", Clock: clk}) // its first read goes out, and waits
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	b.Trip() // while the read is in flight
+	srv.signal(syscall.SIGCONT)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.Flush(ctx)
+	s.Flush(ctx)
+	if b.State() != breaker.Open {
+		t.Fatalf("the trip was undone by a read planned before it: %v", b.State())
+	}
+	flush(t, a)
+	waitFor(t, a, breaker.Open, 2*time.Second)
+}
