@@ -47,12 +47,11 @@ func TestFleetSoak(t *testing.T) {
 		lines chan string
 	}
 	type change struct {
-		proc       int
-		name, to   string
-		reason     string
-		at         time.Time
-		afterLoss  bool
-		afterStart time.Time
+		proc      int
+		name, to  string
+		reason    string
+		at        time.Time
+		afterLoss bool
 	}
 	var (
 		mu      sync.Mutex
