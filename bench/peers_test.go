@@ -84,8 +84,30 @@ func BenchmarkClosedSuccess(b *testing.B) {
 	gb := gobreaker.NewCircuitBreaker[int](gobreaker.Settings{Name: "bench"})
 	both(b, "gobreaker", func() { _, _ = gb.Execute(workValue) })
 
+	// failsafe-go through its executor (failsafe.With(...).Run, its
+	// README's first example) and through the policy's own standalone API
+	// (TryAcquirePermit, then RecordSuccess or RecordFailure: its
+	// "Standalone usage" docs), which skips the executor's context check,
+	// panic recovery and listeners. Breakwater's two-step form (Allow,
+	// then Permit.Done) is its counterpart, and keeps the error's
+	// classification; Do adds a context check and panic safety.
 	fs := failsafe.With[any](fscb.NewWithDefaults[any]())
 	both(b, "failsafe-go", func() { _ = fs.Run(work) })
+	fsStandalone := fscb.NewWithDefaults[any]()
+	both(b, "failsafe-go-standalone", func() {
+		if fsStandalone.TryAcquirePermit() {
+			if work() == nil {
+				fsStandalone.RecordSuccess()
+			} else {
+				fsStandalone.RecordFailure()
+			}
+		}
+	})
+	both(b, "breakwater-two-step", func() {
+		if p, err := bw.Allow(ctx); err == nil {
+			p.Done(work())
+		}
+	})
 
 	hystrix.ConfigureCommand("closed", hystrix.CommandConfig{MaxConcurrentRequests: 10000, Timeout: 10000})
 	both(b, "hystrix-go", func() { _ = hystrix.Do("closed", work, nil) })
@@ -113,6 +135,12 @@ func BenchmarkOpenReject(b *testing.B) {
 	cb.Open()
 	fs := failsafe.With[any](cb)
 	both(b, "failsafe-go", func() { _ = fs.Run(work) })
+	both(b, "failsafe-go-standalone", func() { _ = cb.TryAcquirePermit() }) // see ClosedSuccess
+	both(b, "breakwater-two-step", func() {
+		if p, err := bw.Allow(ctx); err == nil {
+			p.Done(work())
+		}
+	})
 
 	hystrix.ConfigureCommand("open", hystrix.CommandConfig{MaxConcurrentRequests: 10000, Timeout: 10000,
 		RequestVolumeThreshold: 1, ErrorPercentThreshold: 1, SleepWindow: 3600000})
@@ -142,8 +170,11 @@ func BenchmarkRetryFirstTry(b *testing.B) {
 	})
 	both(b, "avast-retry-go", func() { _ = retry.Do(work, retry.Attempts(3), retry.Context(ctx)) })
 
-	sv := sethvargo.WithMaxRetries(2, sethvargo.NewExponential(time.Second))
-	both(b, "sethvargo-go-retry", func() { _ = sethvargo.Do(ctx, sv, workCtx) })
+	// go-retry's backoffs count attempts in themselves: one shared by calls
+	// would give later calls no retries, so its README builds one per call.
+	both(b, "sethvargo-go-retry", func() {
+		_ = sethvargo.Do(ctx, sethvargo.WithMaxRetries(2, sethvargo.NewExponential(time.Second)), workCtx)
+	})
 
 	fs := failsafe.With[any](fsretry.NewBuilder[any]().WithMaxAttempts(3).WithBackoff(time.Second, time.Minute).Build())
 	both(b, "failsafe-go", func() { _ = fs.Run(work) })
@@ -175,8 +206,21 @@ func BenchmarkBulkhead(b *testing.B) {
 	}
 	both(b, "breakwater", func() { _ = bw.Do(ctx, workCtx) })
 
-	fs := failsafe.With[any](fsbulkhead.New[any](bulkhead.MaxLimit))
+	fsb := fsbulkhead.New[any](bulkhead.MaxLimit)
+	fs := failsafe.With[any](fsb)
 	both(b, "failsafe-go", func() { _ = fs.Run(work) })
+	both(b, "failsafe-go-standalone", func() { // see ClosedSuccess
+		if fsb.TryAcquirePermit() {
+			_ = work()
+			fsb.ReleasePermit()
+		}
+	})
+	both(b, "breakwater-two-step", func() {
+		if bw.Acquire(ctx) == nil {
+			_ = work()
+			bw.Release()
+		}
+	})
 }
 
 // BenchmarkAdaptiveLimit: a call admitted by an adaptive concurrency limit
@@ -189,8 +233,20 @@ func BenchmarkAdaptiveLimit(b *testing.B) {
 	}
 	both(b, "breakwater", func() { _ = bw.Do(ctx, workCtx) })
 
-	fs := failsafe.With[any](fsadaptive.NewWithDefaults[any]())
+	fsl := fsadaptive.NewWithDefaults[any]()
+	fs := failsafe.With[any](fsl)
 	both(b, "failsafe-go", func() { _ = fs.Run(work) })
+	both(b, "failsafe-go-standalone", func() { // see ClosedSuccess
+		if p, ok := fsl.TryAcquirePermit(); ok {
+			_ = work()
+			p.Record()
+		}
+	})
+	both(b, "breakwater-two-step", func() {
+		if p, err := bw.Acquire(ctx); err == nil {
+			p.Done(work())
+		}
+	})
 }
 
 // BenchmarkRateLimitAllow: a token taken from a bucket that never runs

@@ -137,6 +137,7 @@ type Store struct {
 	pubsub  *redis.PubSub
 
 	connected   atomic.Bool
+	lost        atomic.Bool // a read found a record missing: read every circuit at the next flush
 	errs, syncs atomic.Uint64
 	applied     atomic.Uint64
 	roundTrips  atomic.Uint64

@@ -53,7 +53,11 @@ func (s *Store) run(ctx context.Context, msgs <-chan *redis.Message) {
 		full := -1 // which share of the circuits to read whatever their news; all: fullEvery
 		if flush {
 			full = flushes % fullEvery
-			if rebase || reply != nil {
+			// After an outage, on demand, or once a read has found a record
+			// missing (Redis lost its data: the others are likely gone too),
+			// every circuit is read, so that the records are written again
+			// within a flush rather than a read cycle.
+			if rebase || reply != nil || s.lost.Swap(false) {
 				full = fullEvery
 			}
 			flushes++
@@ -450,6 +454,7 @@ func (s *Store) rebuild(c *circuit, sh shared) {
 	}
 	s.mu.Unlock()
 	if write {
+		s.lost.Store(true)
 		s.nudge()
 	}
 }

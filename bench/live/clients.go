@@ -23,9 +23,11 @@ import (
 
 // Clients are the configurations played in real time: Breakwater's
 // (from the simulator's, with the same durations scaled), and the peers'
-// closest equivalents, configured as their documentation shows. The
-// retries are the simulator's everywhere: 4 attempts, 100 ms doubling;
-// failsafe-go has no full jitter, so its delays are jittered by ±50 %.
+// closest equivalents, configured as their documentation shows, with the
+// same thresholds and windows and every time constant scaled like ours.
+// The retries are the simulator's everywhere: 4 attempts, 100 ms
+// doubling; failsafe-go's delays are jittered by ±50 %
+// (WithJitterFactor(0.5)) as its README's example does.
 func Clients(scale float64) []Client {
 	scaled := func(d time.Duration) time.Duration { return time.Duration(float64(d) / scale) }
 	var cs []Client
@@ -76,14 +78,19 @@ func must[T any](v T, err error) T {
 }
 
 // gobreakerClient is sony/gobreaker with the simulator's failure-rate rule
-// (half the calls failing, at least 20, over a 10 s interval; open 5 s,
-// one probe). gobreaker has no retries: the loop around it makes the same
-// attempts with full jitter, and stops on a rejection.
+// (half the calls failing, at least 20, over a 10 s window; open 5 s, one
+// probe), on v2.4's rolling window (BucketPeriod: ten buckets, as its
+// README shows) rather than a tumbling Interval, and judging completed
+// calls as ours does (Requests counts those in flight too). gobreaker has
+// no retries: the loop around it makes the same attempts with full
+// jitter, and stops on a rejection.
 func gobreakerClient(scaled func(time.Duration) time.Duration) Client {
 	cb := gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
-		Name: "live", MaxRequests: 1, Interval: scaled(10 * time.Second), Timeout: scaled(5 * time.Second),
+		Name: "live", MaxRequests: 1, Interval: scaled(10 * time.Second), BucketPeriod: scaled(time.Second),
+		Timeout: scaled(5 * time.Second),
 		ReadyToTrip: func(c gobreaker.Counts) bool {
-			return c.Requests >= 20 && float64(c.TotalFailures) >= 0.5*float64(c.Requests)
+			done := c.TotalSuccesses + c.TotalFailures
+			return done >= 20 && float64(c.TotalFailures) >= 0.5*float64(done)
 		},
 	})
 	rejected := func(err error) bool {
@@ -109,7 +116,11 @@ func gobreakerClient(scaled func(time.Duration) time.Duration) Client {
 // failsafeClient is failsafe-go with its retry policy and, as asked, its
 // retry budget (Envoy's rule: 20 % of executions in flight, at least 3),
 // a circuit breaker on failure rate (50 % of at least 20 executions over
-// 10 s, open 5 s) and its adaptive limiter with its defaults.
+// 10 s, open 5 s) that does not count the limiter's rejections as
+// failures (HandleIf, as its docs show for errors that say nothing of the
+// dependency; ours ignores them by default), and its adaptive limiter with
+// its recent window (1 s to 30 s, by default) scaled like every other
+// duration.
 func failsafeClient(name string, scaled func(time.Duration) time.Duration, budget, breaker, limiter bool) Client {
 	rb := fsretry.NewBuilder[any]().WithMaxAttempts(4).
 		WithBackoff(scaled(100*time.Millisecond), scaled(800*time.Millisecond)).WithJitterFactor(0.5).
@@ -120,10 +131,11 @@ func failsafeClient(name string, scaled func(time.Duration) time.Duration, budge
 	policies := []failsafe.Policy[any]{rb.Build()}
 	if breaker {
 		policies = append(policies, fscb.NewBuilder[any]().
+			HandleIf(func(_ any, err error) bool { return err != nil && !errors.Is(err, fsadaptive.ErrExceeded) }).
 			WithFailureRateThreshold(0.5, 20, scaled(10*time.Second)).WithDelay(scaled(5*time.Second)).Build())
 	}
 	if limiter {
-		policies = append(policies, fsadaptive.NewWithDefaults[any]())
+		policies = append(policies, fsadaptive.NewBuilder[any]().WithRecentWindow(scaled(time.Second), scaled(30*time.Second), 50).Build())
 	}
 	exec := failsafe.With(policies...)
 	return Client{Name: "failsafe-go: " + name,
