@@ -95,15 +95,9 @@ func (r *Registry) Remove(name string) { r.m.Remove(name) }
 // Len returns the number of breakers the registry holds.
 func (r *Registry) Len() int { return r.m.Len() }
 
-// Range calls f for each registered breaker, in name order, until f
+// Range calls f for each registered breaker, in no order, until f
 // returns false. It works on a snapshot: f may use the registry.
-func (r *Registry) Range(f func(*Breaker) bool) {
-	for _, b := range r.m.Values() {
-		if !f(b) {
-			return
-		}
-	}
-}
+func (r *Registry) Range(f func(*Breaker) bool) { r.m.Range(f) }
 
 // Breakers returns the registered breakers, sorted by name.
 func (r *Registry) Breakers() []*Breaker { return r.m.Values() }

@@ -163,6 +163,19 @@ func (m *Map[V]) Len() int {
 	return len(m.ring)
 }
 
+// Range calls f for each value held, in no order, until f returns false.
+// It works on a snapshot: f may use the map.
+func (m *Map[V]) Range(f func(V) bool) {
+	m.mu.Lock()
+	slots := append([]*slot[V](nil), m.ring...)
+	m.mu.Unlock()
+	for _, s := range slots {
+		if !f(s.v) {
+			return
+		}
+	}
+}
+
 // Values returns the values held, sorted by key.
 func (m *Map[V]) Values() []V {
 	m.mu.Lock()

@@ -46,7 +46,11 @@ budget of 10 %% of calls (burst 10); the quantile delay is taken over the last
 "The Tail at Scale" reports BigTable's p99.9 cut from 1,800 ms to 74 ms for 2 %%
 more requests; here a fixed delay of 50 ms, or the p99, cuts the p99.9 more than
 tenfold for about 1 %% more attempts. Hedging at the p95 cuts deepest, at about
-5 %%: the share of calls slower than the quantile is the share hedged.
+5 %%: the share of calls slower than the quantile is the share hedged. The two
+are not the same measurement: this model hedges single calls whose slow tails
+are independent and adds no queueing for the extra attempts, while BigTable's
+figure is for requests fanned out to many servers that share load; read the
+ratio as an upper bound of what hedging gives a single dependency.
 
 ![Latency by percentile](hedging.png)
 `, seed, tl.Requests, int(tl.Rate), tl.Typical, 100*tl.SlowShare, tl.Slowdown, b.String())
