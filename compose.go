@@ -415,6 +415,11 @@ func (s *stack[T]) add(p Policy, inner []*breaker.Breaker) error {
 		if p.p == nil {
 			return errors.New("it is nil")
 		}
+		if p.opts.Drop != nil || p.opts.Keep != nil || p.opts.Gate != nil {
+			// Options of results of type any cannot see a T: dropping them
+			// silently would skip the caller's Drop (a body never closed).
+			return fmt.Errorf("its options are for results of type any, and do not fit a call returning %T: use HedgeWith[%T]", *new(T), *new(T))
+		}
 		next, opts := s.function(), hedge.Options[T]{Gate: gate(inner)}
 		f = func(ctx context.Context) (T, error) { return hedge.ExecuteWith(ctx, p.p, opts, next) }
 	case timeoutPolicy:
@@ -431,6 +436,16 @@ func (s *stack[T]) add(p Policy, inner []*breaker.Breaker) error {
 		f = func(ctx context.Context) (T, error) { return fallback.Execute(ctx, p.p, next) }
 	case interface{ resultType() string }:
 		return fmt.Errorf("does not fit a call returning %T", *new(T))
+	case PolicyFunc:
+		if p == nil {
+			return errors.New("it is nil")
+		}
+		next := p(s.erased())
+		if next == nil {
+			return errors.New("its Apply returned nil")
+		}
+		s.typed, s.next = nil, next
+		return nil
 	default:
 		next := p.Apply(s.erased())
 		if next == nil {

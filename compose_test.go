@@ -15,6 +15,7 @@ import (
 	"github.com/breakwater-go/breakwater/bulkhead"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/fallback"
+	"github.com/breakwater-go/breakwater/hedge"
 	"github.com/breakwater-go/breakwater/internal/testpolicy"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/timeout"
@@ -376,4 +377,22 @@ func TestAnAbandonedRunNeverWritesIntoAnotherCall(t *testing.T) {
 			t.Fatalf("%d of 20 abandoned calls returned a value, another call's", crossed)
 		}
 	})
+}
+
+// Any nil is ErrInvalidPolicy, never a panic; and options that cannot
+// apply to a stack's results are an error, never dropped silently.
+func TestStacksThatCannotWorkAreRefused(t *testing.T) {
+	h, _ := hedge.New(hedge.Config{Delay: time.Millisecond})
+	fn := func(context.Context) (string, error) { return "", nil }
+	for name, p := range map[string]breakwater.Policy{
+		"nil PolicyFunc": breakwater.PolicyFunc(nil),
+		"HedgeWith[any] with a Drop, in a stack of strings": breakwater.HedgeWith(h, hedge.Options[any]{Drop: func(any, error) {}}),
+	} {
+		if _, err := breakwater.Wrap(fn, p); !errors.Is(err, breakwater.ErrInvalidPolicy) {
+			t.Errorf("%s: %v, want ErrInvalidPolicy", name, err)
+		}
+	}
+	if _, err := breakwater.Wrap(fn, breakwater.Hedge(h)); err != nil {
+		t.Errorf("Hedge without options fits any stack: %v", err)
+	}
 }
