@@ -27,21 +27,27 @@ func newLimiter(t *testing.T, cfg adaptive.Config) (*adaptive.Limiter, *clocktes
 // round runs as many calls at once as the limit allows, each taking rtt.
 func round(t *testing.T, l *adaptive.Limiter, clk *clocktest.Fake, rtt time.Duration) {
 	t.Helper()
+	if limit, n := l.Limit(), roundEnding(l, clk, rtt, nil); n != limit {
+		t.Fatalf("%d calls admitted, limit %d", n, limit)
+	}
+}
+
+// roundEnding runs as many calls at once as the limit allows, each ending
+// with err after rtt, and returns how many ran.
+func roundEnding(l *adaptive.Limiter, clk *clocktest.Fake, rtt time.Duration, err error) int {
 	var ps []adaptive.Permit
 	for {
-		p, err := l.Acquire(context.Background())
-		if err != nil {
+		p, aerr := l.Acquire(context.Background())
+		if aerr != nil {
 			break
 		}
 		ps = append(ps, p)
 	}
-	if len(ps) != l.Limit() {
-		t.Fatalf("%d calls admitted, limit %d", len(ps), l.Limit())
-	}
 	clk.Advance(rtt)
 	for _, p := range ps {
-		p.Done(nil)
+		p.Done(err)
 	}
+	return len(ps)
 }
 
 // While latency stays at its baseline, the limit grows, up to MaxLimit.
@@ -272,18 +278,7 @@ func TestQuickFirstWindowDoesNotShrinkTheLimit(t *testing.T) {
 // roundFailing runs as many calls at once as the limit allows, each
 // failing after rtt.
 func roundFailing(l *adaptive.Limiter, clk *clocktest.Fake, rtt time.Duration) {
-	var ps []adaptive.Permit
-	for {
-		p, err := l.Acquire(context.Background())
-		if err != nil {
-			break
-		}
-		ps = append(ps, p)
-	}
-	clk.Advance(rtt)
-	for _, p := range ps {
-		p.Done(errors.New("503"))
-	}
+	roundEnding(l, clk, rtt, errors.New("503"))
 }
 
 // Fast failures do not teach the limiter a false baseline: after an

@@ -94,10 +94,10 @@ func TestCollectionsOfChurningPolicies(t *testing.T) {
 			wg.Wait()
 			s, circuits, bulkheads := collected(t, cumulative)
 			check(s)
-			if want := world.LiveCircuits(); !equal(circuits, want) {
+			if want := world.LiveCircuits(); !churntest.SameNames(circuits, want) {
 				t.Errorf("seed %d, round %d: circuits reported %v, live %v", seed, round, circuits, want)
 			}
-			if want := world.LiveBulkheads(); !equal(bulkheads, want) {
+			if want := world.LiveBulkheads(); !churntest.SameNames(bulkheads, want) {
 				t.Errorf("seed %d, round %d: bulkheads reported %v, live %v", seed, round, bulkheads, want)
 			}
 			for name := range circuits {
@@ -118,16 +118,4 @@ func TestCollectionsOfChurningPolicies(t *testing.T) {
 		mp.Shutdown(context.Background())
 		t.Logf("seed %d: %d collections", seed, collections)
 	}
-}
-
-func equal(a, b map[string]bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k := range a {
-		if !b[k] {
-			return false
-		}
-	}
-	return true
 }

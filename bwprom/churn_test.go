@@ -75,10 +75,10 @@ func TestScrapesOfChurningPolicies(t *testing.T) {
 			wg.Wait()
 			s, circuits, bulkheads := series(scrape(t, srv.URL))
 			check(s)
-			if want := world.LiveCircuits(); !equal(circuits, want) {
+			if want := world.LiveCircuits(); !churntest.SameNames(circuits, want) {
 				t.Errorf("seed %d, round %d: circuits reported %v, live %v", seed, round, circuits, want)
 			}
-			if want := world.LiveBulkheads(); !equal(bulkheads, want) {
+			if want := world.LiveBulkheads(); !churntest.SameNames(bulkheads, want) {
 				t.Errorf("seed %d, round %d: bulkheads reported %v, live %v", seed, round, bulkheads, want)
 			}
 			for name := range circuits {
@@ -99,16 +99,4 @@ func TestScrapesOfChurningPolicies(t *testing.T) {
 		srv.Close()
 		t.Logf("seed %d: %d scrapes", seed, scrapes)
 	}
-}
-
-func equal(a, b map[string]bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k := range a {
-		if !b[k] {
-			return false
-		}
-	}
-	return true
 }

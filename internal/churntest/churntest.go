@@ -169,3 +169,16 @@ func Monotonic(before, now Series) []string {
 	}
 	return fell
 }
+
+// SameNames reports whether a and b hold the same names.
+func SameNames(a, b map[string]bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if !b[k] {
+			return false
+		}
+	}
+	return true
+}
