@@ -24,6 +24,7 @@
 //	breakwater.hedge.won{name}
 //	breakwater.hedge.cancelled{name}
 //	breakwater.hedge.budget_denied{name}
+//	breakwater.hedge.rejected{name}                  hedges a policy inside turned away
 //	breakwater.hedge.delay{name}                    seconds before a call's first hedge now
 //	breakwater.limiter.calls{kind,name,outcome}      admitted, rejected
 //	breakwater.limiter.in_flight{kind,name}          bulkhead, adaptive
@@ -137,6 +138,7 @@ func New(mp metric.MeterProvider) (*Observer, error) {
 	hedgesWon := counter("breakwater.hedge.won", "{hedge}", "Hedges whose answer won over the earlier attempts'.")
 	cancelled := counter("breakwater.hedge.cancelled", "{attempt}", "Attempts cancelled because another attempt's answer won.")
 	hedgeDenied := counter("breakwater.hedge.budget_denied", "{hedge}", "Hedges the hedging budget turned down.")
+	hedgeRefused := counter("breakwater.hedge.rejected", "{hedge}", "Hedges a policy inside the hedge turned away: they ended nothing.")
 	limiterCalls := counter("breakwater.limiter.calls", "{call}", "Calls the policy admitted or rejected.")
 	gauge := func(name, unit, desc string) metric.Float64ObservableGauge {
 		g, err := m.Float64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
@@ -201,6 +203,7 @@ func New(mp metric.MeterProvider) (*Observer, error) {
 			ob.ObserveInt64(hedgesWon, int64(h.Won), name)
 			ob.ObserveInt64(cancelled, int64(h.Cancelled), name)
 			ob.ObserveInt64(hedgeDenied, int64(h.BudgetDenied), name)
+			ob.ObserveInt64(hedgeRefused, int64(h.Rejected), name)
 			ob.ObserveFloat64(hedgeDelay, h.Delay.Seconds(), name)
 		}
 		for _, l := range o.watched.Limiters() {
@@ -233,7 +236,7 @@ func New(mp metric.MeterProvider) (*Observer, error) {
 		})
 		return nil
 	}, state, failureRate, budgetTokens, calls, slow, trips, changes, retryCalls, retries, recovered, exhausted, denied,
-		hedgeCalls, hedges, hedgesWon, cancelled, hedgeDenied, hedgeDelay,
+		hedgeCalls, hedges, hedgesWon, cancelled, hedgeDenied, hedgeRefused, hedgeDelay,
 		limiterCalls, inFlight, queued, limit, tokens, refusal)
 	if err != nil {
 		return nil, err

@@ -26,6 +26,7 @@
 //	breakwater_hedge_won_total                     hedges whose answer won
 //	breakwater_hedge_cancelled_total               attempts cancelled because another won
 //	breakwater_hedge_budget_denied_total           hedges the budget turned down
+//	breakwater_hedge_rejected_total                hedges a policy inside the hedge turned away
 //	breakwater_hedge_delay_seconds                 the delay before a call's first hedge now
 //
 // and for load shedding, with kind (bulkhead, ratelimit, throttle,
@@ -78,6 +79,7 @@ var (
 	descHedgesWon    = desc("hedge", "won_total", "Hedges whose answer won over the earlier attempts'.")
 	descCancelled    = desc("hedge", "cancelled_total", "Attempts cancelled because another attempt's answer won.")
 	descHedgeDenied  = desc("hedge", "budget_denied_total", "Hedges the hedging budget turned down.")
+	descHedgeRefused = desc("hedge", "rejected_total", "Hedges a policy inside the hedge turned away: they ended nothing.")
 	descHedgeDelay   = desc("hedge", "delay_seconds", "How long a call waits now before its first hedge.")
 
 	descLimiterCalls    = limiterDesc("calls_total", "Calls the policy admitted or rejected.", "outcome")
@@ -89,7 +91,7 @@ var (
 
 	allDescs = []*prometheus.Desc{descState, descCalls, descSlow, descTrips, descChanges, descFailureRate,
 		descRetryCalls, descRetries, descRecovered, descExhausted, descDenied, descBudgetTokens,
-		descHedgeCalls, descHedges, descHedgesWon, descCancelled, descHedgeDenied, descHedgeDelay,
+		descHedgeCalls, descHedges, descHedgesWon, descCancelled, descHedgeDenied, descHedgeRefused, descHedgeDelay,
 		descLimiterCalls, descLimiterInFlight, descLimiterQueued, descLimiterLimit, descLimiterTokens, descLimiterRefusal}
 )
 
@@ -223,6 +225,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, descHedgesWon, m.Won, m.Name)
 		counter(ch, descCancelled, m.Cancelled, m.Name)
 		counter(ch, descHedgeDenied, m.BudgetDenied, m.Name)
+		counter(ch, descHedgeRefused, m.Rejected, m.Name)
 		gauge(ch, descHedgeDelay, m.Delay.Seconds(), m.Name)
 	}
 	for _, m := range c.watched.Limiters() {

@@ -56,7 +56,8 @@ func TestHedgeMetrics(t *testing.T) {
 	name := map[string]string{"name": "search"}
 	for metric, want := range map[string]float64{
 		"breakwater_hedge_calls_total": 1, "breakwater_hedge_hedges_total": 1, "breakwater_hedge_won_total": 1,
-		"breakwater_hedge_cancelled_total": 1, "breakwater_hedge_budget_denied_total": 0, "breakwater_hedge_delay_seconds": 0.04,
+		"breakwater_hedge_cancelled_total": 1, "breakwater_hedge_budget_denied_total": 0, "breakwater_hedge_rejected_total": 0,
+		"breakwater_hedge_delay_seconds": 0.04,
 	} {
 		if got := value(t, f, metric, name); got != want {
 			t.Errorf("%s = %v, want %v", metric, got, want)

@@ -10,9 +10,9 @@ import (
 // counters summed, Delay the longest of their current delays.
 type Hedge struct {
 	Name string // valid UTF-8, as Circuit.Name
-	// Calls, Hedges, Won, Cancelled and BudgetDenied are hedge.Metrics'
-	// counters.
-	Calls, Hedges, Won, Cancelled, BudgetDenied uint64
+	// Calls, Hedges, Won, Cancelled, BudgetDenied and Rejected are
+	// hedge.Metrics' counters.
+	Calls, Hedges, Won, Cancelled, BudgetDenied, Rejected uint64
 	// Delay is how long a call waits now before its first hedge.
 	Delay time.Duration
 }
@@ -38,6 +38,7 @@ func (l *List) Hedges() []Hedge {
 			h.Won += m.Won
 			h.Cancelled += m.Cancelled
 			h.BudgetDenied += m.BudgetDenied
+			h.Rejected += m.Rejected
 			h.Delay = max(h.Delay, m.Delay)
 		})
 }
