@@ -339,18 +339,7 @@ func TestBulkheadInAStack(t *testing.T) {
 // 16 rounds in 20 returned another call's value.)
 func TestAnAbandonedRunNeverWritesIntoAnotherCall(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		abandon := breakwater.PolicyFunc(func(next breakwater.Next) breakwater.Next {
-			return func(ctx context.Context, c breakwater.Call) error {
-				done := make(chan error, 1)
-				go func() { done <- next(ctx, c) }()
-				select {
-				case err := <-done:
-					return err
-				case <-time.After(10 * time.Millisecond):
-					return errors.New("gave up")
-				}
-			}
-		})
+		abandon := testpolicy.Abandon(10 * time.Millisecond)
 		var n atomic.Int64
 		fn, err := breakwater.Wrap(func(ctx context.Context) (int64, error) {
 			i := n.Add(1)

@@ -18,6 +18,7 @@ import (
 	"github.com/breakwater-go/breakwater/bulkhead"
 	"github.com/breakwater-go/breakwater/fallback"
 	"github.com/breakwater-go/breakwater/hedge"
+	"github.com/breakwater-go/breakwater/internal/testpolicy"
 	"github.com/breakwater-go/breakwater/ratelimit"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/throttle"
@@ -63,7 +64,6 @@ const (
 
 var (
 	errFault    = errors.New("injected failure")
-	errAbandon  = errors.New("abandon: stopped waiting")
 	errRejected = rejectedError{}
 )
 
@@ -74,7 +74,7 @@ func (rejectedError) Rejected() bool { return true }
 
 // known lists what a call may fail with; anything else is a seam that
 // lost or changed an error.
-var known = []error{errFault, errAbandon, errRejected, context.Canceled, context.DeadlineExceeded,
+var known = []error{errFault, testpolicy.ErrAbandoned, errRejected, context.Canceled, context.DeadlineExceeded,
 	timeout.ErrTimeout, breaker.ErrOpen, breaker.ErrPanicked, bulkhead.ErrFull, ratelimit.ErrLimited,
 	throttle.ErrThrottled, adaptive.ErrLimited, retry.ErrBudgetExhausted, retry.ErrExhausted}
 
@@ -94,100 +94,6 @@ func (l *layer) probe() breakwater.Policy {
 		return func(ctx context.Context, c breakwater.Call) error {
 			l.entered.Add(1)
 			return next(ctx, c)
-		}
-	})
-}
-
-// abandonAfter is a policy of another package that stops waiting for next
-// after d, as a timeout does, passing its call on as the package doc
-// allows. It is well behaved: the run it abandons is cancelled, and a panic
-// in it goes on on the caller's goroutine when the caller still waits.
-func abandonAfter(d time.Duration) breakwater.Policy {
-	return breakwater.PolicyFunc(func(next breakwater.Next) breakwater.Next {
-		return func(ctx context.Context, c breakwater.Call) error {
-			ctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			type outcome struct {
-				err      error
-				panicked any
-			}
-			done := make(chan outcome, 1)
-			go func() {
-				o := outcome{panicked: "Goexit"}
-				defer func() {
-					if o.panicked != nil {
-						o.panicked = recover()
-					}
-					done <- o
-				}()
-				o.err = next(ctx, c)
-				o.panicked = nil
-			}()
-			timer := time.NewTimer(d)
-			defer timer.Stop()
-			select {
-			case o := <-done:
-				if o.panicked != nil {
-					panic(o.panicked)
-				}
-				return o.err
-			case <-timer.C:
-				return errAbandon
-			}
-		}
-	})
-}
-
-// twice is a policy of another package that runs next twice at once, each
-// run with a call of its own, and adopts the first success (or the last
-// failure), as a hedge does; it waits for both runs.
-func twice() breakwater.Policy {
-	return breakwater.PolicyFunc(func(next breakwater.Next) breakwater.Next {
-		return func(ctx context.Context, c breakwater.Call) error {
-			ctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			type outcome struct {
-				run      breakwater.Call
-				err      error
-				panicked any
-			}
-			done := make(chan outcome, 2)
-			for range 2 {
-				run := c.Fork()
-				go func() {
-					o := outcome{run: run, panicked: "Goexit"}
-					defer func() {
-						if o.panicked != nil {
-							o.panicked = recover()
-						}
-						done <- o
-					}()
-					o.err = next(ctx, run)
-					o.panicked = nil
-				}()
-			}
-			var err error
-			var panicked any
-			won := false
-			for range 2 {
-				o := <-done
-				switch {
-				case o.panicked != nil:
-					panicked = o.panicked
-				case !won && o.err == nil:
-					won, err = true, nil
-					c.Adopt(o.run)
-					cancel()
-				case !won:
-					err = o.err
-					c.Adopt(o.run)
-				}
-				o.run.Release()
-			}
-			if panicked != nil && !won {
-				panic(panicked)
-			}
-			return err
 		}
 	})
 }
@@ -276,9 +182,9 @@ func stackOf(rng *rand.Rand) []*layer {
 			l.name, l.policy = "fallback", breakwater.Fallback(fallback.Value[int64](fallbackValue).When(fallback.IfRejected))
 		case 9:
 			d := time.Duration(5+rng.IntN(50)) * time.Millisecond
-			l.name, l.policy = fmt.Sprintf("abandon after %v", d), abandonAfter(d)
+			l.name, l.policy = fmt.Sprintf("abandon after %v", d), testpolicy.Abandon(d)
 		case 10:
-			l.name, l.policy = "twice", twice()
+			l.name, l.policy = "race", testpolicy.Race()
 		}
 		ls = append(ls, l)
 	}

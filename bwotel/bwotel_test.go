@@ -16,6 +16,20 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
+// observe returns an Observer on a new MeterProvider read by reader; both
+// are closed with the test.
+func observe(t *testing.T, reader sdkmetric.Reader) *bwotel.Observer {
+	t.Helper()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { mp.Shutdown(context.Background()) })
+	o, err := bwotel.New(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Close() })
+	return o
+}
+
 // point finds the data point of instrument name whose attributes include
 // want, and returns its value (a histogram's count).
 func point(t *testing.T, rm metricdata.ResourceMetrics, name string, want ...attribute.KeyValue) float64 {
@@ -67,13 +81,7 @@ func point(t *testing.T, rm metricdata.ResourceMetrics, name string, want ...att
 
 func TestManualReaderSeesATripAndARecovery(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
-	o, err := bwotel.New(mp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
+	o := observe(t, reader)
 
 	clk := clocktest.NewFake(time.Time{})
 	b, _ := breaker.New(breaker.Config{Name: "ledger", ConsecutiveFailures: 1, Clock: clk, Hooks: o.BreakerHooks()})
@@ -135,13 +143,7 @@ func TestNilProvider(t *testing.T) {
 // for milliseconds) every call under 5 s landed in one bucket.
 func TestDurationBoundariesResolveFastCalls(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
-	o, err := bwotel.New(mp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
+	o := observe(t, reader)
 	clk := clocktest.NewFake(time.Time{})
 	b, _ := breaker.New(breaker.Config{Name: "cache", Clock: clk, Hooks: o.BreakerHooks()})
 	for _, d := range []time.Duration{100 * time.Microsecond, 4 * time.Millisecond, 20 * time.Second} {
@@ -215,13 +217,7 @@ func overflowed(rm metricdata.ResourceMetrics, name string) (series int, overflo
 // the overflow series. (Before, at 4-5 series a breaker, 500-600 were.)
 func TestDefaultsFitTheSDKsCardinalityLimit(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
-	o, err := bwotel.New(mp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
+	o := observe(t, reader)
 	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Hooks: o.BreakerHooks()}})
 	o.WatchRegistry(reg)
 	for i := range breaker.DefaultMaxBreakers {
@@ -252,13 +248,7 @@ func TestDeltaTemporalityForgetsChurnedHistogramSeries(t *testing.T) {
 	reader := sdkmetric.NewManualReader(sdkmetric.WithTemporalitySelector(func(sdkmetric.InstrumentKind) metricdata.Temporality {
 		return metricdata.DeltaTemporality
 	}))
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
-	o, err := bwotel.New(mp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
+	o := observe(t, reader)
 	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{MaxBreakers: 100, Defaults: breaker.Config{Hooks: o.BreakerHooks()}})
 	o.WatchRegistry(reg)
 	var rm metricdata.ResourceMetrics

@@ -2,7 +2,6 @@ package bwotel_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 
 	"github.com/breakwater-go/breakwater/bwotel"
@@ -14,38 +13,37 @@ import (
 
 // collected reads a collection's counters of calls, and the names it
 // reports.
-func collected(t *testing.T, reader sdkmetric.Reader) (churntest.Series, map[string]bool, map[string]bool) {
+func collected(t *testing.T, reader sdkmetric.Reader) churntest.Report {
 	t.Helper()
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
 	}
-	s := churntest.Series{}
-	circuits, bulkheads := map[string]bool{}, map[string]bool{}
+	r := churntest.Report{Series: churntest.Series{}, Circuits: map[string]bool{}, Bulkheads: map[string]bool{}}
 	get := func(set attribute.Set, k string) string { v, _ := set.Value(attribute.Key(k)); return v.AsString() }
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
 			switch m.Name {
 			case "breakwater.circuit.calls":
 				for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
-					s[churntest.Key("circuit.calls", get(p.Attributes, "name"), get(p.Attributes, "outcome"))] = float64(p.Value)
+					r.Series[churntest.Key("circuit.calls", get(p.Attributes, "name"), get(p.Attributes, "outcome"))] = float64(p.Value)
 				}
 			case "breakwater.circuit.state":
 				for _, p := range m.Data.(metricdata.Gauge[int64]).DataPoints {
-					circuits[get(p.Attributes, "name")] = true
+					r.Circuits[get(p.Attributes, "name")] = true
 				}
 			case "breakwater.limiter.calls":
 				for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
 					a := p.Attributes
-					s[churntest.Key("limiter.calls", get(a, "kind"), get(a, "name"), get(a, "outcome"))] = float64(p.Value)
+					r.Series[churntest.Key("limiter.calls", get(a, "kind"), get(a, "name"), get(a, "outcome"))] = float64(p.Value)
 					if get(a, "kind") == "bulkhead" {
-						bulkheads[get(a, "name")] = true
+						r.Bulkheads[get(a, "name")] = true
 					}
 				}
 			}
 		}
 	}
-	return s, circuits, bulkheads
+	return r
 }
 
 // Policies churn (made, watched, evicted, made again under the same name,
@@ -64,58 +62,17 @@ func TestCollectionsOfChurningPolicies(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		world := churntest.New(seed, o)
-		collections := 0
-		var last churntest.Series
-		check := func(s churntest.Series) {
-			for _, fell := range churntest.Monotonic(last, s) {
-				t.Errorf("seed %d, collection %d: %s", seed, collections, fell)
-			}
-			last = s
-			d, _, _ := collected(t, delta)
-			for k, v := range d {
+		n := churntest.Run(t, seed, o, func() churntest.Report {
+			r := collected(t, cumulative)
+			for k, v := range collected(t, delta).Series {
 				if v < 0 {
-					t.Errorf("seed %d, collection %d: delta %s is %v", seed, collections, k, v)
+					t.Errorf("seed %d: delta %s is %v", seed, k, v)
 				}
 			}
-			collections++
-		}
-		for round := range 10 {
-			var wg sync.WaitGroup
-			wg.Go(func() {
-				for range 200 {
-					world.Step(o)
-				}
-			})
-			for range 5 {
-				s, _, _ := collected(t, cumulative)
-				check(s)
-			}
-			wg.Wait()
-			s, circuits, bulkheads := collected(t, cumulative)
-			check(s)
-			if want := world.LiveCircuits(); !churntest.SameNames(circuits, want) {
-				t.Errorf("seed %d, round %d: circuits reported %v, live %v", seed, round, circuits, want)
-			}
-			if want := world.LiveBulkheads(); !churntest.SameNames(bulkheads, want) {
-				t.Errorf("seed %d, round %d: bulkheads reported %v, live %v", seed, round, bulkheads, want)
-			}
-			for name := range circuits {
-				if got, most := s[churntest.Key("circuit.calls", name, "success")], world.Succeeded(name); most > 0 && got > most {
-					t.Errorf("seed %d: %s reports %v successes, more than the %v made: counted twice", seed, name, got, most)
-				}
-			}
-			for _, b := range world.Solo() {
-				if got, m := s[churntest.Key("circuit.calls", b.Name(), "success")], b.Metrics(); got != float64(m.Successes) {
-					t.Errorf("seed %d: %s reports %v successes, its breaker counted %d", seed, b.Name(), got, m.Successes)
-				}
-			}
-			if t.Failed() {
-				break
-			}
-		}
+			return r
+		})
 		o.Close()
 		mp.Shutdown(context.Background())
-		t.Logf("seed %d: %d collections", seed, collections)
+		t.Logf("seed %d: %d collections", seed, n)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/breakwater-go/breakwater/bwotel"
 	"github.com/breakwater-go/breakwater/hedge"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -14,13 +13,7 @@ import (
 
 func TestHedgeInstruments(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
-	o, err := bwotel.New(mp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
+	o := observe(t, reader)
 	p, _ := hedge.New(hedge.Config{Name: "search", Delay: 25 * time.Millisecond})
 	o.WatchHedge(p)
 	ctx := context.Background()

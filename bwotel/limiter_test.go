@@ -7,7 +7,6 @@ import (
 	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/bulkhead"
-	"github.com/breakwater-go/breakwater/bwotel"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -15,13 +14,7 @@ import (
 
 func TestLimiterInstruments(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer mp.Shutdown(context.Background())
-	o, err := bwotel.New(mp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
+	o := observe(t, reader)
 	bulkheads, _ := bulkhead.NewRegistry(bulkhead.RegistryConfig{Defaults: bulkhead.Config{MaxConcurrent: 1}})
 	o.WatchShedding(breakwater.Shedding{Bulkheads: bulkheads})
 	limit, _ := adaptive.New(adaptive.Config{Name: "a", InitialLimit: 9})

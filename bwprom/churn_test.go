@@ -2,7 +2,6 @@ package bwprom_test
 
 import (
 	"net/http/httptest"
-	"sync"
 	"testing"
 
 	"github.com/breakwater-go/breakwater/bwprom"
@@ -12,10 +11,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
-// series reads a scrape's counters of calls, and the names it reports.
-func series(families map[string]*dto.MetricFamily) (churntest.Series, map[string]bool, map[string]bool) {
-	s := churntest.Series{}
-	circuits, bulkheads := map[string]bool{}, map[string]bool{}
+// report reads a scrape's counters of calls, and the names it reports.
+func report(families map[string]*dto.MetricFamily) churntest.Report {
+	r := churntest.Report{Series: churntest.Series{}, Circuits: map[string]bool{}, Bulkheads: map[string]bool{}}
 	label := func(m *dto.Metric, name string) string {
 		for _, l := range m.Label {
 			if l.GetName() == name {
@@ -26,19 +24,19 @@ func series(families map[string]*dto.MetricFamily) (churntest.Series, map[string
 	}
 	if f := families["breakwater_circuit_calls_total"]; f != nil {
 		for _, m := range f.Metric {
-			s[churntest.Key("circuit.calls", label(m, "name"), label(m, "outcome"))] = m.Counter.GetValue()
-			circuits[label(m, "name")] = true
+			r.Series[churntest.Key("circuit.calls", label(m, "name"), label(m, "outcome"))] = m.Counter.GetValue()
+			r.Circuits[label(m, "name")] = true
 		}
 	}
 	if f := families["breakwater_limiter_calls_total"]; f != nil {
 		for _, m := range f.Metric {
-			s[churntest.Key("limiter.calls", label(m, "kind"), label(m, "name"), label(m, "outcome"))] = m.Counter.GetValue()
+			r.Series[churntest.Key("limiter.calls", label(m, "kind"), label(m, "name"), label(m, "outcome"))] = m.Counter.GetValue()
 			if label(m, "kind") == "bulkhead" {
-				bulkheads[label(m, "name")] = true
+				r.Bulkheads[label(m, "name")] = true
 			}
 		}
 	}
-	return s, circuits, bulkheads
+	return r
 }
 
 // Policies churn (made, watched, evicted, made again under the same name,
@@ -48,55 +46,11 @@ func series(families map[string]*dto.MetricFamily) (churntest.Series, map[string
 func TestScrapesOfChurningPolicies(t *testing.T) {
 	for seed := range uint64(4) {
 		c := bwprom.NewCollector()
-		world := churntest.New(seed, c)
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(c)
 		srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		scrapes := 0
-		var last churntest.Series
-		check := func(s churntest.Series) {
-			for _, fell := range churntest.Monotonic(last, s) {
-				t.Errorf("seed %d, scrape %d: %s", seed, scrapes, fell)
-			}
-			last = s
-			scrapes++
-		}
-		for round := range 10 {
-			var wg sync.WaitGroup
-			wg.Go(func() {
-				for range 200 {
-					world.Step(c)
-				}
-			})
-			for range 5 { // scrapes while the policies churn
-				s, _, _ := series(scrape(t, srv.URL))
-				check(s)
-			}
-			wg.Wait()
-			s, circuits, bulkheads := series(scrape(t, srv.URL))
-			check(s)
-			if want := world.LiveCircuits(); !churntest.SameNames(circuits, want) {
-				t.Errorf("seed %d, round %d: circuits reported %v, live %v", seed, round, circuits, want)
-			}
-			if want := world.LiveBulkheads(); !churntest.SameNames(bulkheads, want) {
-				t.Errorf("seed %d, round %d: bulkheads reported %v, live %v", seed, round, bulkheads, want)
-			}
-			for name := range circuits {
-				if got, most := s[churntest.Key("circuit.calls", name, "success")], world.Succeeded(name); most > 0 && got > most {
-					t.Errorf("seed %d: %s reports %v successes, more than the %v made: counted twice", seed, name, got, most)
-				}
-			}
-			for _, b := range world.Solo() {
-				m := b.Metrics()
-				if got := s[churntest.Key("circuit.calls", b.Name(), "success")]; got != float64(m.Successes) {
-					t.Errorf("seed %d: %s reports %v successes, its breaker counted %d", seed, b.Name(), got, m.Successes)
-				}
-			}
-			if t.Failed() {
-				break
-			}
-		}
+		n := churntest.Run(t, seed, c, func() churntest.Report { return report(scrape(t, srv.URL)) })
 		srv.Close()
-		t.Logf("seed %d: %d scrapes", seed, scrapes)
+		t.Logf("seed %d: %d scrapes", seed, n)
 	}
 }

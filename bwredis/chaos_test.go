@@ -5,11 +5,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,58 +39,28 @@ func TestChaosSoak(t *testing.T) {
 		return
 	}
 	srv := startRedis(t)
-	type proc struct {
-		cmd   *exec.Cmd
-		stdin io.WriteCloser
-		lines chan string
-	}
-	var procs []*proc
 	var probesMu sync.Mutex
 	var probes []probe
-	for i := 0; i < 4; i++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestChaosSoak$")
-		cmd.Env = append(os.Environ(), "BWREDIS_CHAOS_ADDR="+srv.addr(), "BWREDIS_CHAOS_ID="+strconv.Itoa(i))
-		cmd.Stderr = os.Stderr
-		stdin, _ := cmd.StdinPipe()
-		stdout, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		p := &proc{cmd: cmd, stdin: stdin, lines: make(chan string, 16)}
-		go func() {
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				if pr, ok := parseProbe(sc.Text(), i); ok {
-					probesMu.Lock()
-					probes = append(probes, pr)
-					probesMu.Unlock()
-					continue
-				}
-				p.lines <- sc.Text()
+	procs := startChildren(t, 4, "TestChaosSoak",
+		func(i int) []string {
+			return []string{"BWREDIS_CHAOS_ADDR=" + srv.addr(), "BWREDIS_CHAOS_ID=" + strconv.Itoa(i)}
+		},
+		func(i int, line string) bool {
+			pr, ok := parseProbe(line, i)
+			if ok {
+				probesMu.Lock()
+				probes = append(probes, pr)
+				probesMu.Unlock()
 			}
-			close(p.lines)
-		}()
-		procs = append(procs, p)
-	}
+			return ok
+		})
 	send := func(cmd string) {
 		for _, p := range procs {
-			io.WriteString(p.stdin, cmd+"\n")
+			p.send(cmd)
 		}
-	}
-	reply := func(p *proc) string {
-		select {
-		case l, ok := <-p.lines:
-			if !ok {
-				t.Fatal("a child process ended early")
-			}
-			return l
-		case <-time.After(10 * time.Second):
-			t.Fatal("a child process does not answer")
-		}
-		return ""
 	}
 	for _, p := range procs {
-		if l := reply(p); l != "ready" {
+		if l := p.reply(); l != "ready" {
 			t.Fatalf("child said %q", l)
 		}
 	}
@@ -121,13 +89,13 @@ func TestChaosSoak(t *testing.T) {
 		time.Sleep(time.Duration(100+rng.IntN(300)) * time.Millisecond) // traffic through the recovery
 		send("quiet")
 		for _, p := range procs {
-			reply(p) // "quiet": no call is running now
+			p.reply() // "quiet": no call is running now
 		}
 		time.Sleep(time.Until(back.Add(time.Second)) + 0) // within a second of Redis answering again
 		send("report")
 		var states []string
 		for i, p := range procs {
-			r := reply(p)
+			r := p.reply()
 			if !strings.Contains(r, "connected=true") {
 				t.Fatalf("round %d: process %d has not reconnected a second after Redis answered: %s", rounds, i, r)
 			}
@@ -143,7 +111,7 @@ func TestChaosSoak(t *testing.T) {
 	send("exit")
 	var worst time.Duration
 	for i, p := range procs {
-		r := reply(p)
+		r := p.reply()
 		var lat int64
 		if _, err := fmt.Sscanf(r, "done maxlat=%d", &lat); err != nil {
 			t.Fatalf("process %d: %q", i, r)

@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -40,11 +38,6 @@ func TestFleetSoak(t *testing.T) {
 		return
 	}
 	srv := startRedis(t)
-	type proc struct {
-		cmd   *exec.Cmd
-		stdin io.WriteCloser
-		lines chan string
-	}
 	type change struct {
 		proc      int
 		name, to  string
@@ -57,63 +50,19 @@ func TestFleetSoak(t *testing.T) {
 		changes []change
 		loss    atomic.Bool // a record loss is under way: closings now are flaps
 	)
-	var procs []*proc
-	for i := range 4 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestFleetSoak$")
-		cmd.Env = append(os.Environ(), "BWREDIS_SOAK_ADDR="+srv.addr())
-		cmd.Stderr = os.Stderr
-		stdin, _ := cmd.StdinPipe()
-		stdout, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		p := &proc{cmd: cmd, stdin: stdin, lines: make(chan string, 64)}
-		go func() {
-			sc := bufio.NewScanner(stdout)
-			sc.Buffer(make([]byte, 64<<10), 1<<20)
-			for sc.Scan() {
-				var name, to, reason string
-				var at int64
-				if _, err := fmt.Sscanf(sc.Text(), "change %s %s %s %d", &name, &to, &reason, &at); err == nil {
-					mu.Lock()
-					changes = append(changes, change{proc: i, name: name, to: to, reason: reason, at: time.Unix(0, at), afterLoss: loss.Load()})
-					mu.Unlock()
-					continue
-				}
-				p.lines <- sc.Text()
+	procs := startChildren(t, 4, "TestFleetSoak", func(int) []string { return []string{"BWREDIS_SOAK_ADDR=" + srv.addr()} },
+		func(i int, line string) bool {
+			var name, to, reason string
+			var at int64
+			if _, err := fmt.Sscanf(line, "change %s %s %s %d", &name, &to, &reason, &at); err != nil {
+				return false
 			}
-			close(p.lines)
-		}()
-		procs = append(procs, p)
-	}
-	defer func() {
-		for _, p := range procs {
-			p.cmd.Process.Kill()
-			p.cmd.Wait()
-		}
-	}()
-	reply := func(p *proc) string {
-		select {
-		case l, ok := <-p.lines:
-			if !ok {
-				t.Fatal("a child process ended early")
-			}
-			return l
-		case <-time.After(20 * time.Second):
-			t.Fatal("a child process does not answer")
-		}
-		return ""
-	}
-	ask := func(cmd string) []string {
-		for _, p := range procs {
-			io.WriteString(p.stdin, cmd+"\n")
-		}
-		var out []string
-		for _, p := range procs {
-			out = append(out, reply(p))
-		}
-		return out
-	}
+			mu.Lock()
+			changes = append(changes, change{proc: i, name: name, to: to, reason: reason, at: time.Unix(0, at), afterLoss: loss.Load()})
+			mu.Unlock()
+			return true
+		})
+	ask := func(cmd string) []string { return ask(procs, cmd) }
 	ask("ready?")
 	// agree polls until every process is connected and all hold the same
 	// state for every circuit, and returns how long that took.
@@ -160,9 +109,9 @@ func TestFleetSoak(t *testing.T) {
 	var lat []time.Duration
 	for _, c := range tripped {
 		name := soakName(c)
-		io.WriteString(procs[0].stdin, "trip "+name+"\n")
+		procs[0].send("trip " + name)
 		var at int64
-		fmt.Sscanf(reply(procs[0]), "tripped %d", &at)
+		fmt.Sscanf(procs[0].reply(), "tripped %d", &at)
 		deadline := time.Now().Add(5 * time.Second)
 		for seen := 0; seen < 3 && time.Now().Before(deadline); {
 			seen = 0

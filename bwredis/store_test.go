@@ -1,14 +1,11 @@
 package bwredis_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -320,39 +317,27 @@ func TestInvalidConfig(t *testing.T) {
 // a child process, another run of this test binary, see it open.
 func TestSeparateProcesses(t *testing.T) {
 	if addr := os.Getenv("BWREDIS_CHILD_ADDR"); addr != "" {
-		child(addr)
+		sharingChild(addr)
 		return
 	}
 	srv := startRedis(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSeparateProcesses$", "-test.v")
-	cmd.Env = append(os.Environ(), "BWREDIS_CHILD_ADDR="+srv.addr())
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	c := startChildren(t, 1, "TestSeparateProcesses", func(int) []string { return []string{"BWREDIS_CHILD_ADDR=" + srv.addr()} }, nil)[0]
+	if l := c.reply(); l != "child: ready" {
+		t.Fatalf("the child said %q", l)
 	}
-	lines := bufio.NewScanner(stdout)
-	waitLine := func(want string) {
-		for lines.Scan() {
-			if lines.Text() == want {
-				return
-			}
-		}
-		t.Fatalf("the child never said %q", want)
-	}
-	waitLine("child: ready")
 	parent := newReplica(t, srv, clock.System, breaker.Config{}, bwredis.Config{})
 	calls(parent, errDown, errDown, errDown)
-	waitLine("child: open")
-	go io.Copy(io.Discard, stdout)
-	if err := cmd.Wait(); err != nil {
+	if l := c.reply(); l != "child: open" {
+		t.Fatalf("the child said %q", l)
+	}
+	if err := c.cmd.Wait(); err != nil {
 		t.Fatalf("child: %v", err)
 	}
 }
 
-// child is the other process: it shares the circuit and reports when it
-// opens.
-func child(addr string) {
+// sharingChild is the other process: it shares the circuit and reports
+// when it opens.
+func sharingChild(addr string) {
 	c := newClient(addr)
 	s, err := bwredis.New(bwredis.Config{Client: c, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

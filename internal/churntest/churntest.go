@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"testing"
 
 	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/breaker"
@@ -158,20 +159,72 @@ func Key(family string, labels ...string) string {
 	return fmt.Sprint(family, labels)
 }
 
-// Monotonic returns the series of now that fell since before, as
-// messages.
-func Monotonic(before, now Series) []string {
-	var fell []string
-	for k, v := range now {
-		if w, ok := before[k]; ok && v < w {
-			fell = append(fell, fmt.Sprintf("%s fell from %v to %v", k, w, v))
-		}
-	}
-	return fell
+// Report is what one scrape or collection showed: the counters of calls,
+// and the names reported for circuits and bulkheads.
+type Report struct {
+	Series              Series
+	Circuits, Bulkheads map[string]bool
 }
 
-// SameNames reports whether a and b hold the same names.
-func SameNames(a, b map[string]bool) bool {
+// Run churns a World of seed watched by w for 10 rounds of 200 steps,
+// reading the exporter (read) 5 times while each round runs and once at
+// its end, and checks every read: no counter falls; and at each round's
+// end, the names reported are exactly the live ones, none counted twice
+// (no more successes than were made), a breaker watched alone reported
+// exactly as it counts. It returns how many reads it made.
+func Run(t testing.TB, seed uint64, w Watcher, read func() Report) int {
+	t.Helper()
+	world := New(seed, w)
+	reads := 0
+	var last Series
+	check := func() Report {
+		r := read()
+		for k, v := range r.Series {
+			if was, ok := last[k]; ok && v < was {
+				t.Errorf("seed %d, read %d: %s fell from %v to %v", seed, reads, k, was, v)
+			}
+		}
+		last = r.Series
+		reads++
+		return r
+	}
+	for round := range 10 {
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for range 200 {
+				world.Step(w)
+			}
+		})
+		for range 5 { // reads while the policies churn
+			check()
+		}
+		wg.Wait()
+		r := check()
+		if want := world.LiveCircuits(); !sameNames(r.Circuits, want) {
+			t.Errorf("seed %d, round %d: circuits reported %v, live %v", seed, round, r.Circuits, want)
+		}
+		if want := world.LiveBulkheads(); !sameNames(r.Bulkheads, want) {
+			t.Errorf("seed %d, round %d: bulkheads reported %v, live %v", seed, round, r.Bulkheads, want)
+		}
+		for name := range r.Circuits {
+			if got, most := r.Series[Key("circuit.calls", name, "success")], world.Succeeded(name); most > 0 && got > most {
+				t.Errorf("seed %d: %s reports %v successes, more than the %v made: counted twice", seed, name, got, most)
+			}
+		}
+		for _, b := range world.Solo() {
+			if got, m := r.Series[Key("circuit.calls", b.Name(), "success")], b.Metrics(); got != float64(m.Successes) {
+				t.Errorf("seed %d: %s reports %v successes, its breaker counted %d", seed, b.Name(), got, m.Successes)
+			}
+		}
+		if t.Failed() {
+			break
+		}
+	}
+	return reads
+}
+
+// sameNames reports whether a and b hold the same names.
+func sameNames(a, b map[string]bool) bool {
 	if len(a) != len(b) {
 		return false
 	}
