@@ -1,6 +1,51 @@
 package breakwater
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
+
+// Call carries the result of one run of the layers inside a policy, whose
+// type only the stack knows. The zero Call carries nothing. Once the call
+// it belongs to has returned (or, for a Fork, once it is released), a run
+// still writing into it writes nothing: a policy may abandon a run of next
+// that goes on with the Call it was given.
+type Call struct {
+	r   result
+	gen uint64 // the holder's use this Call belongs to
+}
+
+// result is a stack's holder of one run's value.
+type result interface {
+	fork() Call
+	adopt(gen uint64, from Call)
+	release(gen uint64)
+	run(ctx context.Context, gen uint64, p builtin, next Next) error
+}
+
+// Fork returns a fresh call for a run of next alongside others. Release it
+// once that run has returned and its result is adopted or dropped.
+func (c Call) Fork() Call {
+	if c.r == nil {
+		return c
+	}
+	return c.r.fork()
+}
+
+// Adopt makes from's result this call's: the run that won.
+func (c Call) Adopt(from Call) {
+	if c.r != nil && from.r != nil {
+		c.r.adopt(c.gen, from)
+	}
+}
+
+// Release gives back a call made by Fork. Its holder takes nothing more
+// from it: a run still writing into it writes nothing.
+func (c Call) Release() {
+	if c.r != nil {
+		c.r.release(c.gen)
+	}
+}
 
 // holder keeps the value of one run of a stack of result type T. Holders
 // are pooled per stack, so that a stack with a policy of another package
@@ -61,6 +106,18 @@ func (h *holder[T]) set(gen uint64, v T) {
 }
 
 func (h *holder[T]) fork() Call { return h.pool.call() }
+
+// run runs the built-in policy p over next in generation gen: p's layer
+// for T, with the result kept in h.
+func (h *holder[T]) run(ctx context.Context, gen uint64, p builtin, next Next) error {
+	c := Call{h, gen}
+	v, err := layer(p, func(ctx context.Context) (T, error) {
+		err := next(ctx, c)
+		return h.get(gen), err
+	}, &Results[T]{}, nil)(ctx)
+	h.set(gen, v)
+	return err
+}
 
 func (h *holder[T]) adopt(gen uint64, from Call) {
 	if f, ok := from.r.(*holder[T]); ok {

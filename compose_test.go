@@ -15,7 +15,6 @@ import (
 	"github.com/breakwater-go/breakwater/bulkhead"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/fallback"
-	"github.com/breakwater-go/breakwater/hedge"
 	"github.com/breakwater-go/breakwater/internal/testpolicy"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/timeout"
@@ -161,22 +160,28 @@ func TestFallbackVariants(t *testing.T) {
 	s := newStack(t, breaker.Config{ConsecutiveFailures: 1}, retry.Config{})
 	failing := func(context.Context) (string, error) { return "", io.EOF }
 
-	v, err := breakwater.Execute(context.Background(), failing, breakwater.Fallback(fallback.Value("cached")))
+	with := func(fb *fallback.Policy[string], policies ...breakwater.Policy) (string, error) {
+		f, err := breakwater.WrapWith(failing, breakwater.Results[string]{Fallback: fb}, policies...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f(context.Background())
+	}
+	v, err := with(fallback.Value("cached"))
 	if v != "cached" || err != nil {
 		t.Fatalf("value fallback: %q, %v", v, err)
 	}
-	v, err = breakwater.Execute(context.Background(), failing, breakwater.Fallback(fallback.Func(
-		func(_ context.Context, err error) (string, error) { return "default after " + err.Error(), nil })))
+	v, err = with(fallback.Func(func(_ context.Context, err error) (string, error) { return "default after " + err.Error(), nil }))
 	if v != "default after EOF" || err != nil {
 		t.Fatalf("func fallback: %q, %v", v, err)
 	}
 
-	onlyOpen := breakwater.Fallback(fallback.Value("stale").When(fallback.IfRejected))
-	v, err = breakwater.Execute(context.Background(), failing, onlyOpen, breakwater.Breaker(s.b))
+	onlyOpen := fallback.Value("stale").When(fallback.IfRejected)
+	v, err = with(onlyOpen, breakwater.Breaker(s.b))
 	if v != "" || !errors.Is(err, io.EOF) {
 		t.Fatalf("closed circuit: the error must pass through, got %q, %v", v, err)
 	}
-	v, err = breakwater.Execute(context.Background(), failing, onlyOpen, breakwater.Breaker(s.b))
+	v, err = with(onlyOpen, breakwater.Breaker(s.b))
 	if v != "stale" || err != nil {
 		t.Fatalf("open circuit: %q, %v", v, err)
 	}
@@ -236,8 +241,12 @@ func TestInvalidStacks(t *testing.T) {
 		{"nil retry", ok, []breakwater.Policy{breakwater.Retry(nil)}, "policy 0 (retry)"},
 		{"nil timeout", ok, []breakwater.Policy{breakwater.Timeout(nil)}, "policy 0 (timeout)"},
 		{"policy whose Apply returns nil", ok, []breakwater.Policy{breakwater.PolicyFunc(func(breakwater.Next) breakwater.Next { return nil })}, "its Apply returned nil"},
-		{"fallback without func", ok, []breakwater.Policy{breakwater.Fallback(&fallback.Policy[int]{})}, "policy 0 (fallback for int)"},
-		{"fallback of another type", ok, []breakwater.Policy{breakwater.Fallback(fallback.Value("x"))}, "fallback for string): does not fit a call returning int"},
+		{"nil hedge", ok, []breakwater.Policy{breakwater.Hedge(nil)}, "policy 0 (hedge)"},
+		{"nil bulkhead", ok, []breakwater.Policy{breakwater.Bulkhead(nil)}, "policy 0 (bulkhead)"},
+		{"nil rate limit", ok, []breakwater.Policy{breakwater.RateLimit(nil)}, "policy 0 (rate limit)"},
+		{"nil throttle", ok, []breakwater.Policy{breakwater.Throttle(nil)}, "policy 0 (throttle)"},
+		{"nil adaptive limit", ok, []breakwater.Policy{breakwater.AdaptiveLimit(nil)}, "policy 0 (adaptive limit)"},
+		{"nil PolicyFunc", ok, []breakwater.Policy{breakwater.PolicyFunc(nil)}, "policy 0 (breakwater.PolicyFunc): it is nil"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -255,10 +264,10 @@ func TestInvalidStacks(t *testing.T) {
 	}
 }
 
-// A typed result check in a stack: a result that means "try again" is
-// retried, and a check of another result type is refused when the stack
-// is built.
-func TestRetryResults(t *testing.T) {
+// A result that means "try again" is a failure for every policy of the
+// stack: the retry retries it, the breaker counts it; the result type is
+// named once, where the stack is built.
+func TestFailedResults(t *testing.T) {
 	s := newStack(t, breaker.Config{}, retry.Config{MaxAttempts: 4})
 	codes := []int{503, 503, 200}
 	status := func(context.Context) (int, error) {
@@ -266,39 +275,55 @@ func TestRetryResults(t *testing.T) {
 		codes = codes[1:]
 		return c, nil
 	}
+	var dropped []int
+	results := breakwater.Results[int]{
+		Failure: unavailable,
+		Drop:    func(code int, _ error) { dropped = append(dropped, code) },
+	}
 	var got int
 	var err error
 	s.clk.Drive(func() {
-		got, err = breakwater.Execute(context.Background(), status,
-			breakwater.RetryWith(s.r, retry.Options[int]{RetryResult: func(code int) bool { return code == 503 }}), breakwater.Breaker(s.b))
+		f, _ := breakwater.WrapWith(status, results, breakwater.Retry(s.r), breakwater.Breaker(s.b))
+		got, err = f(context.Background())
 	})
 	if got != 200 || err != nil || s.r.Metrics().Retries != 2 {
 		t.Fatalf("got %v, %v after %d retries", got, err, s.r.Metrics().Retries)
 	}
-	_, err = breakwater.Wrap(status, breakwater.RetryWith(s.r, retry.Options[string]{RetryResult: func(string) bool { return true }}))
-	if !errors.Is(err, breakwater.ErrInvalidPolicy) || !strings.Contains(err.Error(), "retry of string): does not fit a call returning int") {
-		t.Fatalf("Wrap with a check of another type: %v", err)
+	if m := s.b.Metrics(); m.Failures != 2 || m.Successes != 1 {
+		t.Fatalf("breaker counted %d failures and %d successes, want 2 and 1", m.Failures, m.Successes)
+	}
+	if len(dropped) != 2 || dropped[0] != 503 {
+		t.Fatalf("dropped %v, want the two retried 503s", dropped)
 	}
 }
 
-// A result can count as a failure for a breaker in a stack, typed or
-// behind a policy of another package; the retry around it stops once the
-// circuit opens, and the caller still gets the results.
-func TestBreakerWithFailResult(t *testing.T) {
+var errUnavailable = errors.New("503")
+
+func unavailable(code int) error {
+	if code >= 500 {
+		return errUnavailable
+	}
+	return nil
+}
+
+// A failed result opens the circuit, typed or behind a policy of another
+// package; the retry around it stops once the circuit opens, and the
+// caller still gets the last result, with a nil error.
+func TestFailedResultsOpenTheCircuit(t *testing.T) {
 	for _, between := range []breakwater.Policy{nil, testpolicy.Cap(10)} {
 		s := newStack(t, breaker.Config{ConsecutiveFailures: 2}, retry.Config{MaxAttempts: 5})
 		calls := 0
 		status := func(context.Context) (int, error) { calls++; return 503, nil }
-		policies := []breakwater.Policy{
-			breakwater.RetryWith(s.r, retry.Options[int]{RetryResult: func(code int) bool { return code == 503 }}),
-			breakwater.BreakerWith(s.b, breaker.Options[int]{FailResult: func(code int) bool { return code >= 500 }}),
-		}
+		policies := []breakwater.Policy{breakwater.Retry(s.r), breakwater.Breaker(s.b)}
 		if between != nil {
 			policies = []breakwater.Policy{policies[0], between, policies[1]}
 		}
 		var got int
 		var err error
-		s.clk.Drive(func() { got, err = breakwater.Execute(context.Background(), status, policies...) })
+		s.clk.Drive(func() {
+			f, _ := breakwater.WrapWith(status, breakwater.Results[int]{Failure: unavailable}, policies...)
+			got, err = f(context.Background())
+		})
 		if s.b.State() != breaker.Open || calls != 2 {
 			t.Fatalf("between %v: state %v after %d calls; want open after 2", between, s.b.State(), calls)
 		}
@@ -320,9 +345,12 @@ func TestBulkheadInAStack(t *testing.T) {
 	_ = bh.Acquire(context.Background()) // the only slot is taken
 	calls := 0
 	fn := func(context.Context) (string, error) { calls++; return "fresh", nil }
-	got, err := breakwater.Execute(context.Background(), fn,
-		breakwater.Fallback(fallback.Value("cached").When(fallback.IfRejected)),
+	f, err := breakwater.WrapWith(fn, breakwater.Results[string]{Fallback: fallback.Value("cached").When(fallback.IfRejected)},
 		breakwater.Retry(s.r), breakwater.Bulkhead(bh))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f(context.Background())
 	if got != "cached" || err != nil || calls != 0 || s.r.Metrics().Retries != 0 {
 		t.Fatalf("got %q, %v after %d calls and %d retries", got, err, calls, s.r.Metrics().Retries)
 	}
@@ -366,22 +394,4 @@ func TestAnAbandonedRunNeverWritesIntoAnotherCall(t *testing.T) {
 			t.Fatalf("%d of 20 abandoned calls returned a value, another call's", crossed)
 		}
 	})
-}
-
-// Any nil is ErrInvalidPolicy, never a panic; and options that cannot
-// apply to a stack's results are an error, never dropped silently.
-func TestStacksThatCannotWorkAreRefused(t *testing.T) {
-	h, _ := hedge.New(hedge.Config{Delay: time.Millisecond})
-	fn := func(context.Context) (string, error) { return "", nil }
-	for name, p := range map[string]breakwater.Policy{
-		"nil PolicyFunc": breakwater.PolicyFunc(nil),
-		"HedgeWith[any] with a Drop, in a stack of strings": breakwater.HedgeWith(h, hedge.Options[any]{Drop: func(any, error) {}}),
-	} {
-		if _, err := breakwater.Wrap(fn, p); !errors.Is(err, breakwater.ErrInvalidPolicy) {
-			t.Errorf("%s: %v, want ErrInvalidPolicy", name, err)
-		}
-	}
-	if _, err := breakwater.Wrap(fn, breakwater.Hedge(h)); err != nil {
-		t.Errorf("Hedge without options fits any stack: %v", err)
-	}
 }

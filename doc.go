@@ -3,8 +3,10 @@
 //
 // Wrap stacks policies over any call of the shape
 // func(context.Context) (T, error), outermost first, and returns a function
-// of the same shape: the decorator. Execute and Do run a call once through
-// a stack. See Wrap for the order to choose.
+// of the same shape: the decorator. WrapWith does the same for a function
+// whose results the stack must know about (Results: failures, results to
+// drop or keep, a fallback); Execute and Do run a call once through a
+// stack. See Wrap for the order to choose.
 //
 // The policies live in their own packages, each usable alone:
 //
@@ -14,7 +16,12 @@
 //   - retry: retry with backoff and jitter, time limits, Retry-After
 //     hints and a retry budget.
 //   - timeout: time limits that abandon calls ignoring their context.
+//   - hedge: a second attempt alongside a slow one.
+//   - bulkhead, ratelimit, throttle, adaptive: load shedding (a bound on
+//     calls in flight, a rate, adaptive throttling, a concurrency limit
+//     found from latency).
 //   - fallback: substitute results.
+//   - attempt: which attempt of a call is running.
 //   - bwhttp: a RoundTripper, a client and a health handler for net/http.
 //   - clock and clock/clocktest: the time seam every component takes, and
 //     a fake clock for tests.
@@ -30,7 +37,7 @@
 //		return breakwater.PolicyFunc(func(next breakwater.Next) breakwater.Next {
 //			return func(ctx context.Context, call breakwater.Call) error {
 //				err := next(ctx, call)
-//				log.InfoContext(ctx, "call", "error", err)
+//				log.InfoContext(ctx, "call", "attempt", attempt.From(ctx).Number, "error", err)
 //				return err
 //			}
 //		})
@@ -44,15 +51,24 @@
 //   - To run next several times at once (hedging), give each run its own
 //     call.Fork(), call.Adopt the winner's, and Release each fork once its
 //     run has returned (not before: a run still going writes into it).
+//   - You may stop waiting for a run of next (a time limit) and return:
+//     once the call has returned, whatever that run writes into its call
+//     is dropped, never seen by another call.
 //   - To turn a call away without running it, return an error with a
 //     Rejected() bool method that says true: retry policies do not retry
-//     it, and fallback.IfRejected accepts it. If you know when calls will
-//     be let through again, implement retry.DelayHinter too.
+//     it, a breaker counts it as neither success nor failure, and
+//     fallback.IfRejected accepts it. If you know when calls will be let
+//     through again, implement retry.DelayHinter too, and Gater, so that
+//     a retry or hedge around you asks before it waits.
+//   - A policy that runs attempts of its own tells each which it is with
+//     attempt.With.
 //   - Honour ctx; return next's error unless you mean to change it.
 //
-// The built-in policies are built from their packages' generic Execute
-// functions and allocate nothing per call; a policy of another package
-// costs a pooled result holder where it sits, allocation-free once warm.
+// The built-in policies are built for the stack's result type from their
+// packages' generic Execute functions and allocate nothing per call; their
+// Apply builds the same layer, for a policy that composes them by hand. A
+// policy of another package costs a pooled result holder where it sits,
+// allocation-free once warm.
 //
 // The core module requires no third-party module; integrations that do
 // (Redis, Prometheus, OpenTelemetry, gRPC) are nested modules of their own,

@@ -79,16 +79,46 @@ func Example() {
 }
 
 // A handler's view: a cached answer while the circuit is open.
-func ExampleFallback() {
+func ExampleResults_fallback() {
 	b, _ := breaker.New(breaker.Config{Name: "recommendations", ConsecutiveFailures: 1})
 	b.Trip()
 
 	recommend := func(ctx context.Context) ([]string, error) { return []string{"live"}, nil }
 	cached := fallback.Value([]string{"cached"}).When(fallback.IfRejected)
 
-	v, err := breakwater.Execute(context.Background(), recommend, breakwater.Fallback(cached), breakwater.Breaker(b))
+	get, _ := breakwater.WrapWith(recommend, breakwater.Results[[]string]{Fallback: cached}, breakwater.Breaker(b))
+	v, err := get(context.Background())
 	fmt.Println(v, err)
 	// Output: [cached] <nil>
+}
+
+// A status that means "try again" is a failure for the whole stack: the
+// retry retries it, the breaker counts it, and the answers retried are
+// dropped. The caller gets the last answer as the function gave it.
+func ExampleWrapWith() {
+	r, _ := retry.New(retry.Config{MaxAttempts: 3, Delay: time.Millisecond, Jitter: retry.JitterNone})
+	b, _ := breaker.New(breaker.Config{Name: "inventory"})
+	statuses := []int{503, 503, 200}
+	check := func(ctx context.Context) (int, error) {
+		s := statuses[0]
+		statuses = statuses[1:]
+		return s, nil
+	}
+	get, _ := breakwater.WrapWith(check, breakwater.Results[int]{
+		Failure: func(status int) error {
+			if status == 503 {
+				return errors.New("503 Service Unavailable")
+			}
+			return nil
+		},
+		Drop: func(status int, _ error) { fmt.Println("dropped", status) },
+	}, breakwater.Retry(r), breakwater.Breaker(b))
+	status, err := get(context.Background())
+	fmt.Println(status, err, b.Metrics().Failures)
+	// Output:
+	// dropped 503
+	// dropped 503
+	// 200 <nil> 2
 }
 
 func ExampleDo() {

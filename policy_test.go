@@ -24,8 +24,8 @@ func TestPolicyOfAnotherPackageComposes(t *testing.T) {
 		<-release
 		return "slow", nil
 	}
-	call, err := breakwater.Wrap(slow,
-		breakwater.Fallback(fallback.Func(func(context.Context, error) (string, error) { return "shed", nil })),
+	call, err := breakwater.WrapWith(slow,
+		breakwater.Results[string]{Fallback: fallback.Func(func(context.Context, error) (string, error) { return "shed", nil })},
 		breakwater.Retry(s.r), testpolicy.Cap(1), breakwater.Breaker(s.b))
 	if err != nil {
 		t.Fatal(err)

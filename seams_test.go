@@ -80,8 +80,9 @@ var known = []error{errFault, testpolicy.ErrAbandoned, errRejected, context.Canc
 
 // layer is one policy of a stack, with what to check of it after a run.
 type layer struct {
-	name   string
-	policy breakwater.Policy
+	name     string
+	policy   breakwater.Policy
+	fallback bool // the stack's Results.Fallback, not a policy
 	// entered counts the calls that reached the layer (a probe just
 	// outside it), and check compares its counters with them.
 	entered atomic.Int64
@@ -179,7 +180,7 @@ func stackOf(rng *rand.Rand) []*layer {
 			p, _ := timeout.New(timeout.Config{Timeout: time.Duration(5+rng.IntN(50)) * time.Millisecond})
 			l.name, l.policy = "timeout", breakwater.Timeout(p)
 		case 8:
-			l.name, l.policy = "fallback", breakwater.Fallback(fallback.Value[int64](fallbackValue).When(fallback.IfRejected))
+			l.name, l.fallback = "fallback", true // the stack's, outermost
 		case 9:
 			d := time.Duration(5+rng.IntN(50)) * time.Millisecond
 			l.name, l.policy = fmt.Sprintf("abandon after %v", d), testpolicy.Abandon(d)
@@ -203,8 +204,23 @@ func seams(t *testing.T, seed uint64) {
 	layers := stackOf(rng)
 	var names []string
 	var policies []breakwater.Policy
+	// Every value a policy drops is recorded: none may be returned too.
+	var mu sync.Mutex
+	dropped, returnedVals := map[int64]bool{}, []int64{}
+	results := breakwater.Results[int64]{Drop: func(v int64, _ error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if v != 0 && dropped[v] {
+			t.Errorf("value %d dropped twice", v)
+		}
+		dropped[v] = true
+	}}
 	for _, l := range layers {
 		names = append(names, l.name)
+		if l.fallback {
+			results.Fallback = fallback.Value[int64](fallbackValue).When(fallback.IfRejected)
+			continue
+		}
 		if l.check != nil {
 			policies = append(policies, l.probe())
 		}
@@ -251,7 +267,7 @@ func seams(t *testing.T, seed uint64) {
 		}
 		return v, nil
 	}
-	stack, err := breakwater.Wrap(fn, policies...)
+	stack, err := breakwater.WrapWith(fn, results, policies...)
 	if err != nil {
 		t.Fatalf("%s: %v", describe, err)
 	}
@@ -276,6 +292,11 @@ func seams(t *testing.T, seed uint64) {
 	judge := func(id, v int64, err error, panicked bool) {
 		if panicked {
 			return
+		}
+		if v != 0 && v != fallbackValue {
+			mu.Lock()
+			returnedVals = append(returnedVals, v)
+			mu.Unlock()
 		}
 		if v != 0 && v != fallbackValue && v/1_000_000 != id {
 			t.Errorf("%s: call %d returned %d, call %d's value", describe, id, v, v/1_000_000)
@@ -316,6 +337,11 @@ func seams(t *testing.T, seed uint64) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	synctest.Wait() // every abandoned run and drained hedge has ended
+	for _, v := range returnedVals {
+		if dropped[v] {
+			t.Errorf("%s: value %d was returned to its caller and dropped too", describe, v)
+		}
+	}
 	if s, r := started.Load(), returned.Load(); s != r {
 		t.Errorf("%s: %d calls started, %d returned", describe, s, r)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater"
+	"github.com/breakwater-go/breakwater/attempt"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/fallback"
 	"github.com/breakwater-go/breakwater/hedge"
@@ -194,9 +195,12 @@ func (ic *Interceptor) Unary(ctx context.Context, method string, req, reply any,
 	// alone: each attempt fills its own.
 	opts, asked := takeCallerOptions(opts)
 	var p pushbacks
-	attempt := func(ctx context.Context) (*answer, error) {
+	send := func(ctx context.Context) (*answer, error) {
 		if err := p.wait(ctx); err != nil { // a hedge, after a server's pushback
 			return nil, err
+		}
+		if n := attempt.From(ctx).Previous(); n > 0 { // gRFC A6
+			ctx = metadata.AppendToOutgoingContext(ctx, "grpc-previous-rpc-attempts", strconv.Itoa(n))
 		}
 		a := &answer{}
 		into := reply
@@ -225,7 +229,9 @@ func (ic *Interceptor) Unary(ctx context.Context, method string, req, reply any,
 	}
 	switch {
 	case hedged:
-		policies = append(policies, breakwater.HedgeWith(ic.hedge, hedge.Options[*answer]{Gate: p.gate(b)}))
+		// The pushbacks sit inside the hedge, beside the breaker: both are
+		// gates it asks before each hedge.
+		policies = append(policies, breakwater.Hedge(ic.hedge), &p)
 	case ic.retry != nil:
 		policies = append(policies, breakwater.Retry(ic.retry))
 	}
@@ -233,7 +239,7 @@ func (ic *Interceptor) Unary(ctx context.Context, method string, req, reply any,
 		policies = append(policies, breakwater.Breaker(b))
 	}
 	policies = append(policies, ic.shedding.Policies(key)...)
-	won, err := breakwater.Execute(ctx, attempt, policies...)
+	won, err := breakwater.Execute(ctx, send, policies...)
 	if hedged && won != nil && won.msg != nil {
 		proto.Reset(msg)
 		proto.Merge(msg, won.msg)
@@ -352,18 +358,16 @@ func (p *pushbacks) hedgeable(ic *Interceptor, err error, trailer metadata.MD) e
 	return ic.retryable(err, trailer)
 }
 
-// gate is the hedging policy's gate: closed after a "do not retry", and
-// while b would reject.
-func (p *pushbacks) gate(b *breaker.Breaker) func() (time.Duration, error) {
-	return func() (time.Duration, error) {
-		if p.stop.Load() {
-			return 0, errNoHedge
-		}
-		if b != nil {
-			return b.Gate()
-		}
-		return 0, nil
+// Apply makes the pushbacks a layer of the call's stack that runs nothing
+// of its own: it is there to be the hedge's gate.
+func (p *pushbacks) Apply(next breakwater.Next) breakwater.Next { return next }
+
+// Gate closes the hedging policy's gate after a "do not retry".
+func (p *pushbacks) Gate() (time.Duration, error) {
+	if p.stop.Load() {
+		return 0, errNoHedge
 	}
+	return 0, nil
 }
 
 // wait holds an attempt back until a delay a server asked for has passed.

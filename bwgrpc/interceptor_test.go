@@ -36,6 +36,9 @@ type flakyHealth struct {
 	script  []reply
 	checks  int
 	watches int
+	// previous records each Check's grpc-previous-rpc-attempts ("" when
+	// absent).
+	previous []string
 }
 
 func (h *flakyHealth) next() reply {
@@ -56,8 +59,10 @@ func (h *flakyHealth) calls() (checks, watches int) {
 }
 
 func (h *flakyHealth) Check(ctx context.Context, _ *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
 	h.mu.Lock()
 	h.checks++
+	h.previous = append(h.previous, strings.Join(md.Get("grpc-previous-rpc-attempts"), ","))
 	h.mu.Unlock()
 	r := h.next()
 	if r.pushback != "" {
@@ -150,6 +155,21 @@ func TestUnaryRetriesUntilServing(t *testing.T) {
 	}
 	if checks, _ := h.calls(); checks != 3 || len(*f.delays) != 2 {
 		t.Fatalf("%d calls, delays %v", checks, *f.delays)
+	}
+}
+
+// Each retry tells the server how many attempts came before it (gRFC A6).
+func TestRetriesSendPreviousAttempts(t *testing.T) {
+	f := newFixture(t, breaker.Config{ConsecutiveFailures: 5}, retry.Config{})
+	h := &flakyHealth{script: []reply{{code: codes.Unavailable}, {code: codes.Unavailable}}}
+	c := start(t, h, f.ic)
+	if err := f.check(c, context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if got := strings.Join(h.previous, " "); got != " 1 2" {
+		t.Fatalf("grpc-previous-rpc-attempts per attempt: %q, want \"\", \"1\", \"2\"", h.previous)
 	}
 }
 

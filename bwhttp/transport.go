@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater"
+	"github.com/breakwater-go/breakwater/attempt"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/hedge"
@@ -76,6 +77,13 @@ type Config struct {
 	// point). A throttle counts as refused the attempts IsFailure counts
 	// against the host (those its own Refused accepts).
 	Shedding breakwater.Shedding
+
+	// AttemptHeader, when set, names a header each attempt carries with
+	// its number, from 1 (Envoy sends x-envoy-attempt-count): the server
+	// sees which requests are retries or hedges, to log them or shed them
+	// first. The caller's request is never changed: the header goes on a
+	// copy.
+	AttemptHeader string
 
 	// Clock reads the time for Retry-After dates. Nil means clock.System.
 	Clock clock.Clock
@@ -144,6 +152,8 @@ type Transport struct {
 	retryable func(*http.Response, error) bool
 	isFailure func(*http.Response, error) bool
 	clock     clock.Clock
+
+	attemptHeader string
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -152,7 +162,7 @@ var _ http.RoundTripper = (*Transport)(nil)
 func NewTransport(cfg Config) (*Transport, error) {
 	t := &Transport{
 		base: cfg.Base, breakers: cfg.Breakers, key: cfg.Key, retry: cfg.Retry, hedge: cfg.Hedge, shedding: cfg.Shedding,
-		retryNonI: cfg.RetryNonIdempotent, retryable: cfg.Retryable, isFailure: cfg.IsFailure,
+		retryNonI: cfg.RetryNonIdempotent, retryable: cfg.Retryable, isFailure: cfg.IsFailure, attemptHeader: cfg.AttemptHeader,
 		clock: clock.Or(cfg.Clock),
 	}
 	switch {
@@ -204,12 +214,13 @@ func NewClient(cfg Config, timeout time.Duration) (*http.Client, error) {
 
 // RoundTrip sends req, retrying and breaking circuits as the Transport's
 // doc describes. A request runs through the same stack users compose with
-// breakwater.Wrap: the retry policy (for a request that can be sent again)
-// around the host's breaker. Each attempt's outcome is marked with how it
-// counts for the breaker (IsFailure) and whether it is retried
-// (Retryable), so that neither policy's own lists override the
-// transport's rules. Like every RoundTripper, it closes the request's body
-// on every path, errors included.
+// breakwater.WrapWith: the retry policy (for a request that can be sent
+// again) around the host's breaker, over the responses as Responses
+// describes them. Each attempt's outcome is marked with how it counts for
+// the breaker (IsFailure) and whether it is retried (Retryable), so that
+// neither policy's own lists override the transport's rules. Like every
+// RoundTripper, it closes the request's body on every path, errors
+// included.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := call{t: t, req: req}
 	defer c.closeBody()
@@ -217,7 +228,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	switch {
 	case !t.canRetry(req):
 	case t.hedge != nil:
-		policies = append(policies, breakwater.HedgeWith(t.hedge, hedge.Options[*http.Response]{Drop: dropAnswer, Keep: keepAnswer}))
+		policies = append(policies, breakwater.Hedge(t.hedge))
 	case t.retry != nil:
 		policies = append(policies, breakwater.Retry(t.retry))
 	}
@@ -226,33 +237,49 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		policies = append(policies, breakwater.Breaker(t.breakers.Get(key)))
 	}
 	policies = append(policies, t.shedding.Policies(key)...)
-	var last *http.Response // an answer being retried, drained before the next attempt
-	resp, err := breakwater.Execute(req.Context(), func(ctx context.Context) (*http.Response, error) {
-		if t.hedge != nil {
-			return c.attempt(ctx) // attempts run at once; the hedge drops what loses
-		}
-		if last != nil {
-			drain(last)
-			last = nil
-		}
-		resp, err := c.attempt(ctx)
-		if ae := (*answerError)(nil); errors.As(err, &ae) && ae.retried {
-			last = ae.resp
-		}
-		return resp, err
-	}, policies...)
-	var ae *answerError
-	if errors.As(err, &ae) {
-		if req.Context().Err() == nil {
-			return ae.resp, nil // a failure, or out of attempts: the last answer is the answer
-		}
-		drain(ae.resp)
-		return nil, req.Context().Err()
+	send, err := breakwater.WrapWith(c.attempt, Responses(t.failure), policies...)
+	if err != nil {
+		return nil, err
 	}
+	resp, err := send(req.Context())
 	if v := breaker.Verdict(nil); errors.As(err, &v) && err == error(v) {
 		return resp, errors.Unwrap(err) // the mark was for the breaker
 	}
 	return resp, err
+}
+
+// Responses is what a stack of HTTP calls knows about their responses,
+// for breakwater.WrapWith: failure says which answers are failures (nil:
+// none but errors); a response the stack does not return (retried, a
+// hedge that lost, abandoned at a deadline, replaced by a fallback) is
+// drained and closed; the body of the one it returns keeps its attempt's
+// context, which closing the body ends. Without it, a per-attempt timeout
+// or a hedge ends the attempt's context as the call returns, and the body
+// reads nothing.
+func Responses(failure func(*http.Response) error) breakwater.Results[*http.Response] {
+	return breakwater.Results[*http.Response]{Failure: failure, Drop: dropAnswer, Keep: keepAnswer}
+}
+
+// failure says how an answer counts: nil for one that is neither a
+// failure of the host nor retried; else a *StatusError marked with its
+// verdict for the breaker and whether it is retried.
+func (t *Transport) failure(resp *http.Response) error {
+	failed, retried := t.isFailure(resp, nil), t.retryable(resp, nil)
+	if !failed && !retried {
+		return nil
+	}
+	o := breaker.Success
+	if failed {
+		o = breaker.Failure
+	}
+	var err error = breaker.WithVerdict(&StatusError{Code: resp.StatusCode}, o)
+	if !retried {
+		return retry.Permanent(err)
+	}
+	if d, ok := t.retryAfter(resp); ok {
+		err = retry.After(d, err)
+	}
+	return retry.Retryable(err)
 }
 
 // call is one RoundTrip: its request, and whether the request's own body
@@ -280,9 +307,15 @@ func (c *call) closeBody() {
 func (c *call) request(ctx context.Context) (*http.Request, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	h := c.t.attemptHeader
 	if !c.sent {
 		c.sent = true
-		if ctx == c.req.Context() {
+		switch {
+		case h != "":
+			r := c.req.Clone(ctx) // the header goes on a copy, the body is the caller's
+			r.Header.Set(h, "1")
+			return r, nil
+		case ctx == c.req.Context():
 			return c.req, nil
 		}
 		return c.req.WithContext(ctx), nil
@@ -295,35 +328,27 @@ func (c *call) request(ctx context.Context) (*http.Request, error) {
 		}
 		r.Body = body
 	}
+	if h != "" {
+		r.Header.Set(h, strconv.Itoa(attempt.From(ctx).Number))
+	}
 	return r, nil
 }
 
-// dropAnswer drains and closes the answer of a hedged attempt that lost.
-func dropAnswer(resp *http.Response, err error) {
-	if resp == nil {
-		if ae := (*answerError)(nil); errors.As(err, &ae) {
-			resp = ae.resp
-		}
-	}
+// dropAnswer drains and closes an answer the stack does not return.
+func dropAnswer(resp *http.Response, _ error) {
 	if resp != nil {
 		drain(resp)
 	}
 }
 
-// keepAnswer keeps the winning attempt's context until its answer's body
-// is closed: cancelling it at once would cut the body off.
-func keepAnswer(resp *http.Response, err error, release func()) *http.Response {
-	answer := resp
-	if answer == nil {
-		if ae := (*answerError)(nil); errors.As(err, &ae) {
-			answer = ae.resp
-		}
-	}
-	if answer == nil {
+// keepAnswer keeps the attempt's context until its answer's body is
+// closed: ending it at once would cut the body off.
+func keepAnswer(resp *http.Response, _ error, release func()) *http.Response {
+	if resp == nil || resp.Body == nil {
 		release()
 		return resp
 	}
-	answer.Body = &releasingBody{ReadCloser: answer.Body, release: release}
+	resp.Body = &releasingBody{ReadCloser: resp.Body, release: release}
 	return resp
 }
 
@@ -339,10 +364,10 @@ func (b *releasingBody) Close() error {
 	return err
 }
 
-// attempt sends the request once more and returns its outcome, marked: an
-// error says how the attempt counts for the breaker (breaker.Verdict) and
-// whether it is retried (retry.Retryable or retry.Permanent). An answer
-// that counts as a failure or is retried comes back as an *answerError.
+// attempt sends the request once more and returns its outcome. An error
+// is marked with how it counts for the breaker (breaker.Verdict) and
+// whether it is retried (retry.Retryable or retry.Permanent); an answer is
+// judged by failure, for every policy at once.
 func (c *call) attempt(ctx context.Context) (*http.Response, error) {
 	t := c.t
 	r, err := c.request(ctx)
@@ -352,47 +377,22 @@ func (c *call) attempt(ctx context.Context) (*http.Response, error) {
 		return nil, retry.Permanent(breaker.WithVerdict(err, breaker.Ignored))
 	}
 	resp, err := t.base.RoundTrip(r)
-	retried := t.retryable(resp, err)
-	mark := retry.Permanent
-	if retried {
-		mark = retry.Retryable
-	}
-	if err != nil {
-		o := breaker.Success
-		switch {
-		case errors.Is(err, context.Canceled):
-			o = breaker.Ignored // the caller gave up: says nothing of the host
-		case t.isFailure(nil, err):
-			o = breaker.Failure
-		}
-		return nil, mark(breaker.WithVerdict(err, o))
-	}
-	failed := t.isFailure(resp, nil)
-	if !failed && !retried {
+	if err == nil {
 		return resp, nil
 	}
-	ae := &answerError{resp: resp, retried: retried, o: breaker.Success}
-	if failed {
-		ae.o = breaker.Failure
+	mark := retry.Permanent
+	if t.retryable(nil, err) {
+		mark = retry.Retryable
 	}
-	if d, ok := t.retryAfter(resp); ok && retried {
-		return nil, mark(retry.After(d, ae))
+	o := breaker.Success
+	switch {
+	case errors.Is(err, context.Canceled):
+		o = breaker.Ignored // the caller gave up: says nothing of the host
+	case t.isFailure(nil, err):
+		o = breaker.Failure
 	}
-	return nil, mark(ae)
+	return nil, mark(breaker.WithVerdict(err, o))
 }
-
-// answerError carries an answer that counts as a failure of the host, or
-// is retried, through the policies; RoundTrip returns the answer itself.
-// It unwraps to a *StatusError, what the breaker's hooks see of it.
-type answerError struct {
-	resp    *http.Response
-	retried bool
-	o       breaker.Outcome
-}
-
-func (e *answerError) Error() string            { return "answer " + e.resp.Status }
-func (e *answerError) Unwrap() error            { return &StatusError{Code: e.resp.StatusCode} }
-func (e *answerError) Verdict() breaker.Outcome { return e.o }
 
 func (t *Transport) canRetry(req *http.Request) bool {
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody == nil {

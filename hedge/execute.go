@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/breakwater-go/breakwater/attempt"
 	"github.com/breakwater-go/breakwater/internal/errs"
 )
 
@@ -69,6 +70,9 @@ func ExecuteWith[T any](ctx context.Context, p *Policy, opts Options[T], fn func
 	launch := func(n int) {
 		actx, cancel := context.WithCancel(ctx)
 		cancels = append(cancels, cancel)
+		if n > 0 {
+			actx = attempt.With(actx, attempt.Info{Number: n + 1, Kind: attempt.Hedge})
+		}
 		go func() {
 			o := outcome[T]{n: n, panicked: errNoReturn}
 			defer func() {

@@ -20,8 +20,8 @@ var (
 
 // Error is returned when a policy stopped retrying a retryable failure
 // because a limit was reached: attempts, time, retry budget or context.
-// It wraps both the reason and the last attempt's error, so errors.Is
-// matches either (use errors.Is or errors.As, not errors.Unwrap).
+// It wraps the reason and each attempt's error, so errors.Is matches any
+// of them (use errors.Is or errors.As, not errors.Unwrap).
 //
 // An error that is not retryable is returned unchanged, not as an *Error.
 type Error struct {
@@ -32,6 +32,26 @@ type Error struct {
 	Cause error
 	// Err is the last attempt's error.
 	Err error
+	// Errors are the attempts' errors, oldest first, Err last: every
+	// attempt's when there were at most MaxErrors, else the first
+	// MaxErrors/2 and the last MaxErrors/2. errors.Is and errors.As match
+	// each of them. Attempts whose result was retried with a nil error
+	// have none.
+	Errors []error
+}
+
+// MaxErrors bounds Error.Errors, so that a long retry sequence keeps a
+// bounded history.
+const MaxErrors = 16
+
+// keep appends err to the history h, keeping its first and last
+// MaxErrors/2 once it is full.
+func keep(h []error, err error) []error {
+	if len(h) == MaxErrors {
+		copy(h[MaxErrors/2:], h[MaxErrors/2+1:])
+		h = h[:MaxErrors-1]
+	}
+	return append(h, err)
 }
 
 func (e *Error) Error() string {
@@ -39,8 +59,14 @@ func (e *Error) Error() string {
 		" (" + e.Cause.Error() + "): " + e.Err.Error()
 }
 
-// Unwrap returns the cause and the last attempt's error.
-func (e *Error) Unwrap() []error { return []error{e.Cause, e.Err} }
+// Unwrap returns the cause, the last attempt's error and the earlier
+// attempts' (Errors).
+func (e *Error) Unwrap() []error {
+	if len(e.Errors) == 0 {
+		return []error{e.Cause, e.Err}
+	}
+	return append([]error{e.Cause}, e.Errors...) // Err is the last of Errors
+}
 
 func plural(n int) string {
 	if n == 1 {

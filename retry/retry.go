@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/breakwater-go/breakwater/attempt"
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/internal/errs"
 	"github.com/breakwater-go/breakwater/internal/stripe"
@@ -71,6 +72,11 @@ type Options[T any] struct {
 	// says retrying is pointless, an error past which nothing is worth
 	// trying.
 	AbortIf func(result T, err error) bool
+	// Drop, when set, is given the result and error of each attempt that
+	// is retried, before the next attempt starts: close a response's
+	// body, release a connection. The result the call returns is never
+	// dropped.
+	Drop func(result T, err error)
 }
 
 // ExecuteWith runs fn through p, like Execute, adjusted by opts.
@@ -81,6 +87,13 @@ func ExecuteWith[T any](ctx context.Context, p *Policy, opts Options[T], fn func
 // retryResult reports whether the successful result v is to be retried.
 func (o *Options[T]) retryResult(v T) bool {
 	return o != nil && o.RetryResult != nil && o.RetryResult(v)
+}
+
+// drop hands the result of an attempt about to be retried to Drop.
+func (o *Options[T]) drop(v T, err error) {
+	if o != nil && o.Drop != nil {
+		o.Drop(v, err)
+	}
 }
 
 // abort reports whether the attempt that returned v and err ends the call.
@@ -113,15 +126,20 @@ func execute[T any](ctx context.Context, p *Policy, opts *Options[T], fn func(co
 func retrying[T any](ctx context.Context, p *Policy, opts *Options[T], fn func(context.Context) (T, error), start time.Time, v T, err error) (T, error) {
 	s := &p.s
 	var prev time.Duration // the previous delay
-	for attempt := 1; ; attempt++ {
+	var history []error    // each attempt's error, for Error.Errors
+	// n is the attempt that just ended.
+	for n := 1; ; n++ {
 		if opts.abort(v, err) || err != nil && !s.retryable(err) {
 			return v, unmark(err)
 		}
 		if s.budget != nil {
 			s.budget.RecordFailure()
 		}
+		if err != nil {
+			history = keep(history, unmark(err))
+		}
 
-		d, cause := p.nextDelay(ctx, attempt, prev, start, err)
+		d, cause := p.nextDelay(ctx, n, prev, start, err)
 		if cause == nil && opts != nil && opts.Gate != nil {
 			if wait, rejection := opts.Gate(); rejection != nil && (wait == 0 || wait > d) {
 				cause = rejection // the next attempt would be turned away
@@ -129,7 +147,7 @@ func retrying[T any](ctx context.Context, p *Policy, opts *Options[T], fn func(c
 		}
 		if cause == nil {
 			if f := s.Hooks.OnRetry; f != nil {
-				f(ctx, RetryEvent{Name: s.Name, Attempt: attempt, Err: err, Delay: d})
+				f(ctx, RetryEvent{Name: s.Name, Attempt: n, Err: err, Delay: d})
 			}
 			p.retries.Add(1)
 			cause = clock.Sleep(ctx, s.Clock, d)
@@ -137,16 +155,17 @@ func retrying[T any](ctx context.Context, p *Policy, opts *Options[T], fn func(c
 		if cause != nil {
 			p.exhausted.Add(1)
 			if f := s.Hooks.OnGiveUp; f != nil {
-				f(ctx, GiveUpEvent{Name: s.Name, Attempts: attempt, Cause: cause, Err: err})
+				f(ctx, GiveUpEvent{Name: s.Name, Attempts: n, Cause: cause, Err: err})
 			}
 			if err == nil { // the result was retryable, but it is still a result
 				return v, nil
 			}
-			return v, &Error{Attempts: attempt, Cause: cause, Err: unmark(err)}
+			return v, &Error{Attempts: n, Cause: cause, Err: unmark(err), Errors: history}
 		}
 
 		prev = d
-		v, err = fn(ctx)
+		opts.drop(v, err)
+		v, err = fn(attempt.With(ctx, attempt.Info{Number: n + 1, Kind: attempt.Retry}))
 		if err == nil && !opts.retryResult(v) {
 			p.recovered.Add(1)
 			if s.budget != nil {

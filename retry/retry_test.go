@@ -7,11 +7,13 @@ import (
 	"io"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/breakwater-go/breakwater/attempt"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/retry"
@@ -575,5 +577,54 @@ func TestBudgetFloorKeepsAFewCallersRetries(t *testing.T) {
 	}
 	if _, err := retry.NewBudget(retry.BudgetConfig{MinRetriesPerSecond: 2, NoFloor: true}); !errors.Is(err, retry.ErrInvalidConfig) {
 		t.Fatalf("MinRetriesPerSecond with NoFloor: %v", err)
+	}
+}
+
+func TestErrorKeepsEveryAttemptsError(t *testing.T) {
+	errA, errB := errors.New("a"), errors.New("b")
+	var seen []attempt.Info
+	p, err := retry.New(retry.Config{MaxAttempts: 3, Backoff: func(int, error) time.Duration { return 0 }, NoBudget: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err = p.Do(context.Background(), func(ctx context.Context) error {
+		seen = append(seen, attempt.From(ctx))
+		n++
+		if n == 1 {
+			return errA
+		}
+		return errB
+	})
+	var re *retry.Error
+	if !errors.As(err, &re) || len(re.Errors) != 3 || re.Errors[0] != errA || re.Errors[2] != errB {
+		t.Fatalf("error %v: want every attempt's error", err)
+	}
+	if !errors.Is(err, errA) || !errors.Is(err, errB) || !errors.Is(err, retry.ErrExhausted) {
+		t.Fatalf("errors.Is does not match each attempt's error in %v", err)
+	}
+	want := []attempt.Info{{Number: 1, Kind: attempt.First}, {Number: 2, Kind: attempt.Retry}, {Number: 3, Kind: attempt.Retry}}
+	if !slices.Equal(seen, want) {
+		t.Fatalf("attempts seen %v, want %v", seen, want)
+	}
+}
+
+func TestErrorHistoryIsBounded(t *testing.T) {
+	p, err := retry.New(retry.Config{MaxAttempts: 100, Backoff: func(int, error) time.Duration { return 0 }, NoBudget: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err = p.Do(context.Background(), func(ctx context.Context) error {
+		n++
+		return fmt.Errorf("attempt %d", n)
+	})
+	var re *retry.Error
+	if !errors.As(err, &re) || len(re.Errors) != retry.MaxErrors {
+		t.Fatalf("kept %d errors, want %d", len(re.Errors), retry.MaxErrors)
+	}
+	first, last := re.Errors[0].Error(), re.Errors[retry.MaxErrors-1].Error()
+	if first != "attempt 1" || last != "attempt 100" || re.Errors[retry.MaxErrors/2].Error() != "attempt 93" {
+		t.Fatalf("kept %v", re.Errors)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock"
@@ -91,13 +92,41 @@ func (p *Policy) Do(ctx context.Context, fn func(context.Context) error) error {
 // was already abandoned: a panic in fn is raised again, and
 // runtime.Goexit in fn (as t.FailNow calls) ends the caller's goroutine
 // too, running its deferred calls.
+//
+// fn's context ends when Execute returns: a result that is still read
+// from afterwards (a response body, rows, a stream) needs ExecuteWith and
+// Options.Keep.
 func Execute[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, error)) (T, error) {
+	return ExecuteWith(ctx, p, Options[T]{}, fn)
+}
+
+// Options adjust ExecuteWith for results of type T.
+type Options[T any] struct {
+	// Keep, when set, keeps the call's context alive past the return of a
+	// call that finished in time: it is given the call's result and error
+	// and the function that ends that context, to call once the result is
+	// used up (a response body closed), and returns the result to give the
+	// caller. The time limit still ends the context. Without Keep, the
+	// context ends when ExecuteWith returns.
+	Keep func(v T, err error, release func()) T
+	// Drop, when set, is given the result and error of a call abandoned at
+	// the time limit, once it returns at last: close a response's body.
+	Drop func(v T, err error)
+}
+
+// ExecuteWith runs fn through p, like Execute, adjusted by opts.
+func ExecuteWith[T any](ctx context.Context, p *Policy, opts Options[T], fn func(context.Context) (T, error)) (T, error) {
 	var zero T
 	if err := ctx.Err(); err != nil {
 		return zero, err
 	}
 	tctx, cancel := p.withTimeout(ctx)
-	defer cancel()
+	kept := false
+	defer func() {
+		if !kept {
+			cancel()
+		}
+	}()
 
 	type result struct {
 		v      T
@@ -106,9 +135,19 @@ func Execute[T any](ctx context.Context, p *Policy, fn func(context.Context) (T,
 		goexit bool // fn neither returned nor panicked
 	}
 	done := make(chan result, 1) // buffered: an abandoned call never blocks
+	// handed is claimed once: by fn's goroutine when it hands its result
+	// over, or by the caller when it abandons the call at the deadline.
+	// The result of a call claimed as abandoned goes to opts.Drop.
+	var handed atomic.Bool
 	go func() {
 		r := result{goexit: true}
-		defer func() { done <- r }()
+		defer func() {
+			if r.goexit || r.panic != nil || handed.CompareAndSwap(false, true) {
+				done <- r
+			} else if opts.Drop != nil {
+				opts.Drop(r.v, r.err)
+			}
+		}()
 		defer func() {
 			if p := recover(); p != nil {
 				r.panic, r.goexit = p, false
@@ -129,8 +168,19 @@ func Execute[T any](ctx context.Context, p *Policy, fn func(context.Context) (T,
 		if r.err != nil && ctx.Err() == nil && context.Cause(tctx) == p.err {
 			return r.v, p.err // the call gave up because of our deadline
 		}
+		if opts.Keep != nil {
+			r.v = opts.Keep(r.v, r.err, cancel) // if Keep panics, it kept nothing
+			kept = true
+		}
 		return r.v, r.err
 	case <-tctx.Done():
+		if !handed.CompareAndSwap(false, true) && opts.Drop != nil {
+			// fn returned meanwhile and handed its result over: the caller
+			// gets the timeout, so the result is dropped.
+			if r := <-done; r.panic == nil && !r.goexit {
+				opts.Drop(r.v, r.err)
+			}
+		}
 		if err := ctx.Err(); err != nil {
 			return zero, err
 		}

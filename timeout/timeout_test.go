@@ -172,3 +172,50 @@ func FuzzConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestKeepHoldsTheContextUntilReleased(t *testing.T) {
+	p, err := timeout.New(timeout.Config{Timeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var release func()
+	ctx, err := timeout.ExecuteWith(context.Background(), p, timeout.Options[context.Context]{
+		Keep: func(v context.Context, _ error, r func()) context.Context { release = r; return v },
+	}, func(ctx context.Context) (context.Context, error) { return ctx, nil })
+	if err != nil || ctx.Err() != nil {
+		t.Fatalf("kept context ended at return: %v, %v", err, ctx.Err())
+	}
+	release()
+	if ctx.Err() == nil {
+		t.Fatal("release did not end the context")
+	}
+	// Without Keep, the call's context ends when the call returns.
+	ctx, _ = timeout.Execute(context.Background(), p, func(ctx context.Context) (context.Context, error) { return ctx, nil })
+	if ctx.Err() == nil {
+		t.Fatal("context outlived the call without Keep")
+	}
+}
+
+func TestDropTakesTheAbandonedResult(t *testing.T) {
+	p, clk := newPolicy(t, time.Second)
+	dropped := make(chan int, 1)
+	proceed := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		_, err := timeout.ExecuteWith(context.Background(), p, timeout.Options[int]{
+			Drop: func(v int, _ error) { dropped <- v },
+		}, func(context.Context) (int, error) { <-proceed; return 7, nil }) // ignores its context
+		done <- err
+	}()
+	if err := clk.WaitForTimers(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	if err := <-done; !errors.Is(err, timeout.ErrTimeout) {
+		t.Fatalf("err = %v, want a timeout", err)
+	}
+	close(proceed)
+	if v := <-dropped; v != 7 {
+		t.Fatalf("dropped %d, want 7", v)
+	}
+}
