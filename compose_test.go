@@ -342,7 +342,7 @@ func TestBulkheadInAStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = bh.Acquire(context.Background()) // the only slot is taken
+	slot, _ := bh.Allow(context.Background()) // the only slot is taken
 	calls := 0
 	fn := func(context.Context) (string, error) { calls++; return "fresh", nil }
 	f, err := breakwater.WrapWith(fn, breakwater.Results[string]{Fallback: fallback.Value("cached").When(fallback.IfRejected)},
@@ -354,7 +354,7 @@ func TestBulkheadInAStack(t *testing.T) {
 	if got != "cached" || err != nil || calls != 0 || s.r.Metrics().Retries != 0 {
 		t.Fatalf("got %q, %v after %d calls and %d retries", got, err, calls, s.r.Metrics().Retries)
 	}
-	bh.Release()
+	slot.Done(nil)
 	if got, err := breakwater.Execute(context.Background(), fn, breakwater.Bulkhead(bh)); got != "fresh" || err != nil {
 		t.Fatalf("with a free slot: %q, %v", got, err)
 	}

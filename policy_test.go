@@ -7,10 +7,13 @@ import (
 	"testing"
 
 	"github.com/breakwater-go/breakwater"
+	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/bulkhead"
 	"github.com/breakwater-go/breakwater/fallback"
 	"github.com/breakwater-go/breakwater/internal/testpolicy"
 	"github.com/breakwater-go/breakwater/retry"
+	"github.com/breakwater-go/breakwater/throttle"
 )
 
 // A policy written in another package composes with the built-ins, and its
@@ -109,3 +112,20 @@ func TestStacksAllocateNothing(t *testing.T) {
 		}
 	}
 }
+
+// admitter is the one two-step shape of every policy that admits calls:
+// Allow, then the Permit's Done with the outcome, or Release to give it
+// back unreported.
+type admitter[P interface {
+	Done(error)
+	Release()
+}] interface {
+	Allow(context.Context) (P, error)
+}
+
+var (
+	_ admitter[breaker.Permit]  = (*breaker.Breaker)(nil)
+	_ admitter[bulkhead.Permit] = (*bulkhead.Bulkhead)(nil)
+	_ admitter[throttle.Permit] = (*throttle.Throttle)(nil)
+	_ admitter[adaptive.Permit] = (*adaptive.Limiter)(nil)
+)

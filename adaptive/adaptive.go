@@ -223,17 +223,17 @@ func (l *Limiter) Name() string { return l.cfg.Name }
 // Limit returns the current limit.
 func (l *Limiter) Limit() int { return int(l.limit.Load()) }
 
-// Permit is the right to run one call, given by Acquire.
+// Permit is the right to run one call, given by Allow.
 type Permit struct {
 	l        *Limiter
 	start    time.Duration
 	inflight int64 // the calls in flight when it was admitted, itself included
 }
 
-// Acquire admits one call if fewer than the limit are in flight; otherwise
+// Allow admits one call if fewer than the limit are in flight; otherwise
 // it returns an error matching ErrLimited. Report the call's end with
 // Permit.Done.
-func (l *Limiter) Acquire(ctx context.Context) (Permit, error) {
+func (l *Limiter) Allow(ctx context.Context) (Permit, error) {
 	n := l.inflight.Add(1)
 	if n > l.limit.Load() {
 		l.inflight.Add(-1)
@@ -340,7 +340,7 @@ func (l *Limiter) Do(ctx context.Context, fn func(context.Context) error) error 
 
 // Execute runs fn through l, like Limiter.Do, and returns its result.
 func Execute[T any](ctx context.Context, l *Limiter, fn func(context.Context) (T, error)) (v T, err error) {
-	p, err := l.Acquire(ctx)
+	p, err := l.Allow(ctx)
 	if err != nil {
 		return v, err
 	}

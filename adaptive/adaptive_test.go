@@ -37,7 +37,7 @@ func round(t *testing.T, l *adaptive.Limiter, clk *clocktest.Fake, rtt time.Dura
 func roundEnding(l *adaptive.Limiter, clk *clocktest.Fake, rtt time.Duration, err error) int {
 	var ps []adaptive.Permit
 	for {
-		p, aerr := l.Acquire(context.Background())
+		p, aerr := l.Allow(context.Background())
 		if aerr != nil {
 			break
 		}
@@ -112,7 +112,7 @@ func TestNoGrowthWhenTheLimitIsNotReached(t *testing.T) {
 
 func TestRejectsOverTheLimit(t *testing.T) {
 	l, _ := newLimiter(t, adaptive.Config{Name: "db", InitialLimit: 1, MaxLimit: 1})
-	p, err := l.Acquire(context.Background())
+	p, err := l.Allow(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,9 +202,9 @@ func TestPanicsLeaveNothingHeld(t *testing.T) {
 		f()
 	}
 	mustPanic(func() { _ = l.Do(context.Background(), func(context.Context) error { panic("call") }) })
-	p1, _ := l.Acquire(context.Background())
-	p2, _ := l.Acquire(context.Background())
-	mustPanic(func() { _, _ = l.Acquire(context.Background()) }) // over the limit: OnReject panics
+	p1, _ := l.Allow(context.Background())
+	p2, _ := l.Allow(context.Background())
+	mustPanic(func() { _, _ = l.Allow(context.Background()) }) // over the limit: OnReject panics
 	clk.Advance(time.Millisecond)
 	p1.Done(nil)
 	p2.Done(nil)
@@ -241,7 +241,7 @@ func TestOneSlowCallDoesNotShrinkTheLimit(t *testing.T) {
 	}
 	var ps []adaptive.Permit
 	for range 10 {
-		p, err := l.Acquire(context.Background())
+		p, err := l.Allow(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}

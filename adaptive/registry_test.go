@@ -15,7 +15,7 @@ func TestRegistry(t *testing.T) {
 	if a != r.Get("a") || a.Name() != "a" {
 		t.Fatal("Get does not keep one limiter per key, named by it")
 	}
-	p, err := a.Acquire(context.Background()) // a is busy
+	p, err := a.Allow(context.Background()) // a is busy
 	if err != nil {
 		t.Fatal(err)
 	}

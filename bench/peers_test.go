@@ -216,9 +216,8 @@ func BenchmarkBulkhead(b *testing.B) {
 		}
 	})
 	both(b, "breakwater-two-step", func() {
-		if bw.Acquire(ctx) == nil {
-			_ = work()
-			bw.Release()
+		if p, err := bw.Allow(ctx); err == nil {
+			p.Done(work())
 		}
 	})
 }
@@ -243,7 +242,7 @@ func BenchmarkAdaptiveLimit(b *testing.B) {
 		}
 	})
 	both(b, "breakwater-two-step", func() {
-		if p, err := bw.Acquire(ctx); err == nil {
+		if p, err := bw.Allow(ctx); err == nil {
 			p.Done(work())
 		}
 	})

@@ -24,7 +24,7 @@ func BenchmarkReject(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	_ = bh.Acquire(ctx)
+	_ = acquire(bh, ctx)
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = bh.Do(ctx, benchcase.Noop)

@@ -96,11 +96,37 @@ func (b *Bulkhead) tryAcquire() bool {
 	return false
 }
 
-// Acquire takes a slot for one call, waiting in the queue if there is one.
-// It returns nil once the call may run, or an error matching ErrFull, or
-// the context's error if it ended while the call waited. Call Release
-// exactly once after a nil error.
-func (b *Bulkhead) Acquire(ctx context.Context) error {
+// Permit is the right to make one call, given by Allow: it holds a slot
+// until Done or Release, called exactly once (use defer). The zero Permit
+// holds nothing.
+type Permit struct{ b *Bulkhead }
+
+// Allow takes a slot for one call, waiting in the queue if there is one:
+// the first step of the two-step form, for code that cannot be put in a
+// function. It returns a Permit once the call may run, or an error
+// matching ErrFull, or the context's error if it ended while the call
+// waited.
+func (b *Bulkhead) Allow(ctx context.Context) (Permit, error) {
+	if err := b.acquire(ctx); err != nil {
+		return Permit{}, err
+	}
+	return Permit{b}, nil
+}
+
+// Done frees the permit's slot, or hands it to the first call in the
+// queue. The call's error says nothing to a bulkhead.
+func (p Permit) Done(error) {
+	if p.b != nil {
+		p.b.release()
+	}
+}
+
+// Release frees the permit's slot for a call that was not made; for a
+// bulkhead it is Done.
+func (p Permit) Release() { p.Done(nil) }
+
+// acquire takes a slot for one call: Allow without the Permit.
+func (b *Bulkhead) acquire(ctx context.Context) error {
 	if b.tryAcquire() {
 		b.admitted.Add(1)
 		return nil
@@ -153,7 +179,7 @@ func (b *Bulkhead) acquireSlow(ctx context.Context) error {
 	case <-ctx.Done():
 		if !b.leave(w) { // a slot was handed over as the caller gave up
 			<-w.ready
-			b.Release()
+			b.release()
 		}
 		b.cancelled.Add(1)
 		return ctx.Err()
@@ -191,9 +217,9 @@ func (b *Bulkhead) reject(ctx context.Context, err *FullError) error {
 	return err
 }
 
-// Release frees the slot of a call admitted by Acquire, or hands it to the
+// release frees the slot of a call admitted by acquire, or hands it to the
 // first call in the queue.
-func (b *Bulkhead) Release() {
+func (b *Bulkhead) release() {
 	if b.waiting.Load() == 0 {
 		b.free()
 		return
@@ -245,20 +271,20 @@ func (b *Bulkhead) handLocked() {
 // and frees the slot when fn returns or panics. It returns fn's error, or
 // an error matching ErrFull, or the context's error if it ended first.
 func (b *Bulkhead) Do(ctx context.Context, fn func(context.Context) error) error {
-	if err := b.Acquire(ctx); err != nil {
+	if err := b.acquire(ctx); err != nil {
 		return err
 	}
-	defer b.Release()
+	defer b.release()
 	return fn(ctx)
 }
 
 // Execute runs fn through b, like Bulkhead.Do, and returns its result.
 func Execute[T any](ctx context.Context, b *Bulkhead, fn func(context.Context) (T, error)) (T, error) {
-	if err := b.Acquire(ctx); err != nil {
+	if err := b.acquire(ctx); err != nil {
 		var zero T
 		return zero, err
 	}
-	defer b.Release()
+	defer b.release()
 	return fn(ctx)
 }
 

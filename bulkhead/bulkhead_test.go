@@ -41,11 +41,11 @@ func TestRejectsAtOnceWhenFull(t *testing.T) {
 		Hooks: bulkhead.Hooks{OnReject: func(_ context.Context, e bulkhead.RejectEvent) { events = append(events, e) }}})
 	ctx := context.Background()
 	for range 2 {
-		if err := b.Acquire(ctx); err != nil {
+		if err := acquire(b, ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	err := b.Acquire(ctx)
+	err := acquire(b, ctx)
 	var fe *bulkhead.FullError
 	if !errors.Is(err, bulkhead.ErrFull) || !errors.As(err, &fe) || !fe.Rejected() || fe.Waited || fe.Name != "db" {
 		t.Fatalf("third call: %v", err)
@@ -53,8 +53,8 @@ func TestRejectsAtOnceWhenFull(t *testing.T) {
 	if len(events) != 1 || events[0].Waited {
 		t.Fatalf("events %+v", events)
 	}
-	b.Release()
-	if err := b.Acquire(ctx); err != nil {
+	release(b)
+	if err := acquire(b, ctx); err != nil {
 		t.Fatalf("after a release: %v", err)
 	}
 	m := b.Metrics()
@@ -66,7 +66,7 @@ func TestRejectsAtOnceWhenFull(t *testing.T) {
 func TestRejectionAllocatesNothing(t *testing.T) {
 	b, _ := newBulkhead(t, bulkhead.Config{MaxConcurrent: 1})
 	ctx := context.Background()
-	_ = b.Acquire(ctx)
+	_ = acquire(b, ctx)
 	if n := testing.AllocsPerRun(100, func() { _ = b.Do(ctx, func(context.Context) error { return nil }) }); n != 0 {
 		t.Fatalf("%v allocs per rejection", n)
 	}
@@ -76,7 +76,7 @@ func TestRejectionAllocatesNothing(t *testing.T) {
 func TestQueueIsFirstComeFirstServed(t *testing.T) {
 	b, _ := newBulkhead(t, bulkhead.Config{MaxConcurrent: 1, MaxQueue: 5})
 	ctx := context.Background()
-	_ = b.Acquire(ctx)
+	_ = acquire(b, ctx)
 	var order []int
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -84,21 +84,21 @@ func TestQueueIsFirstComeFirstServed(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := b.Acquire(ctx); err != nil {
+			if err := acquire(b, ctx); err != nil {
 				t.Error(err)
 				return
 			}
 			mu.Lock()
 			order = append(order, i)
 			mu.Unlock()
-			b.Release()
+			release(b)
 		}()
 		until(t, func() bool { return b.Metrics().Queued == i+1 }) // queued in order
 	}
-	if err := b.Acquire(ctx); !errors.Is(err, bulkhead.ErrFull) {
+	if err := acquire(b, ctx); !errors.Is(err, bulkhead.ErrFull) {
 		t.Fatalf("with the queue full: %v", err)
 	}
-	b.Release()
+	release(b)
 	wg.Wait()
 	for i, v := range order {
 		if v != i {
@@ -113,9 +113,9 @@ func TestQueueIsFirstComeFirstServed(t *testing.T) {
 func TestMaxWait(t *testing.T) {
 	b, clk := newBulkhead(t, bulkhead.Config{MaxConcurrent: 1, MaxQueue: 1, MaxWait: time.Second})
 	ctx := context.Background()
-	_ = b.Acquire(ctx)
+	_ = acquire(b, ctx)
 	done := make(chan error)
-	go func() { done <- b.Acquire(ctx) }()
+	go func() { done <- acquire(b, ctx) }()
 	until(t, func() bool { return b.Metrics().Queued == 1 })
 	clk.Advance(999 * time.Millisecond)
 	select {
@@ -136,10 +136,10 @@ func TestMaxWait(t *testing.T) {
 // A caller whose context ends while queued leaves the queue at once.
 func TestCancelledCallerLeavesTheQueue(t *testing.T) {
 	b, _ := newBulkhead(t, bulkhead.Config{MaxConcurrent: 1, MaxQueue: 2})
-	_ = b.Acquire(context.Background())
+	_ = acquire(b, context.Background())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { done <- b.Acquire(ctx) }()
+	go func() { done <- acquire(b, ctx) }()
 	until(t, func() bool { return b.Metrics().Queued == 1 })
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
@@ -148,7 +148,7 @@ func TestCancelledCallerLeavesTheQueue(t *testing.T) {
 	if m := b.Metrics(); m.Queued != 0 || m.Cancelled != 1 || m.InFlight != 1 {
 		t.Fatalf("metrics %+v", m)
 	}
-	b.Release()
+	release(b)
 	if m := b.Metrics(); m.InFlight != 0 {
 		t.Fatalf("the slot was not freed: %+v", m)
 	}
@@ -244,22 +244,22 @@ func TestInvalidConfig(t *testing.T) {
 func TestPanickingHookLeavesTheQueueConsistent(t *testing.T) {
 	b, clk := newBulkhead(t, bulkhead.Config{MaxConcurrent: 1, MaxQueue: 1, MaxWait: time.Second,
 		Hooks: bulkhead.Hooks{OnReject: func(context.Context, bulkhead.RejectEvent) { panic("hook") }}})
-	_ = b.Acquire(context.Background())
+	_ = acquire(b, context.Background())
 	done := make(chan any)
 	go func() {
 		defer func() { done <- recover() }()
-		_ = b.Acquire(context.Background())
+		_ = acquire(b, context.Background())
 	}()
 	until(t, func() bool { return b.Metrics().Queued == 1 })
 	clk.Advance(time.Second)
 	if r := <-done; r == nil {
 		t.Fatal("the hook's panic was swallowed")
 	}
-	b.Release()
+	release(b)
 	if m := b.Metrics(); m.InFlight != 0 || m.Queued != 0 || m.TimedOut != 1 {
 		t.Fatalf("metrics %+v", m)
 	}
-	if err := b.Acquire(context.Background()); err != nil {
+	if err := acquire(b, context.Background()); err != nil {
 		t.Fatalf("after the panic: %v", err)
 	}
 }

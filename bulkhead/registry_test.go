@@ -15,7 +15,8 @@ func TestRegistry(t *testing.T) {
 	if a != r.Get("a") || a.Name() != "a" {
 		t.Fatal("Get does not keep one bulkhead per key, named by it")
 	}
-	if err := a.Acquire(context.Background()); err != nil { // a is busy
+	permit, err := a.Allow(context.Background())
+	if err != nil { // a is busy
 		t.Fatal(err)
 	}
 	r.Get("b")
@@ -23,7 +24,7 @@ func TestRegistry(t *testing.T) {
 	if got := r.All(); len(got) != 2 || got[0] != a || got[1].Name() != "c" {
 		t.Errorf("kept %v, want a (busy) and c", got)
 	}
-	a.Release()
+	permit.Done(nil)
 	if _, err := NewRegistry(RegistryConfig{MaxKeys: -1}); !errors.Is(err, ErrInvalidConfig) {
 		t.Errorf("MaxKeys -1: err = %v", err)
 	}
@@ -42,11 +43,11 @@ func TestRegistryBoundHoldsUnderEvictionPressure(t *testing.T) {
 	}
 	running := 0
 	for i := range 5 {
-		if r.Get("hot").Acquire(context.Background()) == nil {
+		if _, err := r.Get("hot").Allow(context.Background()); err == nil {
 			running++ // and never released: the call is still in flight
 		}
 		// Other keys, busy too: every bulkhead has a call in flight.
-		if err := r.Get("other" + string(rune('a'+i))).Acquire(context.Background()); err != nil {
+		if _, err := r.Get("other" + string(rune('a'+i))).Allow(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}

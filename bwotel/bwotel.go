@@ -60,14 +60,7 @@ import (
 	"errors"
 	"sync"
 
-	"github.com/breakwater-go/breakwater"
-	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/breaker"
-	"github.com/breakwater-go/breakwater/bulkhead"
-	"github.com/breakwater-go/breakwater/hedge"
-	"github.com/breakwater-go/breakwater/ratelimit"
-	"github.com/breakwater-go/breakwater/retry"
-	"github.com/breakwater-go/breakwater/throttle"
 	"github.com/breakwater-go/breakwater/watch"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -90,20 +83,24 @@ const ScopeName = "github.com/breakwater-go/breakwater/bwotel"
 // state gauge counting them per state, the highest failure rate), and
 // names are made valid UTF-8.
 type Observer struct {
-	watched      watch.List
+	watched      *watch.List
 	duration     metric.Float64Histogram
 	registration metric.Registration
 	attrs        sync.Map // breaker name → *[3]metric.RecordOption, by outcome
 }
 
-// New returns an Observer whose instruments come from a meter of mp. Call
-// Close to unregister them.
-func New(mp metric.MeterProvider) (*Observer, error) {
-	if mp == nil {
+// New returns an Observer of what l holds, now and later (add the policies
+// to report to l: watch.List.AddRegistry, AddRetry, ...), whose
+// instruments come from a meter of mp. Call Close to unregister them.
+func New(mp metric.MeterProvider, l *watch.List) (*Observer, error) {
+	switch {
+	case mp == nil:
 		return nil, errors.New("bwotel: the MeterProvider is nil")
+	case l == nil:
+		return nil, errors.New("bwotel: the watch.List is nil")
 	}
 	m := mp.Meter(ScopeName)
-	o := &Observer{}
+	o := &Observer{watched: l}
 	var errs []error
 	check := func(err error) {
 		if err != nil {
@@ -243,34 +240,6 @@ func New(mp metric.MeterProvider) (*Observer, error) {
 	}
 	return o, nil
 }
-
-// WatchRegistry reports every breaker of r, including those created later.
-func (o *Observer) WatchRegistry(r *breaker.Registry) { o.watched.AddRegistry(r) }
-
-// WatchBreaker reports b.
-func (o *Observer) WatchBreaker(b *breaker.Breaker) { o.watched.AddBreaker(b) }
-
-// WatchRetry reports p.
-func (o *Observer) WatchRetry(p *retry.Policy) { o.watched.AddRetry(p) }
-
-// WatchHedge reports p.
-func (o *Observer) WatchHedge(p *hedge.Policy) { o.watched.AddHedge(p) }
-
-// WatchShedding reports every policy of s's registries (a transport's
-// Config.Shedding), including those made later.
-func (o *Observer) WatchShedding(s breakwater.Shedding) { o.watched.AddShedding(s) }
-
-// WatchBulkhead reports b.
-func (o *Observer) WatchBulkhead(b *bulkhead.Bulkhead) { o.watched.AddBulkhead(b) }
-
-// WatchRateLimiter reports l.
-func (o *Observer) WatchRateLimiter(l *ratelimit.Limiter) { o.watched.AddRateLimiter(l) }
-
-// WatchThrottle reports t.
-func (o *Observer) WatchThrottle(t *throttle.Throttle) { o.watched.AddThrottle(t) }
-
-// WatchAdaptive reports l.
-func (o *Observer) WatchAdaptive(l *adaptive.Limiter) { o.watched.AddAdaptive(l) }
 
 // BreakerHooks returns hooks that record call durations in the histogram.
 // Watch the breakers that carry them too. The observable instruments

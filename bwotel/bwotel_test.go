@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/breakwater-go/breakwater/watch"
+
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bwotel"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
@@ -18,16 +22,17 @@ import (
 
 // observe returns an Observer on a new MeterProvider read by reader; both
 // are closed with the test.
-func observe(t *testing.T, reader sdkmetric.Reader) *bwotel.Observer {
+func observe(t *testing.T, reader sdkmetric.Reader) (*bwotel.Observer, *watch.List) {
 	t.Helper()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { mp.Shutdown(context.Background()) })
-	o, err := bwotel.New(mp)
+	list := new(watch.List)
+	o, err := bwotel.New(mp, list)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { o.Close() })
-	return o
+	return o, list
 }
 
 // point finds the data point of instrument name whose attributes include
@@ -81,13 +86,13 @@ func point(t *testing.T, rm metricdata.ResourceMetrics, name string, want ...att
 
 func TestManualReaderSeesATripAndARecovery(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
-	o := observe(t, reader)
+	o, list := observe(t, reader)
 
 	clk := clocktest.NewFake(time.Time{})
 	b, _ := breaker.New(breaker.Config{Name: "ledger", ConsecutiveFailures: 1, Clock: clk, Hooks: o.BreakerHooks()})
-	o.WatchBreaker(b)
+	list.AddBreaker(b)
 	r, _ := retry.New(retry.Config{Name: "ledger-retry", MaxAttempts: 2, Clock: clk, Jitter: retry.JitterNone})
-	o.WatchRetry(r)
+	list.AddRetry(r)
 
 	ctx := context.Background()
 	clk.Drive(func() {
@@ -132,9 +137,12 @@ func TestManualReaderSeesATripAndARecovery(t *testing.T) {
 	}
 }
 
-func TestNilProvider(t *testing.T) {
-	if _, err := bwotel.New(nil); err == nil {
-		t.Fatal("New(nil) accepted")
+func TestNilArguments(t *testing.T) {
+	if _, err := bwotel.New(nil, new(watch.List)); err == nil {
+		t.Fatal("New of a nil MeterProvider accepted")
+	}
+	if _, err := bwotel.New(noop.NewMeterProvider(), nil); err == nil {
+		t.Fatal("New of a nil watch.List accepted")
 	}
 }
 
@@ -143,7 +151,7 @@ func TestNilProvider(t *testing.T) {
 // for milliseconds) every call under 5 s landed in one bucket.
 func TestDurationBoundariesResolveFastCalls(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
-	o := observe(t, reader)
+	o, _ := observe(t, reader)
 	clk := clocktest.NewFake(time.Time{})
 	b, _ := breaker.New(breaker.Config{Name: "cache", Clock: clk, Hooks: o.BreakerHooks()})
 	for _, d := range []time.Duration{100 * time.Microsecond, 4 * time.Millisecond, 20 * time.Second} {
@@ -217,9 +225,9 @@ func overflowed(rm metricdata.ResourceMetrics, name string) (series int, overflo
 // the overflow series. (Before, at 4-5 series a breaker, 500-600 were.)
 func TestDefaultsFitTheSDKsCardinalityLimit(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
-	o := observe(t, reader)
+	o, list := observe(t, reader)
 	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Hooks: o.BreakerHooks()}})
-	o.WatchRegistry(reg)
+	list.AddRegistry(reg)
 	for i := range breaker.DefaultMaxBreakers {
 		b := reg.Get(fmt.Sprintf("host-%04d", i))
 		b.Do(context.Background(), func(context.Context) error { return nil })
@@ -248,9 +256,9 @@ func TestDeltaTemporalityForgetsChurnedHistogramSeries(t *testing.T) {
 	reader := sdkmetric.NewManualReader(sdkmetric.WithTemporalitySelector(func(sdkmetric.InstrumentKind) metricdata.Temporality {
 		return metricdata.DeltaTemporality
 	}))
-	o := observe(t, reader)
+	o, list := observe(t, reader)
 	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{MaxBreakers: 100, Defaults: breaker.Config{Hooks: o.BreakerHooks()}})
-	o.WatchRegistry(reg)
+	list.AddRegistry(reg)
 	var rm metricdata.ResourceMetrics
 	for round := range 20 {
 		for i := range 100 {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/breakwater-go/breakwater/watch"
+
 	"github.com/breakwater-go/breakwater/bwotel"
 	"github.com/breakwater-go/breakwater/internal/churntest"
 	"go.opentelemetry.io/otel/attribute"
@@ -58,11 +60,12 @@ func TestCollectionsOfChurningPolicies(t *testing.T) {
 			return metricdata.DeltaTemporality
 		}))
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(cumulative), sdkmetric.WithReader(delta))
-		o, err := bwotel.New(mp)
+		list := new(watch.List)
+		o, err := bwotel.New(mp, list)
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := churntest.Run(t, seed, o, func() churntest.Report {
+		n := churntest.Run(t, seed, list, func() churntest.Report {
 			r := collected(t, cumulative)
 			for k, v := range collected(t, delta).Series {
 				if v < 0 {

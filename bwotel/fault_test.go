@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/breakwater-go/breakwater/watch"
+
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bwotel"
 	"go.opentelemetry.io/otel/attribute"
@@ -16,7 +18,8 @@ import (
 // UTF-8 is cleaned, in the observable instruments and the histogram alike.
 func TestSharedAndInvalidNames(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
-	o, err := bwotel.New(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
+	list := new(watch.List)
+	o, err := bwotel.New(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)), list)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +28,7 @@ func TestSharedAndInvalidNames(t *testing.T) {
 	b, _ := breaker.New(breaker.Config{Name: "api.example"})
 	bad, _ := breaker.New(breaker.Config{Name: "bad\xffhost", Hooks: o.BreakerHooks()})
 	for _, x := range []*breaker.Breaker{a, b, bad} {
-		o.WatchBreaker(x)
+		list.AddBreaker(x)
 	}
 	ctx := context.Background()
 	_ = a.Do(ctx, func(context.Context) error { return nil })

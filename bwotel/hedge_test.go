@@ -13,9 +13,9 @@ import (
 
 func TestHedgeInstruments(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
-	o := observe(t, reader)
+	_, list := observe(t, reader)
 	p, _ := hedge.New(hedge.Config{Name: "search", Delay: 25 * time.Millisecond})
-	o.WatchHedge(p)
+	list.AddHedge(p)
 	ctx := context.Background()
 	_ = p.Do(ctx, func(context.Context) error { return nil })
 

@@ -14,17 +14,17 @@ import (
 
 func TestLimiterInstruments(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
-	o := observe(t, reader)
+	_, list := observe(t, reader)
 	bulkheads, _ := bulkhead.NewRegistry(bulkhead.RegistryConfig{Defaults: bulkhead.Config{MaxConcurrent: 1}})
-	o.WatchShedding(breakwater.Shedding{Bulkheads: bulkheads})
+	list.AddShedding(breakwater.Shedding{Bulkheads: bulkheads})
 	limit, _ := adaptive.New(adaptive.Config{Name: "a", InitialLimit: 9})
-	o.WatchAdaptive(limit)
+	list.AddAdaptive(limit)
 
 	ctx := context.Background()
 	b := bulkheads.Get("api")
-	_ = b.Acquire(ctx)
-	defer b.Release()
-	_ = b.Acquire(ctx) // full
+	slot, _ := b.Allow(ctx)
+	defer slot.Done(nil)
+	_, _ = b.Allow(ctx) // full
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(ctx, &rm); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,8 @@ package bwprom_test
 import (
 	"testing"
 
+	"github.com/breakwater-go/breakwater/watch"
+
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bwprom"
 	"github.com/breakwater-go/breakwater/internal/benchcase"
@@ -20,9 +22,10 @@ func BenchmarkClosedBare(b *testing.B) {
 // collector watches: it reads counters at scrape time, so calls pay
 // nothing.
 func BenchmarkClosedCollected(b *testing.B) {
-	c := bwprom.NewCollector()
+	list := new(watch.List)
+	c := bwprom.NewCollector(list)
 	br, _ := breaker.New(breaker.Config{Name: "bench"})
-	c.WatchBreaker(br)
+	list.AddBreaker(br)
 	prometheus.NewRegistry().MustRegister(c)
 	benchcase.Closed(b, br)
 }
@@ -30,9 +33,10 @@ func BenchmarkClosedCollected(b *testing.B) {
 // BenchmarkClosedWithDurationHistogram adds the collector's hooks, which
 // time each call into the duration histogram.
 func BenchmarkClosedWithDurationHistogram(b *testing.B) {
-	c := bwprom.NewCollector()
+	list := new(watch.List)
+	c := bwprom.NewCollector(list)
 	br, _ := breaker.New(breaker.Config{Name: "bench", Hooks: c.BreakerHooks()})
-	c.WatchBreaker(br)
+	list.AddBreaker(br)
 	prometheus.NewRegistry().MustRegister(c)
 	benchcase.Closed(b, br)
 }

@@ -4,6 +4,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/breakwater-go/breakwater/watch"
+
 	"github.com/breakwater-go/breakwater/bwprom"
 	"github.com/breakwater-go/breakwater/internal/churntest"
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,11 +47,12 @@ func report(families map[string]*dto.MetricFamily) churntest.Report {
 // are exactly the live policies', each counted once.
 func TestScrapesOfChurningPolicies(t *testing.T) {
 	for seed := range uint64(4) {
-		c := bwprom.NewCollector()
+		list := new(watch.List)
+		c := bwprom.NewCollector(list)
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(c)
 		srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		n := churntest.Run(t, seed, c, func() churntest.Report { return report(scrape(t, srv.URL)) })
+		n := churntest.Run(t, seed, list, func() churntest.Report { return report(scrape(t, srv.URL)) })
 		srv.Close()
 		t.Logf("seed %d: %d scrapes", seed, n)
 	}

@@ -47,14 +47,7 @@ import (
 	"context"
 	"sync"
 
-	"github.com/breakwater-go/breakwater"
-	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/breaker"
-	"github.com/breakwater-go/breakwater/bulkhead"
-	"github.com/breakwater-go/breakwater/hedge"
-	"github.com/breakwater-go/breakwater/ratelimit"
-	"github.com/breakwater-go/breakwater/retry"
-	"github.com/breakwater-go/breakwater/throttle"
 	"github.com/breakwater-go/breakwater/watch"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -121,49 +114,26 @@ var durationBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0
 // registry's Remove or eviction): the number of series is bounded by the
 // registries' MaxBreakers.
 type Collector struct {
-	watched   watch.List
+	watched   *watch.List
 	duration  *prometheus.HistogramVec
 	observers sync.Map // breaker name → *[3]prometheus.Observer, by outcome
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
 
-// NewCollector returns a collector watching nothing yet.
-func NewCollector() *Collector {
-	return &Collector{duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+// NewCollector returns a collector of what l holds, now and later: add the
+// policies to expose to l (watch.List.AddRegistry, AddRetry, ...). l must
+// not be nil.
+func NewCollector(l *watch.List) *Collector {
+	if l == nil {
+		panic("bwprom: NewCollector of a nil watch.List")
+	}
+	return &Collector{watched: l, duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Subsystem: "circuit", Name: "call_duration_seconds",
 		Help:    "Duration of the calls a breaker let through, by outcome; recorded by the collector's breaker hooks.",
 		Buckets: durationBuckets,
 	}, []string{"name", "outcome"})}
 }
-
-// WatchRegistry exposes every breaker of r, including those created later.
-func (c *Collector) WatchRegistry(r *breaker.Registry) { c.watched.AddRegistry(r) }
-
-// WatchBreaker exposes b.
-func (c *Collector) WatchBreaker(b *breaker.Breaker) { c.watched.AddBreaker(b) }
-
-// WatchRetry exposes p.
-func (c *Collector) WatchRetry(p *retry.Policy) { c.watched.AddRetry(p) }
-
-// WatchHedge exposes p.
-func (c *Collector) WatchHedge(p *hedge.Policy) { c.watched.AddHedge(p) }
-
-// WatchShedding exposes every policy of s's registries (a transport's
-// Config.Shedding), including those made later.
-func (c *Collector) WatchShedding(s breakwater.Shedding) { c.watched.AddShedding(s) }
-
-// WatchBulkhead exposes b.
-func (c *Collector) WatchBulkhead(b *bulkhead.Bulkhead) { c.watched.AddBulkhead(b) }
-
-// WatchRateLimiter exposes l.
-func (c *Collector) WatchRateLimiter(l *ratelimit.Limiter) { c.watched.AddRateLimiter(l) }
-
-// WatchThrottle exposes t.
-func (c *Collector) WatchThrottle(t *throttle.Throttle) { c.watched.AddThrottle(t) }
-
-// WatchAdaptive exposes l.
-func (c *Collector) WatchAdaptive(l *adaptive.Limiter) { c.watched.AddAdaptive(l) }
 
 // BreakerHooks returns hooks that record call durations in the histogram.
 // Attach them to a breaker's Config (with breaker.JoinHooks to keep

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-go/breakwater/watch"
+
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bwprom"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
@@ -72,13 +74,14 @@ next:
 
 func TestMetricsAfterATripAndARecovery(t *testing.T) {
 	clk := clocktest.NewFake(time.Time{})
-	c := bwprom.NewCollector()
+	list := new(watch.List)
+	c := bwprom.NewCollector(list)
 	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{
 		ConsecutiveFailures: 2, SlowCallDuration: time.Second, Clock: clk, Hooks: c.BreakerHooks(),
 	}})
-	c.WatchRegistry(reg)
+	list.AddRegistry(reg)
 	r, _ := retry.New(retry.Config{Name: "payments-retry", MaxAttempts: 3, Clock: clk, Jitter: retry.JitterNone})
-	c.WatchRetry(r)
+	list.AddRetry(r)
 
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(c)
@@ -86,7 +89,7 @@ func TestMetricsAfterATripAndARecovery(t *testing.T) {
 	defer srv.Close()
 
 	b := reg.Get("payments-api")
-	c.WatchBreaker(b) // watched twice: exposed once
+	list.AddBreaker(b) // watched twice: exposed once
 	ctx := context.Background()
 	down := errors.New("503")
 	clk.Drive(func() {
@@ -148,11 +151,12 @@ func TestMetricsAfterATripAndARecovery(t *testing.T) {
 }
 
 func TestMetricNamesFollowConventions(t *testing.T) {
-	c := bwprom.NewCollector()
+	list := new(watch.List)
+	c := bwprom.NewCollector(list)
 	b, _ := breaker.New(breaker.Config{Name: "x", Hooks: c.BreakerHooks()})
-	c.WatchBreaker(b)
+	list.AddBreaker(b)
 	r, _ := retry.New(retry.Config{Name: "y"})
-	c.WatchRetry(r)
+	list.AddRetry(r)
 	b.Do(context.Background(), func(context.Context) error { return nil })
 	reg := prometheus.NewPedanticRegistry() // checks descriptions against metrics
 	reg.MustRegister(c)
@@ -178,9 +182,10 @@ func TestMetricNamesFollowConventions(t *testing.T) {
 // Prometheus's default buckets (from 5 ms) they shared one.
 func TestDurationBucketsResolveFastCalls(t *testing.T) {
 	clk := clocktest.NewFake(time.Time{})
-	c := bwprom.NewCollector()
+	list := new(watch.List)
+	c := bwprom.NewCollector(list)
 	b, _ := breaker.New(breaker.Config{Name: "cache", Clock: clk, Hooks: c.BreakerHooks()})
-	c.WatchBreaker(b)
+	list.AddBreaker(b)
 	for _, d := range []time.Duration{100 * time.Microsecond, 4 * time.Millisecond, 20 * time.Second} {
 		b.Do(context.Background(), func(context.Context) error { clk.Advance(d); return nil })
 	}

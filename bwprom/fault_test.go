@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/breakwater-go/breakwater/watch"
+
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bwprom"
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,11 +27,12 @@ func serve(t *testing.T, c *bwprom.Collector) string {
 // Two breakers with one name (two transports calling one host) are one
 // series, their counts summed: the scrape does not fail.
 func TestBreakersSharingANameAreSummed(t *testing.T) {
-	c := bwprom.NewCollector()
+	list := new(watch.List)
+	c := bwprom.NewCollector(list)
 	a, _ := breaker.New(breaker.Config{Name: "api.example"})
 	b, _ := breaker.New(breaker.Config{Name: "api.example"})
-	c.WatchBreaker(a)
-	c.WatchBreaker(b)
+	list.AddBreaker(a)
+	list.AddBreaker(b)
 	ctx := context.Background()
 	_ = a.Do(ctx, func(context.Context) error { return nil })
 	_ = b.Do(ctx, func(context.Context) error { return errors.New("x") })
@@ -56,11 +59,12 @@ func TestBreakersSharingANameAreSummed(t *testing.T) {
 // A name with invalid UTF-8 (a host from a URL) neither breaks the scrape
 // nor panics in the caller's request through the duration hooks.
 func TestInvalidUTF8NameIsCleaned(t *testing.T) {
-	c := bwprom.NewCollector()
+	list := new(watch.List)
+	c := bwprom.NewCollector(list)
 	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Hooks: c.BreakerHooks()}})
-	c.WatchRegistry(reg)
+	list.AddRegistry(reg)
 	healthy, _ := breaker.New(breaker.Config{Name: "healthy"})
-	c.WatchBreaker(healthy)
+	list.AddBreaker(healthy)
 	bad := reg.Get("bad\xff\xfehost")
 	if err := bad.Do(context.Background(), func(context.Context) error { return nil }); err != nil {
 		t.Fatal(err)
@@ -75,9 +79,10 @@ func TestInvalidUTF8NameIsCleaned(t *testing.T) {
 // The series of removed or evicted breakers are deleted, histogram
 // included, so the number of series follows the registry's bound.
 func TestSeriesGoWithTheirBreakers(t *testing.T) {
-	c := bwprom.NewCollector()
+	list := new(watch.List)
+	c := bwprom.NewCollector(list)
 	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{MaxBreakers: 100, Defaults: breaker.Config{Hooks: c.BreakerHooks()}})
-	c.WatchRegistry(reg)
+	list.AddRegistry(reg)
 	url := serve(t, c)
 	count := func() int {
 		n := 0

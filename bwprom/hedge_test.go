@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-go/breakwater/watch"
+
 	"github.com/breakwater-go/breakwater/bwprom"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/hedge"
@@ -22,8 +24,9 @@ func TestHedgeMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := bwprom.NewCollector()
-	c.WatchHedge(p)
+	list := new(watch.List)
+	c := bwprom.NewCollector(list)
+	list.AddHedge(p)
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))

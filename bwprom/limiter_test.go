@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-go/breakwater/watch"
+
 	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/bulkhead"
@@ -21,14 +23,15 @@ import (
 // Load-shedding policies, through a Shedding's registries and alone, are
 // scraped from a real server with their kind and name.
 func TestLimiterMetrics(t *testing.T) {
-	c := bwprom.NewCollector()
+	list := new(watch.List)
+	c := bwprom.NewCollector(list)
 	bulkheads, _ := bulkhead.NewRegistry(bulkhead.RegistryConfig{Defaults: bulkhead.Config{MaxConcurrent: 1}})
 	throttles, _ := throttle.NewRegistry(throttle.RegistryConfig{Defaults: throttle.Config{Rand: func() float64 { return 0.99 }}})
-	c.WatchShedding(breakwater.Shedding{Bulkheads: bulkheads, Throttles: throttles})
+	list.AddShedding(breakwater.Shedding{Bulkheads: bulkheads, Throttles: throttles})
 	rate, _ := ratelimit.New(ratelimit.Config{Name: "r", Rate: 1, Burst: 1, Clock: clocktest.NewFake(time.Unix(0, 0))})
-	c.WatchRateLimiter(rate)
+	list.AddRateLimiter(rate)
 	limit, _ := adaptive.New(adaptive.Config{Name: "a", InitialLimit: 9})
-	c.WatchAdaptive(limit)
+	list.AddAdaptive(limit)
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
@@ -36,9 +39,9 @@ func TestLimiterMetrics(t *testing.T) {
 
 	ctx := context.Background()
 	b := bulkheads.Get("api.example")
-	_ = b.Acquire(ctx)
-	defer b.Release()
-	_ = b.Acquire(ctx) // full
+	slot, _ := b.Allow(ctx)
+	defer slot.Done(nil)
+	_, _ = b.Allow(ctx) // full
 	th := throttles.Get("api.example")
 	for range 5 {
 		_ = th.Do(ctx, func(context.Context) error { return errors.New("429") })

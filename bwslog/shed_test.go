@@ -24,8 +24,8 @@ func TestShedCallsAreLogged(t *testing.T) {
 	clk := clocktest.NewFake(time.Now())
 
 	b, _ := bulkhead.New(bulkhead.Config{Name: "b", MaxConcurrent: 1, Hooks: bwslog.BulkheadHooks(l)})
-	_ = b.Acquire(ctx)
-	_ = b.Acquire(ctx)
+	slot, _ := b.Allow(ctx)
+	_, _ = b.Allow(ctx)
 	r, _ := ratelimit.New(ratelimit.Config{Name: "r", Rate: 1, Clock: clk, Hooks: bwslog.RateLimitHooks(l)})
 	_ = r.Wait(ctx)
 	rctx, cancel := context.WithDeadline(ctx, clk.Now().Add(time.Millisecond))
@@ -35,8 +35,8 @@ func TestShedCallsAreLogged(t *testing.T) {
 	_ = th.Do(ctx, func(context.Context) error { return context.DeadlineExceeded }) // refused by the dependency
 	_ = th.Do(ctx, func(context.Context) error { return nil })                      // p = 1/2, drawn 0: throttled
 	a, _ := adaptive.New(adaptive.Config{Name: "a", InitialLimit: 1, MinLimit: 1, Clock: clk, Hooks: bwslog.AdaptiveHooks(l)})
-	p, _ := a.Acquire(ctx)
-	_, _ = a.Acquire(ctx)
+	p, _ := a.Allow(ctx)
+	_, _ = a.Allow(ctx)
 	p.Release()
 
 	want := []map[string]string{
@@ -63,5 +63,5 @@ func TestShedCallsAreLogged(t *testing.T) {
 			}
 		}
 	}
-	b.Release()
+	slot.Done(nil)
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/breakwater-go/breakwater/bwprom"
 	"github.com/breakwater-go/breakwater/bwredis"
 	"github.com/breakwater-go/breakwater/retry"
+	"github.com/breakwater-go/breakwater/watch"
 	"go.opentelemetry.io/otel/metric/noop"
 )
 
@@ -41,18 +42,18 @@ func main() {
 	err = breakwater.Do(context.Background(), func(context.Context) error { return nil }, breakwater.Retry(r), breakwater.Breaker(b))
 	check(err)
 
-	collector := bwprom.NewCollector()
-	collector.WatchBreaker(b)
-	observer, err := bwotel.New(noop.NewMeterProvider())
+	var watched watch.List
+	watched.AddBreaker(b)
+	collector := bwprom.NewCollector(&watched)
+	observer, err := bwotel.New(noop.NewMeterProvider(), &watched)
 	check(err)
-	observer.WatchBreaker(b)
 	defer observer.Close()
 	interceptor, err := bwgrpc.New(bwgrpc.Config{})
 	check(err)
 	client, err := bwhttp.NewClient(bwhttp.Config{}, 0)
 	check(err)
 	_, err = bwredis.New(bwredis.Config{}) // no client: a config error, from the released module
-	fmt.Println(b.State(), interceptor.Breakers() != nil, client != nil, err != nil)
+	fmt.Println(b.State(), collector != nil, interceptor.Breakers() != nil, client != nil, err != nil)
 }
 
 func check(err error) {
@@ -81,7 +82,7 @@ func TestConsumeAsReleased(t *testing.T) {
 	run(t, dir, env, "go", args...)
 	run(t, dir, env, "go", "build", "-o", "consumer", ".")
 	out := run(t, dir, env, filepath.Join(dir, "consumer"))
-	if got := strings.TrimSpace(out); got != "closed true true true" {
+	if got := strings.TrimSpace(out); got != "closed true true true true" {
 		t.Fatalf("the consumer printed %q", got)
 	}
 	gomod, err := os.ReadFile(filepath.Join(dir, "go.mod"))

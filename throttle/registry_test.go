@@ -21,8 +21,8 @@ func TestRegistry(t *testing.T) {
 	}
 	refused := errors.New("429")
 	for range 10 { // a is refused until it throttles
-		if err := a.Allow(context.Background()); err == nil {
-			a.Done(refused)
+		if p, err := a.Allow(context.Background()); err == nil {
+			p.Done(refused)
 		}
 	}
 	r.Get("b")

@@ -232,11 +232,32 @@ func (t *Throttle) probabilityLocked() float64 {
 	return min(max(0, p), t.cfg.MaxProbability)
 }
 
-// Allow asks for one call: it returns nil, counting the request, or
-// refuses the call locally with an error matching ErrThrottled (a refusal
-// is not counted as a request). After a nil error, report the call's
-// outcome with Done.
-func (t *Throttle) Allow(ctx context.Context) error {
+// Allow asks for one call: the first step of the two-step form. It
+// returns a Permit, counting the request, or refuses the call locally with
+// an error matching ErrThrottled (a refusal is not counted as a request).
+// Report the call's outcome with the Permit's Done, or give it back
+// unreported with Release.
+func (t *Throttle) Allow(ctx context.Context) (Permit, error) {
+	if err := t.allow(ctx); err != nil {
+		return Permit{}, err
+	}
+	return Permit{t}, nil
+}
+
+// Permit is the right to make one call, given by Allow. End it with Done
+// or Release, exactly once. The zero Permit does nothing.
+type Permit struct{ t *Throttle }
+
+// Release gives the permit back without a verdict, for a call that was
+// never sent or says nothing of the dependency: its request is taken back.
+func (p Permit) Release() {
+	if p.t != nil {
+		p.t.takeBack()
+	}
+}
+
+// allow is Allow without the Permit.
+func (t *Throttle) allow(ctx context.Context) error {
 	t.mu.Lock()
 	p := t.admitLocked(0)
 	t.mu.Unlock()
@@ -274,7 +295,7 @@ func (t *Throttle) admitLocked(draw float64) float64 {
 	return 0
 }
 
-// Done reports the outcome of a call Allow let through: its error, or nil.
+// Done reports the outcome of the permitted call: its error, or nil.
 // A call the dependency did not refuse counts as accepted. A call that
 // says nothing of the dependency counts as neither, and its request is
 // taken back: one a policy inside the throttle turned away (an error with
@@ -283,7 +304,13 @@ func (t *Throttle) admitLocked(draw float64) float64 {
 // breaker.Ignored. An error an integration marked breaker.Success is an
 // answer, accepted; only errors marked breaker.Failure, or unmarked, are
 // put to Refused.
-func (t *Throttle) Done(err error) {
+func (p Permit) Done(err error) {
+	if p.t != nil {
+		p.t.done(err)
+	}
+}
+
+func (t *Throttle) done(err error) {
 	if err != nil && err != errPanicked {
 		o, marked := errs.Verdict(err)
 		switch {
@@ -309,7 +336,7 @@ func (t *Throttle) Done(err error) {
 	t.mu.Unlock()
 }
 
-// takeBack uncounts a request Allow counted, from the newest bucket if it
+// takeBack uncounts a request allow counted, from the newest bucket if it
 // holds one (the window may have slid since: then the request stays, and
 // leaves with its bucket).
 func (t *Throttle) takeBack() {
@@ -331,11 +358,11 @@ func (t *Throttle) Do(ctx context.Context, fn func(context.Context) error) error
 
 // Execute runs fn through t, like Throttle.Do, and returns its result.
 func Execute[T any](ctx context.Context, t *Throttle, fn func(context.Context) (T, error)) (v T, err error) {
-	if err = t.Allow(ctx); err != nil {
+	if err = t.allow(ctx); err != nil {
 		return v, err
 	}
 	err = errPanicked
-	defer func() { t.Done(err) }()
+	defer func() { t.done(err) }()
 	v, err = fn(ctx)
 	return v, err
 }

@@ -30,8 +30,8 @@ func TestLimiters(t *testing.T) {
 	l.AddBulkhead(api) // also in the registry: counted once
 	same, _ := bulkhead.New(bulkhead.Config{Name: "api", MaxConcurrent: 3})
 	l.AddBulkhead(same)
-	_ = api.Acquire(ctx)
-	_ = api.Acquire(ctx) // full
+	slot, _ := api.Allow(ctx)
+	_, _ = api.Allow(ctx) // full
 	rates.Get("api").Allow()
 	_ = throttles.Get("x\xffy").Do(ctx, func(context.Context) error { return nil })
 	limits.Get("api")
@@ -54,7 +54,7 @@ func TestLimiters(t *testing.T) {
 			t.Errorf("entry %d: got %+v, want %+v", i, got[i], want[i])
 		}
 	}
-	api.Release()
+	slot.Done(nil)
 }
 
 // A load-shedding policy a registry evicts keeps its counts in its name's

@@ -104,7 +104,7 @@ type job struct {
 type permits struct {
 	breaker  breaker.Permit
 	adaptive adaptive.Permit
-	throttle bool
+	throttle throttle.Permit
 }
 
 func (e event) when() (time.Duration, int) { return e.at, e.seq }
@@ -395,10 +395,10 @@ func (pol *policies) admit() (permits, bool) {
 	ctx := context.Background()
 	var ps permits
 	if pol.throttle != nil {
-		if pol.throttle.Allow(ctx) != nil {
+		var err error
+		if ps.throttle, err = pol.throttle.Allow(ctx); err != nil {
 			return ps, false
 		}
-		ps.throttle = true
 	}
 	if pol.breaker != nil {
 		var err error
@@ -409,7 +409,7 @@ func (pol *policies) admit() (permits, bool) {
 	}
 	if pol.adaptive != nil {
 		var err error
-		if ps.adaptive, err = pol.adaptive.Acquire(ctx); err != nil {
+		if ps.adaptive, err = pol.adaptive.Allow(ctx); err != nil {
 			ps.breaker.Release()
 			pol.undo(ps)
 			return ps, false
@@ -418,25 +418,14 @@ func (pol *policies) admit() (permits, bool) {
 	return ps, true
 }
 
-// undo tells the throttle an admitted attempt was turned away inside it.
-func (pol *policies) undo(ps permits) {
-	if ps.throttle {
-		pol.throttle.Done(rejection{})
-	}
-}
-
-type rejection struct{}
-
-func (rejection) Error() string  { return "turned away inside the throttle" }
-func (rejection) Rejected() bool { return true }
+// undo gives the throttle back an admitted attempt turned away inside it.
+func (pol *policies) undo(ps permits) { ps.throttle.Release() }
 
 // done reports an attempt's outcome to the policies that admitted it.
 func (pol *policies) done(ps permits, err error) {
 	ps.adaptive.Done(err)
 	ps.breaker.Done(err)
-	if ps.throttle {
-		pol.throttle.Done(err)
-	}
+	ps.throttle.Done(err)
 	if pol.budget != nil {
 		if err == nil {
 			pol.budget.RecordSuccess()

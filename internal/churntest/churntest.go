@@ -14,17 +14,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/breakwater-go/breakwater/watch"
+
 	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bulkhead"
 )
-
-// Watcher is what an exporter offers to watch policies.
-type Watcher interface {
-	WatchRegistry(*breaker.Registry)
-	WatchBreaker(*breaker.Breaker)
-	WatchShedding(breakwater.Shedding)
-}
 
 // names is the pool the registries' keys come from: more names than a
 // registry holds, so that they evict.
@@ -44,15 +39,15 @@ type World struct {
 
 // New returns a World for seed whose policies w watches: both breaker
 // registries (the first one twice), both bulkhead registries.
-func New(seed uint64, w Watcher) *World {
+func New(seed uint64, w *watch.List) *World {
 	wd := &World{rng: rand.New(rand.NewPCG(seed, 7)), succeeded: map[string]float64{}}
 	for i := range wd.breakers {
 		wd.breakers[i], _ = breaker.NewRegistry(breaker.RegistryConfig{MaxBreakers: 3, Defaults: breaker.Config{ConsecutiveFailures: 3}})
 		wd.bulkheads[i], _ = bulkhead.NewRegistry(bulkhead.RegistryConfig{MaxKeys: 3})
-		w.WatchRegistry(wd.breakers[i])
-		w.WatchShedding(breakwater.Shedding{Bulkheads: wd.bulkheads[i]})
+		w.AddRegistry(wd.breakers[i])
+		w.AddShedding(breakwater.Shedding{Bulkheads: wd.bulkheads[i]})
 	}
-	w.WatchRegistry(wd.breakers[0]) // watched twice: counted once
+	w.AddRegistry(wd.breakers[0]) // watched twice: counted once
 	return wd
 }
 
@@ -61,7 +56,7 @@ var errDown = errors.New("503")
 // Step makes one change: calls through a registry's policy of a random
 // name (making it, and evicting another, if need be), or a new breaker
 // watched alone (sometimes twice), or calls through one of those.
-func (wd *World) Step(w Watcher) {
+func (wd *World) Step(w *watch.List) {
 	ctx := context.Background()
 	ok := func(context.Context) error { return nil }
 	fail := func(context.Context) error { return errDown }
@@ -71,9 +66,9 @@ func (wd *World) Step(w Watcher) {
 		b, _ := breaker.New(breaker.Config{Name: fmt.Sprintf("solo-%d", len(wd.solo))})
 		wd.solo = append(wd.solo, b)
 		wd.mu.Unlock()
-		w.WatchBreaker(b)
+		w.AddBreaker(b)
 		if wd.rng.IntN(2) == 0 {
-			w.WatchBreaker(b) // watched twice
+			w.AddBreaker(b) // watched twice
 		}
 	case 1, 2:
 		wd.mu.Lock()
@@ -172,7 +167,7 @@ type Report struct {
 // end, the names reported are exactly the live ones, none counted twice
 // (no more successes than were made), a breaker watched alone reported
 // exactly as it counts. It returns how many reads it made.
-func Run(t testing.TB, seed uint64, w Watcher, read func() Report) int {
+func Run(t testing.TB, seed uint64, w *watch.List, read func() Report) int {
 	t.Helper()
 	world := New(seed, w)
 	reads := 0
