@@ -10,7 +10,7 @@
 //	  │                         has elapsed     ▼         │ a probe fails
 //	  └─────────────────────────────────── HALF-OPEN ─────┘
 //	    SuccessesToClose probes succeed    at most HalfOpenProbes
-//	                                       calls at once
+//	                                       probes a period
 //
 // A closed circuit trips on ConsecutiveFailures failures in a row (3 by
 // default), or on a failure rate or slow-call rate over a sliding window of
@@ -24,10 +24,14 @@
 // except context.Canceled: the caller gave up, the dependency did not fail.
 // A panic counts as a failure and is not recovered.
 //
-// There are four ways to protect a call: [Breaker.Do] for a function that
-// returns an error, [Execute] for one that returns a value too, [Wrap] to
-// turn such a function into a protected one, and [Breaker.Allow] with
-// [Permit.Done] around any block of code.
+// A half-open period lets HalfOpenProbes probes through in all
+// (ProbeLimit ProbesInFlight bounds those running at once instead).
+//
+// There are three ways to protect a call: [Breaker.Do] for a function
+// that returns an error, [Execute] for one that returns a value too, and
+// [Breaker.Allow] with [Permit.Done] around any block of code (the two-step
+// shape every admitting policy shares). To stack the breaker with retry,
+// timeout and others, see package breakwater's Wrap.
 //
 // A call in the closed state costs a few atomic operations and allocates
 // nothing; a rejected call allocates nothing. Time is read only when a

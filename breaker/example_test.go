@@ -117,7 +117,7 @@ func ExampleRegistry() {
 	b := hosts.Get("api.example.com")
 	_ = b.Do(context.Background(), func(context.Context) error { return nil })
 
-	for _, b := range hosts.Breakers() {
+	for _, b := range hosts.All() {
 		m := b.Metrics()
 		fmt.Println(m.Name, m.State, m.Calls)
 	}

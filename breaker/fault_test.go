@@ -166,9 +166,9 @@ func TestRegistryAddRacingGet(t *testing.T) {
 }
 
 // Keys from the outside world cannot grow a registry without bound: past
-// MaxBreakers, idle breakers are evicted, closed ones first.
+// MaxKeys, idle breakers are evicted, closed ones first.
 func TestRegistryEvictsIdleBreakersPastItsBound(t *testing.T) {
-	r, err := breaker.NewRegistry(breaker.RegistryConfig{MaxBreakers: 100})
+	r, err := breaker.NewRegistry(breaker.RegistryConfig{MaxKeys: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,8 +199,8 @@ func TestRegistryEvictsIdleBreakersPastItsBound(t *testing.T) {
 	if r.Get("sick") != sick || sick.State() != breaker.Open {
 		t.Fatal("an open breaker was evicted while idle closed ones were there")
 	}
-	if _, err := breaker.NewRegistry(breaker.RegistryConfig{MaxBreakers: -1}); !errors.Is(err, breaker.ErrInvalidConfig) {
-		t.Fatalf("negative MaxBreakers: %v", err)
+	if _, err := breaker.NewRegistry(breaker.RegistryConfig{MaxKeys: -1}); !errors.Is(err, breaker.ErrInvalidConfig) {
+		t.Fatalf("negative MaxKeys: %v", err)
 	}
 }
 

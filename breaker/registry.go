@@ -10,15 +10,15 @@ import (
 // ErrExists is returned by Registry.Add for a name already in use.
 var ErrExists = errors.New("breaker: name already registered")
 
-// DefaultMaxBreakers is the bound of a Registry whose MaxBreakers is zero.
-const DefaultMaxBreakers = 1000
+// DefaultMaxKeys is the bound of a Registry whose MaxKeys is zero.
+const DefaultMaxKeys = 1000
 
 // RegistryConfig describes a Registry.
 type RegistryConfig struct {
 	// Defaults is the Config of every breaker the registry creates, each
 	// under its own Name.
 	Defaults Config
-	// MaxBreakers bounds the number of breakers the registry holds, for
+	// MaxKeys bounds the number of breakers the registry holds, for
 	// keys that come from the outside world (hosts of URLs, tenants).
 	// Creating a breaker past the bound evicts one: the first idle closed
 	// breaker in a round-robin sweep (idle: not looked up since the sweep
@@ -28,8 +28,8 @@ type RegistryConfig struct {
 	// registry holds more. An evicted
 	// breaker is forgotten as by Remove, and so are its metric series; its
 	// key gets a new closed breaker on next use. Zero means
-	// DefaultMaxBreakers (1,000); at most MaxCount.
-	MaxBreakers int
+	// DefaultMaxKeys (1,000); at most MaxCount.
+	MaxKeys int
 }
 
 // Registry holds breakers by name (a service, a host, a route), creating
@@ -47,14 +47,14 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.MaxBreakers < 0 || cfg.MaxBreakers > MaxCount {
-		return nil, invalid("MaxBreakers", "must be in [0, %d], got %d", MaxCount, cfg.MaxBreakers)
+	if cfg.MaxKeys < 0 || cfg.MaxKeys > MaxCount {
+		return nil, invalid("MaxKeys", "must be in [0, %d], got %d", MaxCount, cfg.MaxKeys)
 	}
 	r := &Registry{defaults: s}
-	if cfg.MaxBreakers == 0 {
-		cfg.MaxBreakers = DefaultMaxBreakers
+	if cfg.MaxKeys == 0 {
+		cfg.MaxKeys = DefaultMaxKeys
 	}
-	r.m = keyed.New(cfg.MaxBreakers, r.make, (*Breaker).probing, func(b *Breaker) bool { return b.State() != Closed })
+	r.m = keyed.New(cfg.MaxKeys, r.make, (*Breaker).probing, func(b *Breaker) bool { return b.State() != Closed })
 	return r, nil
 }
 
@@ -99,5 +99,5 @@ func (r *Registry) Len() int { return r.m.Len() }
 // returns false. It works on a snapshot: f may use the registry.
 func (r *Registry) Range(f func(*Breaker) bool) { r.m.Range(f) }
 
-// Breakers returns the registered breakers, sorted by name.
-func (r *Registry) Breakers() []*Breaker { return r.m.Values() }
+// All returns the registered breakers, sorted by name.
+func (r *Registry) All() []*Breaker { return r.m.Values() }

@@ -36,14 +36,14 @@ func TestRegistry(t *testing.T) {
 	}
 
 	var names []string
-	for _, b := range r.Breakers() {
+	for _, b := range r.All() {
 		names = append(names, b.Name())
 	}
 	if want := "ledger payments-api search-api"; strings.Join(names, " ") != want {
 		t.Fatalf("Breakers() = %v, want %s", names, want)
 	}
 	r.Remove("search-api")
-	if len(r.Breakers()) != 2 {
+	if len(r.All()) != 2 {
 		t.Fatal("Remove left the breaker registered")
 	}
 }
@@ -69,7 +69,7 @@ func TestRegistryConcurrentGetCreatesOne(t *testing.T) {
 // every breaker was looked up lately: evicting it would forget the outage
 // and send the next call to the failing dependency.
 func TestRegistryEvictsClosedBreakersBeforeAnOpenOne(t *testing.T) {
-	reg, err := breaker.NewRegistry(breaker.RegistryConfig{MaxBreakers: 3})
+	reg, err := breaker.NewRegistry(breaker.RegistryConfig{MaxKeys: 3})
 	if err != nil {
 		t.Fatal(err)
 	}

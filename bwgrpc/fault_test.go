@@ -51,7 +51,7 @@ func TestAbandonedStreamFreesItsProbeSlot(t *testing.T) {
 	if err := f.check(c, context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	b := f.reg.Breakers()[0]
+	b := f.reg.All()[0]
 	b.Trip()
 	f.clk.Advance(time.Second)
 	if b.State() != breaker.HalfOpen {

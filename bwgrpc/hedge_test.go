@@ -121,7 +121,7 @@ func TestUnaryHedgeWins(t *testing.T) {
 	if m := p.Metrics(); m.Hedges != 1 || m.Won != 1 || m.Cancelled != 1 {
 		t.Errorf("hedge metrics %+v", m)
 	}
-	b := ic.Breakers().Breakers()[0]
+	b := ic.Breakers().All()[0]
 	waitFor(t, func() bool { m := b.Metrics(); return m.Successes == 1 && m.Ignored == 1 && m.Failures == 0 })
 }
 

@@ -185,7 +185,7 @@ func TestUnaryDoesNotRetryOtherCodes(t *testing.T) {
 	if checks, _ := h.calls(); checks != 2 {
 		t.Fatalf("%d calls, want 2", checks)
 	}
-	for _, b := range f.reg.Breakers() {
+	for _, b := range f.reg.All() {
 		if b.State() != breaker.Closed {
 			t.Fatal("the caller's errors opened the circuit")
 		}
@@ -279,7 +279,7 @@ func TestStreamOutcomeReachesTheBreaker(t *testing.T) {
 	if _, watches := h.calls(); watches != 3 {
 		t.Fatalf("%d streams reached the server, want 3", watches)
 	}
-	m := f.reg.Breakers()[0].Metrics()
+	m := f.reg.All()[0].Metrics()
 	if m.Successes != 1 || m.Failures != 2 || m.Rejections != 1 {
 		t.Fatalf("metrics %+v", m)
 	}

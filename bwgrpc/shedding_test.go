@@ -53,7 +53,7 @@ func TestPerTargetThrottle(t *testing.T) {
 	if checks, _ := h.calls(); checks != 2 || throttled != 8 {
 		t.Errorf("the server got %d calls, %d throttled; want 2 and 8", checks, throttled)
 	}
-	b := breakers.Breakers()[0]
+	b := breakers.All()[0]
 	if m := b.Metrics(); m.Failures != 2 || m.Ignored != 8 {
 		t.Errorf("breaker saw %d failures, %d ignored; want 2 and 8", m.Failures, m.Ignored)
 	}

@@ -71,7 +71,7 @@ func ExampleTransport_openUntilTheServerSaid() {
 
 	_, err = client.Get(api.URL)
 	fmt.Println(errors.Is(err, breaker.ErrOpen))
-	for _, b := range hosts.Breakers() {
+	for _, b := range hosts.All() {
 		fmt.Println(b.Metrics().RetryIn.Round(time.Minute))
 	}
 	// Output:

@@ -92,7 +92,7 @@ func TestIsFailureDecidesForTransportErrors(t *testing.T) {
 			t.Fatalf("request %d: %v; want the connection error", i, err)
 		}
 	}
-	if b := reg.Breakers()[0]; b.State() != breaker.Closed || b.Metrics().Failures != 0 {
+	if b := reg.All()[0]; b.State() != breaker.Closed || b.Metrics().Failures != 0 {
 		t.Fatalf("IsFailure said no failure, yet %+v", b.Metrics())
 	}
 }
@@ -109,7 +109,7 @@ func TestFailedBodyReplayIsNotASuccess(t *testing.T) {
 	if _, err := do(t, clk, c, req); !errors.Is(err, errGone) {
 		t.Fatalf("err = %v, want the GetBody error", err)
 	}
-	b := reg.Breakers()[0]
+	b := reg.All()[0]
 	if m := b.Metrics(); m.Successes != 0 || m.Failures != 1 {
 		t.Fatalf("after a 503 and a failed replay: %+v; want 1 failure, no success", m)
 	}
@@ -145,7 +145,7 @@ func TestPolicyListsDoNotOverrideTheTransport(t *testing.T) {
 }
 
 // Hosts come from the outside world: the transport's own registry holds at
-// most breaker.DefaultMaxBreakers breakers, however many hosts it sees.
+// most breaker.DefaultMaxKeys breakers, however many hosts it sees.
 func TestBreakersPerHostAreBounded(t *testing.T) {
 	srv := newFlakyServer(t)
 	tr, err := bwhttp.NewTransport(bwhttp.Config{NoRetry: true,
@@ -155,7 +155,7 @@ func TestBreakersPerHostAreBounded(t *testing.T) {
 	}
 	c := &http.Client{Transport: tr}
 	defer c.CloseIdleConnections()
-	for i := 0; i < 3*breaker.DefaultMaxBreakers; i++ {
+	for i := 0; i < 3*breaker.DefaultMaxKeys; i++ {
 		req := get(t, srv.URL)
 		req.Header.Set("X-Host", fmt.Sprintf("host-%d.example", i))
 		resp, err := c.Do(req)
@@ -164,8 +164,8 @@ func TestBreakersPerHostAreBounded(t *testing.T) {
 		}
 		drainClose(resp)
 	}
-	if n := tr.Breakers().Len(); n > breaker.DefaultMaxBreakers {
-		t.Fatalf("%d breakers for %d hosts; bound %d", n, 3*breaker.DefaultMaxBreakers, breaker.DefaultMaxBreakers)
+	if n := tr.Breakers().Len(); n > breaker.DefaultMaxKeys {
+		t.Fatalf("%d breakers for %d hosts; bound %d", n, 3*breaker.DefaultMaxKeys, breaker.DefaultMaxKeys)
 	}
 }
 

@@ -47,7 +47,7 @@ type Health struct {
 func HealthHandler(reg *breaker.Registry) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := Health{Status: "ok", Circuits: []CircuitStatus{}}
-		for _, b := range reg.Breakers() {
+		for _, b := range reg.All() {
 			m := b.Metrics()
 			if m.State != breaker.Closed && m.State != breaker.Disabled {
 				h.Status = "degraded"

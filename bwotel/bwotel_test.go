@@ -228,7 +228,7 @@ func TestDefaultsFitTheSDKsCardinalityLimit(t *testing.T) {
 	o, list := observe(t, reader)
 	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Hooks: o.BreakerHooks()}})
 	list.AddRegistry(reg)
-	for i := range breaker.DefaultMaxBreakers {
+	for i := range breaker.DefaultMaxKeys {
 		b := reg.Get(fmt.Sprintf("host-%04d", i))
 		b.Do(context.Background(), func(context.Context) error { return nil })
 		if i%10 == 0 { // a tenth of them failing too
@@ -241,7 +241,7 @@ func TestDefaultsFitTheSDKsCardinalityLimit(t *testing.T) {
 	}
 	for _, name := range []string{"breakwater.circuit.state", "breakwater.circuit.calls", "breakwater.circuit.call.duration"} {
 		series, over := overflowed(rm, name)
-		t.Logf("%s: %d series for %d breakers", name, series, breaker.DefaultMaxBreakers)
+		t.Logf("%s: %d series for %d breakers", name, series, breaker.DefaultMaxKeys)
 		if over {
 			t.Errorf("%s: breakers sent into the overflow series", name)
 		}
@@ -257,7 +257,7 @@ func TestDeltaTemporalityForgetsChurnedHistogramSeries(t *testing.T) {
 		return metricdata.DeltaTemporality
 	}))
 	o, list := observe(t, reader)
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{MaxBreakers: 100, Defaults: breaker.Config{Hooks: o.BreakerHooks()}})
+	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{MaxKeys: 100, Defaults: breaker.Config{Hooks: o.BreakerHooks()}})
 	list.AddRegistry(reg)
 	var rm metricdata.ResourceMetrics
 	for round := range 20 {

@@ -112,7 +112,7 @@ var durationBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0
 // them per state, the highest failure rate), and names are made valid
 // UTF-8. The series of a breaker go when it leaves what is watched (a
 // registry's Remove or eviction): the number of series is bounded by the
-// registries' MaxBreakers.
+// registries' MaxKeys.
 type Collector struct {
 	watched   *watch.List
 	duration  *prometheus.HistogramVec

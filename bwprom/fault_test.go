@@ -81,7 +81,7 @@ func TestInvalidUTF8NameIsCleaned(t *testing.T) {
 func TestSeriesGoWithTheirBreakers(t *testing.T) {
 	list := new(watch.List)
 	c := bwprom.NewCollector(list)
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{MaxBreakers: 100, Defaults: breaker.Config{Hooks: c.BreakerHooks()}})
+	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{MaxKeys: 100, Defaults: breaker.Config{Hooks: c.BreakerHooks()}})
 	list.AddRegistry(reg)
 	url := serve(t, c)
 	count := func() int {
@@ -102,7 +102,7 @@ func TestSeriesGoWithTheirBreakers(t *testing.T) {
 	if n := count(); n > 100*perBreaker {
 		t.Fatalf("%d series for a registry bounded at 100", n)
 	}
-	for _, b := range reg.Breakers() {
+	for _, b := range reg.All() {
 		reg.Remove(b.Name())
 	}
 	if n := count(); n != 0 {

@@ -63,7 +63,7 @@ func scale(b *testing.B, n int, busy bool) {
 		}
 		b.Cleanup(func() { s.Close() })
 		m := member{store: s, open: make(chan string, 1024), shut: make(chan string, 1024)}
-		m.reg, err = s.NewRegistry(breaker.RegistryConfig{MaxBreakers: n, Defaults: breaker.Config{
+		m.reg, err = s.NewRegistry(breaker.RegistryConfig{MaxKeys: n, Defaults: breaker.Config{
 			Hooks: breaker.Hooks{OnStateChange: func(c breaker.StateChange) {
 				ch := m.shut
 				if c.To == breaker.Open {

@@ -238,7 +238,7 @@ func TestTenThousandCircuitsRunWithoutRoundErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	reg, err := s.NewRegistry(breaker.RegistryConfig{MaxBreakers: 10_000})
+	reg, err := s.NewRegistry(breaker.RegistryConfig{MaxKeys: 10_000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -227,7 +227,7 @@ func TestThousandCircuits(t *testing.T) {
 	if len(s.Circuits) != 1000 || s.History != 5 || len(s.Circuits[0].History.FailureRate) != 5 {
 		t.Fatalf("%d circuits, history of %d", len(s.Circuits), len(s.Circuits[0].History.FailureRate))
 	}
-	for _, b := range f.breakers.Breakers()[:500] {
+	for _, b := range f.breakers.All()[:500] {
 		f.breakers.Remove(b.Name())
 	}
 	f.clk.Advance(time.Second)

@@ -63,7 +63,7 @@ func (j Jitter) String() string {
 
 // Config describes a retry policy. The zero Config is a valid policy with
 // the defaults: 4 attempts in all (3 retries) after delays of 1 s, 2 s and
-// 4 s, each ±20 %, never retrying a Rejection such as breaker.ErrOpen, with a retry budget of
+// 4 s, each ±20 %, never retrying a rejection such as breaker.ErrOpen, with a retry budget of
 // its own (see BudgetConfig).
 //
 // New checks a Config once and returns a *ConfigError naming the first

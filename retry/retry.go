@@ -215,20 +215,12 @@ func (p *Policy) nextDelay(ctx context.Context, attempt int, prev time.Duration,
 	return d, nil
 }
 
-// Rejection is implemented by the errors of a policy that turned a call
-// away without running it: an open circuit (breaker.ErrOpen), and every
-// policy that sheds load. Retrying one at once only wastes attempts, so
-// a policy does not, unless the error is listed in RetryOn. A rejection
-// that knows when it ends says so through Options.Gate or DelayHinter.
-type Rejection interface {
-	error
-	Rejected() bool
-}
-
 // retryable reports whether err may be retried, in this order: a Permanent
-// error is not; a Retryable one is; an error in DoNotRetryOn is not; one in RetryOn is; a Rejection is not; RetryIf
-// decides when set; any other error is retried unless RetryOn or RetryIf
-// is set.
+// error is not; a Retryable one is; an error in DoNotRetryOn is not; one
+// in RetryOn is; a rejection (an error with a Rejected() bool method that
+// says true: an open circuit, a policy shedding load) is not, since
+// retrying it at once only wastes attempts; RetryIf decides when set; any
+// other error is retried unless RetryOn or RetryIf is set.
 func (s *settings) retryable(err error) bool {
 	var pe *permanentError
 	if errors.As(err, &pe) {

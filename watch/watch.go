@@ -90,7 +90,7 @@ func (l *List) Snapshot() ([]*breaker.Breaker, []*retry.Policy) {
 	retries := append([]*retry.Policy(nil), l.retries...)
 	l.mu.Unlock()
 	for _, r := range registries {
-		all = append(all, r.Breakers()...)
+		all = append(all, r.All()...)
 	}
 	return unique(all), retries
 }

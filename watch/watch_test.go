@@ -49,8 +49,8 @@ func TestReport(t *testing.T) {
 // while the name has others. (Before, calls fell from 1005 to 1001, which
 // Prometheus reads as a reset.) When the name has none left, it goes.
 func TestCountersSurviveEviction(t *testing.T) {
-	a, _ := breaker.NewRegistry(breaker.RegistryConfig{MaxBreakers: 1})
-	b, _ := breaker.NewRegistry(breaker.RegistryConfig{MaxBreakers: 1})
+	a, _ := breaker.NewRegistry(breaker.RegistryConfig{MaxKeys: 1})
+	b, _ := breaker.NewRegistry(breaker.RegistryConfig{MaxKeys: 1})
 	var l watch.List
 	l.AddRegistry(a)
 	l.AddRegistry(b)
