@@ -166,12 +166,26 @@ func (s *stack[T]) add(p Policy, gaters []Gater) error {
 		s.typed, s.next = layer(b, s.function(), s.results, gate(gaters)), nil
 		return nil
 	}
-	next := p.Apply(s.erased())
-	if next == nil {
-		return errors.New("its Apply returned nil")
+	next, err := apply(p, s.erased())
+	if err != nil {
+		return err
 	}
 	s.typed, s.next = nil, next
 	return nil
+}
+
+// apply returns p.Apply(next), or what makes it unusable: a nil result,
+// or a panic (a nil pointer of a policy type whose Apply needs it).
+func apply(p Policy, next Next) (wrapped Next, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			wrapped, err = nil, fmt.Errorf("its Apply panicked: %v", r)
+		}
+	}()
+	if wrapped = p.Apply(next); wrapped == nil {
+		return nil, errors.New("its Apply returned nil")
+	}
+	return wrapped, nil
 }
 
 // check reports what makes p unusable.

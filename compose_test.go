@@ -227,6 +227,14 @@ func errString(err error) string {
 	return err.Error()
 }
 
+// fieldPolicy is a policy whose Apply reads its receiver.
+type fieldPolicy struct{ name string }
+
+func (p *fieldPolicy) Apply(next breakwater.Next) breakwater.Next {
+	_ = p.name
+	return next
+}
+
 func TestInvalidStacks(t *testing.T) {
 	ok := func(context.Context) (int, error) { return 1, nil }
 	tests := []struct {
@@ -247,6 +255,7 @@ func TestInvalidStacks(t *testing.T) {
 		{"nil throttle", ok, []breakwater.Policy{breakwater.Throttle(nil)}, "policy 0 (throttle)"},
 		{"nil adaptive limit", ok, []breakwater.Policy{breakwater.AdaptiveLimit(nil)}, "policy 0 (adaptive limit)"},
 		{"nil PolicyFunc", ok, []breakwater.Policy{breakwater.PolicyFunc(nil)}, "policy 0 (breakwater.PolicyFunc): it is nil"},
+		{"nil pointer of a policy type", ok, []breakwater.Policy{(*fieldPolicy)(nil)}, "policy 0 (*breakwater_test.fieldPolicy): its Apply panicked"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
