@@ -58,7 +58,8 @@
 //     Rejected() bool method that says true: retry policies do not retry
 //     it, a breaker counts it as neither success nor failure, and
 //     fallback.IfRejected accepts it. If you know when calls will be let
-//     through again, implement retry.DelayHinter too, and Gater, so that
+//     through again, give the error a RetryAfter() time.Duration method
+//     (outcome.RetryAfter reads it), and implement Gater, so that
 //     a retry or hedge around you asks before it waits.
 //   - A policy that runs attempts of its own tells each which it is with
 //     attempt.With.

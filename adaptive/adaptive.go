@@ -26,8 +26,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/breakwater-go/breakwater/outcome"
+
 	"github.com/breakwater-go/breakwater/clock"
-	"github.com/breakwater-go/breakwater/internal/errs"
 )
 
 // Defaults applied to the zero fields of a Config: Gradient2's.
@@ -254,7 +255,7 @@ func (l *Limiter) Allow(ctx context.Context) (Permit, error) {
 // its answers take, and must not teach the limiter that 100 µs is normal.
 // A failure is sampled as no faster than the baseline, and not at all
 // before there is one. An error that says nothing of the dependency (a
-// policy's rejection, one marked breaker.Ignored) releases the permit
+// policy's rejection, one marked outcome.Ignored) releases the permit
 // unsampled, as Release does. The zero Permit's Done does nothing.
 func (p Permit) Done(err error) {
 	l := p.l
@@ -359,7 +360,7 @@ var errPanicking = errors.New("adaptive: call did not return")
 
 // finish ends a call of Execute: a call that panicked, that its caller
 // cancelled, that a policy inside the limiter turned away, or that an
-// integration marked breaker.Ignored says nothing of the dependency.
+// integration marked outcome.Ignored says nothing of the dependency.
 func (p Permit) finish(ctx context.Context, err error) {
 	if err == errPanicking || errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		p.Release()
@@ -390,8 +391,8 @@ func (l *Limiter) Metrics() Metrics {
 
 // ignored reports an error that says nothing of the dependency's latency.
 func ignored(err error) bool {
-	if o, ok := errs.Verdict(err); ok {
-		return o == errs.Ignored
+	if o, ok := outcome.VerdictOf(err); ok {
+		return o == outcome.Ignored
 	}
-	return errs.Rejected(err)
+	return outcome.Rejected(err)
 }

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/breakwater-go/breakwater/outcome"
+
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/internal/stripe"
 )
@@ -286,7 +288,7 @@ var ErrFailedResult = errors.New("breaker: result counted as a failure")
 
 // failedResult is ErrFailedResult with its verdict: a failure, whatever
 // the Config's lists say.
-var failedResult error = &verdictError{ErrFailedResult, Failure}
+var failedResult = outcome.Mark(ErrFailedResult, outcome.Failure)
 
 // ExecuteWith runs fn through b, like Execute, adjusted by opts.
 func ExecuteWith[T any](ctx context.Context, b *Breaker, opts Options[T], fn func(context.Context) (T, error)) (T, error) {
@@ -323,7 +325,7 @@ func (p permit) doneAt(ctx context.Context, err *error) {
 }
 
 // finish records the outcome of a permitted call.
-func (b *Breaker) finish(p permit, ctx context.Context, o outcome, err error) {
+func (b *Breaker) finish(p permit, ctx context.Context, o verdict, err error) {
 	e := p.e
 	if e == unrecorded {
 		return
@@ -372,7 +374,7 @@ func (b *Breaker) finish(p permit, ctx context.Context, o outcome, err error) {
 
 // record applies an outcome to the state it was admitted in.
 // ctx is the call's: the state change the outcome causes carries it.
-func (b *Breaker) record(ctx context.Context, e *epoch, o outcome, slow bool, at time.Duration, err error) {
+func (b *Breaker) record(ctx context.Context, e *epoch, o verdict, slow bool, at time.Duration, err error) {
 	switch e.state {
 	case Closed:
 		b.recordClosed(ctx, e, o, slow, at, err)
@@ -381,7 +383,7 @@ func (b *Breaker) record(ctx context.Context, e *epoch, o outcome, slow bool, at
 	}
 }
 
-func (b *Breaker) recordClosed(ctx context.Context, e *epoch, o outcome, slow bool, at time.Duration, err error) {
+func (b *Breaker) recordClosed(ctx context.Context, e *epoch, o verdict, slow bool, at time.Duration, err error) {
 	// The run of failures is kept with a window too, for Metrics and
 	// ReadyToTrip.
 	var c Counts
@@ -414,7 +416,7 @@ func (b *Breaker) recordClosed(ctx context.Context, e *epoch, o outcome, slow bo
 	}
 }
 
-func (b *Breaker) recordProbe(ctx context.Context, e *epoch, o outcome, slow bool, err error) {
+func (b *Breaker) recordProbe(ctx context.Context, e *epoch, o verdict, slow bool, err error) {
 	failed := o == failure || slow // a slow probe fails, window or not
 	// The slot is given back even if a state-change hook run by the
 	// transition panics: always when the limit is on probes in flight; per

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-go/breakwater/outcome"
+
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 )
@@ -614,7 +616,7 @@ func TestFailuresAllocateNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range []error{errBoom, innerRejection{}, breaker.WithVerdict(errBoom, breaker.Ignored)} {
+	for _, e := range []error{errBoom, innerRejection{}, outcome.Mark(errBoom, outcome.Ignored)} {
 		fn := func(context.Context) error { return e }
 		if n := testing.AllocsPerRun(100, func() { _ = b.Do(context.Background(), fn) }); n != 0 {
 			t.Errorf("a call failing with %v allocates %v times", e, n)

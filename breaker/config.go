@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock"
-	"github.com/breakwater-go/breakwater/internal/errs"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 // Defaults applied to the zero fields of a Config.
@@ -407,15 +407,12 @@ func rateOK(r float64) bool { return r >= 0 && r <= 1 } // false for NaN
 
 // RetryAfter returns the delay a server asked for that err carries: the
 // RetryAfter method's of the first error in err's tree that has one (as
-// retry.After's errors, and those of bwhttp and bwgrpc for a 429, a 503 or
+// outcome.After's errors, and those of bwhttp and bwgrpc for a 429, a 503 or
 // a gRPC pushback, do), or zero. As a Config.OpenDurationFunc, it keeps a
 // circuit open for as long as the server said.
 func RetryAfter(err error) time.Duration {
-	var h interface{ RetryAfter() time.Duration }
-	if errors.As(err, &h) {
-		return h.RetryAfter()
-	}
-	return 0
+	d, _ := outcome.RetryAfter(err)
+	return d
 }
 
 // ProbeLimit says what Config.HalfOpenProbes bounds.
@@ -440,53 +437,14 @@ func (s *settings) openDuration(trips int) time.Duration {
 	return time.Duration(d)
 }
 
-// Outcome is how the end of a call counts for a breaker (and for the
-// other policies that judge a dependency by its calls: a throttle, an
-// adaptive limit).
-type Outcome = errs.Outcome
-
-// The outcomes of a call.
-const (
-	Success = errs.Success
-	Failure = errs.Failure
-	Ignored = errs.Ignored // neither success nor failure
-)
-
-// Verdict is implemented by an error that says itself how the call it ends
-// counts, whatever the breaker's Config says (Ignore, FailOn, IsFailure):
-// an integration that classifies outcomes by its own documented rules (an
-// HTTP status, a gRPC code) returns its errors so. An unknown Outcome
-// counts as a failure.
-type Verdict interface {
-	error
-	Verdict() Outcome
-}
-
-// WithVerdict returns err marked with how the call it ends counts: a
-// Verdict that unwraps to err, so errors.Is and errors.As see through it.
-// WithVerdict(nil, o) is nil.
-func WithVerdict(err error, o Outcome) error {
-	if err == nil {
-		return nil
-	}
-	return &verdictError{err, o}
-}
-
-type verdictError struct {
-	err error
-	o   Outcome
-}
-
-func (e *verdictError) Error() string    { return e.err.Error() }
-func (e *verdictError) Unwrap() error    { return e.err }
-func (e *verdictError) Verdict() Outcome { return e.o }
-
-type outcome = Outcome
+// verdict is how a call counts for the breaker; the names below are the
+// package's own short ones.
+type verdict = outcome.Verdict
 
 const (
-	success = Success
-	failure = Failure
-	ignored = Ignored
+	success = outcome.Success
+	failure = outcome.Failure
+	ignored = outcome.Ignored
 )
 
 // classify decides how err counts, in this order: nil is a success; an
@@ -497,12 +455,12 @@ const (
 // reached the dependency) are ignored; any other
 // error is a failure, unless FailOn or IsFailure is set, in which case it is
 // a success.
-func (s *settings) classify(err error) outcome {
+func (s *settings) classify(err error) verdict {
 	if err == nil {
 		return success
 	}
-	if o, ok := errs.Verdict(err); ok {
-		return o
+	if v, ok := outcome.VerdictOf(err); ok {
+		return v
 	}
 	for _, target := range s.ignore {
 		if errors.Is(err, target) {
@@ -517,7 +475,7 @@ func (s *settings) classify(err error) outcome {
 	if s.isFailure != nil && s.isFailure(err) {
 		return failure
 	}
-	if errors.Is(err, context.Canceled) || errs.Rejected(err) {
+	if errors.Is(err, context.Canceled) || outcome.Rejected(err) {
 		return ignored
 	}
 	if s.isFailure != nil || len(s.failOn) > 0 {

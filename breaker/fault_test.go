@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-go/breakwater/outcome"
+
 	"github.com/breakwater-go/breakwater/breaker"
 )
 
@@ -229,19 +231,19 @@ func TestPanickingClassifierFreesTheProbeSlot(t *testing.T) {
 
 type verdictError struct {
 	error
-	o breaker.Outcome
+	o outcome.Verdict
 }
 
-func (e verdictError) Verdict() breaker.Outcome { return e.o }
+func (e verdictError) Verdict() outcome.Verdict { return e.o }
 
 // An error's own Verdict decides how the call counts, whatever the
 // Config's lists say: an integration classifies by its own rules.
 func TestErrorVerdictDecides(t *testing.T) {
 	b, _ := newBreaker(t, breaker.Config{ConsecutiveFailures: 2, Ignore: []error{errBoom}})
-	_ = run(t, b, verdictError{errBoom, breaker.Failure}) // Ignore lists it, the verdict wins
-	_ = run(t, b, verdictError{errors.New("404"), breaker.Success})
-	_ = run(t, b, verdictError{errors.New("x"), breaker.Ignored})
-	_ = run(t, b, verdictError{errors.New("y"), breaker.Outcome(9)}) // unknown: a failure
+	_ = run(t, b, verdictError{errBoom, outcome.Failure}) // Ignore lists it, the verdict wins
+	_ = run(t, b, verdictError{errors.New("404"), outcome.Success})
+	_ = run(t, b, verdictError{errors.New("x"), outcome.Ignored})
+	_ = run(t, b, verdictError{errors.New("y"), outcome.Verdict(9)}) // unknown: a failure
 	m := b.Metrics()
 	if m.Failures != 2 || m.Successes != 1 || m.Ignored != 1 {
 		t.Fatalf("metrics %+v", m)

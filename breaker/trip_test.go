@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-go/breakwater/outcome"
+
 	"github.com/breakwater-go/breakwater/breaker"
-	"github.com/breakwater-go/breakwater/retry"
 )
 
 func TestTripFor(t *testing.T) {
@@ -49,12 +50,12 @@ func TestTripUntil(t *testing.T) {
 // configured duration holds.
 func TestOpenUntilTheServerSaid(t *testing.T) {
 	b, clk := newBreaker(t, breaker.Config{ConsecutiveFailures: 1, OpenDurationFunc: breaker.RetryAfter, MaxOpenDuration: 10 * time.Minute})
-	_ = run(t, b, retry.After(2*time.Minute, errBoom))
+	_ = run(t, b, outcome.After(2*time.Minute, errBoom))
 	if got := b.Metrics().RetryIn; got != 2*time.Minute {
 		t.Fatalf("open for %v, want the 2m the server asked for", got)
 	}
 	clk.Advance(2 * time.Minute)
-	_ = run(t, b, retry.After(time.Hour, errBoom)) // the probe fails, asking for an hour
+	_ = run(t, b, outcome.After(time.Hour, errBoom)) // the probe fails, asking for an hour
 	if got := b.Metrics().RetryIn; got != 10*time.Minute {
 		t.Fatalf("open for %v, want MaxOpenDuration", got)
 	}

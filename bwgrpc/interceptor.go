@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/breakwater-go/breakwater/outcome"
+
 	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/attempt"
 	"github.com/breakwater-go/breakwater/breaker"
@@ -211,7 +213,7 @@ func (ic *Interceptor) Unary(ctx context.Context, method string, req, reply any,
 		// Attempts run at once: each appends to a copy of opts.
 		err := invoker(ctx, method, req, into, cc, append(opts[:len(opts):len(opts)], grpc.Header(&a.header), grpc.Trailer(&a.trailer), grpc.Peer(&a.peer))...)
 		if local(err) { // never reached the server: not its failure, and the same again if retried
-			return a, retry.Permanent(breaker.WithVerdict(err, breaker.Ignored))
+			return a, outcome.Permanent(outcome.Mark(err, outcome.Ignored))
 		}
 		if hedged {
 			return a, p.hedgeable(ic, ic.counted(err), a.trailer)
@@ -352,7 +354,7 @@ func (p *pushbacks) hedgeable(ic *Interceptor, err error, trailer metadata.MD) e
 			} else {
 				p.until.Store(time.Now().Add(d).UnixNano())
 			}
-			return retry.Retryable(err)
+			return outcome.Retryable(err)
 		}
 	}
 	return ic.retryable(err, trailer)
@@ -394,14 +396,14 @@ func (ic *Interceptor) counted(err error) error {
 	if err == nil {
 		return nil
 	}
-	o := breaker.Success // the caller's business
+	o := outcome.Success // the caller's business
 	switch c := status.Code(err); {
 	case c == codes.Canceled:
-		o = breaker.Ignored // the caller gave up
+		o = outcome.Ignored // the caller gave up
 	case int(c) < len(ic.failOn) && ic.failOn[c]:
-		o = breaker.Failure
+		o = outcome.Failure
 	}
-	return breaker.WithVerdict(err, o) // status.Code sees through it
+	return outcome.Mark(err, o) // status.Code sees through it
 }
 
 // Stream is a grpc.StreamClientInterceptor. Retries cover the opening of
@@ -468,7 +470,7 @@ func allow(ctx context.Context, b *breaker.Breaker) (breaker.Permit, error) {
 	}
 	p, err := b.Allow(ctx)
 	if err != nil {
-		return p, retry.Permanent(&OpenError{err: err})
+		return p, outcome.Permanent(&OpenError{err: err})
 	}
 	return p, nil
 }
@@ -513,16 +515,16 @@ func (ic *Interceptor) retryable(err error, trailer metadata.MD) error {
 	}
 	c := status.Code(err)
 	if int(c) >= len(ic.retryOn) || !ic.retryOn[c] {
-		return retry.Permanent(err)
+		return outcome.Permanent(err)
 	}
 	if v := trailer.Get("grpc-retry-pushback-ms"); len(v) > 0 {
 		d, ok := pushback(v[0])
 		if !ok {
-			return retry.Permanent(err) // the server says: do not retry
+			return outcome.Permanent(err) // the server says: do not retry
 		}
-		return retry.Retryable(retry.After(d, err))
+		return outcome.Retryable(outcome.After(d, err))
 	}
-	return retry.Retryable(err) // the interceptor's codes decide, not the policy's lists
+	return outcome.Retryable(err) // the interceptor's codes decide, not the policy's lists
 }
 
 // pushback parses a grpc-retry-pushback-ms value: a delay, or ok false for
@@ -542,9 +544,7 @@ func pushback(v string) (d time.Duration, ok bool) {
 // cut short by its context with its context's code, keeping the last
 // attempt's error in the message.
 func finalError(err error) error {
-	if v := breaker.Verdict(nil); errors.As(err, &v) && err == error(v) {
-		return errors.Unwrap(err) // the mark was for the breaker
-	}
+	err = outcome.Unmark(err) // the marks were for the policies
 	var oe *breaker.OpenError
 	if errors.As(err, &oe) && err == error(oe) {
 		return &OpenError{err: oe}

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/breakwater-go/breakwater/outcome"
+
 	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/attempt"
 	"github.com/breakwater-go/breakwater/breaker"
@@ -242,10 +244,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp, err := send(req.Context())
-	if v := breaker.Verdict(nil); errors.As(err, &v) && err == error(v) {
-		return resp, errors.Unwrap(err) // the mark was for the breaker
-	}
-	return resp, err
+	return resp, outcome.Unmark(err) // the marks were for the policies
 }
 
 // Responses is what a stack of HTTP calls knows about their responses,
@@ -268,18 +267,18 @@ func (t *Transport) failure(resp *http.Response) error {
 	if !failed && !retried {
 		return nil
 	}
-	o := breaker.Success
+	o := outcome.Success
 	if failed {
-		o = breaker.Failure
+		o = outcome.Failure
 	}
-	var err error = breaker.WithVerdict(&StatusError{Code: resp.StatusCode}, o)
+	var err error = outcome.Mark(&StatusError{Code: resp.StatusCode}, o)
 	if !retried {
-		return retry.Permanent(err)
+		return outcome.Permanent(err)
 	}
 	if d, ok := t.retryAfter(resp); ok {
-		err = retry.After(d, err)
+		err = outcome.After(d, err)
 	}
-	return retry.Retryable(err)
+	return outcome.Retryable(err)
 }
 
 // call is one RoundTrip: its request, and whether the request's own body
@@ -365,7 +364,7 @@ func (b *releasingBody) Close() error {
 }
 
 // attempt sends the request once more and returns its outcome. An error
-// is marked with how it counts for the breaker (breaker.Verdict) and
+// is marked with how it counts for the breaker (outcome.Mark) and
 // whether it is retried (retry.Retryable or retry.Permanent); an answer is
 // judged by failure, for every policy at once.
 func (c *call) attempt(ctx context.Context) (*http.Response, error) {
@@ -374,24 +373,24 @@ func (c *call) attempt(ctx context.Context) (*http.Response, error) {
 	if err != nil {
 		// A body that cannot be replayed is not the host's outcome:
 		// neither success nor failure.
-		return nil, retry.Permanent(breaker.WithVerdict(err, breaker.Ignored))
+		return nil, outcome.Permanent(outcome.Mark(err, outcome.Ignored))
 	}
 	resp, err := t.base.RoundTrip(r)
 	if err == nil {
 		return resp, nil
 	}
-	mark := retry.Permanent
+	mark := outcome.Permanent
 	if t.retryable(nil, err) {
-		mark = retry.Retryable
+		mark = outcome.Retryable
 	}
-	o := breaker.Success
+	o := outcome.Success
 	switch {
 	case errors.Is(err, context.Canceled):
-		o = breaker.Ignored // the caller gave up: says nothing of the host
+		o = outcome.Ignored // the caller gave up: says nothing of the host
 	case t.isFailure(nil, err):
-		o = breaker.Failure
+		o = outcome.Failure
 	}
-	return nil, mark(breaker.WithVerdict(err, o))
+	return nil, mark(outcome.Mark(err, o))
 }
 
 func (t *Transport) canRetry(req *http.Request) bool {

@@ -6,7 +6,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/breakwater-go/breakwater/internal/errs"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 // Policy substitutes a result for a failed call. It is the one policy that
@@ -44,7 +44,7 @@ func (p *Policy[T]) When(cond func(err error) bool) *Policy[T] {
 // load), recognised by a Rejected() bool method that says true: for a
 // fallback used only while the dependency is not being called.
 func IfRejected(err error) bool {
-	return errs.Rejected(err)
+	return outcome.Rejected(err)
 }
 
 // ErrNoAnswer is returned by Execute for a Policy whose Answer is nil.

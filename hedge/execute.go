@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/attempt"
-	"github.com/breakwater-go/breakwater/internal/errs"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 // Options adjust one use of a policy.
@@ -41,8 +41,8 @@ func Execute[T any](ctx context.Context, p *Policy, fn func(context.Context) (T,
 	return ExecuteWith(ctx, p, Options[T]{}, fn)
 }
 
-// outcome is what an attempt returned, or its panic.
-type outcome[T any] struct {
+// result is what an attempt returned, or its panic.
+type result[T any] struct {
 	n        int // the attempt, from 0 (the first call)
 	v        T
 	err      error
@@ -65,7 +65,7 @@ func ExecuteWith[T any](ctx context.Context, p *Policy, opts Options[T], fn func
 		gate = p.cfg.Gate
 	}
 	start := p.cfg.Clock.Now()
-	results := make(chan outcome[T], p.cfg.MaxHedges+1) // never blocks an attempt
+	results := make(chan result[T], p.cfg.MaxHedges+1) // never blocks an attempt
 	cancels := make([]context.CancelFunc, 0, p.cfg.MaxHedges+1)
 	launch := func(n int) {
 		actx, cancel := context.WithCancel(ctx)
@@ -74,7 +74,7 @@ func ExecuteWith[T any](ctx context.Context, p *Policy, opts Options[T], fn func
 			actx = attempt.With(actx, attempt.Info{Number: n + 1, Kind: attempt.Hedge})
 		}
 		go func() {
-			o := outcome[T]{n: n, panicked: errNoReturn}
+			o := result[T]{n: n, panicked: errNoReturn}
 			defer func() {
 				if o.panicked != nil {
 					o.panicked = recover()
@@ -91,7 +91,7 @@ func ExecuteWith[T any](ctx context.Context, p *Policy, opts Options[T], fn func
 	}
 	launch(0)
 	running, started := 1, 1
-	var last outcome[T]
+	var last result[T]
 	settled := false // the attempts that lost are cancelled and drained
 	settle := func(keep int) {
 		settled = true
@@ -125,7 +125,7 @@ func ExecuteWith[T any](ctx context.Context, p *Policy, opts Options[T], fn func
 		running++
 		return true
 	}
-	finish := func(winner outcome[T]) (T, error) {
+	finish := func(winner result[T]) (T, error) {
 		settle(winner.n)
 		release := cancels[winner.n]
 		if winner.panicked != nil {
@@ -162,7 +162,7 @@ func ExecuteWith[T any](ctx context.Context, p *Policy, opts Options[T], fn func
 		select {
 		case o := <-results:
 			running--
-			if o.panicked == nil && errs.Rejected(o.err) && (running > 0 || last.err != nil) {
+			if o.panicked == nil && outcome.Rejected(o.err) && (running > 0 || last.err != nil) {
 				// A policy inside turned this attempt away before it reached
 				// the dependency: as if it had never started. The attempts
 				// still running, or the failure before it, decide the call.
@@ -203,7 +203,7 @@ var errNoReturn = fmt.Errorf("hedge: attempt ended without returning (runtime.Go
 // their results to drop. The call has returned: a drop that panics has no
 // caller to take its panic, so it is recovered and counted
 // (Metrics.DropPanics), and the others are still dropped.
-func drain[T any](results <-chan outcome[T], n int, drop func(T, error), panics *atomic.Uint64) {
+func drain[T any](results <-chan result[T], n int, drop func(T, error), panics *atomic.Uint64) {
 	for range n {
 		o := <-results
 		if drop != nil && o.panicked == nil {

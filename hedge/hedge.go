@@ -25,8 +25,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/breakwater-go/breakwater/outcome"
+
 	"github.com/breakwater-go/breakwater/clock"
-	"github.com/breakwater-go/breakwater/internal/errs"
 )
 
 // Defaults applied to the zero fields of a Config.
@@ -79,13 +80,13 @@ type Config struct {
 	// retry policy on the path.
 	Budget interface{ AllowRetry() bool }
 	// Gate, when set, is asked before each hedge: a non-nil rejection (a
-	// breaker open) stops hedging. breakwater.Wrap sets it to the gate of
-	// the breakers directly inside the hedge.
+	// breaker open) stops hedging. In a stack, the hedge asks the Gaters
+	// directly inside it instead (breakwater.Gater).
 	Gate func() (wait time.Duration, rejection error)
 	// Retryable decides whether a failed attempt's error allows another
-	// attempt. Nil means any error other than one marked permanent (a
-	// Permanent() bool method saying true, as retry.Permanent's errors
-	// have), a policy's rejection, or the call's own context ending.
+	// attempt. Nil means any error other than one marked permanent
+	// (outcome.Permanent), a policy's rejection, or the call's own context
+	// ending.
 	Retryable func(err error) bool
 	// Clock times the delays. Nil means clock.System.
 	Clock clock.Clock
@@ -321,10 +322,10 @@ func (p *Policy) retryable(ctx context.Context, err error) bool {
 	if f := p.cfg.Retryable; f != nil {
 		return f(err)
 	}
-	if m, ok := errs.As[interface{ Permanent() bool }](err); ok && m.Permanent() {
+	if retry, marked := outcome.Retry(err); marked && !retry {
 		return false
 	}
-	return !errs.Rejected(err)
+	return !outcome.Rejected(err)
 }
 
 // Metrics is a snapshot of a hedging policy. Its counters only grow.

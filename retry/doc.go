@@ -18,14 +18,15 @@
 // jitter of 20 %) the three retries of the default 4 attempts wait about
 // 1 s, 2 s and 4 s. Multiplier 1 gives a constant delay; Config.Backoff
 // plugs in any other function. The policy's own delays are capped by
-// MaxDelay; one a server asks for through an error implementing
-// DelayHinter (see After) is waited as asked, capped by MaxRetryAfter. No
+// MaxDelay; one a server asks for (outcome.After, or any error with a
+// RetryAfter() time.Duration method) is waited as asked, capped by
+// MaxRetryAfter. No
 // retry is started whose delay would end after MaxElapsed or the
 // context's deadline, and a delay ends at once when the context is done.
 //
 // # What is retried
 //
-// Any error, except: errors wrapped with Permanent; errors in DoNotRetryOn;
+// Any error, except: errors marked outcome.Permanent; errors in DoNotRetryOn;
 // a rejection (an error with a Rejected() bool method) such as breaker.ErrOpen (retrying an open circuit only wastes attempts) unless
 // it is listed in RetryOn; and, when RetryOn or RetryIf is set, errors they
 // do not select. Options.RetryResult, typed, retries successful results too.

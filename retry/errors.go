@@ -3,7 +3,6 @@ package retry
 import (
 	"errors"
 	"strconv"
-	"time"
 )
 
 // Why a policy stopped retrying, as Error.Cause. A context's error
@@ -74,81 +73,3 @@ func plural(n int) string {
 	}
 	return "s"
 }
-
-// Permanent wraps err so that a policy returns it at once, without
-// retrying. The policy returns err itself, not the wrapper. Permanent(nil)
-// is nil.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &permanentError{err}
-}
-
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
-
-// Permanent reports true: policies that cannot name this package's types
-// (a hedge) recognise the mark by it.
-func (e *permanentError) Permanent() bool { return true }
-
-// Retryable wraps err so that a policy retries it whatever its RetryOn,
-// RetryIf and DoNotRetryOn say, within its attempts, time and budget: the
-// opposite of Permanent, for an integration that decides by its own
-// documented rules which of its outcomes are retried (an HTTP transport, a
-// gRPC interceptor), so that a policy's lists cannot silently override
-// them. Retryable(nil) is nil.
-func Retryable(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &retryableError{err}
-}
-
-type retryableError struct{ err error }
-
-func (e *retryableError) Error() string { return e.err.Error() }
-func (e *retryableError) Unwrap() error { return e.err }
-
-// Permanent reports false: a mark made outside a Permanent one wins.
-func (e *retryableError) Permanent() bool { return false }
-
-// unmark removes a Permanent or Retryable mark from err: the marks are for
-// the policy, not the caller.
-func unmark(err error) error {
-	switch e := err.(type) {
-	case *permanentError:
-		return e.err
-	case *retryableError:
-		return e.err
-	}
-	return err
-}
-
-// DelayHinter is implemented by errors that carry the delay a server asked
-// for before the next attempt, like an HTTP Retry-After header or gRPC's
-// retry pushback. A policy waits that long instead of its own backoff,
-// capped by MaxRetryAfter; a negative delay means "do not retry".
-type DelayHinter interface {
-	RetryAfter() time.Duration
-}
-
-// After wraps err with a server's requested delay d (see DelayHinter).
-// After(d, nil) is nil.
-func After(d time.Duration, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &afterError{d: d, err: err}
-}
-
-type afterError struct {
-	d   time.Duration
-	err error
-}
-
-func (e *afterError) Error() string             { return e.err.Error() }
-func (e *afterError) Unwrap() error             { return e.err }
-func (e *afterError) RetryAfter() time.Duration { return e.d }

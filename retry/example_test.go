@@ -7,6 +7,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/breakwater-go/breakwater/outcome"
+
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/retry"
@@ -77,7 +79,7 @@ func ExamplePermanent() {
 	calls := 0
 	err := p.Do(context.Background(), func(context.Context) error {
 		calls++
-		return retry.Permanent(errors.New("400 Bad Request"))
+		return outcome.Permanent(errors.New("400 Bad Request"))
 	})
 	fmt.Println(err, calls)
 	// Output: 400 Bad Request 1
@@ -92,7 +94,7 @@ func ExampleAfter() {
 	clk.Drive(func() {
 		p.Do(context.Background(), func(context.Context) error {
 			if calls++; calls == 1 {
-				return retry.After(10*time.Second, errors.New("429 Too Many Requests"))
+				return outcome.After(10*time.Second, errors.New("429 Too Many Requests"))
 			}
 			return nil
 		})

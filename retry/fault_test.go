@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-go/breakwater/outcome"
+
 	"github.com/breakwater-go/breakwater/retry"
 )
 
@@ -78,17 +80,17 @@ func TestHugeDelaysStopAtTheBudget(t *testing.T) {
 func TestRetryableOverridesThePolicysLists(t *testing.T) {
 	other := errors.New("other")
 	p, _, _ := newPolicy(t, retry.Config{RetryOn: []error{other}, DoNotRetryOn: []error{errFlaky}, NoBudget: true, Backoff: func(int, error) time.Duration { return 0 }})
-	fn, calls := failing(2, retry.Retryable(errFlaky))
+	fn, calls := failing(2, outcome.Retryable(errFlaky))
 	if err := p.Do(context.Background(), fn); err != nil || *calls != 3 {
 		t.Fatalf("err %v after %d calls; want success on the third", err, *calls)
 	}
 	// Permanent still wins, and the mark does not reach the caller.
-	fn, calls = failing(2, retry.Retryable(retry.Permanent(errFlaky)))
+	fn, calls = failing(2, outcome.Retryable(outcome.Permanent(errFlaky)))
 	if err := p.Do(context.Background(), fn); !errors.Is(err, errFlaky) || *calls != 1 {
 		t.Fatalf("err %v after %d calls; want the permanent error after 1", err, *calls)
 	}
 	p, _, _ = newPolicy(t, retry.Config{MaxAttempts: 2, NoBudget: true, Backoff: func(int, error) time.Duration { return 0 }})
-	fn, _ = failing(5, retry.Retryable(errFlaky))
+	fn, _ = failing(5, outcome.Retryable(errFlaky))
 	var re *retry.Error
 	if err := p.Do(context.Background(), fn); !errors.As(err, &re) || re.Err != errFlaky {
 		t.Fatalf("err %v: want a retry.Error whose Err is the unmarked error", err)

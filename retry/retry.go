@@ -6,9 +6,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/breakwater-go/breakwater/outcome"
+
 	"github.com/breakwater-go/breakwater/attempt"
 	"github.com/breakwater-go/breakwater/clock"
-	"github.com/breakwater-go/breakwater/internal/errs"
 	"github.com/breakwater-go/breakwater/internal/stripe"
 )
 
@@ -130,13 +131,13 @@ func retrying[T any](ctx context.Context, p *Policy, opts *Options[T], fn func(c
 	// n is the attempt that just ended.
 	for n := 1; ; n++ {
 		if opts.abort(v, err) || err != nil && !s.retryable(err) {
-			return v, unmark(err)
+			return v, outcome.Unmark(err)
 		}
 		if s.budget != nil {
 			s.budget.RecordFailure()
 		}
 		if err != nil {
-			history = keep(history, unmark(err))
+			history = keep(history, outcome.Unmark(err))
 		}
 
 		d, cause := p.nextDelay(ctx, n, prev, start, err)
@@ -160,7 +161,7 @@ func retrying[T any](ctx context.Context, p *Policy, opts *Options[T], fn func(c
 			if err == nil { // the result was retryable, but it is still a result
 				return v, nil
 			}
-			return v, &Error{Attempts: n, Cause: cause, Err: unmark(err), Errors: history}
+			return v, &Error{Attempts: n, Cause: cause, Err: outcome.Unmark(err), Errors: history}
 		}
 
 		prev = d
@@ -187,9 +188,8 @@ func (p *Policy) nextDelay(ctx context.Context, attempt int, prev time.Duration,
 		return 0, ErrExhausted
 	}
 	var d time.Duration
-	var hint DelayHinter
-	if errors.As(err, &hint) {
-		d = hint.RetryAfter()
+	if hint, ok := outcome.RetryAfter(err); ok {
+		d = hint
 		if d < 0 { // the server said not to retry
 			return 0, ErrExhausted
 		}
@@ -222,13 +222,8 @@ func (p *Policy) nextDelay(ctx context.Context, attempt int, prev time.Duration,
 // retrying it at once only wastes attempts; RetryIf decides when set; any
 // other error is retried unless RetryOn or RetryIf is set.
 func (s *settings) retryable(err error) bool {
-	var pe *permanentError
-	if errors.As(err, &pe) {
-		return false
-	}
-	var re *retryableError
-	if errors.As(err, &re) {
-		return true
+	if retry, marked := outcome.Retry(err); marked {
+		return retry
 	}
 	for _, target := range s.DoNotRetryOn {
 		if errors.Is(err, target) {
@@ -240,7 +235,7 @@ func (s *settings) retryable(err error) bool {
 			return true
 		}
 	}
-	if errs.Rejected(err) {
+	if outcome.Rejected(err) {
 		return false
 	}
 	if s.RetryIf != nil {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-go/breakwater/outcome"
+
 	"github.com/breakwater-go/breakwater/attempt"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
@@ -190,8 +192,8 @@ func TestWhatIsRetried(t *testing.T) {
 		wantSame  bool  // the error comes back unchanged, not as an *Error
 	}{
 		{"any error by default", retry.Config{}, errFlaky, 4, retry.ErrExhausted, false},
-		{"permanent", retry.Config{}, retry.Permanent(io.EOF), 1, io.EOF, true},
-		{"wrapped permanent", retry.Config{}, fmt.Errorf("read: %w", retry.Permanent(io.EOF)), 1, io.EOF, false},
+		{"permanent", retry.Config{}, outcome.Permanent(io.EOF), 1, io.EOF, true},
+		{"wrapped permanent", retry.Config{}, fmt.Errorf("read: %w", outcome.Permanent(io.EOF)), 1, io.EOF, false},
 		{"do-not-retry list", retry.Config{DoNotRetryOn: []error{io.EOF}}, io.EOF, 1, io.EOF, true},
 		{"do-not-retry beats retry-on", retry.Config{RetryOn: []error{io.EOF}, DoNotRetryOn: []error{io.EOF}}, io.EOF, 1, io.EOF, true},
 		{"retry-on list", retry.Config{RetryOn: []error{errThrottled}}, errThrottled, 4, retry.ErrExhausted, false},
@@ -201,7 +203,7 @@ func TestWhatIsRetried(t *testing.T) {
 		{"open circuit", retry.Config{}, openErr, 1, openErr, true},
 		{"open circuit, even if the predicate says yes", retry.Config{RetryIf: func(error) bool { return true }}, openErr, 1, openErr, true},
 		{"open circuit listed in retry-on", retry.Config{RetryOn: []error{breaker.ErrOpen}}, openErr, 4, retry.ErrExhausted, false},
-		{"server says do not retry", retry.Config{}, retry.After(-1, errThrottled), 1, retry.ErrExhausted, false},
+		{"server says do not retry", retry.Config{}, outcome.After(-1, errThrottled), 1, retry.ErrExhausted, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -279,7 +281,7 @@ func TestAbortIf(t *testing.T) {
 		calls   int
 	}{
 		{"result aborts", []response{{503}, {501}, {200}}, []error{nil, nil, nil}, response{501}, nil, 2},
-		{"error aborts, unmarked", []response{{0}, {0}}, []error{errFlaky, retry.Retryable(io.ErrUnexpectedEOF)}, response{0}, io.ErrUnexpectedEOF, 2},
+		{"error aborts, unmarked", []response{{0}, {0}}, []error{errFlaky, outcome.Retryable(io.ErrUnexpectedEOF)}, response{0}, io.ErrUnexpectedEOF, 2},
 		{"otherwise retries", []response{{503}, {200}}, []error{nil, nil}, response{200}, nil, 2},
 	}
 	for _, tt := range tests {
@@ -305,7 +307,7 @@ func TestRetryAfterHintIsHonouredAndCapped(t *testing.T) {
 	// The server's delay is honoured past the policy's own MaxDelay (gRFC
 	// A6: retry after exactly the pushback), up to MaxRetryAfter.
 	p, clk, delays := newPolicy(t, retry.Config{Delay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond, MaxRetryAfter: 10 * time.Second})
-	hints := []error{retry.After(7*time.Second, errFlaky), retry.After(484289*time.Hour, errFlaky), retry.After(0, errFlaky)}
+	hints := []error{outcome.After(7*time.Second, errFlaky), outcome.After(484289*time.Hour, errFlaky), outcome.After(0, errFlaky)}
 	n := 0
 	var err error
 	clk.Drive(func() {
@@ -329,7 +331,7 @@ func TestRetryAfterHintBeyondTimeBudgetStops(t *testing.T) {
 	p, clk, _ := newPolicy(t, retry.Config{MaxElapsed: 30 * time.Second, MaxDelay: time.Minute})
 	var err error
 	clk.Drive(func() {
-		err = p.Do(context.Background(), func(context.Context) error { return retry.After(time.Minute, errFlaky) })
+		err = p.Do(context.Background(), func(context.Context) error { return outcome.After(time.Minute, errFlaky) })
 	})
 	if !errors.Is(err, retry.ErrMaxElapsed) {
 		t.Fatalf("err = %v", err)

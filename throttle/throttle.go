@@ -33,8 +33,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/breakwater-go/breakwater/outcome"
+
 	"github.com/breakwater-go/breakwater/clock"
-	"github.com/breakwater-go/breakwater/internal/errs"
 )
 
 // Defaults applied to the zero fields of a Config.
@@ -301,8 +302,8 @@ func (t *Throttle) admitLocked(draw float64) float64 {
 // taken back: one a policy inside the throttle turned away (an error with
 // a Rejected() bool method saying true: a bulkhead full, a circuit open),
 // one its caller cancelled (context.Canceled), one an integration marked
-// breaker.Ignored. An error an integration marked breaker.Success is an
-// answer, accepted; only errors marked breaker.Failure, or unmarked, are
+// outcome.Ignored. An error an integration marked outcome.Success is an
+// answer, accepted; only errors marked outcome.Failure, or unmarked, are
 // put to Refused.
 func (p Permit) Done(err error) {
 	if p.t != nil {
@@ -312,13 +313,13 @@ func (p Permit) Done(err error) {
 
 func (t *Throttle) done(err error) {
 	if err != nil && err != errPanicked {
-		o, marked := errs.Verdict(err)
+		o, marked := outcome.VerdictOf(err)
 		switch {
-		case marked && o == errs.Ignored,
-			!marked && (errs.Rejected(err) || errors.Is(err, context.Canceled)):
+		case marked && o == outcome.Ignored,
+			!marked && (outcome.Rejected(err) || errors.Is(err, context.Canceled)):
 			t.takeBack()
 			return
-		case marked && o == errs.Success:
+		case marked && o == outcome.Success:
 			err = nil
 		}
 	}

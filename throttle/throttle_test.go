@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/outcome"
+
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/throttle"
 )
@@ -225,9 +226,9 @@ func TestVerdictsDecide(t *testing.T) {
 		err                        error
 		requests, accepts, refused int64
 	}{
-		{breaker.WithVerdict(errTooMany, breaker.Failure), 1, 0, 1},
-		{breaker.WithVerdict(errTooMany, breaker.Success), 1, 1, 0},
-		{breaker.WithVerdict(errTooMany, breaker.Ignored), 0, 0, 0},
+		{outcome.Mark(errTooMany, outcome.Failure), 1, 0, 1},
+		{outcome.Mark(errTooMany, outcome.Success), 1, 1, 0},
+		{outcome.Mark(errTooMany, outcome.Ignored), 0, 0, 0},
 		{context.Canceled, 0, 0, 0},
 		{errTooMany, 1, 0, 1},
 	}

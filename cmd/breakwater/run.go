@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/breakwater-go/breakwater/outcome"
+
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/retry"
 )
@@ -349,7 +351,7 @@ func (r *runner) attempt(sig, ctx context.Context) error {
 	err = r.exec(sig, ctx)
 	if errors.Is(err, errCannotRun) || sig.Err() != nil {
 		r.release(gen) // not the dependency's outcome: leave the circuit alone
-		return retry.Permanent(err)
+		return outcome.Permanent(err)
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
@@ -359,7 +361,7 @@ func (r *runner) attempt(sig, ctx context.Context) error {
 	failed := err != nil && (r.failAny || ee.timedOut || r.failCodes == nil && retryable || r.failCodes[ee.code])
 	r.record(gen, failed)
 	if err != nil && (!retryable || r.opened) {
-		return retry.Permanent(err)
+		return outcome.Permanent(err)
 	}
 	return err
 }
@@ -397,7 +399,7 @@ func (r *runner) admit() (gen int, err error) {
 		return gen, err
 	}
 	if r.f.strictState {
-		return 0, retry.Permanent(fmt.Errorf("%w (%v)", errStateUnusable, uerr))
+		return 0, outcome.Permanent(fmt.Errorf("%w (%v)", errStateUnusable, uerr))
 	}
 	if st, lerr := r.store.load(); lerr == nil {
 		if c := st.Circuits[r.f.key]; c != nil && c.State == breaker.Open && now.Before(c.OpenUntil) {
