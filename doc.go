@@ -22,6 +22,8 @@
 //     found from latency).
 //   - fallback: substitute results.
 //   - attempt: which attempt of a call is running.
+//   - outcome: what the end of a call means to the policies (a rejection,
+//     a verdict for the breaker, retry marks, a delay asked for).
 //   - bwhttp: a RoundTripper, a client and a health handler for net/http.
 //   - clock and clock/clocktest: the time seam every component takes, and
 //     a fake clock for tests.
