@@ -231,3 +231,49 @@ func TestEveryBuiltinAppliesByHand(t *testing.T) {
 		}
 	}
 }
+
+// A failed result counts against the breaker as the stack's Failure says,
+// hooks see Failure's error, and a Failure that panics counts the call as
+// failed, as a panic of the function would, the panic going on.
+func TestFailedResultsThroughABreaker(t *testing.T) {
+	var hookErr error
+	b, err := breaker.New(breaker.Config{ConsecutiveFailures: 2,
+		Hooks: breaker.Hooks{OnFailure: func(_ context.Context, e breaker.CallEvent) { hookErr = e.Err }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := 0
+	call, err := breakwater.WrapWith(func(context.Context) (int, error) { return status, nil },
+		breakwater.Results[int]{Failure: unavailable}, breakwater.Breaker(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []int{503, 200, 500} {
+		status = s
+		if v, err := call(context.Background()); v != s || err != nil {
+			t.Fatalf("got %v, %v; want %d unchanged", v, err, s)
+		}
+	}
+	if !errors.Is(hookErr, errUnavailable) || b.State() != breaker.Closed {
+		t.Fatalf("hook saw %v; state %v", hookErr, b.State())
+	}
+	status = 502
+	call(context.Background())
+	if _, err := call(context.Background()); !errors.Is(err, breaker.ErrOpen) {
+		t.Fatalf("after two failed results in a row: %v", err)
+	}
+	b.Reset()
+	panicky, _ := breakwater.WrapWith(func(context.Context) (int, error) { return 1, nil },
+		breakwater.Results[int]{Failure: func(int) error { panic("check") }}, breakwater.Breaker(b))
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the panic of Failure did not go on")
+			}
+		}()
+		panicky(context.Background())
+	}()
+	if m := b.Metrics(); m.Failures != 4 {
+		t.Fatalf("Failures = %d, want 4: the panicking check counts as failed", m.Failures)
+	}
+}

@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/breakwater-go/breakwater/outcome"
-
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/internal/stripe"
 )
@@ -269,42 +267,6 @@ func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T
 	defer p.doneAt(ctx, &err)
 	err = errPanicking // still set when doneAt runs if fn panics
 	v, err = fn(ctx)
-	return v, err
-}
-
-// Options adjust the calls made with ExecuteWith, whose result type is T.
-type Options[T any] struct {
-	// FailResult, when set, is asked about every successful result; true
-	// counts the call as a failure (a response whose status says the
-	// dependency is in trouble), though the result is still returned, with
-	// a nil error. Hooks see the call's error as ErrFailedResult. If
-	// FailResult panics, the call counts as failed and the panic goes on.
-	FailResult func(result T) bool
-}
-
-// ErrFailedResult is the error call hooks see for a successful call whose
-// result Options.FailResult counted as a failure.
-var ErrFailedResult = errors.New("breaker: result counted as a failure")
-
-// failedResult is ErrFailedResult with its verdict: a failure, whatever
-// the Config's lists say.
-var failedResult = outcome.Mark(ErrFailedResult, outcome.Failure)
-
-// ExecuteWith runs fn through b, like Execute, adjusted by opts.
-func ExecuteWith[T any](ctx context.Context, b *Breaker, opts Options[T], fn func(context.Context) (T, error)) (T, error) {
-	if opts.FailResult == nil {
-		return Execute(ctx, b, fn)
-	}
-	v, err := Execute(ctx, b, func(ctx context.Context) (T, error) {
-		v, err := fn(ctx)
-		if err == nil && opts.FailResult(v) { // a panic here counts as a failure, as fn's would
-			return v, failedResult
-		}
-		return v, err
-	})
-	if err == failedResult { // recorded as a failure; the caller gets the result
-		err = nil
-	}
 	return v, err
 }
 

@@ -548,44 +548,6 @@ func TestMetricsTimeInState(t *testing.T) {
 	}
 }
 
-// A result can count as a failure: the caller still gets it, unchanged.
-func TestFailResult(t *testing.T) {
-	var hookErr error
-	b, _ := newBreaker(t, breaker.Config{ConsecutiveFailures: 2, FailOn: []error{io.EOF},
-		Hooks: breaker.Hooks{OnFailure: func(_ context.Context, e breaker.CallEvent) { hookErr = e.Err }}})
-	opts := breaker.Options[int]{FailResult: func(status int) bool { return status >= 500 }}
-	call := func(status int) (int, error) {
-		return breaker.ExecuteWith(context.Background(), b, opts, func(context.Context) (int, error) { return status, nil })
-	}
-	if v, err := call(503); v != 503 || err != nil {
-		t.Fatalf("got %v, %v; want the result unchanged", v, err)
-	}
-	if !errors.Is(hookErr, breaker.ErrFailedResult) {
-		t.Fatalf("hook saw %v", hookErr)
-	}
-	_, _ = call(200) // a success ends the run
-	_, _ = call(500)
-	wantState(t, b, breaker.Closed)
-	_, _ = call(502)
-	wantState(t, b, breaker.Open)
-	if _, err := call(200); !errors.Is(err, breaker.ErrOpen) {
-		t.Fatalf("open: %v", err)
-	}
-	m := b.Metrics()
-	if m.Failures != 3 || m.Successes != 1 {
-		t.Fatalf("metrics %+v", m)
-	}
-	// A panicking FailResult counts the call as failed.
-	b.Reset()
-	panicky := breaker.Options[int]{FailResult: func(int) bool { panic("check") }}
-	mustPanic(t, func() {
-		_, _ = breaker.ExecuteWith(context.Background(), b, panicky, func(context.Context) (int, error) { return 1, nil })
-	})
-	if got := b.Metrics().Failures; got != 4 {
-		t.Fatalf("Failures = %d after a panicking FailResult", got)
-	}
-}
-
 // innerRejection is what a policy inside the breaker returns when it
 // turns a call away before it reaches the dependency.
 type innerRejection struct{}
