@@ -251,7 +251,7 @@ func (s *stack[T]) outermost() func(context.Context) (T, error) {
 			}
 			return fb.Answer(ctx, err)
 		}
-		if fr := (*failedResult)(nil); errors.As(err, &fr) {
+		if isFailedResult(err) {
 			return v, nil // the last answer is the answer
 		}
 		return v, err
@@ -264,6 +264,30 @@ type failedResult struct{ err error }
 
 func (e *failedResult) Error() string { return e.err.Error() }
 func (e *failedResult) Unwrap() error { return e.err }
+
+// isFailedResult reports whether err's tree holds a failedResult. It
+// walks the tree as errors.As does, without the allocation errors.As costs
+// for its target: a rejection stays allocation-free.
+func isFailedResult(err error) bool {
+	for err != nil {
+		switch e := err.(type) {
+		case *failedResult:
+			return true
+		case interface{ Unwrap() error }:
+			err = e.Unwrap()
+		case interface{ Unwrap() []error }:
+			for _, u := range e.Unwrap() {
+				if isFailedResult(u) {
+					return true
+				}
+			}
+			return false
+		default:
+			return false
+		}
+	}
+	return false
+}
 
 // failing returns fn with the results failure finds failed turned into
 // errors.

@@ -277,3 +277,22 @@ func TestFailedResultsThroughABreaker(t *testing.T) {
 		t.Fatalf("Failures = %d, want 4: the panicking check counts as failed", m.Failures)
 	}
 }
+
+// A rejection through a stack that knows its results allocates nothing,
+// as it does through Wrap.
+func TestRejectionThroughResultsAllocatesNothing(t *testing.T) {
+	b, err := breaker.New(breaker.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.ForceOpen()
+	call, err := breakwater.WrapWith(func(context.Context) (int, error) { return 200, nil },
+		breakwater.Results[int]{Failure: unavailable}, breakwater.Breaker(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if n := testing.AllocsPerRun(100, func() { _, _ = call(ctx) }); n != 0 {
+		t.Fatalf("%v allocations a rejected call", n)
+	}
+}
