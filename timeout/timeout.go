@@ -109,8 +109,10 @@ type Options[T any] struct {
 	// caller. The time limit still ends the context. Without Keep, the
 	// context ends when ExecuteWith returns.
 	Keep func(v T, err error, release func()) T
-	// Drop, when set, is given the result and error of a call abandoned at
-	// the time limit, once it returns at last: close a response's body.
+	// Drop, when set, is given the result and error of a call that ran out
+	// of time, once it returns: close a response's body. For a call
+	// abandoned at the time limit it runs on the call's goroutine, where a
+	// panic of Drop is recovered, having no caller to go to.
 	Drop func(v T, err error)
 }
 
@@ -145,7 +147,7 @@ func ExecuteWith[T any](ctx context.Context, p *Policy, opts Options[T], fn func
 			if r.goexit || r.panic != nil || handed.CompareAndSwap(false, true) {
 				done <- r
 			} else if opts.Drop != nil {
-				opts.Drop(r.v, r.err)
+				dropAbandoned(opts.Drop, r.v, r.err)
 			}
 		}()
 		defer func() {
@@ -166,7 +168,12 @@ func ExecuteWith[T any](ctx context.Context, p *Policy, opts Options[T], fn func
 			runtime.Goexit()
 		}
 		if r.err != nil && ctx.Err() == nil && context.Cause(tctx) == p.err {
-			return r.v, p.err // the call gave up because of our deadline
+			// The call gave up because of our deadline: the caller gets the
+			// timeout, and what the call returned is dropped.
+			if opts.Drop != nil {
+				opts.Drop(r.v, r.err)
+			}
+			return zero, p.err
 		}
 		if opts.Keep != nil {
 			r.v = opts.Keep(r.v, r.err, cancel) // if Keep panics, it kept nothing
@@ -186,6 +193,14 @@ func ExecuteWith[T any](ctx context.Context, p *Policy, opts Options[T], fn func
 		}
 		return zero, p.err
 	}
+}
+
+// dropAbandoned gives drop the result of a call abandoned at the deadline,
+// on the call's own goroutine: nobody is left to take a panic of drop
+// there, so it is recovered rather than allowed to end the process.
+func dropAbandoned[T any](drop func(T, error), v T, err error) {
+	defer func() { _ = recover() }()
+	drop(v, err)
 }
 
 // withTimeout returns a context that ends after p.d with cause p.err, by

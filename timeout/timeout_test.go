@@ -219,3 +219,55 @@ func TestDropTakesTheAbandonedResult(t *testing.T) {
 		t.Fatalf("dropped %d, want 7", v)
 	}
 }
+
+// A Drop that panics on the goroutine of an abandoned call has no caller
+// to take its panic: it is recovered, and the process goes on. (A panic
+// there would end the process.)
+func TestAPanickingDropOfAnAbandonedCallIsRecovered(t *testing.T) {
+	p, clk := newPolicy(t, time.Second)
+	proceed := make(chan struct{})
+	dropped := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		_, err := timeout.ExecuteWith(context.Background(), p, timeout.Options[int]{
+			Drop: func(int, error) { close(dropped); panic("drop") },
+		}, func(context.Context) (int, error) { <-proceed; return 7, nil })
+		done <- err
+	}()
+	if err := clk.WaitForTimers(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	if err := <-done; !errors.Is(err, timeout.ErrTimeout) {
+		t.Fatalf("err = %v", err)
+	}
+	close(proceed)
+	<-dropped
+}
+
+// A call that gives up at the deadline with a result and an error has its
+// result dropped: the caller gets the timeout, not the result.
+func TestAResultReturnedWithTheDeadlinesErrorIsDropped(t *testing.T) {
+	p, clk := newPolicy(t, time.Second)
+	dropped := make(chan int, 1)
+	done := make(chan error)
+	go func() {
+		_, err := timeout.ExecuteWith(context.Background(), p, timeout.Options[int]{
+			Drop: func(v int, _ error) { dropped <- v },
+		}, func(ctx context.Context) (int, error) {
+			<-ctx.Done()
+			return 7, ctx.Err() // a partial result, and the deadline's error
+		})
+		done <- err
+	}()
+	if err := clk.WaitForTimers(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Second)
+	if err := <-done; !errors.Is(err, timeout.ErrTimeout) {
+		t.Fatalf("err = %v", err)
+	}
+	if v := <-dropped; v != 7 {
+		t.Fatalf("dropped %d", v)
+	}
+}
