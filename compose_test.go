@@ -48,7 +48,7 @@ func newStack(t *testing.T, bc breaker.Config, rc retry.Config) stack {
 }
 
 func TestRetryOutsideBreakerStopsWhenTheCircuitOpens(t *testing.T) {
-	s := newStack(t, breaker.Config{ConsecutiveFailures: 2}, retry.Config{MaxAttempts: 5})
+	s := newStack(t, breaker.Config{Trip: breaker.Consecutive(2)}, retry.Config{MaxAttempts: 5})
 	calls := 0
 	var err error
 	start := s.clk.Now()
@@ -79,7 +79,7 @@ func TestRetryOutsideBreakerStopsWhenTheCircuitOpens(t *testing.T) {
 // When the circuit will let a probe through before the retry's delay ends,
 // the retry waits as usual and its next attempt is the probe.
 func TestRetryWaitsForAProbeDueWithinItsDelay(t *testing.T) {
-	s := newStack(t, breaker.Config{ConsecutiveFailures: 1, OpenDuration: 500 * time.Millisecond}, retry.Config{MaxAttempts: 3})
+	s := newStack(t, breaker.Config{Trip: breaker.Consecutive(1), OpenDuration: 500 * time.Millisecond}, retry.Config{MaxAttempts: 3})
 	calls := 0
 	var err error
 	s.clk.Drive(func() {
@@ -106,7 +106,7 @@ func mustTimeout(t *testing.T, clk *clocktest.Fake) *timeout.Policy {
 }
 
 func TestBreakerOutsideRetryCountsASequenceAsOneFailure(t *testing.T) {
-	s := newStack(t, breaker.Config{ConsecutiveFailures: 2}, retry.Config{MaxAttempts: 3})
+	s := newStack(t, breaker.Config{Trip: breaker.Consecutive(2)}, retry.Config{MaxAttempts: 3})
 	calls := 0
 	protected, err := breakwater.Wrap(func(context.Context) (int, error) { calls++; return 0, errBad },
 		breakwater.Breaker(s.b), breakwater.Retry(s.r))
@@ -157,7 +157,7 @@ func TestTimeoutAbandonsACallThatIgnoresItsContext(t *testing.T) {
 }
 
 func TestFallbackVariants(t *testing.T) {
-	s := newStack(t, breaker.Config{ConsecutiveFailures: 1}, retry.Config{})
+	s := newStack(t, breaker.Config{Trip: breaker.Consecutive(1)}, retry.Config{})
 	failing := func(context.Context) (string, error) { return "", io.EOF }
 
 	with := func(fb *fallback.Policy[string], policies ...breakwater.Policy) (string, error) {
@@ -188,7 +188,7 @@ func TestFallbackVariants(t *testing.T) {
 }
 
 func TestOneBreakerServesCallsOfDifferentTypes(t *testing.T) {
-	s := newStack(t, breaker.Config{ConsecutiveFailures: 2}, retry.Config{})
+	s := newStack(t, breaker.Config{Trip: breaker.Consecutive(2)}, retry.Config{})
 	getName, _ := breakwater.Wrap(func(context.Context) (string, error) { return "", errBad }, breakwater.Breaker(s.b))
 	getAge, _ := breakwater.Wrap(func(context.Context) (int, error) { return 0, errBad }, breakwater.Breaker(s.b))
 	getName(context.Background())
@@ -320,7 +320,7 @@ func unavailable(code int) error {
 // caller still gets the last result, with a nil error.
 func TestFailedResultsOpenTheCircuit(t *testing.T) {
 	for _, between := range []breakwater.Policy{nil, testpolicy.Cap(10)} {
-		s := newStack(t, breaker.Config{ConsecutiveFailures: 2}, retry.Config{MaxAttempts: 5})
+		s := newStack(t, breaker.Config{Trip: breaker.Consecutive(2)}, retry.Config{MaxAttempts: 5})
 		calls := 0
 		status := func(context.Context) (int, error) { calls++; return 503, nil }
 		policies := []breakwater.Policy{breakwater.Retry(s.r), breakwater.Breaker(s.b)}

@@ -25,7 +25,7 @@ func Example() {
 		fmt.Printf(format+"\n", args...)
 	}
 	b, _ := breaker.New(breaker.Config{
-		Name: "payments-api", ConsecutiveFailures: 2, OpenDuration: 20 * time.Second,
+		Name: "payments-api", Trip: breaker.Consecutive(2), OpenDuration: 20 * time.Second,
 		Ignore: []error{timeout.ErrTimeout}, // slow is not down: count server errors only
 		Clock:  clk,
 		Hooks:  breaker.Hooks{OnStateChange: func(c breaker.StateChange) { say("circuit %v -> %v", c.From, c.To) }},
@@ -80,7 +80,7 @@ func Example() {
 
 // A handler's view: a cached answer while the circuit is open.
 func ExampleResults_fallback() {
-	b, _ := breaker.New(breaker.Config{Name: "recommendations", ConsecutiveFailures: 1})
+	b, _ := breaker.New(breaker.Config{Name: "recommendations", Trip: breaker.Consecutive(1)})
 	b.Trip()
 
 	recommend := func(ctx context.Context) ([]string, error) { return []string{"live"}, nil }

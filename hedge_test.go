@@ -68,7 +68,7 @@ func TestHedgeInAStack(t *testing.T) {
 func TestHedgeDoesNotHedgeIntoAnOpenCircuit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h, _ := hedge.New(hedge.Config{Delay: 10 * time.Millisecond})
-		b, _ := breaker.New(breaker.Config{ConsecutiveFailures: 1})
+		b, _ := breaker.New(breaker.Config{Trip: breaker.Consecutive(1)})
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		b.Trip()

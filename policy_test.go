@@ -19,7 +19,7 @@ import (
 // A policy written in another package composes with the built-ins, and its
 // rejection is recognised by them without either knowing the other.
 func TestPolicyOfAnotherPackageComposes(t *testing.T) {
-	s := newStack(t, breaker.Config{ConsecutiveFailures: 5}, retry.Config{MaxAttempts: 3})
+	s := newStack(t, breaker.Config{Trip: breaker.Consecutive(5)}, retry.Config{MaxAttempts: 3})
 	release := make(chan struct{})
 	entered := make(chan struct{}, 1)
 	slow := func(context.Context) (string, error) {
@@ -57,7 +57,7 @@ func TestPolicyOfAnotherPackageComposes(t *testing.T) {
 // next may run concurrently: a policy that races two runs gets the
 // winner's result, with built-in layers inside and outside it.
 func TestNextRunsConcurrently(t *testing.T) {
-	s := newStack(t, breaker.Config{ConsecutiveFailures: 100}, retry.Config{MaxAttempts: 2})
+	s := newStack(t, breaker.Config{Trip: breaker.Consecutive(100)}, retry.Config{MaxAttempts: 2})
 	type callID struct{}
 	type callState struct {
 		id   int

@@ -72,7 +72,7 @@ func TestAGaterOfAnotherPackageStopsTheRetry(t *testing.T) {
 // The protected function knows which attempt it is running, and each
 // attempt's error is kept.
 func TestAttemptInfoAndEveryAttemptsError(t *testing.T) {
-	s := newStack(t, breaker.Config{ConsecutiveFailures: 10}, retry.Config{MaxAttempts: 3})
+	s := newStack(t, breaker.Config{Trip: breaker.Consecutive(10)}, retry.Config{MaxAttempts: 3})
 	var seen []attempt.Info
 	errs := []error{errors.New("first"), errors.New("second"), errors.New("third")}
 	var err error
@@ -237,7 +237,7 @@ func TestEveryBuiltinAppliesByHand(t *testing.T) {
 // failed, as a panic of the function would, the panic going on.
 func TestFailedResultsThroughABreaker(t *testing.T) {
 	var hookErr error
-	b, err := breaker.New(breaker.Config{ConsecutiveFailures: 2,
+	b, err := breaker.New(breaker.Config{Trip: breaker.Consecutive(2),
 		Hooks: breaker.Hooks{OnFailure: func(_ context.Context, e breaker.CallEvent) { hookErr = e.Err }}})
 	if err != nil {
 		t.Fatal(err)

@@ -45,7 +45,7 @@ func TestFlakyCallTimeline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tl := &timeline{start: time.Now(), now: time.Now}
 		b, err := breaker.New(breaker.Config{
-			Name: "payments-api", ConsecutiveFailures: 2, OpenDuration: 20 * time.Second,
+			Name: "payments-api", Trip: breaker.Consecutive(2), OpenDuration: 20 * time.Second,
 			Ignore: []error{timeout.ErrTimeout},
 			Hooks: breaker.Hooks{OnStateChange: func(c breaker.StateChange) {
 				tl.add("circuit %v -> %v", c.From, c.To)

@@ -115,7 +115,7 @@ func stackOf(rng *rand.Rand) []*layer {
 				return nil
 			}
 		case 1:
-			b, _ := breaker.New(breaker.Config{ConsecutiveFailures: 2 + rng.IntN(4), OpenDuration: time.Duration(50+rng.IntN(450)) * time.Millisecond})
+			b, _ := breaker.New(breaker.Config{Trip: breaker.Consecutive(2 + rng.IntN(4)), OpenDuration: time.Duration(50+rng.IntN(450)) * time.Millisecond})
 			l.name, l.policy = "breaker", breakwater.Breaker(b)
 			l.check = func(entered int64) error {
 				if m := b.Metrics(); int64(m.Calls+m.Rejections) != entered {

@@ -32,7 +32,7 @@ func BenchmarkClosedSuccess(b *testing.B) {
 // BenchmarkClosedSuccessCountWindow is the same call with a failure-rate
 // breaker over the last 100 calls.
 func BenchmarkClosedSuccessCountWindow(b *testing.B) {
-	br, err := breaker.New(breaker.Config{Name: "bench", CountWindow: 100})
+	br, err := breaker.New(breaker.Config{Name: "bench", Trip: breaker.CountWindow{Size: 100}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func BenchmarkClosedSuccessCountWindow(b *testing.B) {
 // BenchmarkTimeWindow is the same call with a failure-rate breaker over the
 // last 60 s in 60 buckets, on the real clock.
 func BenchmarkTimeWindow(b *testing.B) {
-	br, err := breaker.New(breaker.Config{Name: "bench", TimeWindow: time.Minute, TimeWindowBuckets: 60})
+	br, err := breaker.New(breaker.Config{Name: "bench", Trip: breaker.TimeWindow{Length: time.Minute, Buckets: 60}})
 	if err != nil {
 		b.Fatal(err)
 	}

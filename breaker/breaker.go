@@ -347,7 +347,7 @@ func (b *Breaker) record(ctx context.Context, e *epoch, o verdict, slow bool, at
 
 func (b *Breaker) recordClosed(ctx context.Context, e *epoch, o verdict, slow bool, at time.Duration, err error) {
 	// The run of failures is kept with a window too, for Metrics and
-	// ReadyToTrip.
+	// a TripFunc.
 	var c Counts
 	switch o {
 	case failure:

@@ -142,13 +142,13 @@ func TestCountWindow(t *testing.T) {
 		outcomes string // s: success, f: failure
 		want     breaker.State
 	}{
-		{"below min calls", breaker.Config{CountWindow: 10, MinCalls: 5}, "ffff", breaker.Closed},
-		{"min calls reached", breaker.Config{CountWindow: 10, MinCalls: 5}, "ffffs", breaker.Open},
-		{"rate below threshold", breaker.Config{CountWindow: 4}, "sfsssfss", breaker.Closed},
-		{"rate at threshold", breaker.Config{CountWindow: 4}, "ssff", breaker.Open},
-		{"old failures slide out", breaker.Config{CountWindow: 4, FailureRate: 0.75}, "ffsssssf", breaker.Closed},
-		{"failures not consecutive", breaker.Config{CountWindow: 5, FailureRate: 0.6}, "fsfsf", breaker.Open},
-		{"consecutive as well", breaker.Config{CountWindow: 100, ConsecutiveFailures: 2}, "sff", breaker.Open},
+		{"below min calls", breaker.Config{Trip: breaker.CountWindow{Size: 10, MinCalls: 5}}, "ffff", breaker.Closed},
+		{"min calls reached", breaker.Config{Trip: breaker.CountWindow{Size: 10, MinCalls: 5}}, "ffffs", breaker.Open},
+		{"rate below threshold", breaker.Config{Trip: breaker.CountWindow{Size: 4}}, "sfsssfss", breaker.Closed},
+		{"rate at threshold", breaker.Config{Trip: breaker.CountWindow{Size: 4}}, "ssff", breaker.Open},
+		{"old failures slide out", breaker.Config{Trip: breaker.CountWindow{Size: 4, FailureRate: 0.75}}, "ffsssssf", breaker.Closed},
+		{"failures not consecutive", breaker.Config{Trip: breaker.CountWindow{Size: 5, FailureRate: 0.6}}, "fsfsf", breaker.Open},
+		{"consecutive as well", breaker.Config{Trip: breaker.CountWindow{Size: 100, ConsecutiveFailures: 2}}, "sff", breaker.Open},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,7 +166,7 @@ func TestCountWindow(t *testing.T) {
 }
 
 func TestCountWindowDoesNotTripOnConsecutiveByDefault(t *testing.T) {
-	b, _ := newBreaker(t, breaker.Config{CountWindow: 10})
+	b, _ := newBreaker(t, breaker.Config{Trip: breaker.CountWindow{Size: 10}})
 	for i := 0; i < 5; i++ {
 		run(t, b, errBoom)
 	}
@@ -178,7 +178,7 @@ func TestCountWindowDoesNotTripOnConsecutiveByDefault(t *testing.T) {
 }
 
 func TestTimeWindowExpiresOldBuckets(t *testing.T) {
-	b, clk := newBreaker(t, breaker.Config{TimeWindow: 10 * time.Second, MinCalls: 4})
+	b, clk := newBreaker(t, breaker.Config{Trip: breaker.TimeWindow{Length: 10 * time.Second, MinCalls: 4}})
 	for i := 0; i < 3; i++ {
 		run(t, b, errBoom)
 	}
@@ -196,7 +196,7 @@ func TestTimeWindowExpiresOldBuckets(t *testing.T) {
 }
 
 func TestTimeWindowSlidesBucketByBucket(t *testing.T) {
-	b, clk := newBreaker(t, breaker.Config{TimeWindow: 10 * time.Second, TimeWindowBuckets: 10, MinCalls: 2, FailureRate: 0.6})
+	b, clk := newBreaker(t, breaker.Config{Trip: breaker.TimeWindow{Length: 10 * time.Second, Buckets: 10, FailureRate: 0.6, MinCalls: 2}})
 	run(t, b, errBoom) // bucket 0
 	clk.Advance(5 * time.Second)
 	run(t, b, nil) // bucket 5
@@ -216,7 +216,7 @@ func TestTimeWindowSlidesBucketByBucket(t *testing.T) {
 
 func TestSlowCalls(t *testing.T) {
 	b, clk := newBreaker(t, breaker.Config{
-		CountWindow: 4, SlowCallDuration: time.Second, SlowCallRate: 0.5,
+		Trip: breaker.CountWindow{Size: 4, SlowCallRate: 0.5}, SlowCallDuration: time.Second,
 	})
 	slowCall := func(context.Context) error { clk.Advance(2 * time.Second); return nil }
 	b.Do(context.Background(), succeed)
@@ -251,7 +251,7 @@ func TestSlowCallsCountedWithoutWindow(t *testing.T) {
 }
 
 func TestSuccessesToClose(t *testing.T) {
-	b, clk := newBreaker(t, breaker.Config{ConsecutiveFailures: 1, SuccessesToClose: 3, ProbeLimit: breaker.ProbesInFlight})
+	b, clk := newBreaker(t, breaker.Config{Trip: breaker.Consecutive(1), HalfOpen: breaker.Probes{InFlight: true, SuccessesToClose: 3}})
 	run(t, b, errBoom)
 	clk.Advance(30 * time.Second)
 	for i := 0; i < 2; i++ {
@@ -263,7 +263,7 @@ func TestSuccessesToClose(t *testing.T) {
 }
 
 func TestHalfOpenTimeoutReopensAStuckCircuit(t *testing.T) {
-	b, clk := newBreaker(t, breaker.Config{ConsecutiveFailures: 1, HalfOpenTimeout: 5 * time.Second})
+	b, clk := newBreaker(t, breaker.Config{Trip: breaker.Consecutive(1), HalfOpen: breaker.Probes{Timeout: 5 * time.Second}})
 	run(t, b, errBoom)
 	clk.Advance(30 * time.Second)
 	if _, err := b.Allow(context.Background()); err != nil { // a probe that never reports back
@@ -284,10 +284,10 @@ func TestHalfOpenTimeoutReopensAStuckCircuit(t *testing.T) {
 func TestAllowProbeGatesHalfOpenCalls(t *testing.T) {
 	allowed := false
 	var asked []string
-	b, clk := newBreaker(t, breaker.Config{Name: "shared", ConsecutiveFailures: 1, AllowProbe: func(name string) bool {
+	b, clk := newBreaker(t, breaker.Config{Name: "shared", Trip: breaker.Consecutive(1), HalfOpen: breaker.Probes{Allow: func(name string) bool {
 		asked = append(asked, name)
 		return allowed
-	}})
+	}}})
 	run(t, b, errBoom)
 	clk.Advance(30 * time.Second)
 	if err := run(t, b, nil); !errors.Is(err, breaker.ErrOpen) {
@@ -306,7 +306,7 @@ func TestAllowProbeGatesHalfOpenCalls(t *testing.T) {
 
 func TestGrowingOpenDuration(t *testing.T) {
 	b, clk := newBreaker(t, breaker.Config{
-		ConsecutiveFailures:    1,
+		Trip:                   breaker.Consecutive(1),
 		OpenDuration:           time.Second,
 		OpenDurationMultiplier: 2,
 		MaxOpenDuration:        5 * time.Second,
@@ -387,7 +387,7 @@ func TestIgnoredOutcomesDoNotBreakTheRun(t *testing.T) {
 }
 
 func TestIgnoredProbeFreesItsSlot(t *testing.T) {
-	b, clk := newBreaker(t, breaker.Config{ConsecutiveFailures: 1})
+	b, clk := newBreaker(t, breaker.Config{Trip: breaker.Consecutive(1)})
 	run(t, b, errBoom)
 	clk.Advance(30 * time.Second)
 	run(t, b, context.Canceled)
@@ -415,8 +415,8 @@ func TestDoneContextIsNotCalledNorCounted(t *testing.T) {
 func TestPanicCountsAsFailureAndPropagates(t *testing.T) {
 	var events []breaker.CallEvent
 	b, clk := newBreaker(t, breaker.Config{
-		ConsecutiveFailures: 1,
-		Hooks:               breaker.Hooks{OnFailure: func(_ context.Context, e breaker.CallEvent) { events = append(events, e) }},
+		Trip:  breaker.Consecutive(1),
+		Hooks: breaker.Hooks{OnFailure: func(_ context.Context, e breaker.CallEvent) { events = append(events, e) }},
 	})
 	clk.Advance(0)
 	mustPanic := func(f func()) {
@@ -448,7 +448,7 @@ func TestPanicCountsAsFailureAndPropagates(t *testing.T) {
 }
 
 func TestLateResultDoesNotAffectNewState(t *testing.T) {
-	b, clk := newBreaker(t, breaker.Config{ConsecutiveFailures: 1})
+	b, clk := newBreaker(t, breaker.Config{Trip: breaker.Consecutive(1)})
 	late, err := b.Allow(context.Background()) // admitted while closed
 	if err != nil {
 		t.Fatal(err)
@@ -556,7 +556,7 @@ func (innerRejection) Error() string  { return "bulkhead full" }
 func (innerRejection) Rejected() bool { return true }
 
 func TestRejectionsInsideTheBreakerAreIgnored(t *testing.T) {
-	b, err := breaker.New(breaker.Config{ConsecutiveFailures: 1})
+	b, err := breaker.New(breaker.Config{Trip: breaker.Consecutive(1)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -566,7 +566,7 @@ func TestRejectionsInsideTheBreakerAreIgnored(t *testing.T) {
 	if m := b.Metrics(); b.State() != breaker.Closed || m.Ignored != 5 || m.Failures != 0 {
 		t.Errorf("state %v, %d ignored, %d failures; want closed, 5, 0", b.State(), m.Ignored, m.Failures)
 	}
-	claimed, _ := breaker.New(breaker.Config{ConsecutiveFailures: 1, IsFailure: func(error) bool { return true }})
+	claimed, _ := breaker.New(breaker.Config{Trip: breaker.Consecutive(1), IsFailure: func(error) bool { return true }})
 	claimed.Do(context.Background(), func(context.Context) error { return innerRejection{} })
 	if claimed.State() != breaker.Open {
 		t.Errorf("a rejection IsFailure claims left the circuit %v, want open", claimed.State())
@@ -574,7 +574,7 @@ func TestRejectionsInsideTheBreakerAreIgnored(t *testing.T) {
 }
 
 func TestFailuresAllocateNothing(t *testing.T) {
-	b, err := breaker.New(breaker.Config{ConsecutiveFailures: breaker.MaxCount})
+	b, err := breaker.New(breaker.Config{Trip: breaker.Consecutive(breaker.MaxCount)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,27 +11,16 @@ import (
 	"github.com/breakwater-go/breakwater/outcome"
 )
 
-// Defaults applied to the zero fields of a Config.
-const (
-	DefaultConsecutiveFailures = 3
-	DefaultOpenDuration        = 30 * time.Second
-	DefaultHalfOpenProbes      = 1
-	DefaultFailureRate         = 0.5
-	DefaultSlowCallRate        = 1.0
-	DefaultTimeWindowBuckets   = 10
-	DefaultTimeWindowMinCalls  = 20
-	DefaultMaxOpenDuration     = 5 * time.Minute
-)
-
 // Upper bounds of Config's count fields. They bound the memory a breaker
 // allocates (a count window keeps one byte per call, a time window 24
 // bytes per bucket). Durations may be any non-negative value: the
 // arithmetic on them saturates.
 const (
-	// MaxCount bounds ConsecutiveFailures, CountWindow, MinCalls,
-	// HalfOpenProbes and SuccessesToClose.
+	// MaxCount bounds every count: Consecutive, a window's Size, MinCalls,
+	// FailureCount and ConsecutiveFailures, and Probes.Max and
+	// Probes.SuccessesToClose.
 	MaxCount = 1_000_000
-	// MaxTimeWindowBuckets bounds TimeWindowBuckets.
+	// MaxTimeWindowBuckets bounds TimeWindow.Buckets.
 	MaxTimeWindowBuckets = 1000
 )
 
@@ -40,45 +29,25 @@ const (
 // 30 s, then lets one probe through, whose success closes it again.
 //
 // A Config is a plain value: it can be printed, compared and loaded from a
-// service's own configuration file. New checks it once and returns a
-// *ConfigError naming the first field that is out of range.
+// service's own configuration file. Its knobs come in groups that cannot
+// contradict each other: what trips the circuit is one choice (Trip), and
+// the half-open state is one group (HalfOpen). New checks it once and
+// returns a *ConfigError naming the first field that is out of range.
+// Breaker.Config returns it with every default filled in.
 type Config struct {
 	// Name identifies the breaker in errors, events and metrics.
 	Name string
 
-	// ConsecutiveFailures trips the circuit after this many failures in a
-	// row while it is closed. Zero means 3 when no window is set, and off
-	// when CountWindow or TimeWindow is set (the failure rate decides).
-	ConsecutiveFailures int
-
-	// CountWindow, when positive, keeps the outcomes of the last CountWindow
-	// calls and trips the circuit on their failure or slow-call rate.
-	CountWindow int
-	// TimeWindow, when positive, keeps the outcomes of the calls made in the
-	// last TimeWindow, in TimeWindowBuckets buckets of equal width, and trips
-	// on their rate. Memory is fixed: it does not grow with traffic. At most
-	// one of CountWindow and TimeWindow may be set.
-	TimeWindow time.Duration
-	// TimeWindowBuckets is the number of buckets of a TimeWindow. The window
-	// slides one bucket at a time. Zero means 10.
-	TimeWindowBuckets int
-	// FailureRate trips the circuit when the share of failures in the window
-	// reaches it, in (0, 1]. Zero means 0.5. It needs a window.
-	FailureRate float64
-	// MinCalls is the number of calls the window must hold before its rates
-	// are acted on. Zero means CountWindow for a count window and 20 for a
-	// time window.
-	MinCalls int
+	// Trip is what opens the closed circuit: Consecutive failures in a
+	// row, the failure or slow-call rate of a CountWindow or a TimeWindow,
+	// or a TripFunc. Nil means Consecutive(3).
+	Trip Trip
 
 	// SlowCallDuration, when positive, marks a call that takes at least this
 	// long as slow. Slow calls are counted in the metrics; with a window,
-	// they can trip the circuit through SlowCallRate; and a slow probe in
-	// the half-open state counts as failed, window or not.
+	// they can trip the circuit through its SlowCallRate; and a slow probe
+	// in the half-open state counts as failed, window or not.
 	SlowCallDuration time.Duration
-	// SlowCallRate trips the circuit when the share of slow calls in the
-	// window reaches it, in (0, 1]. Zero means 1 when SlowCallDuration and a
-	// window are set. A slow probe in the half-open state counts as failed.
-	SlowCallRate float64
 
 	// OpenDuration is how long the circuit stays open before it lets probes
 	// through. Zero means 30 s.
@@ -91,37 +60,6 @@ type Config struct {
 	// MaxOpenDuration caps a growing open duration. Zero means the larger
 	// of OpenDuration and 5 minutes.
 	MaxOpenDuration time.Duration
-
-	// HalfOpenProbes is the number of probe calls one half-open period lets
-	// through, in all: once that many probes have been admitted, further
-	// calls are turned away until the probes' verdict moves the circuit
-	// (gobreaker's MaxRequests and resilience4j's permitted calls in
-	// half-open count the same way). A probe whose outcome is ignored
-	// (context.Canceled, Permit.Release) gives its slot back. With
-	// ProbeLimit set to ProbesInFlight, it bounds the probes running at
-	// the same time instead. Zero means 1.
-	HalfOpenProbes int
-	// ProbeLimit says what HalfOpenProbes bounds. The zero value,
-	// ProbesPerPeriod, bounds the probes of a half-open period.
-	ProbeLimit ProbeLimit
-	// SuccessesToClose is the number of successful probes that close the
-	// circuit. Zero means HalfOpenProbes. With ProbesPerPeriod it cannot
-	// exceed HalfOpenProbes.
-	SuccessesToClose int
-	// HalfOpenFailureRate, when positive, judges the half-open period by
-	// rate, in (0, 1], like resilience4j: the circuit reopens once the
-	// failed (or slow) probes are at least this share of HalfOpenProbes,
-	// and closes once they can no longer reach it. Zero means that any
-	// failed probe reopens the circuit and SuccessesToClose successes close
-	// it (gobreaker, Polly). It needs ProbesPerPeriod, and SuccessesToClose
-	// unset.
-	HalfOpenFailureRate float64
-	// HalfOpenTimeout, when positive, reopens a circuit that is still
-	// half-open after this long, so probes that never report back (a hung
-	// call, a Permit whose Done is never called) cannot hold it half-open
-	// for ever. Zero means no limit.
-	HalfOpenTimeout time.Duration
-
 	// OpenDurationFunc, when set, is asked how long each automatic trip
 	// keeps the circuit open, with the error of the call that tripped it
 	// (nil for a trip by slow calls): RetryAfter, for one, opens the
@@ -134,20 +72,10 @@ type Config struct {
 	// panic goes on.
 	OpenDurationFunc func(err error) time.Duration
 
-	// ReadyToTrip, when set, alone decides when the closed circuit trips
-	// (gobreaker's ReadyToTrip): it is asked after each failure or slow
-	// call, with the counts at that moment, and true trips the circuit.
-	// ConsecutiveFailures, FailureRate, FailureCount, SlowCallRate and
-	// MinCalls must then be zero. It runs on the caller's goroutine and must
-	// not block; if it panics, the outcome stays recorded and the panic
-	// goes on.
-	ReadyToTrip func(Counts) bool
-	// FailureCount, when positive, trips the circuit when the window holds
-	// at least this many failures, whatever their share (failsafe-go's
-	// failure threshold within a period, with TimeWindow as the period).
-	// It needs a window; MinCalls does not apply to it. With FailureCount
-	// set, FailureRate is off unless set.
-	FailureCount int
+	// HalfOpen says how the half-open state probes the dependency and
+	// decides. The zero value lets one probe through, whose success
+	// closes the circuit and whose failure reopens it.
+	HalfOpen Probes
 
 	// Shadow runs the breaker in shadow mode (resilience4j's metrics-only
 	// state), to roll a breaker out safely: it counts, changes state, calls
@@ -177,16 +105,131 @@ type Config struct {
 	// IsFailure claims them.
 	Ignore []error
 
-	// AllowProbe, when set, is asked before each half-open probe, with the
-	// breaker's name; false turns the call away as if every probe slot were
-	// taken. It lets a shared store limit probes across processes. It is
-	// called on the caller's goroutine and must not block.
-	AllowProbe func(name string) bool
-
 	// Clock is the time source. Nil means clock.System.
 	Clock clock.Clock
 	// Hooks are called on state changes and call outcomes.
 	Hooks Hooks
+}
+
+// Trip is the condition that opens a closed circuit: one of Consecutive,
+// CountWindow, TimeWindow or TripFunc. Each holds only its own knobs, so
+// a condition cannot be half of one and half of another.
+type Trip interface {
+	apply(s *settings) error
+}
+
+// Consecutive trips the circuit after this many failures in a row
+// (gobreaker's default condition, Polly's and failsafe-go's simplest).
+// Consecutive(0) means 3.
+type Consecutive int
+
+// CountWindow keeps the outcomes of the last Size calls and trips the
+// circuit on their failure or slow-call rate (resilience4j's COUNT_BASED
+// window).
+type CountWindow struct {
+	// Size is the number of calls the window holds, in [1, MaxCount].
+	Size int
+	// FailureRate trips the circuit when the share of failures in the
+	// window reaches it, in (0, 1]. Zero means 0.5, unless FailureCount or
+	// Func is set (then the rate is not checked).
+	FailureRate float64
+	// FailureCount, when positive, trips the circuit when the window holds
+	// at least this many failures, whatever their share. MinCalls does not
+	// apply to it.
+	FailureCount int
+	// SlowCallRate trips the circuit when the share of slow calls in the
+	// window reaches it, in (0, 1]. It needs Config.SlowCallDuration; zero
+	// means 1 when that is set.
+	SlowCallRate float64
+	// MinCalls is the number of calls the window must hold before its
+	// rates are acted on, at most Size. Zero means Size.
+	MinCalls int
+	// ConsecutiveFailures, when positive, also trips the circuit after
+	// this many failures in a row, whatever the window holds.
+	ConsecutiveFailures int
+	// Func, when set, alone decides (gobreaker's ReadyToTrip), with the
+	// window's counts: the thresholds above must then be zero. See
+	// TripFunc.
+	Func func(Counts) bool
+}
+
+// TimeWindow keeps the outcomes of the calls made in the last Length, in
+// Buckets buckets of equal width, and trips the circuit on their failure
+// or slow-call rate (resilience4j's TIME_BASED window; failsafe-go's
+// failure threshold within a period with FailureCount). Memory is fixed:
+// it does not grow with traffic.
+type TimeWindow struct {
+	// Length is the time the window covers; it must be positive.
+	Length time.Duration
+	// Buckets is the number of buckets, in [0, MaxTimeWindowBuckets]; the
+	// window slides one bucket at a time. Zero means 10.
+	Buckets int
+	// FailureRate trips the circuit when the share of failures in the
+	// window reaches it, in (0, 1]. Zero means 0.5, unless FailureCount or
+	// Func is set (then the rate is not checked).
+	FailureRate float64
+	// FailureCount, when positive, trips the circuit when the window holds
+	// at least this many failures, whatever their share. MinCalls does not
+	// apply to it.
+	FailureCount int
+	// SlowCallRate trips the circuit when the share of slow calls in the
+	// window reaches it, in (0, 1]. It needs Config.SlowCallDuration; zero
+	// means 1 when that is set.
+	SlowCallRate float64
+	// MinCalls is the number of calls the window must hold before its
+	// rates are acted on. Zero means 20.
+	MinCalls int
+	// ConsecutiveFailures, when positive, also trips the circuit after
+	// this many failures in a row, whatever the window holds.
+	ConsecutiveFailures int
+	// Func, when set, alone decides (gobreaker's ReadyToTrip), with the
+	// window's counts: the thresholds above must then be zero. See
+	// TripFunc.
+	Func func(Counts) bool
+}
+
+// TripFunc alone decides when the closed circuit trips, without a window
+// (gobreaker's ReadyToTrip): it is asked after each failure or slow call,
+// with the counts at that moment, and true trips the circuit. It runs on
+// the caller's goroutine and must not block; if it panics, the outcome
+// stays recorded and the panic goes on.
+type TripFunc func(Counts) bool
+
+// Probes is the half-open state's group of knobs.
+type Probes struct {
+	// Max is the number of probe calls one half-open period lets through,
+	// in all: once that many probes have been admitted, further calls are
+	// turned away until the probes' verdict moves the circuit
+	// (gobreaker's MaxRequests and resilience4j's permitted calls in
+	// half-open count the same way). A probe whose outcome is ignored
+	// (context.Canceled, Permit.Release) gives its slot back. With
+	// InFlight, it bounds the probes running at the same time instead.
+	// Zero means 1.
+	Max int
+	// InFlight makes Max bound the probes running at the same time: once
+	// one has finished, another may start, so a long half-open period can
+	// send more than Max probes.
+	InFlight bool
+	// SuccessesToClose is the number of successful probes that close the
+	// circuit. Zero means Max. Without InFlight it cannot exceed Max.
+	SuccessesToClose int
+	// FailureRate, when positive, judges the half-open period by rate, in
+	// (0, 1], like resilience4j: the circuit reopens once the failed (or
+	// slow) probes are at least this share of Max, and closes once they
+	// can no longer reach it. Zero means that any failed probe reopens the
+	// circuit and SuccessesToClose successes close it (gobreaker, Polly).
+	// It cannot be set with InFlight or SuccessesToClose.
+	FailureRate float64
+	// Timeout, when positive, reopens a circuit that is still half-open
+	// after this long, so probes that never report back (a hung call, a
+	// Permit whose Done is never called) cannot hold it half-open for
+	// ever. Zero means no limit.
+	Timeout time.Duration
+	// Allow, when set, is asked before each probe, with the breaker's
+	// name; false turns the call away as if every probe slot were taken.
+	// It lets a shared store limit probes across processes. It is called
+	// on the caller's goroutine and must not block.
+	Allow func(name string) bool
 }
 
 // ErrInvalidConfig is matched by every *ConfigError.
@@ -194,7 +237,7 @@ var ErrInvalidConfig = errors.New("breaker: invalid config")
 
 // ConfigError reports a Config field that is out of range.
 type ConfigError struct {
-	Field  string // the Config field, e.g. "FailureRate"
+	Field  string // the Config field, e.g. "Trip.FailureRate"
 	Reason string // what is wrong with it
 }
 
@@ -211,7 +254,7 @@ func invalid(field, format string, args ...any) error {
 
 // settings is a Config with its defaults applied, checked.
 type settings struct {
-	config      Config // as given, for Breaker.Config
+	config      Config // with its defaults, for Breaker.Config
 	name        string
 	consecutive int64 // 0: off
 
@@ -250,95 +293,28 @@ type settings struct {
 
 func (c Config) settings() (settings, error) {
 	s := settings{
-		config:          c,
-		name:            c.Name,
-		countWindow:     c.CountWindow,
-		timeWindow:      c.TimeWindow,
-		buckets:         c.TimeWindowBuckets,
-		failureRate:     c.FailureRate,
-		minCalls:        c.MinCalls,
-		slowCall:        c.SlowCallDuration,
-		slowRate:        c.SlowCallRate,
-		open:            c.OpenDuration,
-		maxOpen:         c.MaxOpenDuration,
-		multiplier:      c.OpenDurationMultiplier,
-		halfOpenTimeout: c.HalfOpenTimeout,
-		isFailure:       c.IsFailure,
-		failOn:          c.FailOn,
-		ignore:          c.Ignore,
-		allowProbe:      c.AllowProbe,
-		inFlight:        c.ProbeLimit == ProbesInFlight,
-		halfOpenRate:    c.HalfOpenFailureRate,
-		openFor:         c.OpenDurationFunc,
-		readyToTrip:     c.ReadyToTrip,
-		failureCount:    c.FailureCount,
-		shadow:          c.Shadow,
-		clock:           clock.Or(c.Clock),
-		hooks:           c.Hooks,
+		name:       c.Name,
+		slowCall:   c.SlowCallDuration,
+		open:       c.OpenDuration,
+		maxOpen:    c.MaxOpenDuration,
+		multiplier: c.OpenDurationMultiplier,
+		isFailure:  c.IsFailure,
+		failOn:     c.FailOn,
+		ignore:     c.Ignore,
+		openFor:    c.OpenDurationFunc,
+		shadow:     c.Shadow,
+		clock:      clock.Or(c.Clock),
+		hooks:      c.Hooks,
 	}
-	windowed := c.CountWindow > 0 || c.TimeWindow > 0
 	switch {
-	case c.ConsecutiveFailures < 0 || c.ConsecutiveFailures > MaxCount:
-		return s, invalid("ConsecutiveFailures", "must be in [0, %d], got %d", MaxCount, c.ConsecutiveFailures)
-	case c.CountWindow < 0 || c.CountWindow > MaxCount:
-		return s, invalid("CountWindow", "must be in [0, %d], got %d", MaxCount, c.CountWindow)
-	case c.TimeWindow < 0:
-		return s, invalid("TimeWindow", "must not be negative, got %v", c.TimeWindow)
-	case c.CountWindow > 0 && c.TimeWindow > 0:
-		return s, invalid("TimeWindow", "cannot be set together with CountWindow")
-	case c.TimeWindowBuckets < 0 || c.TimeWindowBuckets > MaxTimeWindowBuckets:
-		return s, invalid("TimeWindowBuckets", "must be in [0, %d], got %d", MaxTimeWindowBuckets, c.TimeWindowBuckets)
-	case c.TimeWindowBuckets > 0 && c.TimeWindow == 0:
-		return s, invalid("TimeWindowBuckets", "needs TimeWindow")
-	case !rateOK(c.FailureRate):
-		return s, invalid("FailureRate", "must be in [0, 1], got %v", c.FailureRate)
-	case c.FailureRate > 0 && !windowed:
-		return s, invalid("FailureRate", "needs CountWindow or TimeWindow")
-	case c.MinCalls < 0 || c.MinCalls > MaxCount:
-		return s, invalid("MinCalls", "must be in [0, %d], got %d", MaxCount, c.MinCalls)
-	case c.MinCalls > 0 && !windowed:
-		return s, invalid("MinCalls", "needs CountWindow or TimeWindow")
-	case c.CountWindow > 0 && c.MinCalls > c.CountWindow:
-		return s, invalid("MinCalls", "must not exceed CountWindow (%d), got %d", c.CountWindow, c.MinCalls)
 	case c.SlowCallDuration < 0:
 		return s, invalid("SlowCallDuration", "must not be negative, got %v", c.SlowCallDuration)
-	case !rateOK(c.SlowCallRate):
-		return s, invalid("SlowCallRate", "must be in [0, 1], got %v", c.SlowCallRate)
-	case c.SlowCallRate > 0 && (c.SlowCallDuration == 0 || !windowed):
-		return s, invalid("SlowCallRate", "needs SlowCallDuration and CountWindow or TimeWindow")
 	case c.OpenDuration < 0:
 		return s, invalid("OpenDuration", "must not be negative, got %v", c.OpenDuration)
 	case c.OpenDurationMultiplier != 0 && !(c.OpenDurationMultiplier >= 1 && c.OpenDurationMultiplier <= 1000):
 		return s, invalid("OpenDurationMultiplier", "must be in [1, 1000], got %v", c.OpenDurationMultiplier)
 	case c.MaxOpenDuration < 0:
 		return s, invalid("MaxOpenDuration", "must not be negative, got %v", c.MaxOpenDuration)
-	case c.HalfOpenTimeout < 0:
-		return s, invalid("HalfOpenTimeout", "must not be negative, got %v", c.HalfOpenTimeout)
-	case c.HalfOpenProbes < 0 || c.HalfOpenProbes > MaxCount:
-		return s, invalid("HalfOpenProbes", "must be in [0, %d], got %d", MaxCount, c.HalfOpenProbes)
-	case c.SuccessesToClose < 0 || c.SuccessesToClose > MaxCount:
-		return s, invalid("SuccessesToClose", "must be in [0, %d], got %d", MaxCount, c.SuccessesToClose)
-	case c.ProbeLimit != ProbesPerPeriod && c.ProbeLimit != ProbesInFlight:
-		return s, invalid("ProbeLimit", "unknown limit %d", int(c.ProbeLimit))
-	case c.ProbeLimit == ProbesPerPeriod && c.SuccessesToClose > max(c.HalfOpenProbes, DefaultHalfOpenProbes):
-		return s, invalid("SuccessesToClose", "must not exceed the probes of a period (HalfOpenProbes %d), got %d",
-			max(c.HalfOpenProbes, DefaultHalfOpenProbes), c.SuccessesToClose)
-	case !rateOK(c.HalfOpenFailureRate):
-		return s, invalid("HalfOpenFailureRate", "must be in [0, 1], got %v", c.HalfOpenFailureRate)
-	case c.HalfOpenFailureRate > 0 && c.ProbeLimit != ProbesPerPeriod:
-		return s, invalid("HalfOpenFailureRate", "needs ProbeLimit ProbesPerPeriod")
-	case c.HalfOpenFailureRate > 0 && c.SuccessesToClose > 0:
-		return s, invalid("HalfOpenFailureRate", "cannot be set together with SuccessesToClose")
-	case c.FailureCount < 0 || c.FailureCount > MaxCount:
-		return s, invalid("FailureCount", "must be in [0, %d], got %d", MaxCount, c.FailureCount)
-	case c.FailureCount > 0 && !windowed:
-		return s, invalid("FailureCount", "needs CountWindow or TimeWindow")
-	case c.CountWindow > 0 && c.FailureCount > c.CountWindow:
-		return s, invalid("FailureCount", "must not exceed CountWindow (%d), got %d", c.CountWindow, c.FailureCount)
-	case c.ReadyToTrip != nil && c.ConsecutiveFailures > 0:
-		return s, invalid("ConsecutiveFailures", "cannot be set together with ReadyToTrip")
-	case c.ReadyToTrip != nil && (c.FailureRate > 0 || c.FailureCount > 0 || c.SlowCallRate > 0 || c.MinCalls > 0):
-		return s, invalid("ReadyToTrip", "cannot be set together with FailureRate, FailureCount, SlowCallRate or MinCalls")
 	case c.InitialState != Closed && c.InitialState != Open && c.InitialState != ForcedOpen && c.InitialState != Disabled:
 		return s, invalid("InitialState", "must be closed, open, forced-open or disabled, got %v", c.InitialState)
 	}
@@ -352,55 +328,181 @@ func (c Config) settings() (settings, error) {
 			return s, invalid(fmt.Sprintf("Ignore[%d]", i), "is nil")
 		}
 	}
-
-	s.consecutive = int64(c.ConsecutiveFailures)
-	if s.consecutive == 0 && !windowed && c.ReadyToTrip == nil {
-		s.consecutive = DefaultConsecutiveFailures
+	if c.Trip == nil {
+		c.Trip = Consecutive(0)
 	}
-	if windowed && s.failureRate == 0 && c.FailureCount == 0 && c.ReadyToTrip == nil {
-		s.failureRate = DefaultFailureRate
+	if err := c.Trip.apply(&s); err != nil {
+		return s, err
 	}
-	if c.TimeWindow > 0 {
-		if s.buckets == 0 {
-			s.buckets = DefaultTimeWindowBuckets
-		}
-		if time.Duration(s.buckets) > c.TimeWindow {
-			return s, invalid("TimeWindowBuckets", "%d buckets do not fit in a TimeWindow of %v", s.buckets, c.TimeWindow)
-		}
-		if s.minCalls == 0 {
-			s.minCalls = DefaultTimeWindowMinCalls
-		}
-	}
-	if c.CountWindow > 0 && s.minCalls == 0 {
-		s.minCalls = c.CountWindow
-	}
-	if s.slowCall > 0 && windowed && s.slowRate == 0 && c.ReadyToTrip == nil {
-		s.slowRate = DefaultSlowCallRate
+	if err := c.HalfOpen.apply(&s); err != nil {
+		return s, err
 	}
 	if s.open == 0 {
-		s.open = DefaultOpenDuration
+		s.open = 30 * time.Second
 	}
 	if s.multiplier == 0 {
 		s.multiplier = 1
 	}
 	if s.maxOpen == 0 {
-		s.maxOpen = max(s.open, DefaultMaxOpenDuration)
+		s.maxOpen = max(s.open, 5*time.Minute)
 	} else if s.maxOpen < s.open {
 		return s, invalid("MaxOpenDuration", "must not be below OpenDuration (%v), got %v", s.open, s.maxOpen)
 	}
-	s.probes = int32(c.HalfOpenProbes)
-	if s.probes == 0 {
-		s.probes = DefaultHalfOpenProbes
+	s.minCalls = max(s.minCalls, 1) // no rate over no calls
+	h := c.Hooks
+	windowed := s.countWindow > 0 || s.timeWindow > 0
+	s.timed = s.slowCall > 0 || h.OnSuccess != nil || h.OnFailure != nil || h.OnIgnore != nil
+	s.plain = !s.timed && !windowed
+
+	s.config = c.withDefaults(&s)
+	return s, nil
+}
+
+// withDefaults returns c with every default filled in from s: given to
+// New, it makes the same breaker.
+func (c Config) withDefaults(s *settings) Config {
+	c.OpenDuration, c.OpenDurationMultiplier, c.MaxOpenDuration = s.open, s.multiplier, s.maxOpen
+	switch t := c.Trip.(type) {
+	case Consecutive:
+		c.Trip = Consecutive(s.consecutive)
+	case CountWindow:
+		if t.Func != nil {
+			break
+		}
+		t.FailureRate, t.SlowCallRate, t.MinCalls = s.failureRate, s.slowRate, s.minCalls
+		c.Trip = t
+	case TimeWindow:
+		t.Buckets = s.buckets
+		if t.Func == nil {
+			t.FailureRate, t.SlowCallRate, t.MinCalls = s.failureRate, s.slowRate, s.minCalls
+		}
+		c.Trip = t
 	}
-	s.toClose = int32(c.SuccessesToClose)
+	c.HalfOpen.Max = int(s.probes)
+	if s.halfOpenRate == 0 {
+		c.HalfOpen.SuccessesToClose = int(s.toClose)
+	}
+	return c
+}
+
+func (n Consecutive) apply(s *settings) error {
+	if n < 0 || n > MaxCount {
+		return invalid("Trip", "Consecutive must be in [0, %d], got %d", MaxCount, int(n))
+	}
+	if n == 0 {
+		n = 3
+	}
+	s.consecutive = int64(n)
+	return nil
+}
+
+func (f TripFunc) apply(s *settings) error {
+	if f == nil {
+		return invalid("Trip", "is a nil TripFunc")
+	}
+	s.readyToTrip = f
+	return nil
+}
+
+func (w CountWindow) apply(s *settings) error {
+	if w.Size < 1 || w.Size > MaxCount {
+		return invalid("Trip.Size", "must be in [1, %d], got %d", MaxCount, w.Size)
+	}
+	if w.MinCalls > w.Size {
+		return invalid("Trip.MinCalls", "must not exceed Size (%d), got %d", w.Size, w.MinCalls)
+	}
+	if w.FailureCount > w.Size {
+		return invalid("Trip.FailureCount", "must not exceed Size (%d), got %d", w.Size, w.FailureCount)
+	}
+	s.countWindow = w.Size
+	return rates{w.FailureRate, w.FailureCount, w.SlowCallRate, w.MinCalls, w.ConsecutiveFailures, w.Func}.apply(s, w.Size)
+}
+
+func (w TimeWindow) apply(s *settings) error {
+	switch {
+	case w.Length <= 0:
+		return invalid("Trip.Length", "must be positive, got %v", w.Length)
+	case w.Buckets < 0 || w.Buckets > MaxTimeWindowBuckets:
+		return invalid("Trip.Buckets", "must be in [0, %d], got %d", MaxTimeWindowBuckets, w.Buckets)
+	}
+	s.timeWindow, s.buckets = w.Length, w.Buckets
+	if s.buckets == 0 {
+		s.buckets = 10
+	}
+	if time.Duration(s.buckets) > w.Length {
+		return invalid("Trip.Buckets", "%d buckets do not fit in a Length of %v", s.buckets, w.Length)
+	}
+	return rates{w.FailureRate, w.FailureCount, w.SlowCallRate, w.MinCalls, w.ConsecutiveFailures, w.Func}.apply(s, 20)
+}
+
+// rates are the thresholds the two windows share.
+type rates struct {
+	failureRate  float64
+	failureCount int
+	slowRate     float64
+	minCalls     int
+	consecutive  int
+	fn           func(Counts) bool
+}
+
+func (r rates) apply(s *settings, minCalls int) error {
+	switch {
+	case !rateOK(r.failureRate):
+		return invalid("Trip.FailureRate", "must be in [0, 1], got %v", r.failureRate)
+	case r.failureCount < 0 || r.failureCount > MaxCount:
+		return invalid("Trip.FailureCount", "must be in [0, %d], got %d", MaxCount, r.failureCount)
+	case !rateOK(r.slowRate):
+		return invalid("Trip.SlowCallRate", "must be in [0, 1], got %v", r.slowRate)
+	case r.slowRate > 0 && s.slowCall == 0:
+		return invalid("Trip.SlowCallRate", "needs SlowCallDuration")
+	case r.minCalls < 0 || r.minCalls > MaxCount:
+		return invalid("Trip.MinCalls", "must be in [0, %d], got %d", MaxCount, r.minCalls)
+	case r.consecutive < 0 || r.consecutive > MaxCount:
+		return invalid("Trip.ConsecutiveFailures", "must be in [0, %d], got %d", MaxCount, r.consecutive)
+	case r.fn != nil && (r.failureRate > 0 || r.failureCount > 0 || r.slowRate > 0 || r.minCalls > 0 || r.consecutive > 0):
+		return invalid("Trip.Func", "cannot be set together with FailureRate, FailureCount, SlowCallRate, MinCalls or ConsecutiveFailures")
+	}
+	s.failureRate, s.failureCount, s.slowRate, s.minCalls = r.failureRate, r.failureCount, r.slowRate, r.minCalls
+	s.consecutive, s.readyToTrip = int64(r.consecutive), r.fn
+	if r.fn != nil {
+		return nil
+	}
+	if s.failureRate == 0 && s.failureCount == 0 {
+		s.failureRate = 0.5
+	}
+	if s.slowCall > 0 && s.slowRate == 0 {
+		s.slowRate = 1
+	}
+	if s.minCalls == 0 {
+		s.minCalls = minCalls
+	}
+	return nil
+}
+
+func (p Probes) apply(s *settings) error {
+	switch {
+	case p.Max < 0 || p.Max > MaxCount:
+		return invalid("HalfOpen.Max", "must be in [0, %d], got %d", MaxCount, p.Max)
+	case p.SuccessesToClose < 0 || p.SuccessesToClose > MaxCount:
+		return invalid("HalfOpen.SuccessesToClose", "must be in [0, %d], got %d", MaxCount, p.SuccessesToClose)
+	case !p.InFlight && p.SuccessesToClose > max(p.Max, 1):
+		return invalid("HalfOpen.SuccessesToClose", "must not exceed the probes of a period (Max %d), got %d",
+			max(p.Max, 1), p.SuccessesToClose)
+	case !rateOK(p.FailureRate):
+		return invalid("HalfOpen.FailureRate", "must be in [0, 1], got %v", p.FailureRate)
+	case p.FailureRate > 0 && p.InFlight:
+		return invalid("HalfOpen.FailureRate", "cannot be set together with InFlight")
+	case p.FailureRate > 0 && p.SuccessesToClose > 0:
+		return invalid("HalfOpen.FailureRate", "cannot be set together with SuccessesToClose")
+	case p.Timeout < 0:
+		return invalid("HalfOpen.Timeout", "must not be negative, got %v", p.Timeout)
+	}
+	s.probes, s.toClose = int32(max(p.Max, 1)), int32(p.SuccessesToClose)
 	if s.toClose == 0 {
 		s.toClose = s.probes
 	}
-	s.minCalls = max(s.minCalls, 1) // no rate over no calls
-	h := c.Hooks
-	s.timed = s.slowCall > 0 || h.OnSuccess != nil || h.OnFailure != nil || h.OnIgnore != nil
-	s.plain = !s.timed && !windowed
-	return s, nil
+	s.inFlight, s.halfOpenRate, s.halfOpenTimeout, s.allowProbe = p.InFlight, p.FailureRate, p.Timeout, p.Allow
+	return nil
 }
 
 func rateOK(r float64) bool { return r >= 0 && r <= 1 } // false for NaN
@@ -414,19 +516,6 @@ func RetryAfter(err error) time.Duration {
 	d, _ := outcome.RetryAfter(err)
 	return d
 }
-
-// ProbeLimit says what Config.HalfOpenProbes bounds.
-type ProbeLimit uint8
-
-const (
-	// ProbesPerPeriod bounds the probes admitted in one half-open period,
-	// in all. It is the zero value, so the default.
-	ProbesPerPeriod ProbeLimit = iota
-	// ProbesInFlight bounds the probes running at the same time: once one
-	// has finished, another may start, so a long half-open period can send
-	// more probes than the limit.
-	ProbesInFlight
-)
 
 // openDuration returns how long the trips-th trip in a row stays open.
 func (s *settings) openDuration(trips int) time.Duration {

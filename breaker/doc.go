@@ -9,13 +9,14 @@
 //	  │                         OpenDuration    │         │
 //	  │                         has elapsed     ▼         │ a probe fails
 //	  └─────────────────────────────────── HALF-OPEN ─────┘
-//	    SuccessesToClose probes succeed    at most HalfOpenProbes
-//	                                       probes a period
+//	    HalfOpen.SuccessesToClose          at most HalfOpen.Max
+//	    probes succeed                     probes a period
 //
-// A closed circuit trips on ConsecutiveFailures failures in a row (3 by
-// default), or on a failure rate or slow-call rate over a sliding window of
-// the last CountWindow calls or the last TimeWindow of time, once the
-// window holds MinCalls calls. The open duration can grow on repeated trips.
+// What trips a closed circuit is one choice, Config.Trip: Consecutive
+// failures in a row (3 by default), a failure rate or slow-call rate over
+// a CountWindow of the last calls or a TimeWindow of the last stretch of
+// time, or a TripFunc of the counts. The open duration can grow on
+// repeated trips.
 // ForceOpen and Disable put the circuit in the ForcedOpen and Disabled
 // states for emergencies; Reset closes it.
 //
@@ -24,8 +25,9 @@
 // except context.Canceled: the caller gave up, the dependency did not fail.
 // A panic counts as a failure and is not recovered.
 //
-// A half-open period lets HalfOpenProbes probes through in all
-// (ProbeLimit ProbesInFlight bounds those running at once instead).
+// The half-open state's knobs are one group, Config.HalfOpen (Probes): a
+// half-open period lets Max probes through in all (InFlight bounds those
+// running at once instead).
 //
 // There are three ways to protect a call: [Breaker.Do] for a function
 // that returns an error, [Execute] for one that returns a value too, and

@@ -91,28 +91,25 @@ func ExampleBreaker_Allow() {
 func ExampleNew_failureRate() {
 	b, err := breaker.New(breaker.Config{
 		Name:                   "orders-db",
-		CountWindow:            20,
-		MinCalls:               10,
-		FailureRate:            0.5,
+		Trip:                   breaker.CountWindow{Size: 20, FailureRate: 0.5, SlowCallRate: 0.8, MinCalls: 10},
 		SlowCallDuration:       2 * time.Second,
-		SlowCallRate:           0.8,
 		OpenDuration:           10 * time.Second,
 		OpenDurationMultiplier: 2,
 		MaxOpenDuration:        5 * time.Minute,
-		HalfOpenProbes:         3,
+		HalfOpen:               breaker.Probes{Max: 3},
 	})
 	fmt.Println(b.State(), err)
 
-	_, err = breaker.New(breaker.Config{CountWindow: 20, FailureRate: 50})
+	_, err = breaker.New(breaker.Config{Trip: breaker.CountWindow{Size: 20, FailureRate: 50}})
 	fmt.Println(err)
 	// Output:
 	// closed <nil>
-	// breaker: invalid Config.FailureRate: must be in [0, 1], got 50
+	// breaker: invalid Config.Trip.FailureRate: must be in [0, 1], got 50
 }
 
 // A registry hands out one breaker per downstream host.
 func ExampleRegistry() {
-	hosts, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{ConsecutiveFailures: 5}})
+	hosts, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(5)}})
 
 	b := hosts.Get("api.example.com")
 	_ = b.Do(context.Background(), func(context.Context) error { return nil })

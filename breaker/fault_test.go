@@ -27,7 +27,7 @@ func mustPanic(t *testing.T, f func()) {
 }
 
 // A hook that panics while a half-open probe reports back must not keep the
-// probe's slot: with HalfOpenTimeout off, a kept slot rejects every later
+// probe's slot: with HalfOpen.Timeout off, a kept slot rejects every later
 // call for ever.
 func TestPanickingHookDuringProbeFreesItsSlot(t *testing.T) {
 	boom := func(any) { panic("hook") }
@@ -43,7 +43,7 @@ func TestPanickingHookDuringProbeFreesItsSlot(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			b, clk := newBreaker(t, breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Second, Hooks: tt.hooks})
+			b, clk := newBreaker(t, breaker.Config{Trip: breaker.Consecutive(1), OpenDuration: time.Second, Hooks: tt.hooks})
 			func() { defer func() { recover() }(); b.Trip() }() // the state-change hook may panic here
 			func() { defer func() { recover() }(); clk.Advance(time.Second) }()
 			wantState(t, b, breaker.HalfOpen)
@@ -85,7 +85,7 @@ func TestPanickingStateHookLeavesLaterEventsQueued(t *testing.T) {
 // A released permit is neither a success nor a failure, and gives a probe's
 // slot back.
 func TestReleaseIsNeutral(t *testing.T) {
-	b, clk := newBreaker(t, breaker.Config{ConsecutiveFailures: 2, OpenDuration: time.Second})
+	b, clk := newBreaker(t, breaker.Config{Trip: breaker.Consecutive(2), OpenDuration: time.Second})
 	_ = run(t, b, errBoom)
 	p, err := b.Allow(context.Background())
 	if err != nil {
@@ -118,14 +118,14 @@ func TestHugeCountsAreRejected(t *testing.T) {
 		give  breaker.Config
 		field string
 	}{
-		{breaker.Config{CountWindow: math.MaxInt64}, "CountWindow"},
-		{breaker.Config{CountWindow: breaker.MaxCount + 1}, "CountWindow"},
-		{breaker.Config{TimeWindow: time.Hour, TimeWindowBuckets: math.MaxInt64}, "TimeWindowBuckets"},
-		{breaker.Config{TimeWindow: time.Hour, TimeWindowBuckets: breaker.MaxTimeWindowBuckets + 1}, "TimeWindowBuckets"},
-		{breaker.Config{ConsecutiveFailures: math.MaxInt64}, "ConsecutiveFailures"},
-		{breaker.Config{TimeWindow: time.Hour, MinCalls: math.MaxInt64}, "MinCalls"},
-		{breaker.Config{HalfOpenProbes: math.MaxInt64}, "HalfOpenProbes"},
-		{breaker.Config{SuccessesToClose: math.MaxInt64}, "SuccessesToClose"},
+		{breaker.Config{Trip: breaker.CountWindow{Size: math.MaxInt64}}, "Trip.Size"},
+		{breaker.Config{Trip: breaker.CountWindow{Size: breaker.MaxCount + 1}}, "Trip.Size"},
+		{breaker.Config{Trip: breaker.TimeWindow{Length: time.Hour, Buckets: math.MaxInt64}}, "Trip.Buckets"},
+		{breaker.Config{Trip: breaker.TimeWindow{Length: time.Hour, Buckets: breaker.MaxTimeWindowBuckets + 1}}, "Trip.Buckets"},
+		{breaker.Config{Trip: breaker.Consecutive(math.MaxInt64)}, "Trip"},
+		{breaker.Config{Trip: breaker.TimeWindow{Length: time.Hour, MinCalls: math.MaxInt64}}, "Trip.MinCalls"},
+		{breaker.Config{HalfOpen: breaker.Probes{Max: math.MaxInt64}}, "HalfOpen.Max"},
+		{breaker.Config{HalfOpen: breaker.Probes{SuccessesToClose: math.MaxInt64}}, "HalfOpen.SuccessesToClose"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.field, func(t *testing.T) {
@@ -137,7 +137,7 @@ func TestHugeCountsAreRejected(t *testing.T) {
 		})
 	}
 	// The largest values accepted work, and durations saturate.
-	b, err := breaker.New(breaker.Config{CountWindow: breaker.MaxCount, OpenDuration: math.MaxInt64, OpenDurationMultiplier: 1000})
+	b, err := breaker.New(breaker.Config{Trip: breaker.CountWindow{Size: breaker.MaxCount}, OpenDuration: math.MaxInt64, OpenDurationMultiplier: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,9 +209,8 @@ func TestRegistryEvictsIdleBreakersPastItsBound(t *testing.T) {
 // A classifier that panics (IsFailure, or an error's Is method) leaves no
 // probe slot taken: the call counts as failed.
 func TestPanickingClassifierFreesTheProbeSlot(t *testing.T) {
-	b, clk := newBreaker(t, breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Second, SuccessesToClose: 2, HalfOpenProbes: 1,
-		ProbeLimit: breaker.ProbesInFlight,
-		IsFailure:  func(error) bool { panic("classifier") }})
+	b, clk := newBreaker(t, breaker.Config{Trip: breaker.Consecutive(1), OpenDuration: time.Second, HalfOpen: breaker.Probes{Max: 1, InFlight: true, SuccessesToClose: 2},
+		IsFailure: func(error) bool { panic("classifier") }})
 	b.Trip()
 	clk.Advance(time.Second)
 	p, err := b.Allow(context.Background())
@@ -239,7 +238,7 @@ func (e verdictError) Verdict() outcome.Verdict { return e.o }
 // An error's own Verdict decides how the call counts, whatever the
 // Config's lists say: an integration classifies by its own rules.
 func TestErrorVerdictDecides(t *testing.T) {
-	b, _ := newBreaker(t, breaker.Config{ConsecutiveFailures: 2, Ignore: []error{errBoom}})
+	b, _ := newBreaker(t, breaker.Config{Trip: breaker.Consecutive(2), Ignore: []error{errBoom}})
 	_ = run(t, b, verdictError{errBoom, outcome.Failure}) // Ignore lists it, the verdict wins
 	_ = run(t, b, verdictError{errors.New("404"), outcome.Success})
 	_ = run(t, b, verdictError{errors.New("x"), outcome.Ignored})
@@ -261,7 +260,7 @@ func TestSlowProbeFailsWithoutAWindow(t *testing.T) {
 
 // The run of failures is reported with a window too.
 func TestConsecutiveFailuresReportedWithAWindow(t *testing.T) {
-	b, _ := newBreaker(t, breaker.Config{CountWindow: 10})
+	b, _ := newBreaker(t, breaker.Config{Trip: breaker.CountWindow{Size: 10}})
 	for range 3 {
 		_ = run(t, b, errBoom)
 	}

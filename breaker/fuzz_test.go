@@ -3,6 +3,7 @@ package breaker_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -19,13 +20,20 @@ func FuzzConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, consec, countWin, timeWin, buckets int64, rate float64, minCalls, slowDur int64, slowRate float64,
 		open int64, mult float64, maxOpen, probes, toClose, halfOpenTimeout int64, probeLimit uint8, halfOpenRate float64, failureCount, initial int64) {
 		clk := clocktest.NewFake(time.Time{})
+		var trip breaker.Trip = breaker.Consecutive(consec)
+		switch {
+		case countWin != 0:
+			trip = breaker.CountWindow{Size: int(countWin), FailureRate: rate, FailureCount: int(failureCount),
+				SlowCallRate: slowRate, MinCalls: int(minCalls), ConsecutiveFailures: int(consec)}
+		case timeWin != 0:
+			trip = breaker.TimeWindow{Length: time.Duration(timeWin), Buckets: int(buckets), FailureRate: rate,
+				FailureCount: int(failureCount), SlowCallRate: slowRate, MinCalls: int(minCalls), ConsecutiveFailures: int(consec)}
+		}
 		cfg := breaker.Config{
-			ConsecutiveFailures: int(consec), CountWindow: int(countWin), TimeWindow: time.Duration(timeWin),
-			TimeWindowBuckets: int(buckets), FailureRate: rate, MinCalls: int(minCalls),
-			SlowCallDuration: time.Duration(slowDur), SlowCallRate: slowRate,
+			Trip: trip, SlowCallDuration: time.Duration(slowDur),
 			OpenDuration: time.Duration(open), OpenDurationMultiplier: mult, MaxOpenDuration: time.Duration(maxOpen),
-			HalfOpenProbes: int(probes), SuccessesToClose: int(toClose), HalfOpenTimeout: time.Duration(halfOpenTimeout),
-			ProbeLimit: breaker.ProbeLimit(probeLimit), HalfOpenFailureRate: halfOpenRate, FailureCount: int(failureCount),
+			HalfOpen: breaker.Probes{Max: int(probes), SuccessesToClose: int(toClose), Timeout: time.Duration(halfOpenTimeout),
+				InFlight: probeLimit%2 == 1, FailureRate: halfOpenRate},
 			InitialState: breaker.State(initial), Clock: clk,
 		}
 		b, err := breaker.New(cfg)
@@ -35,6 +43,10 @@ func FuzzConfig(f *testing.F) {
 				t.Fatalf("New(%+v) = %v: want a *ConfigError naming a field", cfg, err)
 			}
 			return
+		}
+		again, err := breaker.New(b.Config())
+		if err != nil || !reflect.DeepEqual(again.Config(), b.Config()) {
+			t.Fatalf("New(%+v).Config() = %+v, which gives %v, %v: want the same breaker", cfg, b.Config(), again, err)
 		}
 		ctx := context.Background()
 		for i := 0; i < 50; i++ {
@@ -81,18 +93,18 @@ func FuzzStateMachine(f *testing.F) {
 			return b
 		}
 		m := &model{threshold: 1 + int(next()%4), probes: 1 + int(next()%3), open: time.Second}
-		cfg := breaker.Config{ConsecutiveFailures: m.threshold, HalfOpenProbes: m.probes, OpenDuration: m.open}
+		cfg := breaker.Config{Trip: breaker.Consecutive(m.threshold), HalfOpen: breaker.Probes{Max: m.probes}, OpenDuration: m.open}
 		switch mode := next(); mode % 3 {
 		case 0: // per period, any failure reopens
 			m.toClose = 1 + int(mode/3)%m.probes
 		case 1:
 			m.inFlight, m.toClose = true, 1+int(mode/3)%3
-			cfg.ProbeLimit = breaker.ProbesInFlight
+			cfg.HalfOpen.InFlight = true
 		case 2:
 			m.rate = 0.5
-			cfg.HalfOpenFailureRate = m.rate
+			cfg.HalfOpen.FailureRate = m.rate
 		}
-		cfg.SuccessesToClose = m.toClose
+		cfg.HalfOpen.SuccessesToClose = m.toClose
 		armed := false // hooks panic while set
 		hook := func() {
 			if armed {

@@ -17,11 +17,11 @@ func halfOpen(t *testing.T, b *breaker.Breaker, clk interface{ Advance(time.Dura
 	wantState(t, b, breaker.HalfOpen)
 }
 
-// By default HalfOpenProbes bounds the probes of a whole half-open period,
+// By default HalfOpen.Max bounds the probes of a whole half-open period,
 // as gobreaker's MaxRequests does: a finished probe does not free its slot
 // for another while the verdict is pending.
 func TestHalfOpenProbesBoundThePeriod(t *testing.T) {
-	b, clk := newBreaker(t, breaker.Config{HalfOpenProbes: 2})
+	b, clk := newBreaker(t, breaker.Config{HalfOpen: breaker.Probes{Max: 2}})
 	halfOpen(t, b, clk)
 	if err := run(t, b, nil); err != nil { // one success of the two needed
 		t.Fatal(err)
@@ -40,10 +40,10 @@ func TestHalfOpenProbesBoundThePeriod(t *testing.T) {
 	}
 }
 
-// With ProbesInFlight the limit is on probes running at the same time: a
+// With HalfOpen.InFlight the limit is on probes running at the same time: a
 // finished probe's slot goes to the next.
 func TestProbesInFlight(t *testing.T) {
-	b, clk := newBreaker(t, breaker.Config{HalfOpenProbes: 1, SuccessesToClose: 3, ProbeLimit: breaker.ProbesInFlight})
+	b, clk := newBreaker(t, breaker.Config{HalfOpen: breaker.Probes{Max: 1, InFlight: true, SuccessesToClose: 3}})
 	halfOpen(t, b, clk)
 	p, err := b.Allow(context.Background())
 	if err != nil {
@@ -98,7 +98,7 @@ func TestHalfOpenFailureRate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// 4 probes at 50 %: 2 failures reopen; 3 successes close.
-			b, clk := newBreaker(t, breaker.Config{HalfOpenProbes: 4, HalfOpenFailureRate: 0.5})
+			b, clk := newBreaker(t, breaker.Config{HalfOpen: breaker.Probes{Max: 4, FailureRate: 0.5}})
 			halfOpen(t, b, clk)
 			for i, err := range tt.outcomes {
 				_ = run(t, b, err)
@@ -112,7 +112,7 @@ func TestHalfOpenFailureRate(t *testing.T) {
 
 // A slow probe counts as failed under a rate verdict too.
 func TestHalfOpenFailureRateCountsSlowProbes(t *testing.T) {
-	b, clk := newBreaker(t, breaker.Config{HalfOpenProbes: 2, HalfOpenFailureRate: 0.5, SlowCallDuration: time.Second})
+	b, clk := newBreaker(t, breaker.Config{HalfOpen: breaker.Probes{Max: 2, FailureRate: 0.5}, SlowCallDuration: time.Second})
 	halfOpen(t, b, clk)
 	_ = b.Do(context.Background(), func(context.Context) error { clk.Advance(time.Second); return nil })
 	wantState(t, b, breaker.Open)

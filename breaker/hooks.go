@@ -61,25 +61,27 @@ const (
 	// ReasonManual: an operator's call (Trip, TripFor, TripUntil,
 	// HalfOpen, Reset, ForceOpen, Disable), or a shared store's.
 	ReasonManual Reason = iota
-	// ReasonConsecutiveFailures: ConsecutiveFailures failures in a row.
+	// ReasonConsecutiveFailures: Consecutive (or a window's
+	// ConsecutiveFailures) failures in a row.
 	ReasonConsecutiveFailures
-	// ReasonFailureRate: the window's failure rate reached FailureRate.
+	// ReasonFailureRate: the window's failure rate reached its FailureRate.
 	ReasonFailureRate
-	// ReasonSlowCallRate: the window's slow-call rate reached SlowCallRate.
+	// ReasonSlowCallRate: the window's slow-call rate reached its
+	// SlowCallRate.
 	ReasonSlowCallRate
-	// ReasonFailureCount: the window held FailureCount failures.
+	// ReasonFailureCount: the window held its FailureCount failures.
 	ReasonFailureCount
-	// ReasonReadyToTrip: Config.ReadyToTrip said so.
+	// ReasonReadyToTrip: a TripFunc, or a window's Func, said so.
 	ReasonReadyToTrip
 	// ReasonCoolDown: the open duration ended; probes may go through.
 	ReasonCoolDown
 	// ReasonProbesFailed: a probe failed or was slow (or, with
-	// HalfOpenFailureRate, enough of them did).
+	// HalfOpen.FailureRate, enough of them did).
 	ReasonProbesFailed
 	// ReasonProbesPassed: enough probes succeeded.
 	ReasonProbesPassed
 	// ReasonHalfOpenTimeout: the circuit stayed half-open for
-	// HalfOpenTimeout.
+	// HalfOpen.Timeout.
 	ReasonHalfOpenTimeout
 )
 

@@ -26,7 +26,7 @@ func TestHooksSeeEveryEvent(t *testing.T) {
 		OnIgnore:  func(_ context.Context, e breaker.CallEvent) { log = append(log, "ignored: "+e.Err.Error()) },
 		OnReject:  func(_ context.Context, e breaker.RejectEvent) { log = append(log, "rejected by "+e.State.String()) },
 	}
-	b, clk := newBreaker(t, breaker.Config{Name: "db", ConsecutiveFailures: 2, Hooks: hooks})
+	b, clk := newBreaker(t, breaker.Config{Name: "db", Trip: breaker.Consecutive(2), Hooks: hooks})
 	run(t, b, nil)
 	run(t, b, context.Canceled)
 	run(t, b, errBoom)
@@ -69,7 +69,7 @@ func TestStateChangeHookMayChangeTheState(t *testing.T) {
 func TestSlowStateHookDoesNotBlockOtherCallers(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	b, _ := newBreaker(t, breaker.Config{ConsecutiveFailures: 1, Hooks: breaker.Hooks{
+	b, _ := newBreaker(t, breaker.Config{Trip: breaker.Consecutive(1), Hooks: breaker.Hooks{
 		OnStateChange: func(breaker.StateChange) { once.Do(func() { close(entered); <-release }) },
 	}})
 	tripped := make(chan error)
@@ -101,7 +101,7 @@ func TestJoinHooks(t *testing.T) {
 	if j.OnSuccess != nil || j.OnReject != nil {
 		t.Fatal("joined hooks set a function none of the parts had")
 	}
-	br, _ := breaker.New(breaker.Config{ConsecutiveFailures: 1, Hooks: j, Clock: clocktest.NewFake(time.Time{})})
+	br, _ := breaker.New(breaker.Config{Trip: breaker.Consecutive(1), Hooks: j, Clock: clocktest.NewFake(time.Time{})})
 	run(t, br, errBoom)
 	if want := []string{"a", "b", "b-state"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("calls = %q, want %q", got, want)
@@ -127,7 +127,7 @@ func TestCallHooksGetTheCallsContext(t *testing.T) {
 	type key struct{}
 	var got []any
 	record := func(ctx context.Context, _ breaker.CallEvent) { got = append(got, ctx.Value(key{})) }
-	b, _ := newBreaker(t, breaker.Config{ConsecutiveFailures: 1, Hooks: breaker.Hooks{
+	b, _ := newBreaker(t, breaker.Config{Trip: breaker.Consecutive(1), Hooks: breaker.Hooks{
 		OnSuccess: record, OnFailure: record,
 		OnReject: func(ctx context.Context, _ breaker.RejectEvent) { got = append(got, ctx.Value(key{})) },
 	}})
@@ -146,7 +146,7 @@ func TestCallHooksGetTheCallsContext(t *testing.T) {
 func TestStateChangeCarriesTheCallsContext(t *testing.T) {
 	type key struct{}
 	var changes []breaker.StateChange
-	b, err := breaker.New(breaker.Config{ConsecutiveFailures: 1, Hooks: breaker.Hooks{
+	b, err := breaker.New(breaker.Config{Trip: breaker.Consecutive(1), Hooks: breaker.Hooks{
 		OnStateChange: func(c breaker.StateChange) { changes = append(changes, c) }}})
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ import (
 )
 
 func TestRegistry(t *testing.T) {
-	r, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{ConsecutiveFailures: 1, Clock: clocktest.NewFake(time.Time{})}})
+	r, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(1), Clock: clocktest.NewFake(time.Time{})}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,14 +24,14 @@ func TestRegistry(t *testing.T) {
 	wantState(t, pay, breaker.Open)
 	wantState(t, r.Get("search-api"), breaker.Closed) // breakers are independent
 
-	custom, err := r.Add(breaker.Config{Name: "ledger", ConsecutiveFailures: 5})
+	custom, err := r.Add(breaker.Config{Name: "ledger", Trip: breaker.Consecutive(5)})
 	if err != nil || r.Get("ledger") != custom {
 		t.Fatalf("Add: %v", err)
 	}
 	if _, err := r.Add(breaker.Config{Name: "ledger"}); !errors.Is(err, breaker.ErrExists) {
 		t.Fatalf("Add of a taken name: %v", err)
 	}
-	if _, err := r.Add(breaker.Config{Name: "bad", HalfOpenProbes: -1}); !errors.Is(err, breaker.ErrInvalidConfig) {
+	if _, err := r.Add(breaker.Config{Name: "bad", HalfOpen: breaker.Probes{Max: -1}}); !errors.Is(err, breaker.ErrInvalidConfig) {
 		t.Fatalf("Add of a bad config: %v", err)
 	}
 

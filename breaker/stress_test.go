@@ -18,13 +18,13 @@ var errStress = errors.New("stress failure")
 // TestStressAccounting runs many goroutines making many calls with random
 // outcomes while the clock moves and an operator pokes the breaker. Every
 // call must be counted exactly once, and no more probes than allowed may
-// ever hold a slot: at once (ProbesInFlight), or in a half-open period.
+// ever hold a slot: at once (HalfOpen.InFlight), or in a half-open period.
 func TestStressAccounting(t *testing.T) {
 	configs := map[string]Config{
-		"consecutive": {ConsecutiveFailures: 3, HalfOpenProbes: 2, SuccessesToClose: 3, ProbeLimit: ProbesInFlight},
-		"count":       {CountWindow: 20, MinCalls: 10, HalfOpenProbes: 3},
-		"rate":        {CountWindow: 20, FailureCount: 5, HalfOpenProbes: 4, HalfOpenFailureRate: 0.5},
-		"time":        {TimeWindow: time.Second, MinCalls: 10, FailureRate: 0.3, HalfOpenProbes: 1, SlowCallDuration: time.Millisecond},
+		"consecutive": {Trip: Consecutive(3), HalfOpen: Probes{Max: 2, SuccessesToClose: 3, InFlight: true}},
+		"count":       {Trip: CountWindow{Size: 20, MinCalls: 10}, HalfOpen: Probes{Max: 3}},
+		"rate":        {Trip: CountWindow{Size: 20, FailureCount: 5}, HalfOpen: Probes{Max: 4, FailureRate: 0.5}},
+		"time":        {Trip: TimeWindow{Length: time.Second, MinCalls: 10, FailureRate: 0.3}, HalfOpen: Probes{Max: 1}, SlowCallDuration: time.Millisecond},
 	}
 	for name, cfg := range configs {
 		t.Run(name, func(t *testing.T) {
@@ -157,12 +157,12 @@ func (p Permit) finishOnce(err error) {
 func TestHalfOpenProbeLimitUnderContention(t *testing.T) {
 	for _, limit := range []int{1, 3, 8} {
 		clk := clocktest.NewFake(time.Time{})
-		b, err := New(Config{ConsecutiveFailures: 1, HalfOpenProbes: limit, Clock: clk})
+		b, err := New(Config{Trip: Consecutive(1), HalfOpen: Probes{Max: limit}, Clock: clk})
 		if err != nil {
 			t.Fatal(err)
 		}
 		b.Trip()
-		clk.Advance(DefaultOpenDuration)
+		clk.Advance(30 * time.Second)
 
 		const callers = 100
 		var arrived, finished sync.WaitGroup

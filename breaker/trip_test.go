@@ -49,7 +49,7 @@ func TestTripUntil(t *testing.T) {
 // the server said, capped by MaxOpenDuration; without a hint the
 // configured duration holds.
 func TestOpenUntilTheServerSaid(t *testing.T) {
-	b, clk := newBreaker(t, breaker.Config{ConsecutiveFailures: 1, OpenDurationFunc: breaker.RetryAfter, MaxOpenDuration: 10 * time.Minute})
+	b, clk := newBreaker(t, breaker.Config{Trip: breaker.Consecutive(1), OpenDurationFunc: breaker.RetryAfter, MaxOpenDuration: 10 * time.Minute})
 	_ = run(t, b, outcome.After(2*time.Minute, errBoom))
 	if got := b.Metrics().RetryIn; got != 2*time.Minute {
 		t.Fatalf("open for %v, want the 2m the server asked for", got)
@@ -67,21 +67,21 @@ func TestOpenUntilTheServerSaid(t *testing.T) {
 }
 
 func TestPanickingOpenDurationFuncStillTrips(t *testing.T) {
-	b, _ := newBreaker(t, breaker.Config{ConsecutiveFailures: 1, OpenDurationFunc: func(error) time.Duration { panic("boom") }})
+	b, _ := newBreaker(t, breaker.Config{Trip: breaker.Consecutive(1), OpenDurationFunc: func(error) time.Duration { panic("boom") }})
 	mustPanic(t, func() { _ = run(t, b, errBoom) })
 	if m := b.Metrics(); m.State != breaker.Open || m.RetryIn != 30*time.Second || m.Failures != 1 {
 		t.Fatalf("metrics %+v: want open for the configured 30s", m)
 	}
 }
 
-// ReadyToTrip alone decides, asked after failures and slow calls with the
+// A window's Func alone decides, asked after failures and slow calls with the
 // counts at that moment.
 func TestReadyToTrip(t *testing.T) {
 	var seen []breaker.Counts
-	b, _ := newBreaker(t, breaker.Config{CountWindow: 10, ReadyToTrip: func(c breaker.Counts) bool {
+	b, _ := newBreaker(t, breaker.Config{Trip: breaker.CountWindow{Size: 10, Func: func(c breaker.Counts) bool {
 		seen = append(seen, c)
 		return c.Failures >= 2 && c.ConsecutiveFailures >= 2
-	}})
+	}}})
 	for _, err := range []error{errBoom, nil, errBoom, nil, nil} {
 		_ = run(t, b, err)
 	}
@@ -96,9 +96,9 @@ func TestReadyToTrip(t *testing.T) {
 	}
 }
 
-// Without a window, ReadyToTrip replaces the default of 3 failures in a row.
+// Without a window, a TripFunc replaces the default of 3 failures in a row.
 func TestReadyToTripReplacesTheDefault(t *testing.T) {
-	b, _ := newBreaker(t, breaker.Config{ReadyToTrip: func(c breaker.Counts) bool { return c.ConsecutiveFailures >= 5 }})
+	b, _ := newBreaker(t, breaker.Config{Trip: breaker.TripFunc(func(c breaker.Counts) bool { return c.ConsecutiveFailures >= 5 })})
 	for i := 0; i < 4; i++ {
 		_ = run(t, b, errBoom)
 	}
@@ -111,7 +111,7 @@ func TestReadyToTripReplacesTheDefault(t *testing.T) {
 // window, whatever their share and MinCalls.
 func TestFailureCountWithinAPeriod(t *testing.T) {
 	var changes []breaker.StateChange
-	b, clk := newBreaker(t, breaker.Config{TimeWindow: time.Minute, FailureCount: 3,
+	b, clk := newBreaker(t, breaker.Config{Trip: breaker.TimeWindow{Length: time.Minute, FailureCount: 3},
 		Hooks: breaker.Hooks{OnStateChange: func(c breaker.StateChange) { changes = append(changes, c) }}})
 	for i := 0; i < 100; i++ {
 		_ = run(t, b, nil)
@@ -147,12 +147,12 @@ func TestStateChangeSaysWhichThresholdWasCrossed(t *testing.T) {
 				_ = b.Do(context.Background(), func(context.Context) error { return errBoom })
 			}
 		}, breaker.ReasonConsecutiveFailures, 0},
-		{"failure rate", breaker.Config{CountWindow: 4}, func(b *breaker.Breaker, _ func(time.Duration)) {
+		{"failure rate", breaker.Config{Trip: breaker.CountWindow{Size: 4}}, func(b *breaker.Breaker, _ func(time.Duration)) {
 			for _, err := range []error{nil, errBoom, nil, errBoom} {
 				_ = b.Do(context.Background(), func(context.Context) error { return err })
 			}
 		}, breaker.ReasonFailureRate, 0.5},
-		{"slow-call rate", breaker.Config{CountWindow: 2, SlowCallDuration: time.Second}, nil, breaker.ReasonSlowCallRate, 1},
+		{"slow-call rate", breaker.Config{Trip: breaker.CountWindow{Size: 2}, SlowCallDuration: time.Second}, nil, breaker.ReasonSlowCallRate, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,7 +17,7 @@ type window interface {
 // counts are the totals of a window.
 type counts struct{ calls, failures, slow int }
 
-// Counts are what a closed circuit has counted: what ReadyToTrip decides
+// Counts are what a closed circuit has counted: what a TripFunc decides
 // on, and what a StateChange into Open reports.
 type Counts struct {
 	// Calls, Failures and SlowCalls are the sliding window's totals; zero

@@ -44,7 +44,7 @@ func TestUnaryDoesNotWriteIntoTheCallersOptions(t *testing.T) {
 // give its half-open probe slot back.
 func TestAbandonedStreamFreesItsProbeSlot(t *testing.T) {
 	released := make(chan struct{}, 1)
-	f := newFixture(t, breaker.Config{ConsecutiveFailures: 1, OpenDuration: time.Second,
+	f := newFixture(t, breaker.Config{Trip: breaker.Consecutive(1), OpenDuration: time.Second,
 		Hooks: breaker.Hooks{OnIgnore: func(context.Context, breaker.CallEvent) { released <- struct{}{} }}}, retry.Config{})
 	c := start(t, &flakyHealth{}, f.ic)
 	// Open the connection's circuit, then let it go half-open.

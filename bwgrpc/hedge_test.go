@@ -138,7 +138,7 @@ func TestUnaryHedgeByCode(t *testing.T) {
 	}{
 		{"retried code hedges at once", codes.Unavailable, breaker.Config{}, codes.OK, 2},
 		{"other code stops", codes.PermissionDenied, breaker.Config{}, codes.PermissionDenied, 1},
-		{"open circuit stops", codes.Unavailable, breaker.Config{ConsecutiveFailures: 1}, codes.Unavailable, 1},
+		{"open circuit stops", codes.Unavailable, breaker.Config{Trip: breaker.Consecutive(1)}, codes.Unavailable, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

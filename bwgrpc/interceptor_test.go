@@ -147,7 +147,7 @@ func (f fixture) check(c healthpb.HealthClient, ctx context.Context) error {
 }
 
 func TestUnaryRetriesUntilServing(t *testing.T) {
-	f := newFixture(t, breaker.Config{ConsecutiveFailures: 5}, retry.Config{})
+	f := newFixture(t, breaker.Config{Trip: breaker.Consecutive(5)}, retry.Config{})
 	h := &flakyHealth{script: []reply{{code: codes.Unavailable}, {code: codes.ResourceExhausted}}}
 	c := start(t, h, f.ic)
 	if err := f.check(c, context.Background()); err != nil {
@@ -160,7 +160,7 @@ func TestUnaryRetriesUntilServing(t *testing.T) {
 
 // Each retry tells the server how many attempts came before it (gRFC A6).
 func TestRetriesSendPreviousAttempts(t *testing.T) {
-	f := newFixture(t, breaker.Config{ConsecutiveFailures: 5}, retry.Config{})
+	f := newFixture(t, breaker.Config{Trip: breaker.Consecutive(5)}, retry.Config{})
 	h := &flakyHealth{script: []reply{{code: codes.Unavailable}, {code: codes.Unavailable}}}
 	c := start(t, h, f.ic)
 	if err := f.check(c, context.Background()); err != nil {
@@ -174,7 +174,7 @@ func TestRetriesSendPreviousAttempts(t *testing.T) {
 }
 
 func TestUnaryDoesNotRetryOtherCodes(t *testing.T) {
-	f := newFixture(t, breaker.Config{ConsecutiveFailures: 1}, retry.Config{})
+	f := newFixture(t, breaker.Config{Trip: breaker.Consecutive(1)}, retry.Config{})
 	h := &flakyHealth{script: []reply{{code: codes.InvalidArgument}, {code: codes.NotFound}}}
 	c := start(t, h, f.ic)
 	for _, want := range []codes.Code{codes.InvalidArgument, codes.NotFound} {
@@ -193,7 +193,7 @@ func TestUnaryDoesNotRetryOtherCodes(t *testing.T) {
 }
 
 func TestUnaryExhaustedKeepsTheLastCode(t *testing.T) {
-	f := newFixture(t, breaker.Config{ConsecutiveFailures: 10}, retry.Config{MaxAttempts: 3})
+	f := newFixture(t, breaker.Config{Trip: breaker.Consecutive(10)}, retry.Config{MaxAttempts: 3})
 	h := &flakyHealth{script: []reply{{code: codes.Unavailable}, {code: codes.Unavailable}, {code: codes.Unavailable}}}
 	err := f.check(start(t, h, f.ic), context.Background())
 	if status.Code(err) != codes.Unavailable || !errors.Is(err, retry.ErrExhausted) {
@@ -202,7 +202,7 @@ func TestUnaryExhaustedKeepsTheLastCode(t *testing.T) {
 }
 
 func TestBreakerOpensAndRejectsWithoutCalling(t *testing.T) {
-	f := newFixture(t, breaker.Config{ConsecutiveFailures: 2}, retry.Config{MaxAttempts: 5})
+	f := newFixture(t, breaker.Config{Trip: breaker.Consecutive(2)}, retry.Config{MaxAttempts: 5})
 	h := &flakyHealth{script: []reply{{code: codes.Internal}, {code: codes.Unavailable}, {code: codes.Unavailable}}}
 	c := start(t, h, f.ic)
 	if err := f.check(c, context.Background()); status.Code(err) != codes.Internal {
@@ -218,7 +218,7 @@ func TestBreakerOpensAndRejectsWithoutCalling(t *testing.T) {
 }
 
 func TestPushback(t *testing.T) {
-	f := newFixture(t, breaker.Config{ConsecutiveFailures: 10}, retry.Config{MaxDelay: time.Minute})
+	f := newFixture(t, breaker.Config{Trip: breaker.Consecutive(10)}, retry.Config{MaxDelay: time.Minute})
 	h := &flakyHealth{script: []reply{{code: codes.Unavailable, pushback: "3000"}, {code: codes.ResourceExhausted, pushback: "-1"}}}
 	err := f.check(start(t, h, f.ic), context.Background())
 	if status.Code(err) != codes.ResourceExhausted {
@@ -230,7 +230,7 @@ func TestPushback(t *testing.T) {
 }
 
 func TestCallDeadlineIsHonoured(t *testing.T) {
-	f := newFixture(t, breaker.Config{ConsecutiveFailures: 10}, retry.Config{MaxAttempts: 10, Delay: time.Second})
+	f := newFixture(t, breaker.Config{Trip: breaker.Consecutive(10)}, retry.Config{MaxAttempts: 10, Delay: time.Second})
 	h := &flakyHealth{script: []reply{{code: codes.Unavailable}, {code: codes.Unavailable}, {code: codes.Unavailable}, {code: codes.Unavailable}}}
 	c := start(t, h, f.ic)
 	// The deadline is real, but the retry delays run on the fake clock:
@@ -248,7 +248,7 @@ func TestCallDeadlineIsHonoured(t *testing.T) {
 }
 
 func TestStreamOutcomeReachesTheBreaker(t *testing.T) {
-	f := newFixture(t, breaker.Config{ConsecutiveFailures: 2}, retry.Config{})
+	f := newFixture(t, breaker.Config{Trip: breaker.Consecutive(2)}, retry.Config{})
 	h := &flakyHealth{script: []reply{{code: codes.OK}, {code: codes.Unavailable}, {code: codes.Internal}}}
 	c := start(t, h, f.ic)
 	watch := func() error {
@@ -290,7 +290,7 @@ func TestStreamOpeningIsRetried(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := ln.Addr().String()
 	ln.Close()
-	f := newFixture(t, breaker.Config{ConsecutiveFailures: 10}, retry.Config{MaxAttempts: 3})
+	f := newFixture(t, breaker.Config{Trip: breaker.Consecutive(10)}, retry.Config{MaxAttempts: 3})
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithStreamInterceptor(f.ic.Stream))
 	if err != nil {

@@ -178,7 +178,7 @@ func TestPositivePushbackDelaysTheNextHedge(t *testing.T) {
 // MaxDelay (gRFC A6). (Before, a 600-ms pushback was cut to a 50-ms
 // MaxDelay.)
 func TestRetryWaitsThePushback(t *testing.T) {
-	f := newFixture(t, breaker.Config{ConsecutiveFailures: 10}, retry.Config{Delay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond})
+	f := newFixture(t, breaker.Config{Trip: breaker.Consecutive(10)}, retry.Config{Delay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond})
 	h := &flakyHealth{script: []reply{{code: codes.Unavailable, pushback: "600"}}}
 	if err := f.check(start(t, h, f.ic), context.Background()); err != nil {
 		t.Fatal(err)
@@ -194,7 +194,7 @@ func TestRetryWaitsThePushback(t *testing.T) {
 // UTF-8 opened the circuit for every caller, and an oversized one was
 // retried three times.)
 func TestLocalErrorsAreNotTheServersFailures(t *testing.T) {
-	f := newFixture(t, breaker.Config{ConsecutiveFailures: 3}, retry.Config{})
+	f := newFixture(t, breaker.Config{Trip: breaker.Consecutive(3)}, retry.Config{})
 	srv := &attempts{answer: func(int, context.Context) error { return nil }}
 	c := start(t, srv, f.ic)
 	for range 5 {

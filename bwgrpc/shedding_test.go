@@ -28,7 +28,7 @@ func TestPerTargetThrottle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	breakers, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{ConsecutiveFailures: 100}})
+	breakers, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(100)}})
 	if err != nil {
 		t.Fatal(err)
 	}

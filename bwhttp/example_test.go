@@ -26,7 +26,7 @@ func ExampleNewClient() {
 	}))
 	defer api.Close()
 
-	hosts, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{ConsecutiveFailures: 5}})
+	hosts, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(5)}})
 	retries, _ := retry.New(retry.Config{MaxAttempts: 3, Delay: 10 * time.Millisecond})
 	client, _ := bwhttp.NewClient(bwhttp.Config{Breakers: hosts, Retry: retries}, 10*time.Second)
 
@@ -55,9 +55,9 @@ func ExampleTransport_openUntilTheServerSaid() {
 	defer api.Close()
 
 	hosts, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{
-		ConsecutiveFailures: 1,
-		OpenDurationFunc:    breaker.RetryAfter, // open for as long as the server said
-		MaxOpenDuration:     10 * time.Minute,   // but never longer than this
+		Trip:             breaker.Consecutive(1),
+		OpenDurationFunc: breaker.RetryAfter, // open for as long as the server said
+		MaxOpenDuration:  10 * time.Minute,   // but never longer than this
 	}})
 	client, _ := bwhttp.NewClient(bwhttp.Config{Breakers: hosts, NoRetry: true}, 10*time.Second)
 

@@ -84,7 +84,7 @@ func TestIsFailureDecidesForTransportErrors(t *testing.T) {
 	srv := newFlakyServer(t)
 	url := srv.URL
 	srv.Close() // connections are refused
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{ConsecutiveFailures: 3}})
+	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(3)}})
 	c, clk, _ := newClient(t, bwhttp.Config{Breakers: reg, NoRetry: true,
 		IsFailure: func(*http.Response, error) bool { return false }}, retry.Config{})
 	for i := 0; i < 5; i++ {
@@ -101,7 +101,7 @@ func TestIsFailureDecidesForTransportErrors(t *testing.T) {
 // success that would break the run of failures nor a failure.
 func TestFailedBodyReplayIsNotASuccess(t *testing.T) {
 	srv := newFlakyServer(t, 503, 503)
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{ConsecutiveFailures: 2}})
+	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(2)}})
 	c, clk, _ := newClient(t, bwhttp.Config{Breakers: reg}, retry.Config{})
 	req := bodyRequest(t, context.Background(), http.MethodPut, srv.URL)
 	errGone := errors.New("body gone")

@@ -203,7 +203,7 @@ func TestRetryAfterIsHonouredAndCapped(t *testing.T) {
 func TestBreakerOpensPerHost(t *testing.T) {
 	down := newFlakyServer(t, 500, 500, 500, 500)
 	up := newFlakyServer(t)
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{ConsecutiveFailures: 2, Clock: clocktest.NewFake(time.Time{})}})
+	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(2), Clock: clocktest.NewFake(time.Time{})}})
 	c, clk, _ := newClient(t, bwhttp.Config{Breakers: reg}, retry.Config{})
 	for i := 0; i < 2; i++ { // 500 is not retried, but counts against the host
 		resp, err := do(t, clk, c, get(t, down.URL))
@@ -231,7 +231,7 @@ func TestBreakerOpensPerHost(t *testing.T) {
 
 func TestClientErrorsDoNotCountAgainstTheHost(t *testing.T) {
 	srv := newFlakyServer(t, 404, 404, 404, 400, 429, 429)
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{ConsecutiveFailures: 2}})
+	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(2)}})
 	c, clk, _ := newClient(t, bwhttp.Config{Breakers: reg}, retry.Config{MaxAttempts: 1})
 	host := strings.TrimPrefix(srv.URL, "http://")
 	for i := 0; i < 4; i++ {
@@ -373,7 +373,7 @@ func TestInvalidConfig(t *testing.T) {
 // trip, and when, not the 0 % of the window it cleared.
 func TestHealthShowsWhatOpenedACircuit(t *testing.T) {
 	clk := clocktest.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Clock: clk, CountWindow: 10, FailureRate: 0.5}})
+	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Clock: clk, Trip: breaker.CountWindow{Size: 10, FailureRate: 0.5}}})
 	b := reg.Get("orders-api")
 	for i := range 10 {
 		b.Do(context.Background(), func(context.Context) error {

@@ -89,7 +89,7 @@ func TestManualReaderSeesATripAndARecovery(t *testing.T) {
 	o, list := observe(t, reader)
 
 	clk := clocktest.NewFake(time.Time{})
-	b, _ := breaker.New(breaker.Config{Name: "ledger", ConsecutiveFailures: 1, Clock: clk, Hooks: o.BreakerHooks()})
+	b, _ := breaker.New(breaker.Config{Name: "ledger", Trip: breaker.Consecutive(1), Clock: clk, Hooks: o.BreakerHooks()})
 	list.AddBreaker(b)
 	r, _ := retry.New(retry.Config{Name: "ledger-retry", MaxAttempts: 2, Clock: clk, Jitter: retry.JitterNone})
 	list.AddRetry(r)

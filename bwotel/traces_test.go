@@ -28,7 +28,7 @@ func TestSpanEvents(t *testing.T) {
 	defer tp.Shutdown(context.Background())
 	tracer := tp.Tracer("test")
 
-	b, _ := breaker.New(breaker.Config{Name: "prices", ConsecutiveFailures: 2, OpenDuration: time.Minute, Hooks: bwotel.BreakerSpanHooks()})
+	b, _ := breaker.New(breaker.Config{Name: "prices", Trip: breaker.Consecutive(2), OpenDuration: time.Minute, Hooks: bwotel.BreakerSpanHooks()})
 	r, _ := retry.New(retry.Config{Name: "prices", MaxAttempts: 3, Delay: time.Nanosecond, Jitter: retry.JitterNone, Hooks: bwotel.RetrySpanHooks()})
 	failing := func(context.Context) error { return errors.New("503") }
 

@@ -77,7 +77,7 @@ func TestMetricsAfterATripAndARecovery(t *testing.T) {
 	list := new(watch.List)
 	c := bwprom.NewCollector(list)
 	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{
-		ConsecutiveFailures: 2, SlowCallDuration: time.Second, Clock: clk, Hooks: c.BreakerHooks(),
+		Trip: breaker.Consecutive(2), SlowCallDuration: time.Second, Clock: clk, Hooks: c.BreakerHooks(),
 	}})
 	list.AddRegistry(reg)
 	r, _ := retry.New(retry.Config{Name: "payments-retry", MaxAttempts: 3, Clock: clk, Jitter: retry.JitterNone})

@@ -190,7 +190,7 @@ func chaosChild(addr string) {
 			say("probe %s %d %d %t", e.Name, end.Add(-e.Duration).UnixNano(), end.UnixNano(), s.Metrics().Connected)
 		}
 	}
-	reg, err := s.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{ConsecutiveFailures: 4, OpenDuration: 300 * time.Millisecond,
+	reg, err := s.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(4), OpenDuration: 300 * time.Millisecond,
 		Hooks: breaker.Hooks{OnSuccess: onProbe, OnFailure: onProbe, OnIgnore: onProbe}}})
 	if err != nil {
 		fmt.Println("error", err)

@@ -100,7 +100,7 @@ func TestRedisCluster(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var rs []*replica
 			for i := 0; i < 3; i++ {
-				rs = append(rs, newReplica(t, nil, clk, breaker.Config{Name: name, ConsecutiveFailures: 100},
+				rs = append(rs, newReplica(t, nil, clk, breaker.Config{Name: name, Trip: breaker.Consecutive(100)},
 					bwredis.Config{Client: newClusterClient(), FailureRate: 0.5, MinCalls: 10, Timeout: time.Second}))
 			}
 			// Aggregated failures: 12 calls, 6 failures over three processes.
@@ -113,7 +113,7 @@ func TestRedisCluster(t *testing.T) {
 				waitFor(t, r, breaker.Open, 2*time.Second)
 			}
 			// One probe across the cluster, whose success closes it for all.
-			clk.Advance(breaker.DefaultOpenDuration)
+			clk.Advance(30 * time.Second)
 			flush(t, rs...)
 			var permits []breaker.Permit
 			for _, r := range rs {

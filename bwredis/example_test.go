@@ -22,7 +22,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	hosts, err := store.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{ConsecutiveFailures: 5}}) // one shared circuit per host
+	hosts, err := store.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(5)}}) // one shared circuit per host
 	if err != nil {
 		log.Fatal(err)
 	}

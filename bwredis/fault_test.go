@@ -273,7 +273,7 @@ func TestBadDataIsolatesOneCircuit(t *testing.T) {
 		t.Fatalf("metrics with one bad key: %+v; want connected, 1 unusable", m)
 	}
 	a.b.Trip() // locally: the unusable circuit runs on its own state
-	clk.Advance(breaker.DefaultOpenDuration)
+	clk.Advance(30 * time.Second)
 	p, err := a.b.Allow(context.Background())
 	if err != nil {
 		t.Fatalf("the unusable circuit should probe on its local state: %v", err)
@@ -296,7 +296,7 @@ func TestBadDataIsolatesOneCircuit(t *testing.T) {
 	if m := a.store.Metrics(); !m.Connected || m.Unusable != 0 {
 		t.Fatalf("metrics after the repair: %+v", m)
 	}
-	clk.Advance(breaker.DefaultOpenDuration) // locally half-open: the cluster must grant a probe
+	clk.Advance(30 * time.Second) // locally half-open: the cluster must grant a probe
 	flush(t, a, b)
 	probes := 0
 	for _, r := range []*replica{a, b} {
@@ -333,7 +333,7 @@ func TestMismatchedConfigsAreDetectedAndAgree(t *testing.T) {
 	srv := startRedis(t)
 	clk := clocktest.NewFake(time.Now())
 	window := func(buckets int) breaker.Config {
-		return breaker.Config{TimeWindow: 10 * time.Second, TimeWindowBuckets: buckets, MinCalls: 20, FailureRate: 0.5}
+		return breaker.Config{Trip: breaker.TimeWindow{Length: 10 * time.Second, Buckets: buckets, FailureRate: 0.5, MinCalls: 20}}
 	}
 	a := newReplica(t, srv, clk, window(10), bwredis.Config{})
 	b := newReplica(t, srv, clk, window(100), bwredis.Config{})

@@ -275,8 +275,8 @@ func TestClockSkewWithinTheBoundKeepsTheWindowShared(t *testing.T) {
 		now := time.Now()
 		ahead := clocktest.NewFake(now.Add(bwredis.MaxClockSkew))
 		behind := clocktest.NewFake(now)
-		a := newReplica(t, srv, ahead, breaker.Config{ConsecutiveFailures: 100}, bwredis.Config{})
-		b := newReplica(t, srv, behind, breaker.Config{ConsecutiveFailures: 100}, bwredis.Config{})
+		a := newReplica(t, srv, ahead, breaker.Config{Trip: breaker.Consecutive(100)}, bwredis.Config{})
+		b := newReplica(t, srv, behind, breaker.Config{Trip: breaker.Consecutive(100)}, bwredis.Config{})
 		for range 15 {
 			calls(a, errDown)
 			calls(b, errDown)

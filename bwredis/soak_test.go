@@ -272,7 +272,7 @@ func soakChild(addr string) {
 		out.Unlock()
 	}
 	reg, err := s.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{
-		ConsecutiveFailures: 1000, OpenDuration: 5 * time.Minute, // states stay as tripped through the soak
+		Trip: breaker.Consecutive(1000), OpenDuration: 5 * time.Minute, // states stay as tripped through the soak
 		Hooks: breaker.Hooks{OnStateChange: func(e breaker.StateChange) {
 			say("change %s %s %s %d", e.Name, e.To, e.Reason, time.Now().UnixNano())
 		}}}})

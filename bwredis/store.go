@@ -73,7 +73,7 @@ type Config struct {
 	// reaches it, once it holds MinCalls calls. Zero means 0.5 and 20.
 	//
 	// Window, WindowBuckets, FailureRate and MinCalls serve breakers without
-	// a TimeWindow of their own; a breaker with one shares its own window,
+	// a TimeWindow trip of their own; a breaker with one shares its own window,
 	// FailureRate and MinCalls. How long a shared circuit stays open is the
 	// breaker's OpenDuration. Processes that share a circuit with different
 	// settings are detected: the first one's settings decide the shared
@@ -333,7 +333,7 @@ func (s *Store) hooks() breaker.Hooks {
 	return breaker.Hooks{OnStateChange: s.onStateChange}
 }
 
-// allowProbe is the breaker.Config.AllowProbe of shared breakers: a probe
+// allowProbe is the breaker.Config.HalfOpen.Allow of shared breakers: a probe
 // may run only in the process that holds the cluster's probe lease, or in
 // any process while Redis is unreachable or the circuit's keys unusable.
 func (s *Store) allowProbe(name string) bool {
@@ -351,7 +351,7 @@ func (s *Store) allowProbe(name string) bool {
 // cfg.Name.
 func (s *Store) NewBreaker(cfg breaker.Config) (*breaker.Breaker, error) {
 	cfg.Hooks = breaker.JoinHooks(cfg.Hooks, s.hooks())
-	cfg.AllowProbe = s.allowProbe
+	cfg.HalfOpen.Allow = s.allowProbe
 	b, err := breaker.New(cfg)
 	if err != nil {
 		return nil, err
@@ -363,7 +363,7 @@ func (s *Store) NewBreaker(cfg breaker.Config) (*breaker.Breaker, error) {
 // their circuits.
 func (s *Store) NewRegistry(cfg breaker.RegistryConfig) (*breaker.Registry, error) {
 	cfg.Defaults.Hooks = breaker.JoinHooks(cfg.Defaults.Hooks, s.hooks())
-	cfg.Defaults.AllowProbe = s.allowProbe
+	cfg.Defaults.HalfOpen.Allow = s.allowProbe
 	r, err := breaker.NewRegistry(cfg)
 	if err != nil {
 		return nil, err

@@ -115,7 +115,7 @@ func TestTripPropagatesAndRecoveryIsShared(t *testing.T) {
 
 	// After the cool-down, every replica goes half-open, but only the
 	// holder of the cluster's probe lease may probe.
-	clk.Advance(breaker.DefaultOpenDuration)
+	clk.Advance(30 * time.Second)
 	flush(t, rs...)
 	var permits []breaker.Permit
 	for _, r := range rs {
@@ -135,7 +135,7 @@ func TestTripPropagatesAndRecoveryIsShared(t *testing.T) {
 func TestAggregatedFailuresTripTheSharedCircuit(t *testing.T) {
 	srv := startRedis(t)
 	clk := clocktest.NewFake(time.Now())
-	local := breaker.Config{ConsecutiveFailures: 100} // no replica trips on its own
+	local := breaker.Config{Trip: breaker.Consecutive(100)} // no replica trips on its own
 	shared := bwredis.Config{FailureRate: 0.5, MinCalls: 10}
 	var rs []*replica
 	for i := 0; i < 3; i++ {
@@ -225,7 +225,7 @@ func TestRedisDownThenBack(t *testing.T) {
 	if a.b.State() != breaker.Open || m.Successes != 2 || m.Failures != 3 || m.Rejections != 1 {
 		t.Fatalf("local operation: %v %+v", a.b.State(), m)
 	}
-	clk.Advance(breaker.DefaultOpenDuration)
+	clk.Advance(30 * time.Second)
 	calls(a, nil) // the local probe closes the local circuit
 	if a.b.State() != breaker.Closed {
 		t.Fatalf("local probe: %v", a.b.State())
@@ -246,10 +246,10 @@ func TestKeysExpire(t *testing.T) {
 	srv := startRedis(t)
 	clk := clocktest.NewFake(time.Now())
 	sc := bwredis.Config{Prefix: "test", KeyTTL: time.Minute, Window: 10 * time.Second, ProbeLease: 5 * time.Second}
-	r := newReplica(t, srv, clk, breaker.Config{ConsecutiveFailures: 1}, sc)
+	r := newReplica(t, srv, clk, breaker.Config{Trip: breaker.Consecutive(1)}, sc)
 	calls(r, nil, errDown)
 	flush(t, r)
-	clk.Advance(breaker.DefaultOpenDuration)
+	clk.Advance(30 * time.Second)
 	flush(t, r) // takes the probe lease
 
 	c := srv.client(t)

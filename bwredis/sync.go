@@ -611,29 +611,14 @@ type params struct {
 func paramsOf(bc breaker.Config, cfg Config) params {
 	window, buckets := cfg.Window, cfg.WindowBuckets
 	rate, minCalls := cfg.FailureRate, cfg.MinCalls
-	if bc.TimeWindow > 0 {
-		window, buckets = bc.TimeWindow, bc.TimeWindowBuckets
-		if buckets == 0 {
-			buckets = breaker.DefaultTimeWindowBuckets
-		}
-		if bc.FailureRate > 0 {
-			rate = bc.FailureRate
-		}
-		if bc.MinCalls > 0 {
-			minCalls = bc.MinCalls
-		} else {
-			minCalls = breaker.DefaultTimeWindowMinCalls
+	if w, ok := bc.Trip.(breaker.TimeWindow); ok { // with its defaults, from Breaker.Config
+		window, buckets, minCalls = w.Length, w.Buckets, w.MinCalls
+		if w.FailureRate > 0 {
+			rate = w.FailureRate
 		}
 	}
 	bucketMs := max(ms(window/time.Duration(buckets)), 1)
-	open := bc.OpenDuration
-	if open == 0 {
-		open = breaker.DefaultOpenDuration
-	}
-	maxOpen := bc.MaxOpenDuration
-	if maxOpen == 0 {
-		maxOpen = max(open, breaker.DefaultMaxOpenDuration)
-	}
+	open, maxOpen := bc.OpenDuration, bc.MaxOpenDuration
 	return params{bucketMs: bucketMs, windowMs: bucketMs * int64(buckets), buckets: buckets, rate: rate,
 		minCalls: minCalls, openMs: ms(open), maxOpenMs: ms(maxOpen)}
 }

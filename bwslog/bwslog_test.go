@@ -42,7 +42,7 @@ func attrs(r slog.Record) map[string]string {
 func TestBreakerStateChangesAreLogged(t *testing.T) {
 	h := &capture{}
 	clk := clocktest.NewFake(time.Time{})
-	b, _ := breaker.New(breaker.Config{Name: "db", ConsecutiveFailures: 1, Clock: clk, Hooks: bwslog.BreakerHooks(slog.New(h))})
+	b, _ := breaker.New(breaker.Config{Name: "db", Trip: breaker.Consecutive(1), Clock: clk, Hooks: bwslog.BreakerHooks(slog.New(h))})
 	b.Do(context.Background(), func(context.Context) error { return errors.New("down") })
 	clk.Advance(30 * time.Second)
 	b.Do(context.Background(), func(context.Context) error { return nil })
@@ -125,7 +125,7 @@ type traceKey struct{}
 // the record had context.Background().)
 func TestTripIsLoggedWithTheTrippingCallsContext(t *testing.T) {
 	h := &capture{}
-	b, err := breaker.New(breaker.Config{ConsecutiveFailures: 1, Hooks: bwslog.BreakerHooks(slog.New(h))})
+	b, err := breaker.New(breaker.Config{Trip: breaker.Consecutive(1), Hooks: bwslog.BreakerHooks(slog.New(h))})
 	if err != nil {
 		t.Fatal(err)
 	}

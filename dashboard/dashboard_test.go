@@ -34,7 +34,7 @@ func newFixture(t *testing.T, cfg dashboard.Config) fixture {
 	t.Helper()
 	clk := clocktest.NewFake(time.Unix(1_000_000, 0))
 	breakers, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{
-		ConsecutiveFailures: 2, OpenDuration: 30 * time.Second, Clock: clk}})
+		Trip: breaker.Consecutive(2), OpenDuration: 30 * time.Second, Clock: clk}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,7 +435,7 @@ func TestPanickingSourceDoesNotWedgeTheDashboard(t *testing.T) {
 // not the 0 % of the window cleared at the trip.
 func TestOpenCircuitShowsTheRateThatOpenedIt(t *testing.T) {
 	clk := clocktest.NewFake(time.Unix(1_000_000, 0))
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{CountWindow: 4, FailureRate: 0.5, Clock: clk}})
+	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.CountWindow{Size: 4, FailureRate: 0.5}, Clock: clk}})
 	var w watch.List
 	w.AddRegistry(reg)
 	d, err := dashboard.New(dashboard.Config{Watch: &w, Clock: clk})

@@ -106,7 +106,7 @@ func ExampleAfter() {
 // Retrying stops as soon as the circuit opens: breaker.ErrOpen is not
 // retried.
 func ExampleConfig_withBreaker() {
-	b, _ := breaker.New(breaker.Config{Name: "ledger", ConsecutiveFailures: 2})
+	b, _ := breaker.New(breaker.Config{Name: "ledger", Trip: breaker.Consecutive(2)})
 	p, _ := retry.New(retry.Config{MaxAttempts: 5, Delay: time.Millisecond})
 	calls := 0
 	err := p.Do(context.Background(), func(ctx context.Context) error {

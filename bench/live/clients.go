@@ -57,7 +57,11 @@ func ours(p sim.Policy, scaled func(time.Duration) time.Duration) Client {
 	}
 	if p.Breaker != nil {
 		cfg := *p.Breaker
-		cfg.TimeWindow, cfg.OpenDuration, cfg.SlowCallDuration = scaled(cfg.TimeWindow), scaled(cfg.OpenDuration), scaled(cfg.SlowCallDuration)
+		if w, ok := cfg.Trip.(breaker.TimeWindow); ok {
+			w.Length = scaled(w.Length)
+			cfg.Trip = w
+		}
+		cfg.OpenDuration, cfg.SlowCallDuration = scaled(cfg.OpenDuration), scaled(cfg.SlowCallDuration)
 		policies = append(policies, breakwater.Breaker(must(breaker.New(cfg))))
 	}
 	if p.Adaptive != nil {

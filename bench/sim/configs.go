@@ -15,7 +15,7 @@ func Configs() []Policy {
 	retries := func(j retry.Jitter) *retry.Config {
 		return &retry.Config{MaxAttempts: 4, Delay: time.Second, Multiplier: 2, Jitter: j}
 	}
-	brk := &breaker.Config{ConsecutiveFailures: 5, OpenDuration: 5 * time.Second}
+	brk := &breaker.Config{Trip: breaker.Consecutive(5), OpenDuration: 5 * time.Second}
 	return []Policy{
 		{Name: "no protection"},
 		{Name: "retry, no jitter", Retry: retries(retry.JitterNone)},
@@ -36,7 +36,7 @@ func OverloadConfigs() []Policy {
 		{Name: "no protection"},
 		{Name: "retry", Retry: retries},
 		{Name: "retry + budget", Retry: retries, Budget: true},
-		{Name: "retry + breaker (failure rate)", Retry: retries, Breaker: &breaker.Config{FailureRate: 0.5, TimeWindow: 10 * time.Second, MinCalls: 20, OpenDuration: 5 * time.Second}},
+		{Name: "retry + breaker (failure rate)", Retry: retries, Breaker: &breaker.Config{Trip: breaker.TimeWindow{Length: 10 * time.Second, FailureRate: 0.5, MinCalls: 20}, OpenDuration: 5 * time.Second}},
 		{Name: "retry + throttle", Retry: retries, Throttle: &throttle.Config{}},
 		{Name: "retry + adaptive limit", Retry: retries, Adaptive: &adaptive.Config{}},
 		{Name: "retry + budget + throttle + adaptive limit", Retry: retries, Budget: true, Throttle: &throttle.Config{}, Adaptive: &adaptive.Config{}},
@@ -78,8 +78,8 @@ func quickRetries() *retry.Config {
 // slowOrFailing opens on half the calls failing or being slow (≥ 500 ms)
 // over 10 s, at least 20 calls, for 5 s.
 func slowOrFailing() *breaker.Config {
-	return &breaker.Config{FailureRate: 0.5, SlowCallDuration: 500 * time.Millisecond, SlowCallRate: 0.5,
-		TimeWindow: 10 * time.Second, MinCalls: 20, OpenDuration: 5 * time.Second}
+	return &breaker.Config{Trip: breaker.TimeWindow{Length: 10 * time.Second, FailureRate: 0.5, SlowCallRate: 0.5, MinCalls: 20}, SlowCallDuration: 500 * time.Millisecond,
+		OpenDuration: 5 * time.Second}
 }
 
 // MetastableConfigs are the configurations scored in the metastable and
@@ -87,9 +87,9 @@ func slowOrFailing() *breaker.Config {
 // systems' retry budgets).
 func MetastableConfigs() []Policy {
 	retries := quickRetries()
-	rate := &breaker.Config{FailureRate: 0.5, TimeWindow: 10 * time.Second, MinCalls: 20, OpenDuration: 5 * time.Second}
-	slow := &breaker.Config{FailureRate: 1, SlowCallDuration: 500 * time.Millisecond, SlowCallRate: 0.5,
-		TimeWindow: 10 * time.Second, MinCalls: 20, OpenDuration: 5 * time.Second}
+	rate := &breaker.Config{Trip: breaker.TimeWindow{Length: 10 * time.Second, FailureRate: 0.5, MinCalls: 20}, OpenDuration: 5 * time.Second}
+	slow := &breaker.Config{Trip: breaker.TimeWindow{Length: 10 * time.Second, FailureRate: 1, SlowCallRate: 0.5, MinCalls: 20}, SlowCallDuration: 500 * time.Millisecond,
+		OpenDuration: 5 * time.Second}
 	return []Policy{
 		{Name: "no protection"},
 		{Name: "retry", Retry: retries},

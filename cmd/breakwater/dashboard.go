@@ -41,7 +41,7 @@ func dashboardCmd(args []string, stdout, stderr io.Writer) int {
 	path := stateFlag(c)
 	listen := c.fs.String("listen", "127.0.0.1:7070", "the `address` to serve the page on; port 0 picks a free one")
 	actions := c.fs.Bool("actions", false, "add Trip and Reset buttons, which change the state file")
-	openFor := durationFlag(c.fs, "open-for", breaker.DefaultOpenDuration, "the `duration` for which Trip opens a circuit")
+	openFor := durationFlag(c.fs, "open-for", breakerDefaults().OpenDuration, "the `duration` for which Trip opens a circuit")
 	if status, done := c.parse(args, stdout, stderr); done {
 		return status
 	}

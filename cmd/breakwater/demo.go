@@ -95,7 +95,7 @@ func runDemo(w io.Writer, speed float64) error {
 
 	// The policies.
 	b, err := breaker.New(breaker.Config{
-		Name: "payments-api", ConsecutiveFailures: 2, OpenDuration: 20 * time.Second,
+		Name: "payments-api", Trip: breaker.Consecutive(2), OpenDuration: 20 * time.Second,
 		Ignore: []error{timeout.ErrTimeout}, // slow is not down: server errors open the circuit
 		Clock:  clk,
 		Hooks:  breaker.Hooks{OnStateChange: func(c breaker.StateChange) { say("circuit %s -> %s", c.From, c.To) }},

@@ -101,8 +101,8 @@ func runCommand() (*command, *runFlags) {
 	fs.StringVar(&f.retryOn, "retry-on", "any", "exit `codes` to retry, comma-separated, or any (every non-zero status)")
 	fs.StringVar(&f.retryOnOutput, "retry-on-output", "", "retry a failed attempt only if a line of its output matches this `regexp` (and its status is in --retry-on)")
 	fs.StringVar(&f.failOn, "fail-on", "retried", "what counts against the circuit: retried (what --retry-on and --retry-on-output retry), any (every non-zero status), or exit `codes`")
-	fs.IntVar(&f.failures, "failures", breaker.DefaultConsecutiveFailures, "consecutive failed attempts that open the circuit")
-	f.openFor = durationFlag(fs, "open-for", breaker.DefaultOpenDuration, "the `duration` for which an open circuit turns invocations away")
+	fs.IntVar(&f.failures, "failures", int(breakerDefaults().Trip.(breaker.Consecutive)), "consecutive failed attempts that open the circuit")
+	f.openFor = durationFlag(fs, "open-for", breakerDefaults().OpenDuration, "the `duration` for which an open circuit turns invocations away")
 	fs.IntVar(&f.openExit, "open-exit", exitOpen, "exit `status` when the circuit is open and the command was not run")
 	fs.Var(&f.exhaustedExit, "exhausted-exit", "exit `status` when the retries were stopped by a limit (default: the command's last)")
 	fs.StringVar(&f.statePath, "state", "", "state `file` (default: $BREAKWATER_STATE, else $XDG_STATE_HOME/breakwater/circuits.json, else ~/.local/state/breakwater/circuits.json)")
@@ -491,4 +491,14 @@ func (r *runner) exec(sig, ctx context.Context) error {
 		return fmt.Errorf("%w: %v", errNotFound, err)
 	}
 	return fmt.Errorf("%w: %v", errCannotRun, err)
+}
+
+// breakerDefaults returns the breaker's defaults, which the CLI's flags
+// share.
+func breakerDefaults() breaker.Config {
+	b, err := breaker.New(breaker.Config{})
+	if err != nil {
+		panic(err) // the zero Config is valid
+	}
+	return b.Config()
 }

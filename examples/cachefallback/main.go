@@ -52,7 +52,7 @@ type priceService struct {
 }
 
 func newPriceService(prices string, openFor time.Duration) (*priceService, error) {
-	breakers, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{ConsecutiveFailures: 3, OpenDuration: openFor}})
+	breakers, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(3), OpenDuration: openFor}})
 	if err != nil {
 		return nil, err
 	}

@@ -42,7 +42,7 @@ type World struct {
 func New(seed uint64, w *watch.List) *World {
 	wd := &World{rng: rand.New(rand.NewPCG(seed, 7)), succeeded: map[string]float64{}}
 	for i := range wd.breakers {
-		wd.breakers[i], _ = breaker.NewRegistry(breaker.RegistryConfig{MaxKeys: 3, Defaults: breaker.Config{ConsecutiveFailures: 3}})
+		wd.breakers[i], _ = breaker.NewRegistry(breaker.RegistryConfig{MaxKeys: 3, Defaults: breaker.Config{Trip: breaker.Consecutive(3)}})
 		wd.bulkheads[i], _ = bulkhead.NewRegistry(bulkhead.RegistryConfig{MaxKeys: 3})
 		w.AddRegistry(wd.breakers[i])
 		w.AddShedding(breakwater.Shedding{Bulkheads: wd.bulkheads[i]})
