@@ -26,9 +26,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/breakwater-go/breakwater/outcome"
-
 	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/config"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 // Defaults applied to the zero fields of a Config: Gradient2's.
@@ -97,22 +97,8 @@ type LimitChange struct {
 	From, To int
 }
 
-// ErrInvalidConfig is matched by every *ConfigError.
-var ErrInvalidConfig = errors.New("adaptive: invalid config")
-
-// ConfigError reports a Config field that is out of range.
-type ConfigError struct {
-	Field  string
-	Reason string
-}
-
-func (e *ConfigError) Error() string { return "adaptive: invalid Config." + e.Field + ": " + e.Reason }
-
-// Is reports whether target is ErrInvalidConfig.
-func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
-
 func invalid(field, format string, args ...any) error {
-	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	return &config.Error{Package: "adaptive", Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
 func (c Config) checked() (Config, error) {
@@ -202,7 +188,7 @@ type Limiter struct {
 	admitted, rejected atomic.Uint64
 }
 
-// New returns a limiter described by cfg, or a *ConfigError.
+// New returns a limiter described by cfg, or a *config.Error.
 func New(cfg Config) (*Limiter, error) {
 	cfg, err := cfg.checked()
 	if err != nil {

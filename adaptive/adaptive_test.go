@@ -11,6 +11,7 @@ import (
 
 	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/config"
 )
 
 func newLimiter(t *testing.T, cfg adaptive.Config) (*adaptive.Limiter, *clocktest.Fake) {
@@ -178,9 +179,9 @@ func TestInvalidConfig(t *testing.T) {
 		{adaptive.Config{Queue: -1}, "Queue"},
 	} {
 		_, err := adaptive.New(tt.cfg)
-		var ce *adaptive.ConfigError
-		if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, adaptive.ErrInvalidConfig) {
-			t.Errorf("New(%+v) = %v, want a ConfigError for %s", tt.cfg, err, tt.field)
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, config.ErrInvalid) {
+			t.Errorf("New(%+v) = %v, want a config.Error for %s", tt.cfg, err, tt.field)
 		}
 	}
 }

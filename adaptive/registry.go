@@ -23,7 +23,7 @@ type RegistryConfig struct {
 // an existing limiter takes no lock.
 type Registry struct{ m *keyed.Map[*Limiter] }
 
-// NewRegistry returns a registry described by cfg, or a *ConfigError. It
+// NewRegistry returns a registry described by cfg, or a *config.Error. It
 // checks cfg once, so Get cannot fail.
 func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	d, err := cfg.Defaults.checked()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/breakwater-go/breakwater/config"
 )
 
 func TestRegistry(t *testing.T) {
@@ -25,7 +27,7 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("kept %v, want a (busy) and c", got)
 	}
 	p.Release()
-	if _, err := NewRegistry(RegistryConfig{MaxKeys: 1_000_001}); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := NewRegistry(RegistryConfig{MaxKeys: 1_000_001}); !errors.Is(err, config.ErrInvalid) {
 		t.Errorf("MaxKeys 1,000,001: err = %v", err)
 	}
 }

@@ -55,7 +55,7 @@ type epoch struct {
 	win window     // closed: the sliding window, or nil
 }
 
-// New returns a breaker described by cfg, or a *ConfigError naming the
+// New returns a breaker described by cfg, or a *config.Error naming the
 // first field of cfg that is out of range.
 func New(cfg Config) (*Breaker, error) {
 	s, err := cfg.settings()

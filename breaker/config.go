@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/config"
 	"github.com/breakwater-go/breakwater/outcome"
 )
 
@@ -32,7 +33,7 @@ const (
 // service's own configuration file. Its knobs come in groups that cannot
 // contradict each other: what trips the circuit is one choice (Trip), and
 // the half-open state is one group (HalfOpen). New checks it once and
-// returns a *ConfigError naming the first field that is out of range.
+// returns a *config.Error naming the first field that is out of range.
 // Breaker.Config returns it with every default filled in.
 type Config struct {
 	// Name identifies the breaker in errors, events and metrics.
@@ -232,24 +233,8 @@ type Probes struct {
 	Allow func(name string) bool
 }
 
-// ErrInvalidConfig is matched by every *ConfigError.
-var ErrInvalidConfig = errors.New("breaker: invalid config")
-
-// ConfigError reports a Config field that is out of range.
-type ConfigError struct {
-	Field  string // the Config field, e.g. "Trip.FailureRate"
-	Reason string // what is wrong with it
-}
-
-func (e *ConfigError) Error() string {
-	return "breaker: invalid Config." + e.Field + ": " + e.Reason
-}
-
-// Is reports whether target is ErrInvalidConfig.
-func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
-
 func invalid(field, format string, args ...any) error {
-	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	return &config.Error{Package: "breaker", Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
 // settings is a Config with its defaults applied, checked.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/config"
 )
 
 func TestInvalidConfigNamesTheField(t *testing.T) {
@@ -60,14 +61,14 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 			if err == nil || b != nil {
 				t.Fatalf("New(%+v) = %v, %v; want an error", tt.give, b, err)
 			}
-			var ce *breaker.ConfigError
+			var ce *config.Error
 			if !errors.As(err, &ce) || ce.Field != tt.field {
 				t.Fatalf("error %q does not name field %s", err, tt.field)
 			}
-			if !errors.Is(err, breaker.ErrInvalidConfig) || !strings.Contains(err.Error(), "Config."+tt.field) {
-				t.Fatalf("error %q: want ErrInvalidConfig and the field in the message", err)
+			if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "Config."+tt.field) {
+				t.Fatalf("error %q: want config.ErrInvalid and the field in the message", err)
 			}
-			if _, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: tt.give}); !errors.Is(err, breaker.ErrInvalidConfig) {
+			if _, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: tt.give}); !errors.Is(err, config.ErrInvalid) {
 				t.Fatalf("NewRegistry accepted the config: %v", err)
 			}
 		})

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/breakwater-go/breakwater/outcome"
-
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/config"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 // mustPanic runs f and fails the test unless it panics.
@@ -111,7 +111,7 @@ func TestReleaseIsNeutral(t *testing.T) {
 	}
 }
 
-// Fields that size memory are bounded: an absurd value is a *ConfigError,
+// Fields that size memory are bounded: an absurd value is a *config.Error,
 // never an allocation sized by it, nor a panic.
 func TestHugeCountsAreRejected(t *testing.T) {
 	tests := []struct {
@@ -130,9 +130,9 @@ func TestHugeCountsAreRejected(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.field, func(t *testing.T) {
 			_, err := breaker.New(tt.give)
-			var ce *breaker.ConfigError
+			var ce *config.Error
 			if !errors.As(err, &ce) || ce.Field != tt.field {
-				t.Fatalf("New(%+v) = %v, want a ConfigError for %s", tt.give, err, tt.field)
+				t.Fatalf("New(%+v) = %v, want a config.Error for %s", tt.give, err, tt.field)
 			}
 		})
 	}
@@ -201,7 +201,7 @@ func TestRegistryEvictsIdleBreakersPastItsBound(t *testing.T) {
 	if r.Get("sick") != sick || sick.State() != breaker.Open {
 		t.Fatal("an open breaker was evicted while idle closed ones were there")
 	}
-	if _, err := breaker.NewRegistry(breaker.RegistryConfig{MaxKeys: -1}); !errors.Is(err, breaker.ErrInvalidConfig) {
+	if _, err := breaker.NewRegistry(breaker.RegistryConfig{MaxKeys: -1}); !errors.Is(err, config.ErrInvalid) {
 		t.Fatalf("negative MaxKeys: %v", err)
 	}
 }

@@ -9,9 +9,10 @@ import (
 
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/config"
 )
 
-// FuzzConfig: any Config gives a working breaker or a *ConfigError naming
+// FuzzConfig: any Config gives a working breaker or a *config.Error naming
 // a field, never a panic.
 func FuzzConfig(f *testing.F) {
 	f.Add(int64(3), int64(0), int64(0), int64(0), 0.0, int64(0), int64(0), 0.0, int64(0), 1.0, int64(0), int64(1), int64(0), int64(0), uint8(0), 0.0, int64(0), int64(0))
@@ -38,9 +39,9 @@ func FuzzConfig(f *testing.F) {
 		}
 		b, err := breaker.New(cfg)
 		if err != nil {
-			var ce *breaker.ConfigError
-			if !errors.As(err, &ce) || ce.Field == "" || !errors.Is(err, breaker.ErrInvalidConfig) {
-				t.Fatalf("New(%+v) = %v: want a *ConfigError naming a field", cfg, err)
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Field == "" || !errors.Is(err, config.ErrInvalid) {
+				t.Fatalf("New(%+v) = %v: want a *config.Error naming a field", cfg, err)
 			}
 			return
 		}

@@ -77,7 +77,7 @@ func (r *Registry) Get(name string) *Breaker { return r.m.Get(name) }
 
 // Add registers a breaker made from cfg under cfg.Name, for a name that
 // needs settings other than the defaults. It fails with ErrExists if the
-// name is taken, or with a *ConfigError.
+// name is taken, or with a *config.Error.
 func (r *Registry) Add(cfg Config) (*Breaker, error) {
 	b, err := New(cfg)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/config"
 )
 
 func TestRegistry(t *testing.T) {
@@ -31,7 +32,7 @@ func TestRegistry(t *testing.T) {
 	if _, err := r.Add(breaker.Config{Name: "ledger"}); !errors.Is(err, breaker.ErrExists) {
 		t.Fatalf("Add of a taken name: %v", err)
 	}
-	if _, err := r.Add(breaker.Config{Name: "bad", HalfOpen: breaker.Probes{Max: -1}}); !errors.Is(err, breaker.ErrInvalidConfig) {
+	if _, err := r.Add(breaker.Config{Name: "bad", HalfOpen: breaker.Probes{Max: -1}}); !errors.Is(err, config.ErrInvalid) {
 		t.Fatalf("Add of a bad config: %v", err)
 	}
 

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/breakwater-go/breakwater/outcome"
-
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/config"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 func TestTripFor(t *testing.T) {
@@ -192,7 +192,7 @@ func TestInitialState(t *testing.T) {
 		}
 	}
 	_, err := breaker.New(breaker.Config{InitialState: breaker.HalfOpen})
-	var ce *breaker.ConfigError
+	var ce *config.Error
 	if !errors.As(err, &ce) || ce.Field != "InitialState" {
 		t.Fatalf("InitialState half-open: %v", err)
 	}

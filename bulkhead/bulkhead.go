@@ -61,7 +61,7 @@ type Bulkhead struct {
 // waiter is a queued call. ready is closed when a slot is handed to it.
 type waiter struct{ ready chan struct{} }
 
-// New returns a bulkhead described by cfg, or a *ConfigError.
+// New returns a bulkhead described by cfg, or a *config.Error.
 func New(cfg Config) (*Bulkhead, error) {
 	cfg, err := cfg.checked()
 	if err != nil {

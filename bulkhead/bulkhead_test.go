@@ -11,6 +11,7 @@ import (
 
 	"github.com/breakwater-go/breakwater/bulkhead"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/config"
 )
 
 func newBulkhead(t *testing.T, cfg bulkhead.Config) (*bulkhead.Bulkhead, *clocktest.Fake) {
@@ -232,9 +233,9 @@ func TestInvalidConfig(t *testing.T) {
 		{bulkhead.Config{MaxWait: time.Second}, "MaxWait"},
 	} {
 		_, err := bulkhead.New(tt.cfg)
-		var ce *bulkhead.ConfigError
-		if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, bulkhead.ErrInvalidConfig) {
-			t.Errorf("New(%+v) = %v, want a ConfigError for %s", tt.cfg, err, tt.field)
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, config.ErrInvalid) {
+			t.Errorf("New(%+v) = %v, want a config.Error for %s", tt.cfg, err, tt.field)
 		}
 	}
 }

@@ -2,11 +2,11 @@ package bulkhead
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/config"
 )
 
 // Defaults applied to the zero fields of a Config.
@@ -55,22 +55,8 @@ type RejectEvent struct {
 	Waited bool
 }
 
-// ErrInvalidConfig is matched by every *ConfigError.
-var ErrInvalidConfig = errors.New("bulkhead: invalid config")
-
-// ConfigError reports a Config field that is out of range.
-type ConfigError struct {
-	Field  string // the Config field, e.g. "MaxQueue"
-	Reason string // what is wrong with it
-}
-
-func (e *ConfigError) Error() string { return "bulkhead: invalid Config." + e.Field + ": " + e.Reason }
-
-// Is reports whether target is ErrInvalidConfig.
-func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
-
 func invalid(field, format string, args ...any) error {
-	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	return &config.Error{Package: "bulkhead", Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
 func (c Config) checked() (Config, error) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/breakwater-go/breakwater/config"
 )
 
 func TestRegistry(t *testing.T) {
@@ -25,10 +27,10 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("kept %v, want a (busy) and c", got)
 	}
 	permit.Done(nil)
-	if _, err := NewRegistry(RegistryConfig{MaxKeys: -1}); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := NewRegistry(RegistryConfig{MaxKeys: -1}); !errors.Is(err, config.ErrInvalid) {
 		t.Errorf("MaxKeys -1: err = %v", err)
 	}
-	if _, err := NewRegistry(RegistryConfig{Defaults: Config{MaxConcurrent: -1}}); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := NewRegistry(RegistryConfig{Defaults: Config{MaxConcurrent: -1}}); !errors.Is(err, config.ErrInvalid) {
 		t.Errorf("Defaults.MaxConcurrent -1: err = %v", err)
 	}
 }

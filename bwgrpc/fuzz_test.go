@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-go/breakwater/config"
 	"google.golang.org/grpc/codes"
 )
 
@@ -47,9 +48,9 @@ func FuzzConfig(f *testing.F) {
 		}
 		ic, err := New(Config{NoBreaker: noBreaker, NoRetry: noRetry, RetryCodes: toCodes(retryCodes), FailureCodes: toCodes(failureCodes)})
 		if err != nil {
-			var ce *ConfigError
-			if !errors.As(err, &ce) || ce.Field == "" || !errors.Is(err, ErrInvalidConfig) {
-				t.Fatalf("want a *ConfigError naming a field, got %v", err)
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Field == "" || !errors.Is(err, config.ErrInvalid) {
+				t.Fatalf("want a *config.Error naming a field, got %v", err)
 			}
 			return
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bwgrpc"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/config"
 	"github.com/breakwater-go/breakwater/hedge"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -166,7 +167,7 @@ func TestHedgedMethods(t *testing.T) {
 		t.Errorf("a method not chosen was hedged: %v after %d calls", err, h.count())
 	}
 	_, err = bwgrpc.New(bwgrpc.Config{Hedged: func(string) bool { return true }})
-	if !errors.Is(err, bwgrpc.ErrInvalidConfig) {
+	if !errors.Is(err, config.ErrInvalid) {
 		t.Errorf("Hedged without Hedge: err = %v", err)
 	}
 }

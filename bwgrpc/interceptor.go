@@ -17,13 +17,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/breakwater-go/breakwater/outcome"
-
 	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/attempt"
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/config"
 	"github.com/breakwater-go/breakwater/fallback"
 	"github.com/breakwater-go/breakwater/hedge"
+	"github.com/breakwater-go/breakwater/outcome"
 	"github.com/breakwater-go/breakwater/retry"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -99,24 +99,8 @@ var DefaultFailureCodes = []codes.Code{
 	codes.Internal, codes.Unknown, codes.DataLoss,
 }
 
-// ErrInvalidConfig is matched by every *ConfigError.
-var ErrInvalidConfig = errors.New("bwgrpc: invalid config")
-
-// ConfigError reports a Config field that is out of range.
-type ConfigError struct {
-	Field  string // the Config field, e.g. "RetryCodes"
-	Reason string // what is wrong with it
-}
-
-func (e *ConfigError) Error() string {
-	return "bwgrpc: invalid Config." + e.Field + ": " + e.Reason
-}
-
-// Is reports whether target is ErrInvalidConfig.
-func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
-
 func invalid(field, format string, args ...any) error {
-	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	return &config.Error{Package: "bwgrpc", Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
 // Interceptor applies retries and circuit breaking to a gRPC client's

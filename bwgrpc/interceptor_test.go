@@ -13,6 +13,7 @@ import (
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bwgrpc"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/config"
 	"github.com/breakwater-go/breakwater/retry"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -327,10 +328,10 @@ func TestInvalidConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := bwgrpc.New(tt.give)
-		var ce *bwgrpc.ConfigError
-		if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, bwgrpc.ErrInvalidConfig) ||
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, config.ErrInvalid) ||
 			!strings.Contains(err.Error(), "bwgrpc: invalid Config."+tt.field) {
-			t.Errorf("New(%+v) = %v; want a *ConfigError for %s", tt.give, err, tt.field)
+			t.Errorf("New(%+v) = %v; want a *config.Error for %s", tt.give, err, tt.field)
 		}
 	}
 	if _, err := bwgrpc.New(bwgrpc.Config{}); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/config"
 	"github.com/breakwater-go/breakwater/retry"
 )
 
@@ -50,9 +51,9 @@ func FuzzConfig(f *testing.F) {
 		}
 		tr, err := NewTransport(cfg)
 		if err != nil {
-			var ce *ConfigError
-			if !errors.As(err, &ce) || ce.Field == "" || !errors.Is(err, ErrInvalidConfig) {
-				t.Fatalf("want a *ConfigError naming a field, got %v", err)
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Field == "" || !errors.Is(err, config.ErrInvalid) {
+				t.Fatalf("want a *config.Error naming a field, got %v", err)
 			}
 			return
 		}

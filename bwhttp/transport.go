@@ -13,13 +13,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/breakwater-go/breakwater/outcome"
-
 	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/attempt"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/config"
 	"github.com/breakwater-go/breakwater/hedge"
+	"github.com/breakwater-go/breakwater/outcome"
 	"github.com/breakwater-go/breakwater/retry"
 )
 
@@ -110,24 +110,8 @@ func DefaultIsFailure(resp *http.Response, err error) bool {
 	return err != nil || resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
 }
 
-// ErrInvalidConfig is matched by every *ConfigError.
-var ErrInvalidConfig = errors.New("bwhttp: invalid config")
-
-// ConfigError reports a Config field that is out of range.
-type ConfigError struct {
-	Field  string // the Config field, e.g. "NoRetry"
-	Reason string // what is wrong with it
-}
-
-func (e *ConfigError) Error() string {
-	return "bwhttp: invalid Config." + e.Field + ": " + e.Reason
-}
-
-// Is reports whether target is ErrInvalidConfig.
-func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
-
 func invalid(field, format string, args ...any) error {
-	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	return &config.Error{Package: "bwhttp", Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
 // Transport is an http.RoundTripper that sends each request through a

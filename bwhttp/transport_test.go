@@ -18,6 +18,7 @@ import (
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bwhttp"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/config"
 	"github.com/breakwater-go/breakwater/retry"
 )
 
@@ -361,10 +362,10 @@ func TestInvalidConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := bwhttp.NewTransport(tt.give)
-		var ce *bwhttp.ConfigError
-		if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, bwhttp.ErrInvalidConfig) ||
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, config.ErrInvalid) ||
 			!strings.Contains(err.Error(), "bwhttp: invalid Config."+tt.field) {
-			t.Errorf("NewTransport(%+v) = %v; want a *ConfigError for %s", tt.give, err, tt.field)
+			t.Errorf("NewTransport(%+v) = %v; want a *config.Error for %s", tt.give, err, tt.field)
 		}
 	}
 }

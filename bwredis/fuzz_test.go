@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-go/breakwater/config"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -23,9 +24,9 @@ func FuzzConfig(f *testing.F) {
 			ProbeLease: time.Duration(lease), KeyTTL: time.Duration(ttl),
 		}.checked()
 		if err != nil {
-			var ce *ConfigError
-			if !errors.As(err, &ce) || ce.Field == "" || !errors.Is(err, ErrInvalidConfig) {
-				t.Fatalf("want a *ConfigError naming a field, got %v", err)
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Field == "" || !errors.Is(err, config.ErrInvalid) {
+				t.Fatalf("want a *config.Error naming a field, got %v", err)
 			}
 			return
 		}

@@ -48,6 +48,7 @@ import (
 
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/config"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -95,24 +96,8 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// ErrInvalidConfig is matched by every *ConfigError.
-var ErrInvalidConfig = errors.New("bwredis: invalid config")
-
-// ConfigError reports a Config field that is out of range.
-type ConfigError struct {
-	Field  string // the Config field, e.g. "Timeout"
-	Reason string // what is wrong with it
-}
-
-func (e *ConfigError) Error() string {
-	return "bwredis: invalid Config." + e.Field + ": " + e.Reason
-}
-
-// Is reports whether target is ErrInvalidConfig.
-func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
-
 func invalid(field, format string, args ...any) error {
-	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	return &config.Error{Package: "bwredis", Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
 // Store keeps breakers in step with their shared circuits in Redis. It runs

@@ -15,6 +15,7 @@ import (
 	"github.com/breakwater-go/breakwater/bwredis"
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/config"
 )
 
 var errDown = errors.New("503")
@@ -305,10 +306,10 @@ func TestInvalidConfig(t *testing.T) {
 		if err == nil {
 			s.Close()
 		}
-		var ce *bwredis.ConfigError
-		if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, bwredis.ErrInvalidConfig) ||
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, config.ErrInvalid) ||
 			!strings.Contains(err.Error(), "bwredis: invalid Config."+tt.field) {
-			t.Errorf("New(%+v) = %v; want a *ConfigError for %s", tt.give, err, tt.field)
+			t.Errorf("New(%+v) = %v; want a *config.Error for %s", tt.give, err, tt.field)
 		}
 	}
 }

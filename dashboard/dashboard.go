@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/config"
 	"github.com/breakwater-go/breakwater/watch"
 )
 
@@ -69,20 +70,6 @@ type Config struct {
 	Clock clock.Clock
 }
 
-// ErrInvalidConfig is matched by every *ConfigError.
-var ErrInvalidConfig = errors.New("dashboard: invalid config")
-
-// ConfigError reports a Config field that is out of range.
-type ConfigError struct {
-	Field  string
-	Reason string
-}
-
-func (e *ConfigError) Error() string { return "dashboard: invalid Config." + e.Field + ": " + e.Reason }
-
-// Is reports whether target is ErrInvalidConfig.
-func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
-
 // Handler is the dashboard: the page at its root, the stream at "events",
 // one snapshot at "snapshot.json", and, with Config.Actions, the actions
 // at "actions". Mount it under a prefix with http.StripPrefix. It is safe
@@ -100,15 +87,15 @@ type Handler struct {
 	prev        map[string]counts // per circuit, for rates
 }
 
-// New returns a dashboard described by cfg, or a *ConfigError.
+// New returns a dashboard described by cfg, or a *config.Error.
 func New(cfg Config) (*Handler, error) {
 	switch {
 	case cfg.Watch == nil && cfg.Source == nil:
-		return nil, &ConfigError{"Watch", "is required without a Source"}
+		return nil, &config.Error{Package: "dashboard", Field: "Watch", Reason: "is required without a Source"}
 	case cfg.Interval != 0 && (cfg.Interval < 100*time.Millisecond || cfg.Interval > time.Minute):
-		return nil, &ConfigError{"Interval", fmt.Sprintf("must be in [100ms, 1m], got %v", cfg.Interval)}
+		return nil, &config.Error{Package: "dashboard", Field: "Interval", Reason: fmt.Sprintf("must be in [100ms, 1m], got %v", cfg.Interval)}
 	case cfg.History != 0 && (cfg.History < 2 || cfg.History > 3600):
-		return nil, &ConfigError{"History", fmt.Sprintf("must be in [2, 3600], got %d", cfg.History)}
+		return nil, &config.Error{Package: "dashboard", Field: "History", Reason: fmt.Sprintf("must be in [2, 3600], got %d", cfg.History)}
 	}
 	if cfg.Watch == nil {
 		cfg.Watch = &watch.List{}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/config"
 	"github.com/breakwater-go/breakwater/dashboard"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/watch"
@@ -267,7 +268,7 @@ func TestInvalidConfig(t *testing.T) {
 		{Watch: &w, History: 1},
 		{Watch: &w, History: 100_000},
 	} {
-		if _, err := dashboard.New(cfg); !errors.Is(err, dashboard.ErrInvalidConfig) {
+		if _, err := dashboard.New(cfg); !errors.Is(err, config.ErrInvalid) {
 			t.Errorf("%+v: err = %v", cfg, err)
 		}
 	}

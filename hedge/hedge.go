@@ -17,7 +17,6 @@ package hedge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -25,9 +24,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/breakwater-go/breakwater/outcome"
-
 	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/config"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 // Defaults applied to the zero fields of a Config.
@@ -110,22 +109,8 @@ type HedgeEvent struct {
 	After time.Duration // since the call started
 }
 
-// ErrInvalidConfig is matched by every *ConfigError.
-var ErrInvalidConfig = errors.New("hedge: invalid config")
-
-// ConfigError reports a Config field that is out of range.
-type ConfigError struct {
-	Field  string
-	Reason string
-}
-
-func (e *ConfigError) Error() string { return "hedge: invalid Config." + e.Field + ": " + e.Reason }
-
-// Is reports whether target is ErrInvalidConfig.
-func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
-
 func invalid(field, format string, args ...any) error {
-	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	return &config.Error{Package: "hedge", Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
 func (c Config) checked() (Config, error) {
@@ -188,7 +173,7 @@ type counters struct {
 	calls, hedges, won, cancelled, denied, rejected, dropPanics atomic.Uint64
 }
 
-// New returns a hedging policy described by cfg, or a *ConfigError.
+// New returns a hedging policy described by cfg, or a *config.Error.
 func New(cfg Config) (*Policy, error) {
 	cfg, err := cfg.checked()
 	if err != nil {

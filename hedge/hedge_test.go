@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/config"
 	"github.com/breakwater-go/breakwater/hedge"
 	"github.com/breakwater-go/breakwater/retry"
 )
@@ -290,7 +291,7 @@ func TestInvalidConfig(t *testing.T) {
 		{Delay: 1, BudgetRatio: 2},
 		{Delay: 1, BudgetBurst: -1},
 	} {
-		if _, err := hedge.New(cfg); !errors.Is(err, hedge.ErrInvalidConfig) {
+		if _, err := hedge.New(cfg); !errors.Is(err, config.ErrInvalid) {
 			t.Errorf("%+v: err = %v", cfg, err)
 		}
 	}
@@ -402,7 +403,7 @@ func TestSmallBudgetRatioIsHonoured(t *testing.T) {
 			t.Errorf("ratio %v over %d calls: %d hedges, want %d", tt.ratio, tt.calls, hedges, tt.want)
 		}
 	}
-	if _, err := hedge.New(hedge.Config{Delay: time.Millisecond, BudgetRatio: 1e-7}); !errors.Is(err, hedge.ErrInvalidConfig) {
-		t.Errorf("ratio 1e-7: %v, want ErrInvalidConfig", err)
+	if _, err := hedge.New(hedge.Config{Delay: time.Millisecond, BudgetRatio: 1e-7}); !errors.Is(err, config.ErrInvalid) {
+		t.Errorf("ratio 1e-7: %v, want config.ErrInvalid", err)
 	}
 }

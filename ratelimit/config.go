@@ -2,12 +2,12 @@ package ratelimit
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/config"
 )
 
 // Bounds of Config's fields: the interval between tokens is between 1 ns
@@ -54,22 +54,8 @@ type RejectEvent struct {
 	RetryIn time.Duration
 }
 
-// ErrInvalidConfig is matched by every *ConfigError.
-var ErrInvalidConfig = errors.New("ratelimit: invalid config")
-
-// ConfigError reports a Config field that is out of range.
-type ConfigError struct {
-	Field  string // the Config field, e.g. "Rate"
-	Reason string // what is wrong with it
-}
-
-func (e *ConfigError) Error() string { return "ratelimit: invalid Config." + e.Field + ": " + e.Reason }
-
-// Is reports whether target is ErrInvalidConfig.
-func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
-
 func invalid(field, format string, args ...any) error {
-	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	return &config.Error{Package: "ratelimit", Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
 func (c Config) checked() (Config, error) {

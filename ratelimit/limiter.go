@@ -62,7 +62,7 @@ type Limiter struct {
 	given []time.Duration // reservations given back (their ends) that tat has not yet come down past
 }
 
-// New returns a limiter described by cfg, or a *ConfigError. Its bucket
+// New returns a limiter described by cfg, or a *config.Error. Its bucket
 // starts full.
 func New(cfg Config) (*Limiter, error) {
 	cfg, err := cfg.checked()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/config"
 	"github.com/breakwater-go/breakwater/ratelimit"
 )
 
@@ -195,9 +196,9 @@ func TestInvalidConfig(t *testing.T) {
 		{ratelimit.Config{Rate: 1, MaxWait: -1}, "MaxWait"},
 	} {
 		_, err := ratelimit.New(tt.cfg)
-		var ce *ratelimit.ConfigError
-		if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, ratelimit.ErrInvalidConfig) {
-			t.Errorf("New(%+v) = %v, want a ConfigError for %s", tt.cfg, err, tt.field)
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, config.ErrInvalid) {
+			t.Errorf("New(%+v) = %v, want a config.Error for %s", tt.cfg, err, tt.field)
 		}
 	}
 }
@@ -232,7 +233,7 @@ func TestRegistry(t *testing.T) {
 	if r.Len() > 3 {
 		t.Fatalf("%d keys kept, bound 3", r.Len())
 	}
-	if _, err := ratelimit.NewRegistry(ratelimit.RegistryConfig{}); !errors.Is(err, ratelimit.ErrInvalidConfig) {
+	if _, err := ratelimit.NewRegistry(ratelimit.RegistryConfig{}); !errors.Is(err, config.ErrInvalid) {
 		t.Fatalf("a registry without a rate: %v", err)
 	}
 }

@@ -23,7 +23,7 @@ type RegistryConfig struct {
 // up an existing limiter takes no lock.
 type Registry struct{ m *keyed.Map[*Limiter] }
 
-// NewRegistry returns a registry described by cfg, or a *ConfigError.
+// NewRegistry returns a registry described by cfg, or a *config.Error.
 func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	d, err := cfg.Defaults.checked()
 	if err != nil {

@@ -69,7 +69,7 @@ type Budget struct {
 	floored    atomic.Uint64
 }
 
-// NewBudget returns a full budget, or a *ConfigError naming a bad field.
+// NewBudget returns a full budget, or a *config.Error naming a bad field.
 func NewBudget(cfg BudgetConfig) (*Budget, error) {
 	switch {
 	case !(cfg.MaxTokens >= 0 && cfg.MaxTokens <= 1000):

@@ -1,13 +1,13 @@
 package retry
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/config"
 )
 
 // Defaults applied to the zero fields of a Config.
@@ -66,7 +66,7 @@ func (j Jitter) String() string {
 // 4 s, each ±20 %, never retrying a rejection such as breaker.ErrOpen, with a retry budget of
 // its own (see BudgetConfig).
 //
-// New checks a Config once and returns a *ConfigError naming the first
+// New checks a Config once and returns a *config.Error naming the first
 // field that is out of range.
 type Config struct {
 	// Name identifies the policy in events and metrics.
@@ -133,24 +133,8 @@ type Config struct {
 	Hooks Hooks
 }
 
-// ErrInvalidConfig is matched by every *ConfigError.
-var ErrInvalidConfig = errors.New("retry: invalid config")
-
-// ConfigError reports a Config field that is out of range.
-type ConfigError struct {
-	Field  string // the field, e.g. "MaxAttempts"
-	Reason string // what is wrong with it
-}
-
-func (e *ConfigError) Error() string {
-	return "retry: invalid Config." + e.Field + ": " + e.Reason
-}
-
-// Is reports whether target is ErrInvalidConfig.
-func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
-
 func invalid(field, format string, args ...any) error {
-	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	return &config.Error{Package: "retry", Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
 // settings is a Config with its defaults applied, checked.

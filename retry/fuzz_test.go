@@ -7,10 +7,11 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/config"
 	"github.com/breakwater-go/breakwater/retry"
 )
 
-// FuzzConfig: any Config gives a working policy or a *ConfigError naming a
+// FuzzConfig: any Config gives a working policy or a *config.Error naming a
 // field, never a panic; every delay it draws is in [0, MaxDelay].
 func FuzzConfig(f *testing.F) {
 	f.Add(int64(0), int64(0), int64(0), 0.0, int64(0), int64(0), 0.0, 0.5, int64(0))
@@ -27,9 +28,9 @@ func FuzzConfig(f *testing.F) {
 		}
 		p, err := retry.New(cfg)
 		if err != nil {
-			var ce *retry.ConfigError
-			if !errors.As(err, &ce) || ce.Field == "" || !errors.Is(err, retry.ErrInvalidConfig) {
-				t.Fatalf("New(%+v) = %v: want a *ConfigError naming a field", cfg, err)
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Field == "" || !errors.Is(err, config.ErrInvalid) {
+				t.Fatalf("New(%+v) = %v: want a *config.Error naming a field", cfg, err)
 			}
 			return
 		}

@@ -6,11 +6,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/breakwater-go/breakwater/outcome"
-
 	"github.com/breakwater-go/breakwater/attempt"
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/internal/stripe"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 // Policy retries failing calls. It is safe for concurrent use, and one
@@ -22,7 +21,7 @@ type Policy struct {
 	retries, recovered, exhausted, denied atomic.Uint64
 }
 
-// New returns a policy described by cfg, or a *ConfigError naming the
+// New returns a policy described by cfg, or a *config.Error naming the
 // first field of cfg that is out of range.
 func New(cfg Config) (*Policy, error) {
 	s, err := cfg.settings()

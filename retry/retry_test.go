@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/breakwater-go/breakwater/outcome"
-
 	"github.com/breakwater-go/breakwater/attempt"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/config"
+	"github.com/breakwater-go/breakwater/outcome"
 	"github.com/breakwater-go/breakwater/retry"
 )
 
@@ -506,9 +506,9 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.field, func(t *testing.T) {
 			p, err := retry.New(tt.give)
-			var ce *retry.ConfigError
-			if p != nil || !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, retry.ErrInvalidConfig) {
-				t.Fatalf("New(%+v) = %v, %v; want a ConfigError for %s", tt.give, p, err, tt.field)
+			var ce *config.Error
+			if p != nil || !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, config.ErrInvalid) {
+				t.Fatalf("New(%+v) = %v, %v; want a config.Error for %s", tt.give, p, err, tt.field)
 			}
 			if !strings.Contains(err.Error(), "Config."+tt.field) {
 				t.Fatalf("message %q does not name the field", err)
@@ -516,7 +516,7 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		})
 	}
 	for _, bc := range []retry.BudgetConfig{{MaxTokens: -1}, {MaxTokens: 1001}, {TokenRatio: 2}, {TokenRatio: math.NaN()}} {
-		if _, err := retry.NewBudget(bc); !errors.Is(err, retry.ErrInvalidConfig) {
+		if _, err := retry.NewBudget(bc); !errors.Is(err, config.ErrInvalid) {
 			t.Errorf("NewBudget(%+v) = %v", bc, err)
 		}
 	}
@@ -574,10 +574,10 @@ func TestBudgetFloorKeepsAFewCallersRetries(t *testing.T) {
 	if !b.AllowRetry() || b.AllowRetry() {
 		t.Fatal("a second later the floor has exactly one retry")
 	}
-	if _, err := retry.NewBudget(retry.BudgetConfig{MinRetriesPerSecond: -1}); !errors.Is(err, retry.ErrInvalidConfig) {
+	if _, err := retry.NewBudget(retry.BudgetConfig{MinRetriesPerSecond: -1}); !errors.Is(err, config.ErrInvalid) {
 		t.Fatalf("MinRetriesPerSecond -1: %v", err)
 	}
-	if _, err := retry.NewBudget(retry.BudgetConfig{MinRetriesPerSecond: 2, NoFloor: true}); !errors.Is(err, retry.ErrInvalidConfig) {
+	if _, err := retry.NewBudget(retry.BudgetConfig{MinRetriesPerSecond: 2, NoFloor: true}); !errors.Is(err, config.ErrInvalid) {
 		t.Fatalf("MinRetriesPerSecond with NoFloor: %v", err)
 	}
 }

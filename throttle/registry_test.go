@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/config"
 )
 
 func TestRegistry(t *testing.T) {
@@ -30,7 +31,7 @@ func TestRegistry(t *testing.T) {
 	if got := r.All(); len(got) != 2 || got[0] != a || got[1].Name() != "c" {
 		t.Errorf("kept %v, want a (throttling) and c", got)
 	}
-	if _, err := NewRegistry(RegistryConfig{Defaults: Config{K: 0.5}}); !errors.Is(err, ErrInvalidConfig) {
+	if _, err := NewRegistry(RegistryConfig{Defaults: Config{K: 0.5}}); !errors.Is(err, config.ErrInvalid) {
 		t.Errorf("Defaults.K 0.5: err = %v", err)
 	}
 }

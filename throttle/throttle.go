@@ -33,9 +33,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/breakwater-go/breakwater/outcome"
-
 	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/config"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 // Defaults applied to the zero fields of a Config.
@@ -89,22 +89,8 @@ type RejectEvent struct {
 	Probability float64 // the probability of refusal it was refused with
 }
 
-// ErrInvalidConfig is matched by every *ConfigError.
-var ErrInvalidConfig = errors.New("throttle: invalid config")
-
-// ConfigError reports a Config field that is out of range.
-type ConfigError struct {
-	Field  string // the Config field, e.g. "K"
-	Reason string // what is wrong with it
-}
-
-func (e *ConfigError) Error() string { return "throttle: invalid Config." + e.Field + ": " + e.Reason }
-
-// Is reports whether target is ErrInvalidConfig.
-func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
-
 func invalid(field, format string, args ...any) error {
-	return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	return &config.Error{Package: "throttle", Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
 func (c Config) checked() (Config, error) {
@@ -181,7 +167,7 @@ type Throttle struct {
 
 type bucket struct{ requests, accepts int64 }
 
-// New returns a throttle described by cfg, or a *ConfigError.
+// New returns a throttle described by cfg, or a *config.Error.
 func New(cfg Config) (*Throttle, error) {
 	cfg, err := cfg.checked()
 	if err != nil {

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/breakwater-go/breakwater/outcome"
-
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/config"
+	"github.com/breakwater-go/breakwater/outcome"
 	"github.com/breakwater-go/breakwater/throttle"
 )
 
@@ -172,9 +172,9 @@ func TestInvalidConfig(t *testing.T) {
 		{throttle.Config{Window: 5, Buckets: 10}, "Buckets"},
 	} {
 		_, err := throttle.New(tt.cfg)
-		var ce *throttle.ConfigError
-		if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, throttle.ErrInvalidConfig) {
-			t.Errorf("New(%+v) = %v, want a ConfigError for %s", tt.cfg, err, tt.field)
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Field != tt.field || !errors.Is(err, config.ErrInvalid) {
+			t.Errorf("New(%+v) = %v, want a config.Error for %s", tt.cfg, err, tt.field)
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/config"
 )
 
 // ErrTimeout is matched by the error a policy returns when a call runs out
@@ -33,20 +34,6 @@ type Config struct {
 	Clock clock.Clock
 }
 
-// ErrInvalidConfig is matched by every *ConfigError.
-var ErrInvalidConfig = errors.New("timeout: invalid config")
-
-// ConfigError reports a Config field that is out of range.
-type ConfigError struct {
-	Field  string // the Config field: "Timeout"
-	Reason string // what is wrong with it
-}
-
-func (e *ConfigError) Error() string { return "timeout: invalid Config." + e.Field + ": " + e.Reason }
-
-// Is reports whether target is ErrInvalidConfig.
-func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
-
 // Policy bounds the duration of calls. It is safe for concurrent use; one
 // Policy can run calls of any result type.
 type Policy struct {
@@ -55,10 +42,10 @@ type Policy struct {
 	err   *Error // returned for every timeout: no allocation
 }
 
-// New returns a policy described by cfg, or a *ConfigError.
+// New returns a policy described by cfg, or a *config.Error.
 func New(cfg Config) (*Policy, error) {
 	if cfg.Timeout <= 0 {
-		return nil, &ConfigError{Field: "Timeout", Reason: "must be positive, got " + cfg.Timeout.String()}
+		return nil, &config.Error{Package: "timeout", Field: "Timeout", Reason: "must be positive, got " + cfg.Timeout.String()}
 	}
 	return &Policy{d: cfg.Timeout, clock: clock.Or(cfg.Clock), err: &Error{Timeout: cfg.Timeout}}, nil
 }

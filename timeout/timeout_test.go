@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/config"
 	"github.com/breakwater-go/breakwater/timeout"
 )
 
@@ -121,8 +122,8 @@ func TestSystemClockDeadline(t *testing.T) {
 func TestInvalidConfig(t *testing.T) {
 	for _, d := range []time.Duration{0, -time.Second} {
 		_, err := timeout.New(timeout.Config{Timeout: d})
-		var ce *timeout.ConfigError
-		if !errors.As(err, &ce) || ce.Field != "Timeout" || !errors.Is(err, timeout.ErrInvalidConfig) {
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Field != "Timeout" || !errors.Is(err, config.ErrInvalid) {
 			t.Errorf("New(%v) = %v", d, err)
 		}
 	}
@@ -151,7 +152,7 @@ func TestGoexitInTheCallEndsTheCaller(t *testing.T) {
 	}
 }
 
-// FuzzConfig: any Config gives a working policy or a *ConfigError naming
+// FuzzConfig: any Config gives a working policy or a *config.Error naming
 // the field, never a panic.
 func FuzzConfig(f *testing.F) {
 	f.Add(int64(time.Second))
@@ -160,8 +161,8 @@ func FuzzConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, d int64) {
 		p, err := timeout.New(timeout.Config{Timeout: time.Duration(d), Clock: clocktest.NewFake(time.Time{})})
 		if err != nil {
-			var ce *timeout.ConfigError
-			if !errors.As(err, &ce) || ce.Field != "Timeout" || !errors.Is(err, timeout.ErrInvalidConfig) {
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Field != "Timeout" || !errors.Is(err, config.ErrInvalid) {
 				t.Fatalf("New(%v) = %v", d, err)
 			}
 			return
