@@ -33,14 +33,14 @@ import (
 
 // Defaults applied to the zero fields of a Config: Gradient2's.
 const (
-	DefaultInitialLimit = 20
-	DefaultMinLimit     = 1
-	DefaultMaxLimit     = 200
-	DefaultSmoothing    = 0.2
-	DefaultLongWindow   = 600
-	DefaultTolerance    = 1.5
-	DefaultQueue        = 4
-	DefaultSampleWindow = 10
+	defaultInitialLimit = 20
+	defaultMinLimit     = 1
+	defaultMaxLimit     = 200
+	defaultSmoothing    = 0.2
+	defaultLongWindow   = 600
+	defaultTolerance    = 1.5
+	defaultQueue        = 4
+	defaultSampleWindow = 10
 )
 
 // MaxLimit bounds the limits of a Config.
@@ -121,17 +121,17 @@ func (c Config) checked() (Config, error) {
 			*v = d
 		}
 	}
-	def(&c.MinLimit, DefaultMinLimit)
-	def(&c.MaxLimit, max(DefaultMaxLimit, c.MinLimit))
-	def(&c.InitialLimit, min(max(DefaultInitialLimit, c.MinLimit), c.MaxLimit))
-	def(&c.LongWindow, DefaultLongWindow)
-	def(&c.SampleWindow, DefaultSampleWindow)
-	def(&c.Queue, DefaultQueue)
+	def(&c.MinLimit, defaultMinLimit)
+	def(&c.MaxLimit, max(defaultMaxLimit, c.MinLimit))
+	def(&c.InitialLimit, min(max(defaultInitialLimit, c.MinLimit), c.MaxLimit))
+	def(&c.LongWindow, defaultLongWindow)
+	def(&c.SampleWindow, defaultSampleWindow)
+	def(&c.Queue, defaultQueue)
 	if c.Smoothing == 0 {
-		c.Smoothing = DefaultSmoothing
+		c.Smoothing = defaultSmoothing
 	}
 	if c.Tolerance == 0 {
-		c.Tolerance = DefaultTolerance
+		c.Tolerance = defaultTolerance
 	}
 	switch {
 	case c.MaxLimit < c.MinLimit:

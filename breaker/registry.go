@@ -10,8 +10,8 @@ import (
 // ErrExists is returned by Registry.Add for a name already in use.
 var ErrExists = errors.New("breaker: name already registered")
 
-// DefaultMaxKeys is the bound of a Registry whose MaxKeys is zero.
-const DefaultMaxKeys = 1000
+// defaultMaxKeys is the bound of a Registry whose MaxKeys is zero.
+const defaultMaxKeys = 1000
 
 // RegistryConfig describes a Registry.
 type RegistryConfig struct {
@@ -28,7 +28,7 @@ type RegistryConfig struct {
 	// registry holds more. An evicted
 	// breaker is forgotten as by Remove, and so are its metric series; its
 	// key gets a new closed breaker on next use. Zero means
-	// DefaultMaxKeys (1,000); at most MaxCount.
+	// 1,000; at most MaxCount.
 	MaxKeys int
 }
 
@@ -52,7 +52,7 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 	}
 	r := &Registry{defaults: s}
 	if cfg.MaxKeys == 0 {
-		cfg.MaxKeys = DefaultMaxKeys
+		cfg.MaxKeys = defaultMaxKeys
 	}
 	r.m = keyed.New(cfg.MaxKeys, r.make, (*Breaker).probing, func(b *Breaker) bool { return b.State() != Closed })
 	return r, nil

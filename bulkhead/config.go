@@ -11,9 +11,9 @@ import (
 
 // Defaults applied to the zero fields of a Config.
 const (
-	// DefaultMaxConcurrent is resilience4j's default for its semaphore
+	// defaultMaxConcurrent is resilience4j's default for its semaphore
 	// bulkhead.
-	DefaultMaxConcurrent = 25
+	defaultMaxConcurrent = 25
 )
 
 // MaxLimit bounds MaxConcurrent and MaxQueue.
@@ -71,7 +71,7 @@ func (c Config) checked() (Config, error) {
 		return c, invalid("MaxWait", "needs MaxQueue: without a queue no call waits")
 	}
 	if c.MaxConcurrent == 0 {
-		c.MaxConcurrent = DefaultMaxConcurrent
+		c.MaxConcurrent = defaultMaxConcurrent
 	}
 	c.Clock = clock.Or(c.Clock)
 	return c, nil

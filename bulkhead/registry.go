@@ -2,8 +2,8 @@ package bulkhead
 
 import "github.com/breakwater-go/breakwater/internal/keyed"
 
-// DefaultMaxKeys is the bound of a Registry whose MaxKeys is zero.
-const DefaultMaxKeys = 1000
+// defaultMaxKeys is the bound of a Registry whose MaxKeys is zero.
+const defaultMaxKeys = 1000
 
 // RegistryConfig describes a Registry.
 type RegistryConfig struct {
@@ -34,7 +34,7 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 		return nil, invalid("MaxKeys", "must be in [0, 1000000], got %d", cfg.MaxKeys)
 	}
 	if cfg.MaxKeys == 0 {
-		cfg.MaxKeys = DefaultMaxKeys
+		cfg.MaxKeys = defaultMaxKeys
 	}
 	return &Registry{keyed.New(cfg.MaxKeys, func(key string) *Bulkhead {
 		c := d

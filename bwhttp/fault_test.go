@@ -145,7 +145,7 @@ func TestPolicyListsDoNotOverrideTheTransport(t *testing.T) {
 }
 
 // Hosts come from the outside world: the transport's own registry holds at
-// most breaker.DefaultMaxKeys breakers, however many hosts it sees.
+// most maxKeys breakers, however many hosts it sees.
 func TestBreakersPerHostAreBounded(t *testing.T) {
 	srv := newFlakyServer(t)
 	tr, err := bwhttp.NewTransport(bwhttp.Config{NoRetry: true,
@@ -155,7 +155,7 @@ func TestBreakersPerHostAreBounded(t *testing.T) {
 	}
 	c := &http.Client{Transport: tr}
 	defer c.CloseIdleConnections()
-	for i := 0; i < 3*breaker.DefaultMaxKeys; i++ {
+	for i := 0; i < 3*maxKeys; i++ {
 		req := get(t, srv.URL)
 		req.Header.Set("X-Host", fmt.Sprintf("host-%d.example", i))
 		resp, err := c.Do(req)
@@ -164,8 +164,8 @@ func TestBreakersPerHostAreBounded(t *testing.T) {
 		}
 		drainClose(resp)
 	}
-	if n := tr.Breakers().Len(); n > breaker.DefaultMaxKeys {
-		t.Fatalf("%d breakers for %d hosts; bound %d", n, 3*breaker.DefaultMaxKeys, breaker.DefaultMaxKeys)
+	if n := tr.Breakers().Len(); n > maxKeys {
+		t.Fatalf("%d breakers for %d hosts; bound %d", n, 3*maxKeys, maxKeys)
 	}
 }
 
@@ -198,3 +198,6 @@ func TestPanickingBaseFreesTheProbeSlot(t *testing.T) {
 		t.Fatalf("a panicking probe should count as failed and reopen: %+v, %v", m, b.State())
 	}
 }
+
+// maxKeys is a breaker.Registry's default MaxKeys.
+const maxKeys = 1000

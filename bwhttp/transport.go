@@ -32,7 +32,7 @@ type Config struct {
 
 	// Breakers holds a breaker per key. Nil means a registry of its own,
 	// with the breaker defaults and the registry's default bound
-	// (breaker.DefaultMaxKeys hosts, the idle ones evicted past it).
+	// (1,000 hosts by default, the idle ones evicted past it).
 	Breakers *breaker.Registry
 	// NoBreaker turns circuit breaking off.
 	NoBreaker bool

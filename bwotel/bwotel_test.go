@@ -228,7 +228,7 @@ func TestDefaultsFitTheSDKsCardinalityLimit(t *testing.T) {
 	o, list := observe(t, reader)
 	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Hooks: o.BreakerHooks()}})
 	list.AddRegistry(reg)
-	for i := range breaker.DefaultMaxKeys {
+	for i := range maxKeys {
 		b := reg.Get(fmt.Sprintf("host-%04d", i))
 		b.Do(context.Background(), func(context.Context) error { return nil })
 		if i%10 == 0 { // a tenth of them failing too
@@ -241,7 +241,7 @@ func TestDefaultsFitTheSDKsCardinalityLimit(t *testing.T) {
 	}
 	for _, name := range []string{"breakwater.circuit.state", "breakwater.circuit.calls", "breakwater.circuit.call.duration"} {
 		series, over := overflowed(rm, name)
-		t.Logf("%s: %d series for %d breakers", name, series, breaker.DefaultMaxKeys)
+		t.Logf("%s: %d series for %d breakers", name, series, maxKeys)
 		if over {
 			t.Errorf("%s: breakers sent into the overflow series", name)
 		}
@@ -272,3 +272,6 @@ func TestDeltaTemporalityForgetsChurnedHistogramSeries(t *testing.T) {
 		t.Fatalf("after 2,000 names through a registry of 100: %d histogram series, overflow %v; want 100", series, over)
 	}
 }
+
+// maxKeys is a breaker.Registry's default MaxKeys.
+const maxKeys = 1000

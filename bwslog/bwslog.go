@@ -1,23 +1,46 @@
 // Package bwslog logs what Breakwater's policies do as structured log/slog
-// records, with stable attribute names:
+// records. Messages are constant, so that they can be searched and
+// counted; the details are in attributes with stable names.
 //
-//	breaker  the breaker's name        retry     the retry policy's name
-//	from     the state left            attempt   the attempt that failed
-//	to       the state entered         delay     the delay before the next
-//	error    the error                 attempts  the attempts made
-//	                                   cause     why retrying stopped
+//	message                     level  from
+//	circuit state changed       Warn   a breaker opening or forced open
+//	                            Info   a breaker closing or half-opening
+//	retrying                    Info   a retry
+//	retries exhausted           Warn   a retry policy giving up
+//	call shed                   Debug  a bulkhead, rate limit, throttle or
+//	                                   adaptive limit turning a call away
+//	concurrency limit changed   Debug  an adaptive limit's change
+//	hedging                     Debug  a hedge started
+//	hedge won                   Debug  a hedge that won
 //
-// A breaker opening (or forced open) is logged at Warn, closing and
-// half-opening at Info; a retry at Info, giving up at Warn. A call a
-// load-shedding policy turns away, and an adaptive limit's change, are
-// logged at Debug: under overload they come by the thousand a second, and
-// the metrics (bwprom, bwotel) are the place to watch them; the record's
-// key names the kind of policy (bulkhead, ratelimit, throttle, adaptive)
-// and its value the policy's name. A hedge started, and a hedge that won,
-// are logged at Debug too: hedging is the policy at work, not trouble. Records of calls carry the call's
-// context, so a trace-aware handler ties them to the caller's trace.
-// Attach the hooks when building a policy (or a registry's Defaults); a
-// policy without them pays nothing.
+//	attribute    value
+//	breaker      the breaker's name
+//	from, to     the state left, the state entered (a limit's old and new)
+//	reason       why the state changed
+//	until        when an open circuit lets probes through
+//	retry        the retry policy's name
+//	attempt      the attempt that failed
+//	delay        the delay before the next attempt
+//	attempts     the attempts made
+//	cause        why retrying stopped
+//	error        the error
+//	bulkhead, ratelimit, throttle, adaptive
+//	             the shedding policy's name (the key names its kind)
+//	waited       how long a bulkhead's call queued before it was turned away
+//	retry_in     when a rate limiter would have had a token
+//	probability  a throttle's probability of refusal
+//	limit        an adaptive limit
+//	hedge        the hedging policy's name
+//	number       the hedge's number, from 1
+//	after        the time since the call started
+//
+// Shed calls and limit changes are logged at Debug: under overload they come
+// by the thousand a second, and the metrics (bwprom, bwotel) are the place
+// to watch them. Hedges are logged at Debug too: hedging is the policy at
+// work, not trouble. Records of calls carry the call's context, so a
+// trace-aware handler ties them to the caller's trace. Attach the hooks
+// when building a policy (or a registry's Defaults); a policy without them
+// pays nothing.
 package bwslog
 
 import (
@@ -33,44 +56,43 @@ import (
 	"github.com/breakwater-go/breakwater/throttle"
 )
 
-// Messages of the records: constant, so that they can be searched and
-// counted; the details are in the attributes.
+// Messages of the records (see the package doc).
 const (
-	MsgStateChange = "circuit state changed"
-	MsgRetry       = "retrying"
-	MsgGiveUp      = "retries exhausted"
-	MsgShed        = "call shed"
-	MsgLimitChange = "concurrency limit changed"
-	MsgHedge       = "hedging"
-	MsgHedgeWon    = "hedge won"
+	msgStateChange = "circuit state changed"
+	msgRetry       = "retrying"
+	msgGiveUp      = "retries exhausted"
+	msgShed        = "call shed"
+	msgLimitChange = "concurrency limit changed"
+	msgHedge       = "hedging"
+	msgHedgeWon    = "hedge won"
 )
 
-// Attribute keys of the records.
+// Attribute keys of the records (see the package doc).
 const (
-	KeyBreaker  = "breaker"
-	KeyRetry    = "retry"
-	KeyFrom     = "from"
-	KeyTo       = "to"
-	KeyError    = "error"
-	KeyAttempt  = "attempt"
-	KeyAttempts = "attempts"
-	KeyDelay    = "delay"
-	KeyCause    = "cause"
-	KeyReason   = "reason"
-	KeyUntil    = "until"
+	keyBreaker  = "breaker"
+	keyRetry    = "retry"
+	keyFrom     = "from"
+	keyTo       = "to"
+	keyError    = "error"
+	keyAttempt  = "attempt"
+	keyAttempts = "attempts"
+	keyDelay    = "delay"
+	keyCause    = "cause"
+	keyReason   = "reason"
+	keyUntil    = "until"
 
-	KeyBulkhead    = "bulkhead"
-	KeyRateLimit   = "ratelimit"
-	KeyThrottle    = "throttle"
-	KeyAdaptive    = "adaptive"
-	KeyWaited      = "waited"      // a bulkhead's call turned away after queueing
-	KeyRetryIn     = "retry_in"    // when a rate limiter would have had a token
-	KeyProbability = "probability" // a throttle's probability of refusal
-	KeyLimit       = "limit"       // an adaptive limit
+	keyBulkhead    = "bulkhead"
+	keyRateLimit   = "ratelimit"
+	keyThrottle    = "throttle"
+	keyAdaptive    = "adaptive"
+	keyWaited      = "waited"      // a bulkhead's call turned away after queueing
+	keyRetryIn     = "retry_in"    // when a rate limiter would have had a token
+	keyProbability = "probability" // a throttle's probability of refusal
+	keyLimit       = "limit"       // an adaptive limit
 
-	KeyHedge  = "hedge"  // the hedging policy's name
-	KeyNumber = "number" // the hedge's number, from 1
-	KeyAfter  = "after"  // since the call started
+	keyHedge  = "hedge"  // the hedging policy's name
+	keyNumber = "number" // the hedge's number, from 1
+	keyAfter  = "after"  // since the call started
 )
 
 // BreakerHooks returns hooks that log a breaker's state changes to l (nil
@@ -84,16 +106,16 @@ func BreakerHooks(l *slog.Logger) breaker.Hooks {
 		if c.To == breaker.Open || c.To == breaker.ForcedOpen {
 			level = slog.LevelWarn
 		}
-		attrs := []slog.Attr{slog.String(KeyBreaker, c.Name), slog.String(KeyFrom, c.From.String()),
-			slog.String(KeyTo, c.To.String()), slog.String(KeyReason, c.Reason.String())}
+		attrs := []slog.Attr{slog.String(keyBreaker, c.Name), slog.String(keyFrom, c.From.String()),
+			slog.String(keyTo, c.To.String()), slog.String(keyReason, c.Reason.String())}
 		if !c.Until.IsZero() {
-			attrs = append(attrs, slog.Time(KeyUntil, c.Until))
+			attrs = append(attrs, slog.Time(keyUntil, c.Until))
 		}
 		ctx := c.Context // the tripping call's, so that a trace-aware handler ties the trip to its trace
 		if ctx == nil {
 			ctx = context.Background()
 		}
-		l.LogAttrs(ctx, level, MsgStateChange, attrs...)
+		l.LogAttrs(ctx, level, msgStateChange, attrs...)
 	}}
 }
 
@@ -103,14 +125,14 @@ func RetryHooks(l *slog.Logger) retry.Hooks {
 	l = or(l)
 	return retry.Hooks{
 		OnRetry: func(ctx context.Context, e retry.RetryEvent) {
-			l.LogAttrs(ctx, slog.LevelInfo, MsgRetry,
-				slog.String(KeyRetry, e.Name), slog.Int(KeyAttempt, e.Attempt),
-				slog.Duration(KeyDelay, e.Delay), slog.String(KeyError, errText(e.Err)))
+			l.LogAttrs(ctx, slog.LevelInfo, msgRetry,
+				slog.String(keyRetry, e.Name), slog.Int(keyAttempt, e.Attempt),
+				slog.Duration(keyDelay, e.Delay), slog.String(keyError, errText(e.Err)))
 		},
 		OnGiveUp: func(ctx context.Context, e retry.GiveUpEvent) {
-			l.LogAttrs(ctx, slog.LevelWarn, MsgGiveUp,
-				slog.String(KeyRetry, e.Name), slog.Int(KeyAttempts, e.Attempts),
-				slog.String(KeyCause, errText(e.Cause)), slog.String(KeyError, errText(e.Err)))
+			l.LogAttrs(ctx, slog.LevelWarn, msgGiveUp,
+				slog.String(keyRetry, e.Name), slog.Int(keyAttempts, e.Attempts),
+				slog.String(keyCause, errText(e.Cause)), slog.String(keyError, errText(e.Err)))
 		},
 	}
 }
@@ -120,7 +142,7 @@ func RetryHooks(l *slog.Logger) retry.Hooks {
 func BulkheadHooks(l *slog.Logger) bulkhead.Hooks {
 	l = or(l)
 	return bulkhead.Hooks{OnReject: func(ctx context.Context, e bulkhead.RejectEvent) {
-		l.LogAttrs(ctx, slog.LevelDebug, MsgShed, slog.String(KeyBulkhead, e.Name), slog.Bool(KeyWaited, e.Waited))
+		l.LogAttrs(ctx, slog.LevelDebug, msgShed, slog.String(keyBulkhead, e.Name), slog.Bool(keyWaited, e.Waited))
 	}}
 }
 
@@ -129,7 +151,7 @@ func BulkheadHooks(l *slog.Logger) bulkhead.Hooks {
 func RateLimitHooks(l *slog.Logger) ratelimit.Hooks {
 	l = or(l)
 	return ratelimit.Hooks{OnReject: func(ctx context.Context, e ratelimit.RejectEvent) {
-		l.LogAttrs(ctx, slog.LevelDebug, MsgShed, slog.String(KeyRateLimit, e.Name), slog.Duration(KeyRetryIn, e.RetryIn))
+		l.LogAttrs(ctx, slog.LevelDebug, msgShed, slog.String(keyRateLimit, e.Name), slog.Duration(keyRetryIn, e.RetryIn))
 	}}
 }
 
@@ -138,7 +160,7 @@ func RateLimitHooks(l *slog.Logger) ratelimit.Hooks {
 func ThrottleHooks(l *slog.Logger) throttle.Hooks {
 	l = or(l)
 	return throttle.Hooks{OnReject: func(ctx context.Context, e throttle.RejectEvent) {
-		l.LogAttrs(ctx, slog.LevelDebug, MsgShed, slog.String(KeyThrottle, e.Name), slog.Float64(KeyProbability, e.Probability))
+		l.LogAttrs(ctx, slog.LevelDebug, msgShed, slog.String(keyThrottle, e.Name), slog.Float64(keyProbability, e.Probability))
 	}}
 }
 
@@ -149,11 +171,11 @@ func AdaptiveHooks(l *slog.Logger) adaptive.Hooks {
 	l = or(l)
 	return adaptive.Hooks{
 		OnReject: func(ctx context.Context, e adaptive.RejectEvent) {
-			l.LogAttrs(ctx, slog.LevelDebug, MsgShed, slog.String(KeyAdaptive, e.Name), slog.Int(KeyLimit, e.Limit))
+			l.LogAttrs(ctx, slog.LevelDebug, msgShed, slog.String(keyAdaptive, e.Name), slog.Int(keyLimit, e.Limit))
 		},
 		OnLimitChange: func(c adaptive.LimitChange) {
-			l.LogAttrs(context.Background(), slog.LevelDebug, MsgLimitChange, slog.String(KeyAdaptive, c.Name),
-				slog.Int(KeyFrom, c.From), slog.Int(KeyTo, c.To))
+			l.LogAttrs(context.Background(), slog.LevelDebug, msgLimitChange, slog.String(keyAdaptive, c.Name),
+				slog.Int(keyFrom, c.From), slog.Int(keyTo, c.To))
 		},
 	}
 }
@@ -164,10 +186,10 @@ func HedgeHooks(l *slog.Logger) hedge.Hooks {
 	l = or(l)
 	log := func(msg string) func(context.Context, hedge.HedgeEvent) {
 		return func(ctx context.Context, e hedge.HedgeEvent) {
-			l.LogAttrs(ctx, slog.LevelDebug, msg, slog.String(KeyHedge, e.Name), slog.Int(KeyNumber, e.Hedge), slog.Duration(KeyAfter, e.After))
+			l.LogAttrs(ctx, slog.LevelDebug, msg, slog.String(keyHedge, e.Name), slog.Int(keyNumber, e.Hedge), slog.Duration(keyAfter, e.After))
 		}
 	}
-	return hedge.Hooks{OnHedge: log(MsgHedge), OnWin: log(MsgHedgeWon)}
+	return hedge.Hooks{OnHedge: log(msgHedge), OnWin: log(msgHedgeWon)}
 }
 
 func or(l *slog.Logger) *slog.Logger {

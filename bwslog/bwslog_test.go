@@ -53,9 +53,9 @@ func TestBreakerStateChangesAreLogged(t *testing.T) {
 		from, to string
 		reason   string
 	}{
-		{slog.LevelWarn, bwslog.MsgStateChange, "closed", "open", "consecutive-failures"},
-		{slog.LevelInfo, bwslog.MsgStateChange, "open", "half-open", "cool-down"},
-		{slog.LevelInfo, bwslog.MsgStateChange, "half-open", "closed", "probes-passed"},
+		{slog.LevelWarn, "circuit state changed", "closed", "open", "consecutive-failures"},
+		{slog.LevelInfo, "circuit state changed", "open", "half-open", "cool-down"},
+		{slog.LevelInfo, "circuit state changed", "half-open", "closed", "probes-passed"},
 	}
 	if len(h.records) != len(want) {
 		t.Fatalf("%d records, want %d", len(h.records), len(want))

@@ -48,7 +48,7 @@ func TestHedgesAreLogged(t *testing.T) {
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	want := []string{bwslog.MsgHedge, bwslog.MsgHedgeWon}
+	want := []string{"hedging", "hedge won"}
 	if len(h.records) != len(want) {
 		t.Fatalf("%d records, want %d", len(h.records), len(want))
 	}

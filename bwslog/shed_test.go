@@ -53,7 +53,7 @@ func TestShedCallsAreLogged(t *testing.T) {
 	}
 	for i, w := range want {
 		rec := h.records[i]
-		if rec.Message != bwslog.MsgShed || rec.Level != slog.LevelDebug || h.ctxs[i] != ctx && h.ctxs[i].Value(key{}) != "call" {
+		if rec.Message != "call shed" || rec.Level != slog.LevelDebug || h.ctxs[i] != ctx && h.ctxs[i].Value(key{}) != "call" {
 			t.Errorf("record %d: %q at %v", i, rec.Message, rec.Level)
 		}
 		got := attrs(rec)

@@ -31,11 +31,11 @@ import (
 
 // Defaults applied to the zero fields of a Config.
 const (
-	DefaultMaxHedges   = 1   // Polly's, failsafe-go's
-	DefaultBudgetRatio = 0.1 // hedges are at most a tenth of calls, after a burst of BudgetBurst
-	DefaultBudgetBurst = 10
-	DefaultSamples     = 1000
-	DefaultMinSamples  = 100
+	defaultMaxHedges   = 1   // Polly's, failsafe-go's
+	defaultBudgetRatio = 0.1 // hedges are at most a tenth of calls, after a burst of BudgetBurst
+	defaultBudgetBurst = 10
+	defaultSamples     = 1000
+	defaultMinSamples  = 100
 )
 
 // MinBudgetRatio is the smallest BudgetRatio: one hedge per million calls.
@@ -133,22 +133,22 @@ func (c Config) checked() (Config, error) {
 		return c, invalid("BudgetBurst", "must be in [0, 1000], got %d", c.BudgetBurst)
 	}
 	if c.MaxHedges == 0 {
-		c.MaxHedges = DefaultMaxHedges
+		c.MaxHedges = defaultMaxHedges
 	}
 	if c.Samples == 0 {
-		c.Samples = DefaultSamples
+		c.Samples = defaultSamples
 	}
 	if c.MinSamples == 0 {
-		c.MinSamples = min(DefaultMinSamples, c.Samples)
+		c.MinSamples = min(defaultMinSamples, c.Samples)
 	}
 	if c.MinSamples > c.Samples {
 		return c, invalid("MinSamples", "must not exceed Samples (%d), got %d", c.Samples, c.MinSamples)
 	}
 	if c.BudgetRatio == 0 {
-		c.BudgetRatio = DefaultBudgetRatio
+		c.BudgetRatio = defaultBudgetRatio
 	}
 	if c.BudgetBurst == 0 {
-		c.BudgetBurst = DefaultBudgetBurst
+		c.BudgetBurst = defaultBudgetBurst
 	}
 	c.Clock = clock.Or(c.Clock)
 	return c, nil

@@ -2,8 +2,8 @@ package ratelimit
 
 import "github.com/breakwater-go/breakwater/internal/keyed"
 
-// DefaultMaxKeys is the default bound of a Registry.
-const DefaultMaxKeys = 10_000
+// defaultMaxKeys is the default bound of a Registry.
+const defaultMaxKeys = 10_000
 
 // RegistryConfig describes a Registry.
 type RegistryConfig struct {
@@ -33,7 +33,7 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 		return nil, invalid("MaxKeys", "must be in [0, %d], got %d", MaxBurst, cfg.MaxKeys)
 	}
 	if cfg.MaxKeys == 0 {
-		cfg.MaxKeys = DefaultMaxKeys
+		cfg.MaxKeys = defaultMaxKeys
 	}
 	return &Registry{keyed.New(cfg.MaxKeys, func(key string) *Limiter {
 		c := d

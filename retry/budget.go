@@ -9,14 +9,14 @@ import (
 
 // Defaults of a BudgetConfig's zero fields.
 const (
-	DefaultBudgetMaxTokens  = 10
-	DefaultBudgetTokenRatio = 0.1
-	// DefaultMinRetriesPerSecond is the floor's rate: Finagle's and
+	defaultBudgetMaxTokens  = 10
+	defaultBudgetTokenRatio = 0.1
+	// defaultMinRetriesPerSecond is the floor's rate: Finagle's and
 	// Linkerd's is 10 a second; ours is lower so that the floor can never
 	// be what sustains an overload (at 150 calls a second it is under 1 %
 	// more attempts), while a test suite, a cron job or a CLI making a few
 	// calls gets its retries.
-	DefaultMinRetriesPerSecond = 1
+	defaultMinRetriesPerSecond = 1
 	// MinRetriesWindow is how many seconds of the floor's retries may be
 	// taken at once, as Finagle's 10-s ttl.
 	MinRetriesWindow = 10 * time.Second
@@ -86,13 +86,13 @@ func NewBudget(cfg BudgetConfig) (*Budget, error) {
 
 func newBudget(cfg BudgetConfig) *Budget {
 	if cfg.MaxTokens == 0 {
-		cfg.MaxTokens = DefaultBudgetMaxTokens
+		cfg.MaxTokens = defaultBudgetMaxTokens
 	}
 	if cfg.TokenRatio == 0 {
-		cfg.TokenRatio = DefaultBudgetTokenRatio
+		cfg.TokenRatio = defaultBudgetTokenRatio
 	}
 	if cfg.MinRetriesPerSecond == 0 {
-		cfg.MinRetriesPerSecond = DefaultMinRetriesPerSecond
+		cfg.MinRetriesPerSecond = defaultMinRetriesPerSecond
 	}
 	b := &Budget{max: milli(cfg.MaxTokens), ratio: max(milli(cfg.TokenRatio), 1)}
 	b.tokens.Store(b.max)

@@ -12,13 +12,13 @@ import (
 
 // Defaults applied to the zero fields of a Config.
 const (
-	DefaultMaxAttempts = 4 // the first call and up to 3 retries
-	DefaultDelay       = time.Second
-	DefaultMultiplier  = 2.0
-	DefaultMaxDelay    = 30 * time.Second
-	// DefaultMaxRetryAfter caps the delays servers ask for.
-	DefaultMaxRetryAfter = 5 * time.Minute
-	DefaultJitterFactor  = 0.2
+	defaultMaxAttempts = 4 // the first call and up to 3 retries
+	defaultDelay       = time.Second
+	defaultMultiplier  = 2.0
+	defaultMaxDelay    = 30 * time.Second
+	// defaultMaxRetryAfter caps the delays servers ask for.
+	defaultMaxRetryAfter = 5 * time.Minute
+	defaultJitterFactor  = 0.2
 )
 
 // Jitter says how a delay is randomised, so that clients that failed
@@ -187,26 +187,26 @@ func (c Config) settings() (settings, error) {
 	s := settings{Config: c}
 	switch s.MaxAttempts {
 	case 0:
-		s.MaxAttempts = DefaultMaxAttempts
+		s.MaxAttempts = defaultMaxAttempts
 	case Unlimited:
 		s.MaxAttempts = math.MaxInt
 	}
 	if s.Delay == 0 {
-		s.Delay = DefaultDelay
+		s.Delay = defaultDelay
 	}
 	if s.Multiplier == 0 {
-		s.Multiplier = DefaultMultiplier
+		s.Multiplier = defaultMultiplier
 	}
 	if s.MaxRetryAfter == 0 {
-		s.MaxRetryAfter = DefaultMaxRetryAfter
+		s.MaxRetryAfter = defaultMaxRetryAfter
 	}
 	if s.MaxDelay == 0 {
-		s.MaxDelay = max(DefaultMaxDelay, s.Delay)
+		s.MaxDelay = max(defaultMaxDelay, s.Delay)
 	} else if s.MaxDelay < s.Delay {
 		return settings{}, invalid("MaxDelay", "must not be below Delay (%v), got %v", s.Delay, s.MaxDelay)
 	}
 	if s.Jitter == JitterProportional && s.JitterFactor == 0 && s.JitterDuration == 0 {
-		s.JitterFactor = DefaultJitterFactor
+		s.JitterFactor = defaultJitterFactor
 	}
 	s.Clock = clock.Or(s.Clock)
 	if s.Rand == nil {

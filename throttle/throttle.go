@@ -40,11 +40,11 @@ import (
 
 // Defaults applied to the zero fields of a Config.
 const (
-	DefaultK       = 2.0             // the SRE book's
-	DefaultWindow  = 2 * time.Minute // the SRE book's
-	DefaultBuckets = 24
-	// DefaultMaxProbability is failsafe-go's cap; Envoy's is 0.8.
-	DefaultMaxProbability = 0.9
+	defaultK       = 2.0             // the SRE book's
+	defaultWindow  = 2 * time.Minute // the SRE book's
+	defaultBuckets = 24
+	// defaultMaxProbability is failsafe-go's cap; Envoy's is 0.8.
+	defaultMaxProbability = 0.9
 )
 
 // Config describes a throttle.
@@ -105,16 +105,16 @@ func (c Config) checked() (Config, error) {
 		return c, invalid("Buckets", "must be in [0, 1000], got %d", c.Buckets)
 	}
 	if c.K == 0 {
-		c.K = DefaultK
+		c.K = defaultK
 	}
 	if c.MaxProbability == 0 {
-		c.MaxProbability = DefaultMaxProbability
+		c.MaxProbability = defaultMaxProbability
 	}
 	if c.Window == 0 {
-		c.Window = DefaultWindow
+		c.Window = defaultWindow
 	}
 	if c.Buckets == 0 {
-		c.Buckets = DefaultBuckets
+		c.Buckets = defaultBuckets
 	}
 	if time.Duration(c.Buckets) > c.Window {
 		return c, invalid("Buckets", "%d buckets do not fit in a Window of %v", c.Buckets, c.Window)

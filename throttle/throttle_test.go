@@ -79,7 +79,7 @@ func TestProbabilityFollowsTheFormula(t *testing.T) {
 		t.Fatalf("with p near 1 and a draw of 0.5: %v after %d calls", err, calls)
 	}
 	// The refusal is not a request: the window still holds the 100 sent.
-	if m := th2.Metrics(); m.Requests != 100 || m.Throttled != 1 || len(events) != 1 || events[0].Probability != throttle.DefaultMaxProbability {
+	if m := th2.Metrics(); m.Requests != 100 || m.Throttled != 1 || len(events) != 1 || events[0].Probability != 0.9 {
 		t.Fatalf("metrics %+v, events %+v", m, events)
 	}
 }

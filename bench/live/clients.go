@@ -52,7 +52,7 @@ func ours(p sim.Policy, scaled func(time.Duration) time.Duration) Client {
 	}
 	if p.Throttle != nil {
 		cfg := *p.Throttle
-		cfg.Window = scaled(throttle.DefaultWindow)
+		cfg.Window = scaled(2 * time.Minute) // throttle's default Window
 		policies = append(policies, breakwater.Throttle(must(throttle.New(cfg))))
 	}
 	if p.Breaker != nil {

@@ -351,7 +351,7 @@ func build(p Policy, clk *clocktest.Fake, rng *rand.Rand, onTrip func()) (*polic
 			return nil, err
 		}
 		pol.budget = pol.retry.Budget()
-		pol.attempts = cmp(cfg.MaxAttempts, retry.DefaultMaxAttempts)
+		pol.attempts = cmp(cfg.MaxAttempts, 4) // 4: retry's default
 	}
 	if p.Breaker != nil {
 		cfg := *p.Breaker

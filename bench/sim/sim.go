@@ -149,7 +149,7 @@ func Run(sc Scenario, p Policy) (Result, error) {
 	if p.Retry != nil {
 		maxAttempts = p.Retry.MaxAttempts
 		if maxAttempts == 0 {
-			maxAttempts = retry.DefaultMaxAttempts
+			maxAttempts = 4 // retry's default
 		}
 	}
 

@@ -91,10 +91,10 @@ func runCommand() (*command, *runFlags) {
 	fs := c.fs
 	f := &runFlags{}
 	fs.StringVar(&f.key, "key", "", "circuit `name`; invocations with the same key share a circuit (default: the command line)")
-	fs.IntVar(&f.attempts, "attempts", retry.DefaultMaxAttempts, "attempts in all, the first included")
-	f.delay = durationFlag(fs, "delay", retry.DefaultDelay, "`duration` before the first retry")
-	f.maxDelay = durationFlag(fs, "max-delay", retry.DefaultMaxDelay, "longest `duration` between attempts")
-	fs.Float64Var(&f.multiplier, "multiplier", retry.DefaultMultiplier, "growth of the delay at each retry; 1 keeps it constant")
+	fs.IntVar(&f.attempts, "attempts", 4, "attempts in all, the first included")
+	f.delay = durationFlag(fs, "delay", time.Second, "`duration` before the first retry")
+	f.maxDelay = durationFlag(fs, "max-delay", 30*time.Second, "longest `duration` between attempts")
+	fs.Float64Var(&f.multiplier, "multiplier", 2, "growth of the delay at each retry; 1 keeps it constant")
 	fs.StringVar(&f.jitter, "jitter", "proportional", "jitter: proportional (±20%), none, full, equal or decorrelated")
 	f.timeout = durationFlag(fs, "timeout", 0, "stop an attempt that runs this `duration` (SIGTERM to it and what it started, SIGKILL 10s later); it counts as failed and is retried (default: no limit)")
 	f.maxTime = durationFlag(fs, "max-time", 0, "stop everything after this `duration`, the running attempt included; no attempt starts that could not finish its delay within it (default: no limit)")
