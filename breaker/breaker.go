@@ -20,6 +20,7 @@ type Breaker struct {
 
 	mu          sync.Mutex // guards the fields below and every transition
 	trips       int        // trips since the circuit last closed
+	gen         uint64     // the current epoch's generation
 	timer       clock.Timer
 	events      []StateChange
 	dispatching bool
@@ -42,7 +43,8 @@ type counters struct {
 // and cannot disturb the new state's accounting.
 type epoch struct {
 	state  State
-	plain  bool // closed, with nothing to do for a success but count it
+	gen    uint64 // counts the epochs: see Snapshot.Generation
+	plain  bool   // closed, with nothing to do for a success but count it
 	since  time.Time
 	reject error // an *OpenError for the states that turn calls away
 
@@ -90,8 +92,8 @@ func (b *Breaker) newEpoch(state State, now, until time.Time) *epoch {
 	return e
 }
 
-// Config returns the Config the breaker was made from, as given (zero
-// fields mean their defaults), with its Name.
+// Config returns the Config the breaker was made from, with its Name and
+// every default filled in.
 func (b *Breaker) Config() Config { return b.s.config }
 
 // Name returns the breaker's name.
@@ -509,27 +511,37 @@ func (b *Breaker) setLocked(to State, c cause) {
 	}
 }
 
-// enterLocked installs a new epoch in state to, and arms its timer: the end
-// of an open duration (open, positive), or the half-open timeout. Callers
-// hold b.mu, or own b alone.
+// enterLocked installs a new epoch in state to, open for open when to is
+// Open. Callers hold b.mu, or own b alone.
 func (b *Breaker) enterLocked(to State, now time.Time, open time.Duration) *epoch {
-	if b.timer != nil {
-		b.timer.Stop()
-		b.timer = nil
-	}
 	var until time.Time
 	if to == Open {
 		until = now.Add(open)
 	}
+	b.gen++
 	e := b.newEpoch(to, now, until)
+	e.gen = b.gen
+	b.install(e, open)
+	return e
+}
+
+// install makes e the current epoch, and arms its timer: the end of an
+// open duration (open; none when it is not positive, for the caller to
+// move on at once), or the half-open timeout. Callers hold b.mu, or own b
+// alone.
+func (b *Breaker) install(e *epoch, open time.Duration) {
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	to := e.state
 	b.cur.Store(e)
 	switch {
-	case to == Open:
+	case to == Open && open > 0:
 		b.timer = b.s.clock.AfterFunc(open, func() { b.transition(e, HalfOpen, cause{reason: ReasonCoolDown}) })
 	case to == HalfOpen && b.s.halfOpenTimeout > 0:
 		b.timer = b.s.clock.AfterFunc(b.s.halfOpenTimeout, func() {
 			b.transition(e, Open, cause{reason: ReasonHalfOpenTimeout})
 		})
 	}
-	return e
 }

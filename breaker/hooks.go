@@ -59,7 +59,7 @@ type Reason uint8
 // The reasons for a state change.
 const (
 	// ReasonManual: an operator's call (Trip, TripFor, TripUntil,
-	// HalfOpen, Reset, ForceOpen, Disable), or a shared store's.
+	// HalfOpen, Reset, ForceOpen, Disable).
 	ReasonManual Reason = iota
 	// ReasonConsecutiveFailures: Consecutive (or a window's
 	// ConsecutiveFailures) failures in a row.
@@ -83,10 +83,14 @@ const (
 	// ReasonHalfOpenTimeout: the circuit stayed half-open for
 	// HalfOpen.Timeout.
 	ReasonHalfOpenTimeout
+	// ReasonRestored: Restore applied a Snapshot of another stay in a
+	// state (another process's, a shared store's): the change is not this
+	// breaker's own news.
+	ReasonRestored
 )
 
 var reasonNames = [...]string{"manual", "consecutive-failures", "failure-rate", "slow-call-rate",
-	"failure-count", "ready-to-trip", "cool-down", "probes-failed", "probes-passed", "half-open-timeout"}
+	"failure-count", "ready-to-trip", "cool-down", "probes-failed", "probes-passed", "half-open-timeout", "restored"}
 
 // String returns the reason's name, e.g. "failure-rate". The names are
 // stable, for logs and metric labels.

@@ -412,7 +412,9 @@ func (s *Store) onStateChange(ev breaker.StateChange) {
 	c.moves++
 	switch ev.To {
 	case breaker.Open, breaker.Closed, breaker.ForcedOpen, breaker.Disabled:
-		c.pending, c.pendingTo, c.rebuild = true, ev.To, false
+		if ev.Reason != breaker.ReasonRestored { // a restore follows the shared state: no news for the others
+			c.pending, c.pendingTo, c.rebuild = true, ev.To, false
+		}
 		c.wantLease = false
 		c.lease.Store(false)
 	case breaker.HalfOpen:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/clock"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -515,35 +516,34 @@ func (s *Store) apply(c *circuit, sh shared, moves uint64) {
 		c.wantLease = false
 	}
 	s.mu.Unlock()
-	local := c.b.State()
-	var to breaker.State
-	var move func()
+	local := c.b.Snapshot()
+	next := breaker.Snapshot{State: sh.state, Generation: local.Generation + 1}
 	switch sh.state {
 	case breaker.Open, breaker.HalfOpen: // half-open shared: probes are the lease holder's
-		if local != breaker.Open && local != breaker.HalfOpen {
-			to, move = breaker.Open, c.b.Trip
+		if local.State == breaker.Open || local.State == breaker.HalfOpen {
+			return
 		}
-	case breaker.Closed:
-		if local != breaker.Closed {
-			to, move = breaker.Closed, c.b.Reset
+		next.State, next.Trips = breaker.Open, local.Trips+1
+		// The fleet's cool-down, on the breaker's clock. One that has ended
+		// (or that a script cut short as beyond any open duration) is not
+		// followed into half-open here: the lease holder probes, and the
+		// breaker waits its own open duration (Restore's, for a zero Until)
+		// unless the fleet closes first.
+		if left := time.UnixMilli(sh.until).Sub(s.cfg.Clock.Now()); sh.state == breaker.Open && left > 0 {
+			next.Until = clock.Or(c.b.Config().Clock).Now().Add(left)
 		}
-	case breaker.ForcedOpen:
-		if local != breaker.ForcedOpen {
-			to, move = breaker.ForcedOpen, c.b.ForceOpen
+	case breaker.Closed, breaker.ForcedOpen, breaker.Disabled:
+		if local.State == sh.state {
+			return
 		}
-	case breaker.Disabled:
-		if local != breaker.Disabled {
-			to, move = breaker.Disabled, c.b.Disable
-		}
-	}
-	if move == nil {
+	default:
 		return
 	}
-	move()
-	s.applied.Add(1)
-	// The move's own state change is an echo of the shared state, not news
-	// for the others.
-	s.clearPending(c, to)
+	// The state change this makes has ReasonRestored: onStateChange does
+	// not publish it back.
+	if c.b.Restore(next) == nil {
+		s.applied.Add(1)
+	}
 }
 
 // markBad isolates a circuit whose keys or replies are unusable: it runs on
