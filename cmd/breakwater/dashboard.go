@@ -158,9 +158,9 @@ func (s *stateSource) Act(_ context.Context, action dashboard.Action, key string
 		now := time.Now()
 		switch action {
 		case dashboard.Trip:
-			c.open(now, circuitRules{openFor: s.openFor})
+			c.open(key, now, circuitRules{openFor: s.openFor})
 		case dashboard.Reset:
-			c.close(now)
+			c.close(key, now)
 		default:
 			return fmt.Errorf("a circuit of breakwater run cannot take the action %q", action)
 		}

@@ -415,7 +415,7 @@ func (r *runner) admit() (gen int, err error) {
 func (r *runner) record(gen int, failed bool) {
 	r.updateCircuit(func(c *circuit) {
 		before := c.State
-		c.record(gen, failed, time.Now(), r.rules)
+		c.record(r.f.key, gen, failed, time.Now(), r.rules)
 		if c.State != before {
 			r.say("circuit %q: %v -> %v", r.f.key, before, c.State)
 			r.opened = r.opened || c.State == breaker.Open

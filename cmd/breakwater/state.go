@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/clock/clocktest"
 )
 
 // The state file holds the circuits of `breakwater run`, so that a circuit
@@ -61,37 +63,69 @@ type circuitRules struct {
 	lease    time.Duration // how long a probe holds the half-open circuit
 }
 
+// The circuit's logic is a real breaker's: each step restores one from the
+// file's snapshot on a clock stopped at the step's time, runs the step
+// through it, and keeps the snapshot it leaves. What the breaker cannot
+// know is the file's: the probe lease that one invocation holds against
+// the others, and the lifetime counts the dashboard shows.
+
+// breaker returns a breaker holding c's state at now. probe is asked
+// before a half-open breaker admits a probe.
+func (c *circuit) breaker(key string, now time.Time, rules circuitRules, probe func() bool) *breaker.Breaker {
+	b, err := breaker.New(breaker.Config{Name: key, Trip: breaker.Consecutive(max(rules.failures, 1)),
+		OpenDuration: max(rules.openFor, time.Millisecond), Clock: clocktest.NewFake(now),
+		HalfOpen: breaker.Probes{Max: 1, Allow: func(string) bool { return probe() }}})
+	if err != nil {
+		panic(err) // the flags are checked before any circuit is touched
+	}
+	snap := breaker.Snapshot{State: c.State, Generation: uint64(max(c.Generation, 0)), Since: c.Since,
+		Until: c.OpenUntil, ConsecutiveFailures: max(c.ConsecutiveFailures, 0)}
+	if snap.State == breaker.Open && snap.Until.IsZero() {
+		snap.Until = now // an open circuit that never said until when: due
+	}
+	if b.Restore(snap) != nil { // a state this version does not know: start afresh
+		b.Reset()
+	}
+	return b
+}
+
+// keep takes the state b has moved to at now.
+func (c *circuit) keep(b *breaker.Breaker, now time.Time) {
+	s := b.Snapshot()
+	if s.State == breaker.Open && c.State != breaker.Open {
+		c.Trips++
+	}
+	if s.Generation != uint64(max(c.Generation, 0)) {
+		c.ProbeUntil = time.Time{} // a new stay: no probe holds it
+	}
+	c.State, c.Generation, c.Since = s.State, int(s.Generation), s.Since
+	c.OpenUntil, c.ConsecutiveFailures = s.Until, s.ConsecutiveFailures
+	c.Updated = now
+}
+
 // admit decides whether an attempt may run at now. It returns the
-// generation to report the outcome against, whether the attempt is the
-// half-open probe, and an error matching breaker.ErrOpen when the circuit
-// turns it away.
+// generation to report the outcome against, and an error matching
+// breaker.ErrOpen when the circuit turns it away.
 func (c *circuit) admit(key string, now time.Time, rules circuitRules) (gen int, err error) {
 	if c.Since.IsZero() {
 		c.Since = now
 	}
-	switch c.State {
-	case breaker.Open:
-		if now.Before(c.OpenUntil) {
-			c.Rejections++
-			return 0, &breaker.OpenError{Name: key, State: breaker.Open, Until: c.OpenUntil}
-		}
-		c.transition(breaker.HalfOpen, now)
-		fallthrough
-	case breaker.HalfOpen:
-		if now.Before(c.ProbeUntil) { // another invocation is probing
-			c.Rejections++
-			return 0, &breaker.OpenError{Name: key, State: breaker.HalfOpen}
-		}
-		c.ProbeUntil = now.Add(rules.lease)
-	default:
-		c.State = breaker.Closed
+	b := c.breaker(key, now, rules, func() bool { return !now.Before(c.ProbeUntil) })
+	p, err := b.Allow(context.Background())
+	c.keep(b, now)
+	if err != nil {
+		c.Rejections++
+		return 0, err
 	}
-	c.Updated = now
+	if c.State == breaker.HalfOpen {
+		c.ProbeUntil = now.Add(rules.lease) // the others wait for this probe
+	}
+	p.Release()
 	return c.Generation, nil
 }
 
 // record counts the outcome of an attempt admitted in generation gen.
-func (c *circuit) record(gen int, failed bool, now time.Time, rules circuitRules) {
+func (c *circuit) record(key string, gen int, failed bool, now time.Time, rules circuitRules) {
 	c.Attempts++
 	outcome := "s"
 	if failed {
@@ -103,22 +137,21 @@ func (c *circuit) record(gen int, failed bool, now time.Time, rules circuitRules
 	if gen != c.Generation {
 		return // the circuit changed while the attempt ran
 	}
-	c.Updated = now
-	switch {
-	case !failed:
-		if c.State != breaker.Closed {
-			c.transition(breaker.Closed, now)
-		}
-		c.ConsecutiveFailures = 0
-	case c.State == breaker.HalfOpen:
-		c.open(now, rules)
-	default:
-		c.ConsecutiveFailures++
-		if c.ConsecutiveFailures >= rules.failures {
-			c.open(now, rules)
-		}
+	b := c.breaker(key, now, rules, func() bool { return true }) // the probe was admitted
+	p, err := b.Allow(context.Background())
+	if err != nil {
+		return // open: an outcome reported after the cool-down ended counts for nothing
 	}
+	var result error
+	if failed {
+		result = errAttemptFailed
+	}
+	p.Done(result)
+	c.keep(b, now)
 }
+
+// errAttemptFailed is the outcome the breaker is told of a failed attempt.
+var errAttemptFailed = errors.New("attempt failed")
 
 // release gives back the probe lease of an attempt admitted in generation
 // gen whose outcome is not recorded (it was interrupted, or could not
@@ -131,29 +164,18 @@ func (c *circuit) release(gen int) {
 
 // close closes the circuit, as the dashboard's Reset does: unlike
 // "breakwater reset", which forgets the circuit, it keeps its counts.
-func (c *circuit) close(now time.Time) {
-	c.transition(breaker.Closed, now)
+func (c *circuit) close(key string, now time.Time) {
+	b := c.breaker(key, now, circuitRules{}, func() bool { return true })
+	b.Reset()
+	c.keep(b, now)
 	c.Recent = ""
 }
 
-func (c *circuit) open(now time.Time, rules circuitRules) {
-	c.transition(breaker.Open, now)
-	c.Trips++
-	c.OpenUntil = now.Add(rules.openFor)
-}
-
-func (c *circuit) transition(to breaker.State, now time.Time) {
-	c.State = to
-	c.Generation++
-	c.ProbeUntil = time.Time{}
-	if to != breaker.Open {
-		c.OpenUntil = time.Time{}
-	}
-	if to == breaker.Closed {
-		c.ConsecutiveFailures = 0
-	}
-	c.Updated = now
-	c.Since = now
+// open opens the circuit for rules.openFor, as the dashboard's Trip does.
+func (c *circuit) open(key string, now time.Time, rules circuitRules) {
+	b := c.breaker(key, now, rules, func() bool { return true })
+	b.Trip()
+	c.keep(b, now)
 }
 
 // metrics returns what the dashboard shows of the circuit named key at now.

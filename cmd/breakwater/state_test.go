@@ -20,13 +20,13 @@ func TestPersistedCircuit(t *testing.T) {
 		t.Fatal(err)
 	}
 	late, _ := c.admit("k", t0, rules) // an attempt still running when the circuit opens
-	c.record(g, true, t0, rules)
+	c.record("k", g, true, t0, rules)
 	g, _ = c.admit("k", t0, rules)
-	c.record(g, true, t0, rules)
+	c.record("k", g, true, t0, rules)
 	if c.State != breaker.Open || c.Trips != 1 || !c.OpenUntil.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("after 2 failures: %+v", c)
 	}
-	c.record(late, false, t0, rules) // a late success must not close it
+	c.record("k", late, false, t0, rules) // a late success must not close it
 	if c.State != breaker.Open {
 		t.Fatal("a late result changed the new state")
 	}
@@ -42,7 +42,7 @@ func TestPersistedCircuit(t *testing.T) {
 	if _, err := c.admit("k", t0.Add(time.Minute+time.Second), rules); !errors.As(err, &oe) || oe.State != breaker.HalfOpen {
 		t.Fatalf("a second prober must wait: %v", err)
 	}
-	c.record(probe, true, t0.Add(61*time.Second), rules)
+	c.record("k", probe, true, t0.Add(61*time.Second), rules)
 	if c.State != breaker.Open || c.Trips != 2 {
 		t.Fatalf("a failed probe must reopen: %+v", c)
 	}
@@ -56,7 +56,7 @@ func TestPersistedCircuit(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the lease should have expired: %v", err)
 	}
-	c.record(probe, false, t1.Add(time.Minute), rules)
+	c.record("k", probe, false, t1.Add(time.Minute), rules)
 	if c.State != breaker.Closed || c.ConsecutiveFailures != 0 {
 		t.Fatalf("a successful probe must close: %+v", c)
 	}
@@ -71,7 +71,7 @@ func TestPersistedCircuitMetrics(t *testing.T) {
 	var c circuit
 	for i := range recentOutcomes + 5 { // successes then failures, more than the rate is over
 		g, _ := c.admit("k", t0, rules)
-		c.record(g, i >= recentOutcomes+2, t0, rules)
+		c.record("k", g, i >= recentOutcomes+2, t0, rules)
 	}
 	c.admit("k", t0.Add(10*time.Second), rules) // turned away
 	m := c.metrics("k", t0.Add(40*time.Second))
@@ -80,7 +80,7 @@ func TestPersistedCircuitMetrics(t *testing.T) {
 	if m != want {
 		t.Errorf("open:\n got %+v\nwant %+v", m, want)
 	}
-	c.close(t0.Add(time.Hour))
+	c.close("k", t0.Add(time.Hour))
 	m = c.metrics("k", t0.Add(time.Hour+time.Second))
 	if m.State != breaker.Closed || m.Calls != 25 || m.WindowCalls != 0 || m.FailureRate != 0 || m.TimeInState != time.Second || m.RetryIn != 0 {
 		t.Errorf("closed: %+v", m)
@@ -127,7 +127,7 @@ func FuzzStateFile(f *testing.F) {
 		}
 		for key, c := range again.Circuits {
 			if g, err := c.admit(key, now, rules); err == nil {
-				c.record(g, true, now, rules)
+				c.record("k", g, true, now, rules)
 			}
 			if len(c.Recent) > recentOutcomes+len(st.Circuits[key].Recent) {
 				t.Fatalf("%q: recent outcomes grew to %d", key, len(c.Recent))
