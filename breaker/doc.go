@@ -18,7 +18,9 @@
 // time, or a TripFunc of the counts. The open duration can grow on
 // repeated trips.
 // ForceOpen and Disable put the circuit in the ForcedOpen and Disabled
-// states for emergencies; Reset closes it.
+// states for emergencies; Reset closes it. [Breaker.Snapshot] reads a
+// circuit's state out and [Breaker.Restore] puts it into another breaker:
+// a state file or a shared store (bwredis) drives breakers that way.
 //
 // Outcomes are classified as success, failure or ignored (see
 // Config.IsFailure, FailOn and Ignore). By default every error is a failure

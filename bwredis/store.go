@@ -10,7 +10,10 @@
 //     published to every process as a hint to read the circuit again.
 //     What a Store applies always comes from Redis, which is the truth even
 //     when it goes back in time (a restart, a failover to a replica that is
-//     behind, an evicted or expired key).
+//     behind, an evicted or expired key). It applies it with
+//     breaker.Restore (the change's Reason is breaker.ReasonRestored): an
+//     open circuit keeps the fleet's cool-down, so the processes' probes
+//     come due together and the probe lease picks one.
 //   - Calls are counted locally and flushed to the buckets of a shared
 //     window every FlushInterval, so the failure rate that trips the
 //     circuit is the cluster's: failures spread thinly over many replicas
