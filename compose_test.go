@@ -16,6 +16,7 @@ import (
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/fallback"
 	"github.com/breakwater-go/breakwater/internal/testpolicy"
+	"github.com/breakwater-go/breakwater/outcome"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/timeout"
 )
@@ -176,7 +177,7 @@ func TestFallbackVariants(t *testing.T) {
 		t.Fatalf("func fallback: %q, %v", v, err)
 	}
 
-	onlyOpen := fallback.Value("stale").When(fallback.IfRejected)
+	onlyOpen := fallback.Value("stale").When(outcome.Rejected)
 	v, err = with(onlyOpen, breakwater.Breaker(s.b))
 	if v != "" || !errors.Is(err, io.EOF) {
 		t.Fatalf("closed circuit: the error must pass through, got %q, %v", v, err)
@@ -354,7 +355,7 @@ func TestBulkheadInAStack(t *testing.T) {
 	slot, _ := bh.Allow(context.Background()) // the only slot is taken
 	calls := 0
 	fn := func(context.Context) (string, error) { calls++; return "fresh", nil }
-	f, err := breakwater.WrapWith(fn, breakwater.Results[string]{Fallback: fallback.Value("cached").When(fallback.IfRejected)},
+	f, err := breakwater.WrapWith(fn, breakwater.Results[string]{Fallback: fallback.Value("cached").When(outcome.Rejected)},
 		breakwater.Retry(s.r), breakwater.Bulkhead(bh))
 	if err != nil {
 		t.Fatal(err)

@@ -59,7 +59,7 @@
 //   - To turn a call away without running it, return an error with a
 //     Rejected() bool method that says true: retry policies do not retry
 //     it, a breaker counts it as neither success nor failure, and
-//     fallback.IfRejected accepts it. If you know when calls will be let
+//     outcome.Rejected accepts it. If you know when calls will be let
 //     through again, give the error a RetryAfter() time.Duration method
 //     (outcome.RetryAfter reads it), and implement Gater, so that
 //     a retry or hedge around you asks before it waits.

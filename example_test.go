@@ -11,6 +11,7 @@ import (
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/fallback"
+	"github.com/breakwater-go/breakwater/outcome"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/timeout"
 )
@@ -84,7 +85,7 @@ func ExampleResults_fallback() {
 	b.Trip()
 
 	recommend := func(ctx context.Context) ([]string, error) { return []string{"live"}, nil }
-	cached := fallback.Value([]string{"cached"}).When(fallback.IfRejected)
+	cached := fallback.Value([]string{"cached"}).When(outcome.Rejected)
 
 	get, _ := breakwater.WrapWith(recommend, breakwater.Results[[]string]{Fallback: cached}, breakwater.Breaker(b))
 	v, err := get(context.Background())

@@ -19,6 +19,7 @@ import (
 	"github.com/breakwater-go/breakwater/fallback"
 	"github.com/breakwater-go/breakwater/hedge"
 	"github.com/breakwater-go/breakwater/internal/testpolicy"
+	"github.com/breakwater-go/breakwater/outcome"
 	"github.com/breakwater-go/breakwater/ratelimit"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/throttle"
@@ -218,7 +219,7 @@ func seams(t *testing.T, seed uint64) {
 	for _, l := range layers {
 		names = append(names, l.name)
 		if l.fallback {
-			results.Fallback = fallback.Value[int64](fallbackValue).When(fallback.IfRejected)
+			results.Fallback = fallback.Value[int64](fallbackValue).When(outcome.Rejected)
 			continue
 		}
 		if l.check != nil {

@@ -207,8 +207,8 @@ func newLimiter(cfg Config) *Limiter {
 // Name returns the limiter's name.
 func (l *Limiter) Name() string { return l.cfg.Name }
 
-// Limit returns the current limit.
-func (l *Limiter) Limit() int { return int(l.limit.Load()) }
+// current returns the current limit.
+func (l *Limiter) current() int { return int(l.limit.Load()) }
 
 // Permit is the right to run one call, given by Allow.
 type Permit struct {
@@ -226,7 +226,7 @@ func (l *Limiter) Allow(ctx context.Context) (Permit, error) {
 		l.inflight.Add(-1)
 		l.rejected.Add(1)
 		if f := l.cfg.Hooks.OnReject; f != nil {
-			f(ctx, RejectEvent{Name: l.cfg.Name, Limit: l.Limit()})
+			f(ctx, RejectEvent{Name: l.cfg.Name, Limit: l.current()})
 		}
 		return Permit{}, l.err
 	}
@@ -371,7 +371,7 @@ func (l *Limiter) Metrics() Metrics {
 	l.mu.Lock()
 	baseline := time.Duration(l.baseline)
 	l.mu.Unlock()
-	return Metrics{Name: l.cfg.Name, Limit: l.Limit(), InFlight: int(l.inflight.Load()), Baseline: baseline,
+	return Metrics{Name: l.cfg.Name, Limit: l.current(), InFlight: int(l.inflight.Load()), Baseline: baseline,
 		Admitted: l.admitted.Load(), Rejected: l.rejected.Load()}
 }
 

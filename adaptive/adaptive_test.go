@@ -28,7 +28,7 @@ func newLimiter(t *testing.T, cfg adaptive.Config) (*adaptive.Limiter, *clocktes
 // round runs as many calls at once as the limit allows, each taking rtt.
 func round(t *testing.T, l *adaptive.Limiter, clk *clocktest.Fake, rtt time.Duration) {
 	t.Helper()
-	if limit, n := l.Limit(), roundEnding(l, clk, rtt, nil); n != limit {
+	if limit, n := l.Metrics().Limit, roundEnding(l, clk, rtt, nil); n != limit {
 		t.Fatalf("%d calls admitted, limit %d", n, limit)
 	}
 }
@@ -59,13 +59,13 @@ func TestLimitGrowsWhileLatencyHolds(t *testing.T) {
 	for range 5 {
 		round(t, l, clk, 10*time.Millisecond)
 	}
-	if got := l.Limit(); got <= 10 {
+	if got := l.Metrics().Limit; got <= 10 {
 		t.Fatalf("limit %d after 5 rounds at a steady latency", got)
 	}
 	for range 50 {
 		round(t, l, clk, 10*time.Millisecond)
 	}
-	if got := l.Limit(); got != 50 {
+	if got := l.Metrics().Limit; got != 50 {
 		t.Fatalf("limit %d, want MaxLimit 50", got)
 	}
 	if len(changes) == 0 || changes[0].From != 10 {
@@ -80,18 +80,18 @@ func TestLimitShrinksWhenLatencyRises(t *testing.T) {
 	for range 20 {
 		round(t, l, clk, 10*time.Millisecond)
 	}
-	before := l.Limit()
+	before := l.Metrics().Limit
 	for range 5 {
 		round(t, l, clk, 50*time.Millisecond)
 	}
-	after := l.Limit()
+	after := l.Metrics().Limit
 	if after >= before/2 {
 		t.Fatalf("limit %d → %d with latency ×5: want it at least halved", before, after)
 	}
 	for range 50 {
 		round(t, l, clk, 500*time.Millisecond)
 	}
-	if got := l.Limit(); got < 5 {
+	if got := l.Metrics().Limit; got < 5 {
 		t.Fatalf("limit %d below MinLimit", got)
 	}
 	if m := l.Metrics(); m.Baseline <= 10*time.Millisecond || m.InFlight != 0 {
@@ -106,7 +106,7 @@ func TestNoGrowthWhenTheLimitIsNotReached(t *testing.T) {
 	for range 100 {
 		_ = l.Do(context.Background(), func(context.Context) error { clk.Advance(time.Millisecond); return nil })
 	}
-	if got := l.Limit(); got != 20 {
+	if got := l.Metrics().Limit; got != 20 {
 		t.Fatalf("limit %d after calls one at a time", got)
 	}
 }
@@ -254,7 +254,7 @@ func TestOneSlowCallDoesNotShrinkTheLimit(t *testing.T) {
 	}
 	clk.Advance(20 * time.Millisecond)
 	ps[9].Done(nil) // 30 ms: alone, three times the baseline
-	if got := l.Limit(); got != 10 {
+	if got := l.Metrics().Limit; got != 10 {
 		t.Errorf("limit %d after one slow call in a window of quick ones, want 10", got)
 	}
 }
@@ -271,7 +271,7 @@ func TestQuickFirstWindowDoesNotShrinkTheLimit(t *testing.T) {
 	for range 9 {
 		round(t, l, clk, 100*time.Millisecond)
 	}
-	if got := l.Limit(); got < 50 {
+	if got := l.Metrics().Limit; got < 50 {
 		t.Errorf("limit %d after a quick first window and nine usual ones, want 50", got)
 	}
 }
@@ -298,10 +298,10 @@ func TestFastFailuresDoNotSetTheBaseline(t *testing.T) {
 	if m := l.Metrics(); m.Baseline < before.Baseline {
 		t.Errorf("baseline %v after fast failures, was %v", m.Baseline, before.Baseline)
 	}
-	after := l.Limit()
+	after := l.Metrics().Limit
 	round(t, l, clk, 10*time.Millisecond)
-	t.Logf("limit %d before the outage, %d after it, %d after one round at 10 ms", before.Limit, after, l.Limit())
-	if got := l.Limit(); got < 150 {
+	t.Logf("limit %d before the outage, %d after it, %d after one round at 10 ms", before.Limit, after, l.Metrics().Limit)
+	if got := l.Metrics().Limit; got < 150 {
 		t.Errorf("limit %d at the normal latency after the outage, was %d", got, before.Limit)
 	}
 	// A fresh limiter whose first calls fail fast has no baseline yet.

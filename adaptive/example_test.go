@@ -23,6 +23,6 @@ func Example() {
 		fmt.Println("over the inventory service's capacity: shed the call")
 		return
 	}
-	fmt.Println(err, "; limit", inventory.Limit())
+	fmt.Println(err, "; limit", inventory.Metrics().Limit)
 	// Output: <nil> ; limit 20
 }

@@ -432,7 +432,7 @@ type cause struct {
 	reason Reason
 	counts Counts
 	open   time.Duration   // > 0: the open duration asked for, capped by MaxOpenDuration
-	until  time.Time       // non-zero: open until then (TripFor, TripUntil)
+	until  time.Time       // non-zero: open until then (TripFor)
 	ctx    context.Context // the call whose outcome made the change; nil for others
 }
 

@@ -93,7 +93,7 @@ func TestOpenFailsFastWithoutCalling(t *testing.T) {
 	if !errors.As(err, &oe) || oe.Name != "payments-api" || oe.State != breaker.Open {
 		t.Fatalf("err = %#v, want an *OpenError naming payments-api", err)
 	}
-	if got := oe.RetryIn(clk.Now()); got != 20*time.Second {
+	if got := oe.Until.Sub(clk.Now()); got != 20*time.Second {
 		t.Fatalf("RetryAfter = %v, want 20s", got)
 	}
 	if want := `breaker "payments-api": circuit open`; err.Error() != want {

@@ -68,7 +68,7 @@ type Config struct {
 	// Retry-After. A positive result is the open duration, capped at
 	// MaxOpenDuration; zero or less keeps the configured one (OpenDuration,
 	// grown by OpenDurationMultiplier). It is not asked for the manual
-	// trips (Trip, TripFor, TripUntil). It runs on the caller's goroutine;
+	// trips (Trip, TripFor). It runs on the caller's goroutine;
 	// if it panics, the circuit trips with the configured duration and the
 	// panic goes on.
 	OpenDurationFunc func(err error) time.Duration

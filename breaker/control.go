@@ -15,16 +15,11 @@ func (b *Breaker) Trip() { b.force(Open, time.Time{}) }
 // cool-down to d from now, without counting another trip. A d of zero or
 // less lets probes through at once, as HalfOpen does.
 func (b *Breaker) TripFor(d time.Duration) {
-	b.TripUntil(b.s.clock.Now().Add(max(d, 0)))
-}
-
-// TripUntil opens the circuit until t; see TripFor.
-func (b *Breaker) TripUntil(t time.Time) {
-	if !t.After(b.s.clock.Now()) {
+	if d <= 0 {
 		b.HalfOpen()
 		return
 	}
-	b.force(Open, t)
+	b.force(Open, b.s.clock.Now().Add(d))
 }
 
 // HalfOpen ends the circuit's cool-down now: it lets probes through, whose
@@ -59,7 +54,7 @@ func (b *Breaker) Gate() (wait time.Duration, rejection error) {
 		if b.s.shadow {
 			return 0, nil
 		}
-		return e.reject.(*OpenError).RetryIn(b.s.clock.Now()), e.reject
+		return e.reject.(*OpenError).retryIn(b.s.clock.Now()), e.reject
 	case ForcedOpen:
 		return 0, e.reject
 	}

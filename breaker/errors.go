@@ -50,9 +50,9 @@ func (e *OpenError) Rejected() bool { return true }
 // Is reports whether target is ErrOpen.
 func (e *OpenError) Is(target error) bool { return target == ErrOpen }
 
-// RetryIn returns how long after now an open circuit starts to let probes
+// retryIn returns how long after now an open circuit starts to let probes
 // through, or zero when that is not known or already past.
-func (e *OpenError) RetryIn(now time.Time) time.Duration {
+func (e *OpenError) retryIn(now time.Time) time.Duration {
 	if e.Until.IsZero() || !e.Until.After(now) {
 		return 0
 	}

@@ -58,7 +58,7 @@ type Reason uint8
 
 // The reasons for a state change.
 const (
-	// ReasonManual: an operator's call (Trip, TripFor, TripUntil,
+	// ReasonManual: an operator's call (Trip, TripFor,
 	// HalfOpen, Reset, ForceOpen, Disable).
 	ReasonManual Reason = iota
 	// ReasonConsecutiveFailures: Consecutive (or a window's

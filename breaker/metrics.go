@@ -85,7 +85,7 @@ func (b *Breaker) Metrics() Metrics {
 		m.SlowCallRate = float64(c.SlowCalls) / float64(c.Calls)
 	}
 	if oe, ok := e.reject.(*OpenError); ok {
-		m.RetryIn = oe.RetryIn(now)
+		m.RetryIn = oe.retryIn(now)
 	}
 	return m
 }

@@ -33,15 +33,15 @@ func TestTripFor(t *testing.T) {
 	}
 }
 
-func TestTripUntil(t *testing.T) {
+func TestTripForAnHour(t *testing.T) {
 	b, clk := newBreaker(t, breaker.Config{})
 	until := clk.Now().Add(time.Hour)
-	b.TripUntil(until)
+	b.TripFor(time.Hour)
 	var oe *breaker.OpenError
 	if err := run(t, b, nil); !errors.As(err, &oe) || !oe.Until.Equal(until) {
 		t.Fatalf("rejection %v, want one open until %v", err, until)
 	}
-	b.TripUntil(clk.Now().Add(-time.Second)) // in the past: probes at once
+	b.TripFor(-time.Second) // none left: probes at once
 	wantState(t, b, breaker.HalfOpen)
 }
 

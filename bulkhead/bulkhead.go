@@ -16,7 +16,7 @@ var ErrFull = errors.New("bulkhead: full")
 
 // FullError is the error of a call turned away. It matches ErrFull and is
 // a rejection (Rejected reports true): retry policies do not retry it at
-// once, and fallback.IfRejected answers it. Two values are made per
+// once, and outcome.Rejected answers it. Two values are made per
 // bulkhead, so rejecting allocates nothing.
 type FullError struct {
 	Name string

@@ -21,7 +21,6 @@ import (
 	"github.com/breakwater-go/breakwater/attempt"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/config"
-	"github.com/breakwater-go/breakwater/fallback"
 	"github.com/breakwater-go/breakwater/hedge"
 	"github.com/breakwater-go/breakwater/outcome"
 	"github.com/breakwater-go/breakwater/retry"
@@ -533,7 +532,7 @@ func finalError(err error) error {
 	if errors.As(err, &oe) && err == error(oe) {
 		return &OpenError{err: oe}
 	}
-	if _, has := status.FromError(err); !has && fallback.IfRejected(err) {
+	if _, has := status.FromError(err); !has && outcome.Rejected(err) {
 		return &ShedError{err: err} // a load-shedding policy's, without a code of its own
 	}
 	var re *retry.Error

@@ -38,8 +38,8 @@ var assets embed.FS
 
 // Defaults applied to the zero fields of a Config.
 const (
-	DefaultInterval = 500 * time.Millisecond
-	DefaultHistory  = 360 // three minutes at two snapshots a second
+	defaultInterval = 500 * time.Millisecond
+	defaultHistory  = 360 // three minutes at two snapshots a second
 )
 
 // Config describes a dashboard.
@@ -101,10 +101,10 @@ func New(cfg Config) (*Handler, error) {
 		cfg.Watch = &watch.List{}
 	}
 	if cfg.Interval == 0 {
-		cfg.Interval = DefaultInterval
+		cfg.Interval = defaultInterval
 	}
 	if cfg.History == 0 {
-		cfg.History = DefaultHistory
+		cfg.History = defaultHistory
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

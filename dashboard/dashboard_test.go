@@ -139,7 +139,7 @@ func TestStream(t *testing.T) {
 	if err := f.clk.WaitForTimers(waitCtx, 2); err != nil {
 		t.Fatal(err)
 	}
-	f.clk.Advance(dashboard.DefaultInterval)
+	f.clk.Advance(500 * time.Millisecond) // the default Interval
 	second := next()
 	if len(first.Circuits) != 0 || len(second.Circuits) != 1 || second.Circuits[0].State != "open" || second.Circuits[0].History != nil {
 		t.Errorf("first %+v\nsecond %+v", first.Circuits, second.Circuits)

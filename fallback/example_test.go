@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/breakwater-go/breakwater/fallback"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 func ExampleExecute() {
@@ -20,7 +21,7 @@ func ExampleFunc() {
 	cached := map[string]string{"sku-1": "9.99"}
 	price := &fallback.Policy[string]{
 		Answer: func(_ context.Context, err error) (string, error) { return cached["sku-1"] + " (cached)", nil },
-		If:     fallback.IfRejected,
+		If:     outcome.Rejected,
 	}
 	v, err := fallback.Execute(context.Background(), price, func(context.Context) (string, error) {
 		return "", errors.New("timeout") // not an open circuit: passed through

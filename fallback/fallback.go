@@ -5,8 +5,6 @@ package fallback
 import (
 	"context"
 	"errors"
-
-	"github.com/breakwater-go/breakwater/outcome"
 )
 
 // Policy substitutes a result for a failed call. It is the one policy that
@@ -16,7 +14,7 @@ type Policy[T any] struct {
 	// must be set.
 	Answer func(ctx context.Context, err error) (T, error)
 	// If, when set, limits the fallback to the errors it accepts; others
-	// are returned as they are. IfRejected limits it to calls a policy
+	// are returned as they are. outcome.Rejected limits it to calls a policy
 	// turned away (an open circuit).
 	If func(err error) bool
 }
@@ -32,19 +30,11 @@ func Func[T any](f func(ctx context.Context, err error) (T, error)) *Policy[T] {
 }
 
 // When returns a copy of p limited to the failures cond accepts:
-// fallback.Value(cached).When(fallback.IfRejected).
+// fallback.Value(cached).When(outcome.Rejected).
 func (p *Policy[T]) When(cond func(err error) bool) *Policy[T] {
 	q := *p
 	q.If = cond
 	return &q
-}
-
-// IfRejected accepts the errors of calls a policy turned away without
-// running them (an open circuit: breaker.ErrOpen; a policy that sheds
-// load), recognised by a Rejected() bool method that says true: for a
-// fallback used only while the dependency is not being called.
-func IfRejected(err error) bool {
-	return outcome.Rejected(err)
 }
 
 // ErrNoAnswer is returned by Execute for a Policy whose Answer is nil.

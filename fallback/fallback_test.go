@@ -8,6 +8,7 @@ import (
 
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/fallback"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 func TestFallback(t *testing.T) {
@@ -27,8 +28,8 @@ func TestFallback(t *testing.T) {
 		{"function may fail too", fallback.Func(func(context.Context, error) (string, error) {
 			return "", io.ErrUnexpectedEOF
 		}), io.EOF, "", io.ErrUnexpectedEOF},
-		{"only when open: open", fallback.Value("cached").When(fallback.IfRejected), openErr, "cached", nil},
-		{"only when open: other error", fallback.Value("cached").When(fallback.IfRejected), io.EOF, "", io.EOF},
+		{"only when open: open", fallback.Value("cached").When(outcome.Rejected), openErr, "cached", nil},
+		{"only when open: other error", fallback.Value("cached").When(outcome.Rejected), io.EOF, "", io.EOF},
 		{"no answer", &fallback.Policy[string]{}, io.EOF, "", fallback.ErrNoAnswer},
 	}
 	for _, tt := range tests {

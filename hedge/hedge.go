@@ -38,11 +38,11 @@ const (
 	defaultMinSamples  = 100
 )
 
-// MinBudgetRatio is the smallest BudgetRatio: one hedge per million calls.
-const MinBudgetRatio = 1e-6
+// minBudgetRatio is the smallest BudgetRatio: one hedge per million calls.
+const minBudgetRatio = 1e-6
 
 // budgetUnit is one hedge in the ratio budget's fixed point: fine enough
-// that every ratio from MinBudgetRatio is kept to within 0.03 %.
+// that every ratio from minBudgetRatio is kept to within 0.03 %.
 const budgetUnit = 1 << 32
 
 // Config describes a hedging policy. Delay, DelayFunc or Quantile is
@@ -66,8 +66,8 @@ type Config struct {
 	// Zero means 1,000 and 100.
 	Samples, MinSamples int
 	// BudgetRatio is the share of calls that may be hedged over time, in
-	// [MinBudgetRatio, 1], with BudgetBurst hedges allowed at once. Zero means 0.1 and
-	// 10. Ignored when Budget is set.
+	// [1e-6, 1] (one hedge per million calls at least), with BudgetBurst
+	// hedges allowed at once. Zero means 0.1 and 10. Ignored when Budget is set.
 	BudgetRatio float64
 	BudgetBurst int
 	// Budget, when set, is asked before each hedge instead of the ratio: a
@@ -127,8 +127,8 @@ func (c Config) checked() (Config, error) {
 		return c, invalid("Samples", "must be in [0, 100000], got %d", c.Samples)
 	case c.MinSamples < 0 || c.MinSamples > 100_000:
 		return c, invalid("MinSamples", "must be in [0, 100000], got %d", c.MinSamples)
-	case c.BudgetRatio != 0 && !(c.BudgetRatio >= MinBudgetRatio && c.BudgetRatio <= 1):
-		return c, invalid("BudgetRatio", "must be in [%v, 1], got %v", MinBudgetRatio, c.BudgetRatio)
+	case c.BudgetRatio != 0 && !(c.BudgetRatio >= minBudgetRatio && c.BudgetRatio <= 1):
+		return c, invalid("BudgetRatio", "must be in [%v, 1], got %v", minBudgetRatio, c.BudgetRatio)
 	case c.BudgetBurst < 0 || c.BudgetBurst > 1000:
 		return c, invalid("BudgetBurst", "must be in [0, 1000], got %d", c.BudgetBurst)
 	}

@@ -83,7 +83,7 @@ func VerdictOf(err error) (Verdict, bool) {
 // of its chain has a Rejected() bool method that says true. The call was
 // turned away before it reached the dependency: retry policies do not
 // retry it at once, a breaker counts it as neither success nor failure,
-// fallback.IfRejected accepts it.
+// outcome.Rejected accepts it.
 func Rejected(err error) bool {
 	r, ok := find[interface{ Rejected() bool }](err)
 	return ok && r.Rejected()

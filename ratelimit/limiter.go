@@ -201,8 +201,8 @@ func (l *Limiter) admit(ctx context.Context) error {
 	return l.wait(ctx, limit)
 }
 
-// Tokens returns the tokens in the bucket now, in [0, Burst].
-func (l *Limiter) Tokens() float64 {
+// tokens returns the tokens in the bucket now, in [0, Burst].
+func (l *Limiter) tokens() float64 {
 	now := l.now()
 	ahead := max(time.Duration(l.tat.Load())-now, 0) // how far the schedule runs ahead
 	return max(float64(l.tau+l.interval-ahead)/float64(l.interval), 0)
@@ -226,6 +226,6 @@ type Metrics struct {
 
 // Metrics returns a snapshot of the limiter.
 func (l *Limiter) Metrics() Metrics {
-	return Metrics{Name: l.cfg.Name, Rate: l.cfg.Rate, Burst: l.cfg.Burst, Tokens: l.Tokens(),
+	return Metrics{Name: l.cfg.Name, Rate: l.cfg.Rate, Burst: l.cfg.Burst, Tokens: l.tokens(),
 		Allowed: l.allowed.Load(), Rejected: l.rejected.Load()}
 }

@@ -62,11 +62,11 @@ func TestBursty(t *testing.T) {
 	if got := allowed(l, 20); got != 10 {
 		t.Fatalf("%d calls at once, want the burst of 10", got)
 	}
-	if tok := l.Tokens(); tok != 0 {
+	if tok := l.Metrics().Tokens; tok != 0 {
 		t.Fatalf("Tokens() = %v after the burst", tok)
 	}
 	clk.Advance(time.Second)
-	if tok := l.Tokens(); tok != 5 {
+	if tok := l.Metrics().Tokens; tok != 5 {
 		t.Fatalf("Tokens() = %v after 1 s at 5/s", tok)
 	}
 	if got := allowed(l, 20); got != 5 {
@@ -164,7 +164,7 @@ func TestConcurrentCallersGetExactlyTheTokens(t *testing.T) {
 					if l.Allow() {
 						got.Add(1)
 					}
-					if l.Tokens() < 0 {
+					if l.Metrics().Tokens < 0 {
 						t.Error("negative tokens")
 					}
 				}

@@ -50,9 +50,6 @@ func New(cfg Config) (*Policy, error) {
 	return &Policy{d: cfg.Timeout, clock: clock.Or(cfg.Clock), err: &Error{Timeout: cfg.Timeout}}, nil
 }
 
-// Timeout returns the policy's time limit.
-func (p *Policy) Timeout() time.Duration { return p.d }
-
 // Error is the error of a call that timed out. It matches ErrTimeout and
 // context.DeadlineExceeded.
 type Error struct {

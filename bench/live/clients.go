@@ -10,7 +10,7 @@ import (
 	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/bench/sim"
 	"github.com/breakwater-go/breakwater/breaker"
-	"github.com/breakwater-go/breakwater/fallback"
+	"github.com/breakwater-go/breakwater/outcome"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/throttle"
 	"github.com/failsafe-go/failsafe-go"
@@ -67,7 +67,7 @@ func ours(p sim.Policy, scaled func(time.Duration) time.Duration) Client {
 	if p.Adaptive != nil {
 		policies = append(policies, breakwater.AdaptiveLimit(must(adaptive.New(*p.Adaptive))))
 	}
-	return Client{Name: "breakwater: " + p.Name, Shed: fallback.IfRejected,
+	return Client{Name: "breakwater: " + p.Name, Shed: outcome.Rejected,
 		Do: func(ctx context.Context, attempt func(context.Context) error) error {
 			_, err := breakwater.Execute(ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, attempt(ctx) }, policies...)
 			return err

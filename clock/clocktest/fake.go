@@ -109,13 +109,6 @@ func (f *Fake) Set(t time.Time) {
 	}
 }
 
-// Pending returns the number of timers that have not fired or been stopped.
-func (f *Fake) Pending() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.timers)
-}
-
 // WaitForTimers blocks until at least n timers are pending, or ctx is done.
 // A test calls it to know that the code under test has started to wait
 // (a retry sleeping between attempts, say) before it advances the clock.
@@ -205,7 +198,8 @@ func (f *Fake) notifyLocked() {
 }
 
 // Deadlines returns the times at which the pending timers will fire, earliest
-// first. It helps a test assert what the code under test is waiting for.
+// first (len of it is how many are pending). It helps a test assert what
+// the code under test is waiting for.
 func (f *Fake) Deadlines() []time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -88,7 +88,7 @@ func (s *priceService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, cached)
 			return
 		}
-		if wait := open.RetryIn(time.Now()); wait > 0 {
+		if wait := time.Until(open.Until); wait > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
 		}
 		http.Error(w, "prices are unavailable and none is cached", http.StatusServiceUnavailable)
