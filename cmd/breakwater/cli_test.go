@@ -269,6 +269,25 @@ func TestRetryOnOutput(t *testing.T) {
 	}
 }
 
+// A failure that is not retried says why, instead of ending silently.
+func TestAFailureNotRetriedSaysWhy(t *testing.T) {
+	needShell(t)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--retry-on", "75", "--", "sh", "-c", "exit 1"}, "not retrying: the attempt's exit status 1 is not in --retry-on 75"},
+		{[]string{"--retry-on-output", "timeout", "--", "sh", "-c", "echo boom; exit 1"},
+			`not retrying: the attempt failed (exit 1) and no line of its output matches --retry-on-output "timeout"`},
+	}
+	for _, tt := range tests {
+		r := invoke(t, t.TempDir(), append([]string{"run", "--delay", "1ms"}, tt.args...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 1 and %q", tt.args, r.code, r.stderr, tt.want)
+		}
+	}
+}
+
 func TestQuietAndTheLineOnSuccess(t *testing.T) {
 	needShell(t)
 	script := `n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; [ $n -ge 2 ]`
@@ -304,8 +323,24 @@ func TestResetAndVersion(t *testing.T) {
 	if r := invoke(t, dir, "reset", "--all"); r.code != 0 {
 		t.Fatalf("reset --all: exit %d", r.code)
 	}
-	if r := invoke(t, dir, "version"); r.code != 0 || !strings.HasPrefix(r.stdout, "breakwater ") || !strings.Contains(r.stdout, "go1") {
-		t.Fatalf("version: exit %d, %q", r.code, r.stdout)
+	for _, v := range []string{"version", "--version", "-v"} {
+		if r := invoke(t, dir, v); r.code != 0 || !strings.HasPrefix(r.stdout, "breakwater ") || !strings.Contains(r.stdout, "go1") {
+			t.Fatalf("%s: exit %d, %q", v, r.code, r.stdout)
+		}
+	}
+}
+
+// An open circuit whose open period has ended says its probe is due, not
+// "probe in 0s".
+func TestStatusSaysAProbeIsDue(t *testing.T) {
+	dir := t.TempDir()
+	writeState(t, dir, "k", time.Now().Add(-time.Minute))
+	if r := invoke(t, dir, "status"); r.code != 0 || !strings.Contains(r.stdout, "probe due") || strings.Contains(r.stdout, "probe in") {
+		t.Fatalf("status: exit %d\n%s", r.code, r.stdout)
+	}
+	writeState(t, dir, "k", time.Now().Add(time.Hour))
+	if r := invoke(t, dir, "status"); !strings.Contains(r.stdout, "probe in 1h0m0s") {
+		t.Fatalf("status of a circuit open for an hour:\n%s", r.stdout)
 	}
 }
 
@@ -319,6 +354,9 @@ func TestHelpIsToThePoint(t *testing.T) {
 		t.Fatalf("--delay 5: exit %d\n%s", r.code, r.stderr)
 	}
 	r = invoke(t, dir, "run", "--help")
+	if !strings.Contains(r.stdout, "\n  --attempts int\n") || strings.Contains(r.stdout, "\n  -attempts") {
+		t.Errorf("run --help does not write flags with two dashes, as the README does:\n%s", r.stdout)
+	}
 	for _, bad := range []string{"(default -1)", "command's last) (default", "(default 0s)", "value\n"} {
 		if strings.Contains(r.stdout, bad) {
 			t.Errorf("run --help shows %q:\n%s", bad, r.stdout)

@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -28,10 +30,32 @@ func (c *command) help(w io.Writer) {
 	fmt.Fprint(w, c.usage)
 	if hasFlags(c.fs) {
 		fmt.Fprintln(w, "\nFlags:")
-		c.fs.SetOutput(w)
-		c.fs.PrintDefaults()
-		c.fs.SetOutput(io.Discard)
+		c.fs.VisitAll(func(f *flag.Flag) { printFlag(w, f) })
 	}
+}
+
+// printFlag writes one flag's help as flag.PrintDefaults does, but with
+// the two dashes the README writes.
+func printFlag(w io.Writer, f *flag.Flag) {
+	name, usage := flag.UnquoteUsage(f)
+	if _, isInt := f.Value.(*intValue); isInt && name == "value" {
+		name = "int"
+	}
+	if _, isDur := f.Value.(*durationValue); isDur && name == "value" {
+		name = "duration"
+	}
+	line := "  --" + f.Name
+	if name != "" {
+		line += " " + name
+	}
+	def := f.DefValue
+	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+		def = map[string]string{"false": ""}[def]
+	}
+	if def != "" && def != "0" && def != "0s" && !strings.Contains(usage, "(default") {
+		usage += " (default " + def + ")"
+	}
+	fmt.Fprintf(w, "%s\n    \t%s\n", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
 }
 
 func hasFlags(fs *flag.FlagSet) bool {
@@ -52,13 +76,36 @@ func (c *command) parse(args []string, stdout, stderr io.Writer) (status int, do
 		c.help(stdout)
 		return 0, true
 	}
-	return c.fail(stderr, "%v", err), true
+	return c.fail(stderr, "%s", dashes.ReplaceAllString(err.Error(), "$1--$2")), true
 }
+
+// dashes finds the flag names in the flag package's errors, which it
+// writes with one dash, to write them as the help and README do.
+var dashes = regexp.MustCompile(`((?:flag|defined:|argument:) )-([a-z])`)
 
 // fail reports a usage error with a hint, and returns exitUsage.
 func (c *command) fail(stderr io.Writer, format string, args ...any) int {
 	fmt.Fprintf(stderr, "breakwater %s: %s\nRun \"breakwater %s --help\" for usage.\n", c.name, fmt.Sprintf(format, args...), c.name)
 	return exitUsage
+}
+
+// intValue is an int flag whose parse error says what it expects.
+type intValue int
+
+func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
+
+func (v *intValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number", s)
+	}
+	*v = intValue(n)
+	return nil
+}
+
+func intFlag(fs *flag.FlagSet, p *int, name string, value int, usage string) {
+	*p = value
+	fs.Var((*intValue)(p), name, usage)
 }
 
 // durationValue is a time.Duration flag whose parse error says what a

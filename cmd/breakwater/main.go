@@ -29,7 +29,7 @@ Commands:
   reset      close circuits of "run" and forget their failures
   dashboard  serve a live page of the circuits of "run"
   demo       call a flaky HTTP server through retry and a circuit breaker, printing the timeline
-  version    print breakwater's version
+  version    print breakwater's version (also --version)
   help       show this help, or a command's: breakwater help run
 
 Run "breakwater help <command>" for a command's flags.
@@ -54,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return f(args[1:], stdout, stderr)
 	}
 	switch args[0] {
+	case "--version", "-version", "-v":
+		return version(nil, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 {
 			if _, ok := commands[args[1]]; !ok {

@@ -91,7 +91,7 @@ func runCommand() (*command, *runFlags) {
 	fs := c.fs
 	f := &runFlags{}
 	fs.StringVar(&f.key, "key", "", "circuit `name`; invocations with the same key share a circuit (default: the command line)")
-	fs.IntVar(&f.attempts, "attempts", 4, "attempts in all, the first included")
+	intFlag(fs, &f.attempts, "attempts", 4, "attempts in all, the first included")
 	f.delay = durationFlag(fs, "delay", time.Second, "`duration` before the first retry")
 	f.maxDelay = durationFlag(fs, "max-delay", 30*time.Second, "longest `duration` between attempts")
 	fs.Float64Var(&f.multiplier, "multiplier", 2, "growth of the delay at each retry; 1 keeps it constant")
@@ -101,9 +101,9 @@ func runCommand() (*command, *runFlags) {
 	fs.StringVar(&f.retryOn, "retry-on", "any", "exit `codes` to retry, comma-separated, or any (every non-zero status)")
 	fs.StringVar(&f.retryOnOutput, "retry-on-output", "", "retry a failed attempt only if a line of its output matches this `regexp` (and its status is in --retry-on)")
 	fs.StringVar(&f.failOn, "fail-on", "retried", "what counts against the circuit: retried (what --retry-on and --retry-on-output retry), any (every non-zero status), or exit `codes`")
-	fs.IntVar(&f.failures, "failures", int(breakerDefaults().Trip.(breaker.Consecutive)), "consecutive failed attempts that open the circuit")
+	intFlag(fs, &f.failures, "failures", int(breakerDefaults().Trip.(breaker.Consecutive)), "consecutive failed attempts that open the circuit")
 	f.openFor = durationFlag(fs, "open-for", breakerDefaults().OpenDuration, "the `duration` for which an open circuit turns invocations away")
-	fs.IntVar(&f.openExit, "open-exit", exitOpen, "exit `status` when the circuit is open and the command was not run")
+	intFlag(fs, &f.openExit, "open-exit", exitOpen, "exit `status` when the circuit is open and the command was not run")
 	fs.Var(&f.exhaustedExit, "exhausted-exit", "exit `status` when the retries were stopped by a limit (default: the command's last)")
 	fs.StringVar(&f.statePath, "state", "", "state `file` (default: $BREAKWATER_STATE, else $XDG_STATE_HOME/breakwater/circuits.json, else ~/.local/state/breakwater/circuits.json)")
 	fs.BoolVar(&f.strictState, "strict-state", false, "refuse to run the command (exit 74) when the state file cannot be locked, read or written; by default it runs without a circuit, unless the state it can read says the circuit is open")
@@ -171,8 +171,8 @@ func (r *runner) configure() error {
 		return fmt.Errorf("--failures must be between 1 and %d, got %d", breaker.MaxCount, f.failures)
 	case *f.openFor <= 0:
 		return fmt.Errorf("--open-for must be positive, got %v", *f.openFor)
-	case f.openExit < 0 || f.openExit > 255:
-		return fmt.Errorf("--open-exit must be between 0 and 255, got %d", f.openExit)
+	case f.openExit < 1 || f.openExit > 255:
+		return fmt.Errorf("--open-exit must be between 1 and 255, got %d: an open circuit must not look like success to the pipeline", f.openExit)
 	}
 	if _, ok := jitters[f.jitter]; !ok {
 		return fmt.Errorf("--jitter must be proportional, none, full, equal or decorrelated, got %q", f.jitter)
@@ -330,8 +330,9 @@ func (r *runner) run(sig context.Context) int {
 		r.tell("circuit %q is open; not retrying: the last attempt failed (%v)", r.f.key, r.last)
 	case errors.As(err, &re):
 		r.tell("giving up after %d attempt(s): %v (%v)", re.Attempts, r.last, re.Cause)
-	default:
-		return r.last.code // not retried: the command's own verdict
+	default: // not retried: the command's own verdict
+		r.say("not retrying: %s", r.notRetried(r.last))
+		return r.last.code
 	}
 	if code, ok := r.f.exhaustedExit.get(); ok {
 		return code
@@ -364,6 +365,14 @@ func (r *runner) attempt(sig, ctx context.Context) error {
 		return outcome.Permanent(err)
 	}
 	return err
+}
+
+// notRetried says why a failed attempt was not retried.
+func (r *runner) notRetried(ee *exitError) string {
+	if r.pattern != nil && !ee.matched {
+		return fmt.Sprintf("the attempt failed (exit %d) and no line of its output matches --retry-on-output %q", ee.code, r.f.retryOnOutput)
+	}
+	return fmt.Sprintf("the attempt's exit status %d is not in --retry-on %s", ee.code, r.f.retryOn)
 }
 
 // retryable reports whether a failed attempt is retried.

@@ -108,8 +108,10 @@ func status(args []string, stdout, stderr io.Writer) int {
 	for _, c := range v.Circuits {
 		next := "-"
 		switch {
+		case c.State == breaker.Open && c.OpenUntil.After(now):
+			next = "probe in " + c.OpenUntil.Sub(now).Round(time.Second).String()
 		case c.State == breaker.Open:
-			next = "probe in " + max(c.OpenUntil.Sub(now), 0).Round(time.Second).String()
+			next = "probe due: the next invocation probes"
 		case !c.ProbeLeaseUntil.IsZero():
 			next = "probing; lease ends in " + c.ProbeLeaseUntil.Sub(now).Round(time.Second).String()
 		case c.State == breaker.HalfOpen:
