@@ -269,6 +269,27 @@ func TestRetryOnOutput(t *testing.T) {
 	}
 }
 
+// A command that cannot be started (126, 127) leaves no circuit behind,
+// keyed by a mistyped path.
+func TestACommandThatCannotStartLeavesNoCircuit(t *testing.T) {
+	dir := t.TempDir()
+	notExecutable := filepath.Join(dir, "script")
+	if err := os.WriteFile(notExecutable, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		cmd  string
+		want int
+	}{{filepath.Join(dir, "nosuch"), exitNotFound}, {notExecutable, exitCannotRun}} {
+		if r := invoke(t, dir, "run", "--", tt.cmd); r.code != tt.want {
+			t.Fatalf("%s: exit %d, want %d\n%s", tt.cmd, r.code, tt.want, r.stderr)
+		}
+	}
+	if r := invoke(t, dir, "status"); !strings.Contains(r.stdout, "no circuits") {
+		t.Fatalf("status after commands that could not start:\n%s", r.stdout)
+	}
+}
+
 // A failure that is not retried says why, instead of ending silently.
 func TestAFailureNotRetriedSaysWhy(t *testing.T) {
 	needShell(t)

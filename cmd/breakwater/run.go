@@ -351,7 +351,7 @@ func (r *runner) attempt(sig, ctx context.Context) error {
 	r.ran++
 	err = r.exec(sig, ctx)
 	if errors.Is(err, errCannotRun) || sig.Err() != nil {
-		r.release(gen) // not the dependency's outcome: leave the circuit alone
+		r.release(gen, errors.Is(err, errCannotRun)) // not the dependency's outcome: leave the circuit alone
 		return outcome.Permanent(err)
 	}
 	var ee *exitError
@@ -433,9 +433,27 @@ func (r *runner) record(gen int, failed bool) {
 }
 
 // release gives back the probe lease of an attempt whose outcome is not
-// recorded.
-func (r *runner) release(gen int) {
-	r.updateCircuit(func(c *circuit) { c.release(gen) })
+// recorded. A command that could not be started (not found, not
+// executable) says nothing of what it calls: a circuit that has never
+// counted anything else is forgotten, not left keyed by a mistyped path.
+func (r *runner) release(gen int, unstarted bool) {
+	if r.noState {
+		return
+	}
+	err := r.store.update(func(st *stateFile) error {
+		c := st.Circuits[r.f.key]
+		if c == nil {
+			return nil
+		}
+		c.release(gen)
+		if unstarted && c.Attempts == 0 && c.Rejections == 0 && c.State == breaker.Closed {
+			delete(st.Circuits, r.f.key)
+		}
+		return nil
+	})
+	if err != nil {
+		r.tell("cannot record the outcome in the state file: %v", err)
+	}
 }
 
 func (r *runner) updateCircuit(f func(*circuit)) {

@@ -28,6 +28,11 @@ const resetUsage = `Usage: breakwater reset [--state FILE] (--all | KEY...)
 
 Closes the named circuits of "breakwater run" (or all of them) and forgets
 their failures, as if they had never failed.
+
+Exit status: 0 when every named circuit was reset (or --all); 1 when a
+named circuit is not in the state file (the others are still reset, and
+stderr names the missing ones), so a typo in a pipeline does not pass
+unseen; 2 for bad flags.
 `
 
 // circuitView is a circuit as status shows it.
