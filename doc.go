@@ -24,7 +24,11 @@
 //   - attempt: which attempt of a call is running.
 //   - outcome: what the end of a call means to the policies (a rejection,
 //     a verdict for the breaker, retry marks, a delay asked for).
+//   - config: the one error an invalid Config is refused with
+//     (*config.Error, naming the package and the field; config.ErrInvalid).
 //   - bwhttp: a RoundTripper, a client and a health handler for net/http.
+//   - watch, bwslog and dashboard: what exporters read (a list of the
+//     policies to report), slog hooks, and a live page of the circuits.
 //   - clock and clock/clocktest: the time seam every component takes, and
 //     a fake clock for tests.
 //
