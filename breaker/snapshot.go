@@ -54,7 +54,8 @@ func (b *Breaker) Snapshot() Snapshot {
 // count; an open circuit whose Until has passed goes on to half-open at
 // once, as its timer would have made it (a change of its own, with
 // ReasonCoolDown). Its next transitions number their generations from
-// s.Generation. An invalid s (an unknown state, a negative count) is an
+// s.Generation. Metrics count this breaker's own calls and trips: a
+// restored open state is a state change, not a trip. An invalid s (an unknown state, a negative count) is an
 // error and changes nothing.
 func (b *Breaker) Restore(s Snapshot) error {
 	switch {

@@ -133,6 +133,27 @@ func TestTripPropagatesAndRecoveryIsShared(t *testing.T) {
 	}
 }
 
+// A replica that follows a trip takes the fleet's cool-down, not one of
+// its own, and its change says it was restored from the shared state.
+func TestAFollowedTripKeepsTheFleetsCoolDown(t *testing.T) {
+	srv := startRedis(t)
+	clk := clocktest.NewFake(time.Now())
+	tripper := newReplica(t, srv, clk, breaker.Config{}, bwredis.Config{})
+	follower := newReplica(t, srv, clk, breaker.Config{OpenDuration: time.Hour}, bwredis.Config{})
+	calls(tripper, errDown, errDown, errDown)
+	waitFor(t, follower, breaker.Open, 2*time.Second)
+	want := tripper.b.Snapshot().Until
+	if got := follower.b.Snapshot().Until; got.Sub(want).Abs() > time.Millisecond { // Redis keeps ms
+		t.Fatalf("the follower is open until %v, the fleet until %v", got, want)
+	}
+	if by := follower.b.Metrics().OpenedBy; by != breaker.ReasonRestored {
+		t.Fatalf("the follower says it was opened by %v, want %v", by, breaker.ReasonRestored)
+	}
+	clk.Advance(30 * time.Second)
+	flush(t, tripper, follower)
+	waitFor(t, follower, breaker.HalfOpen, 2*time.Second) // with the fleet, not an hour later
+}
+
 func TestAggregatedFailuresTripTheSharedCircuit(t *testing.T) {
 	srv := startRedis(t)
 	clk := clocktest.NewFake(time.Now())

@@ -134,13 +134,13 @@ func (c *circuit) record(key string, gen int, failed bool, now time.Time, rules 
 	}
 	c.Recent += outcome
 	c.Recent = c.Recent[max(len(c.Recent)-recentOutcomes, 0):]
-	if gen != c.Generation {
+	if gen != c.Generation || c.State == breaker.Open {
 		return // the circuit changed while the attempt ran
 	}
 	b := c.breaker(key, now, rules, func() bool { return true }) // the probe was admitted
 	p, err := b.Allow(context.Background())
 	if err != nil {
-		return // open: an outcome reported after the cool-down ended counts for nothing
+		return // turned away (forced open): nothing to count
 	}
 	var result error
 	if failed {
