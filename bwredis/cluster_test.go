@@ -12,6 +12,7 @@ import (
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bwredis"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/internal/redisserver"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -25,11 +26,9 @@ func startCluster(t *testing.T, replicas int) (addrs []string, nodes map[string]
 	nodes = map[string]*redisServer{}
 	for len(addrs) < 3*(1+replicas) {
 		port := freeClusterPort(t)
-		srv := &redisServer{t: t, port: port, dir: t.TempDir()}
-		srv.args = []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
-			"--cluster-replica-validity-factor", "0"} // a replica always takes over: the test kills masters
-		srv.start()
-		t.Cleanup(srv.stop)
+		srv := &redisServer{redisserver.StartOn(t, port, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "1000",
+			"--cluster-replica-validity-factor", "0")} // a replica always takes over: the test kills masters
 		addrs = append(addrs, srv.addr())
 		nodes[srv.addr()] = srv
 	}

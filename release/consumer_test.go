@@ -102,6 +102,18 @@ func TestConsumeAsReleased(t *testing.T) {
 	}
 }
 
+// TestInstallAsReleased: the command installs with go install ...@latest
+// from the module proxy, outside any module, and reports its version.
+func TestInstallAsReleased(t *testing.T) {
+	version, _, env := release(t)
+	bin := t.TempDir()
+	run(t, t.TempDir(), append(env, "GOBIN="+bin), "go", "install", Root+"/cmd/breakwater@latest")
+	out := run(t, t.TempDir(), env, filepath.Join(bin, "breakwater"), "version")
+	if !strings.HasPrefix(out, "breakwater "+version+" ") {
+		t.Fatalf("the installed command says %q, want version %s", out, version)
+	}
+}
+
 // TestEachModuleStandsAlone builds each released module from its zip, on
 // its own go.mod, outside the workspace: its requirements must be complete
 // (resolving every import, tests included, adds none).

@@ -17,15 +17,16 @@ import (
 	"github.com/breakwater-go/breakwater/dashboard"
 )
 
-const dashboardUsage = `Usage: breakwater dashboard [--state FILE] [--listen ADDR] [--actions [--open-for D]]
+const dashboardUsage = `Usage: breakwater dashboard [--state FILE|URL] [--listen ADDR] [--actions [--open-for D]]
 
-Serves a live page of the circuits in the state file of "breakwater run":
+Serves a live page of the circuits in the state (a file or Redis) of
+"breakwater run":
 each circuit's state, its failure rate over its last 20 attempts, attempts
 a second, invocations turned away, trips, the time in its state and until
-an open circuit lets an invocation probe. The page follows the file as
+an open circuit lets an invocation probe. The page follows the state as
 invocations change it.
 
-It only reads the state file, unless --actions adds Trip and Reset buttons:
+It only reads the state, unless --actions adds Trip and Reset buttons:
 Trip opens a circuit for --open-for, Reset closes it (keeping its counts,
 unlike "breakwater reset"). Each action is logged on standard error with
 the address that asked. The page listens on 127.0.0.1 unless --listen says
@@ -40,7 +41,7 @@ func dashboardCmd(args []string, stdout, stderr io.Writer) int {
 	c := newCommand("dashboard", dashboardUsage)
 	path := stateFlag(c)
 	listen := c.fs.String("listen", "127.0.0.1:7070", "the `address` to serve the page on; port 0 picks a free one")
-	actions := c.fs.Bool("actions", false, "add Trip and Reset buttons, which change the state file")
+	actions := c.fs.Bool("actions", false, "add Trip and Reset buttons, which change the state")
 	openFor := durationFlag(c.fs, "open-for", breakerDefaults().OpenDuration, "the `duration` for which Trip opens a circuit")
 	if status, done := c.parse(args, stdout, stderr); done {
 		return status
@@ -55,9 +56,14 @@ func dashboardCmd(args []string, stdout, stderr io.Writer) int {
 		*path = defaultStatePath()
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	src := &stateSource{openFor: *openFor, store: &store{path: *path, warn: func(format string, args ...any) {
+	store, err := openStore(*path, func(format string, args ...any) {
 		logger.Warn(fmt.Sprintf(format, args...))
-	}}}
+	})
+	if err != nil {
+		return c.fail(stderr, "--state: %v", err)
+	}
+	defer store.Close()
+	src := &stateSource{openFor: *openFor, store: store}
 	d, err := dashboard.New(dashboard.Config{Source: src, Actions: *actions, Logger: logger})
 	if err != nil {
 		fmt.Fprintln(stderr, "breakwater dashboard:", err)
@@ -70,7 +76,7 @@ func dashboardCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	fmt.Fprintf(stdout, "breakwater dashboard: the circuits of %s at http://%s/\n", *path, ln.Addr())
+	fmt.Fprintf(stdout, "breakwater dashboard: the circuits of %s at http://%s/\n", store, ln.Addr())
 	var h http.Handler = d
 	if addr, ok := ln.Addr().(*net.TCPAddr); ok && addr.IP.IsLoopback() {
 		h = loopbackHostOnly(h)
@@ -120,24 +126,23 @@ func loopbackHostOnly(h http.Handler) http.Handler {
 	})
 }
 
-// stateSource shows the dashboard the circuits of a state file, and
+// stateSource shows the dashboard the circuits of "breakwater run", and
 // carries out its Trip and Reset there.
 type stateSource struct {
-	store   *store
+	store   circuitStore
 	openFor time.Duration // how long Trip opens a circuit
 }
 
-// Circuits reads the state file: each snapshot sees one whole version of
+// Circuits reads the state: each snapshot sees one whole version of
 // it, as invocations replace it atomically.
 func (s *stateSource) Circuits() ([]breaker.Metrics, error) {
-	st, err := s.store.load()
+	circuits, now, err := s.store.load()
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	ms := make([]breaker.Metrics, 0, len(st.Circuits))
-	for _, key := range slices.Sorted(maps.Keys(st.Circuits)) {
-		ms = append(ms, st.Circuits[key].metrics(key, now))
+	ms := make([]breaker.Metrics, 0, len(circuits))
+	for _, key := range slices.Sorted(maps.Keys(circuits)) {
+		ms = append(ms, circuits[key].metrics(key, now))
 	}
 	return ms, nil
 }
@@ -146,24 +151,22 @@ func (s *stateSource) Actions() []dashboard.Action {
 	return []dashboard.Action{dashboard.Trip, dashboard.Reset}
 }
 
-// Act changes the circuit under the state file's lock, as an invocation
+// Act changes the circuit in one update of the store, as an invocation
 // does: an attempt running meanwhile reports to a generation that has
 // passed, and leaves the new state alone.
 func (s *stateSource) Act(_ context.Context, action dashboard.Action, key string) error {
-	return s.store.update(func(st *stateFile) error {
-		c := st.Circuits[key]
+	return s.store.update(key, func(c *circuit, now time.Time) (*circuit, error) {
 		if c == nil {
-			return dashboard.ErrNoCircuit
+			return nil, dashboard.ErrNoCircuit
 		}
-		now := time.Now()
 		switch action {
 		case dashboard.Trip:
 			c.open(key, now, circuitRules{openFor: s.openFor})
 		case dashboard.Reset:
 			c.close(key, now)
 		default:
-			return fmt.Errorf("a circuit of breakwater run cannot take the action %q", action)
+			return nil, fmt.Errorf("a circuit of breakwater run cannot take the action %q", action)
 		}
-		return nil
+		return c, nil
 	})
 }

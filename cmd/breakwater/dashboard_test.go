@@ -27,8 +27,15 @@ import (
 // the test did not.
 func startDashboard(t *testing.T, dir string, flags ...string) (base string, stop func() string) {
 	t.Helper()
+	return startDashboardWith(t, []string{"BREAKWATER_STATE=" + filepath.Join(dir, "state.json")}, flags...)
+}
+
+// startDashboardWith starts the dashboard as startDashboard does, with env
+// added to its environment.
+func startDashboardWith(t *testing.T, env []string, flags ...string) (base string, stop func() string) {
+	t.Helper()
 	cmd := exec.Command(binary, append([]string{"dashboard", "--listen", "127.0.0.1:0"}, flags...)...)
-	cmd.Env = append(os.Environ(), "BREAKWATER_STATE="+filepath.Join(dir, "state.json"))
+	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -163,11 +170,11 @@ func TestDashboardServesTheStateFile(t *testing.T) {
 	if code := act(t, base, "trip", "deploy"); code != http.StatusNoContent {
 		t.Fatalf("trip answered %d", code)
 	}
-	st, err := (&store{path: filepath.Join(dir, "state.json")}).load()
+	circuits, _, err := (&fileStore{path: filepath.Join(dir, "state.json")}).load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := st.Circuits["deploy"]; c.State != breaker.Open || c.Trips != 2 || time.Until(c.OpenUntil) < 59*time.Minute {
+	if c := circuits["deploy"]; c.State != breaker.Open || c.Trips != 2 || time.Until(c.OpenUntil) < 59*time.Minute {
 		t.Errorf("after the trip: %+v", c)
 	}
 	if r := invoke(t, dir, "run", "--key", "deploy", "--", "true"); r.code != exitOpen {

@@ -4,9 +4,9 @@
 // Usage:
 //
 //	breakwater run [flags] -- COMMAND [ARGS...]
-//	breakwater status [--state FILE] [--json]
-//	breakwater reset [--state FILE] (--all | KEY...)
-//	breakwater dashboard [--state FILE] [--listen ADDR] [--actions]
+//	breakwater status [--state FILE|URL] [--json]
+//	breakwater reset [--state FILE|URL] (--all | KEY...)
+//	breakwater dashboard [--state FILE|URL] [--listen ADDR] [--actions]
 //	breakwater demo [--speed N]
 //	breakwater version
 //

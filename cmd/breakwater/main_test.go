@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/breakwater-go/breakwater/internal/leakcheck"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/breakwater-go/breakwater/internal/leakcheck"
 )
 
 // binary is the breakwater command, built once for the tests that run it
@@ -47,12 +48,20 @@ type result struct {
 	stdout, stderr string
 }
 
-// invoke runs the built command in dir with the given state file.
+// invoke runs the built command in dir with the state file state.json
+// there.
 func invoke(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	return invokeWith(t, dir, []string{"BREAKWATER_STATE=" + filepath.Join(dir, "state.json")}, args...)
+}
+
+// invokeWith runs the built command in dir with env added to the
+// environment.
+func invokeWith(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "BREAKWATER_STATE="+filepath.Join(dir, "state.json"))
+	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

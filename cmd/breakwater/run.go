@@ -21,7 +21,7 @@ import (
 // Exit statuses of breakwater itself, besides the command's own.
 const (
 	exitUsage         = 2   // bad flags
-	exitStateUnusable = 74  // --strict-state, and the state file cannot be used (EX_IOERR)
+	exitStateUnusable = 74  // --strict-state, and the state cannot be used (EX_IOERR)
 	exitOpen          = 75  // the default of --open-exit: the circuit is open (EX_TEMPFAIL)
 	exitTimedOut      = 124 // an attempt ran out of --timeout or --max-time (as timeout(1))
 	exitCannotRun     = 126 // the command could not be started
@@ -36,7 +36,8 @@ const killGrace = 10 * time.Second
 const runUsage = `Usage: breakwater run [flags] -- COMMAND [ARGS...]
 
 Runs COMMAND, retrying it while it fails, behind a circuit breaker whose state
-is kept in a file between invocations: once COMMAND has failed --failures
+is kept between invocations, in a file or in Redis (--state): once COMMAND has
+failed --failures
 times in a row (across invocations), further invocations with the same --key
 are turned away without running it until --open-for has passed; then one
 invocation probes, and its success closes the circuit again.
@@ -61,7 +62,16 @@ time or an opening circuit stopped the retries), unless --exhausted-exit is
 set; --open-exit (75) when the circuit is open and COMMAND was not run at
 all; 124 when the last attempt ran out of --timeout or --max-time; 126 when
 COMMAND cannot be started; 127 when it is not found; 130 when interrupted;
-74 with --strict-state when the state file cannot be used; 2 for bad flags.
+74 with --strict-state when the state cannot be used; 2 for bad flags.
+
+With --state redis://[user:password@]host:port/db (or rediss:// for TLS),
+every runner that uses that Redis shares the circuits: one that opens turns
+the whole fleet's invocations away, and a half-open circuit lets exactly one
+invocation probe. Times are Redis's, so runners' clocks need not agree. The
+password may come from $BREAKWATER_REDIS_PASSWORD instead of the URL. When
+Redis cannot be reached (each call waits at most 1 s), the command runs
+without a circuit, with a warning, and its exit status is its own, unless
+--strict-state.
 `
 
 type runFlags struct {
@@ -105,8 +115,8 @@ func runCommand() (*command, *runFlags) {
 	f.openFor = durationFlag(fs, "open-for", breakerDefaults().OpenDuration, "the `duration` for which an open circuit turns invocations away")
 	intFlag(fs, &f.openExit, "open-exit", exitOpen, "exit `status` when the circuit is open and the command was not run")
 	fs.Var(&f.exhaustedExit, "exhausted-exit", "exit `status` when the retries were stopped by a limit (default: the command's last)")
-	fs.StringVar(&f.statePath, "state", "", "state `file` (default: $BREAKWATER_STATE, else $XDG_STATE_HOME/breakwater/circuits.json, else ~/.local/state/breakwater/circuits.json)")
-	fs.BoolVar(&f.strictState, "strict-state", false, "refuse to run the command (exit 74) when the state file cannot be locked, read or written; by default it runs without a circuit, unless the state it can read says the circuit is open")
+	fs.StringVar(&f.statePath, "state", "", "state `file`, or redis://host:port/db URL (default: $BREAKWATER_STATE, else $XDG_STATE_HOME/breakwater/circuits.json, else ~/.local/state/breakwater/circuits.json)")
+	fs.BoolVar(&f.strictState, "strict-state", false, "refuse to run the command (exit 74) when the state cannot be read or written (a file locked, Redis reached); by default it runs without a circuit, unless the state it can read says the circuit is open")
 	fs.BoolVar(&f.quiet, "quiet", false, "print only the lines that explain breakwater's own exit status")
 	return c, f
 }
@@ -127,9 +137,14 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if err := r.configure(); err != nil {
 		return c.fail(stderr, "%v", err)
 	}
+	store, err := openStore(f.statePath, r.tell)
+	if err != nil {
+		return c.fail(stderr, "--state: %v", err)
+	}
+	defer store.Close()
+	r.store = store
 	ctx, stop := signalContext()
 	defer stop()
-	r.store = &store{path: f.statePath, warn: r.tell}
 	return r.run(ctx)
 }
 
@@ -141,11 +156,11 @@ type runner struct {
 	failAny        bool           // every non-zero status fails
 	pattern        *regexp.Regexp // --retry-on-output
 	rules          circuitRules
-	store          *store
+	store          circuitStore
 	stdout, stderr io.Writer
 
 	stdin   *stdinSource
-	noState bool       // the state file is unusable: run without a circuit
+	noState bool       // the state is unusable: run without a circuit
 	ran     int        // attempts that ran the command
 	last    *exitError // the last attempt's failure
 	opened  bool       // the circuit opened on an attempt of this invocation
@@ -262,7 +277,7 @@ func (e *exitError) Error() string {
 var (
 	errCannotRun     = errors.New("cannot run the command")
 	errNotFound      = fmt.Errorf("%w: not found", errCannotRun)
-	errStateUnusable = errors.New("the state file cannot be used")
+	errStateUnusable = errors.New("the state cannot be used")
 )
 
 func (r *runner) run(sig context.Context) int {
@@ -388,21 +403,18 @@ func (r *runner) retryable(ee *exitError) bool {
 
 // admit asks the circuit for an attempt. When the state cannot be
 // updated, --strict-state refuses to run; otherwise a circuit that the
-// state file, read as it is, says is open still turns the attempt away,
+// state, read as it is, says is open still turns the attempt away,
 // and any other runs without a circuit.
 func (r *runner) admit() (gen int, err error) {
 	if r.noState {
 		return 0, nil
 	}
-	now := time.Now()
-	uerr := r.store.update(func(st *stateFile) error {
-		c := st.Circuits[r.f.key]
+	uerr := r.store.update(r.f.key, func(c *circuit, now time.Time) (*circuit, error) {
 		if c == nil {
 			c = &circuit{}
-			st.Circuits[r.f.key] = c
 		}
 		gen, err = c.admit(r.f.key, now, r.rules)
-		return nil
+		return c, nil
 	})
 	if uerr == nil {
 		return gen, err
@@ -410,26 +422,28 @@ func (r *runner) admit() (gen int, err error) {
 	if r.f.strictState {
 		return 0, outcome.Permanent(fmt.Errorf("%w (%v)", errStateUnusable, uerr))
 	}
-	if st, lerr := r.store.load(); lerr == nil {
-		if c := st.Circuits[r.f.key]; c != nil && c.State == breaker.Open && now.Before(c.OpenUntil) {
-			r.tell("the state file cannot be updated (%v), but says the circuit is open", uerr)
+	if cs, now, lerr := r.store.load(); lerr == nil {
+		if c := cs[r.f.key]; c != nil && c.State == breaker.Open && now.Before(c.OpenUntil) {
+			r.tell("the state cannot be updated (%v), but says the circuit is open", uerr)
 			return 0, &breaker.OpenError{Name: r.f.key, State: breaker.Open, Until: c.OpenUntil}
 		}
 	}
-	r.tell("the state file cannot be used (%v); running without a circuit breaker", uerr)
+	r.tell("the state cannot be used (%v); running without a circuit breaker", uerr)
 	r.noState = true
 	return 0, nil
 }
 
 func (r *runner) record(gen int, failed bool) {
-	r.updateCircuit(func(c *circuit) {
-		before := c.State
-		c.record(r.f.key, gen, failed, time.Now(), r.rules)
-		if c.State != before {
-			r.say("circuit %q: %v -> %v", r.f.key, before, c.State)
-			r.opened = r.opened || c.State == breaker.Open
-		}
+	var before, after breaker.State
+	recorded := r.updateCircuit(func(c *circuit, now time.Time) {
+		before = c.State
+		c.record(r.f.key, gen, failed, now, r.rules)
+		after = c.State
 	})
+	if recorded && after != before {
+		r.say("circuit %q: %v -> %v", r.f.key, before, after)
+		r.opened = r.opened || after == breaker.Open
+	}
 }
 
 // release gives back the probe lease of an attempt whose outcome is not
@@ -440,38 +454,38 @@ func (r *runner) release(gen int, unstarted bool) {
 	if r.noState {
 		return
 	}
-	err := r.store.update(func(st *stateFile) error {
-		c := st.Circuits[r.f.key]
+	err := r.store.update(r.f.key, func(c *circuit, _ time.Time) (*circuit, error) {
 		if c == nil {
-			return nil
+			return nil, nil
 		}
 		c.release(gen)
 		if unstarted && c.Attempts == 0 && c.Rejections == 0 && c.State == breaker.Closed {
-			delete(st.Circuits, r.f.key)
+			return nil, nil
 		}
-		return nil
+		return c, nil
 	})
 	if err != nil {
-		r.tell("cannot record the outcome in the state file: %v", err)
+		r.tell("cannot record the outcome in the state: %v", err)
 	}
 }
 
-func (r *runner) updateCircuit(f func(*circuit)) {
+// updateCircuit runs f on the circuit, a new one if it has none, and
+// reports whether the store kept what f left.
+func (r *runner) updateCircuit(f func(c *circuit, now time.Time)) bool {
 	if r.noState {
-		return
+		return false
 	}
-	err := r.store.update(func(st *stateFile) error {
-		c := st.Circuits[r.f.key]
+	err := r.store.update(r.f.key, func(c *circuit, now time.Time) (*circuit, error) {
 		if c == nil { // the circuit was reset meanwhile
 			c = &circuit{}
-			st.Circuits[r.f.key] = c
 		}
-		f(c)
-		return nil
+		f(c, now)
+		return c, nil
 	})
 	if err != nil {
-		r.tell("cannot record the outcome in the state file: %v", err)
+		r.tell("cannot record the outcome in the state: %v", err)
 	}
+	return err == nil
 }
 
 // exec runs the command once, passing its output through, and returns

@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,17 +12,41 @@ import (
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 )
 
-// The state file holds the circuits of `breakwater run`, so that a circuit
-// opened by one invocation turns the next ones away. Every read-modify-write
-// holds an exclusive lock on a lock file beside it, and every write goes to
-// a temporary file that is renamed over the old one, so that concurrent
-// invocations never see a torn or lost update.
+// The circuits of `breakwater run` are kept between invocations, so that a
+// circuit opened by one invocation turns the next ones away: in a state
+// file on one machine (fileStore), or in Redis for every machine that uses
+// it (redisStore). Either serialises the updates of a circuit, so that
+// concurrent invocations never see a torn or lost update.
 
-const stateVersion = 1
+// circuitStore keeps the circuits of `breakwater run`.
+type circuitStore interface {
+	// update runs f on the circuit named key (nil when there is none) at
+	// the store's time now, and keeps the circuit f returns; nil removes
+	// it. f may run more than once, on fresher state each time, and must
+	// depend on nothing but its arguments.
+	update(key string, f func(c *circuit, now time.Time) (*circuit, error)) error
+	// load returns every circuit and the store's time, changing nothing.
+	load() (map[string]*circuit, time.Time, error)
+	// remove removes the circuits named keys, or every circuit if all; it
+	// returns how many it removed, and the keys it did not find.
+	remove(all bool, keys []string) (n int, missing []string, err error)
+	// String says where the circuits are, for messages (without secrets).
+	String() string
+	// Close lets go of what the store holds.
+	Close() error
+}
 
-type stateFile struct {
-	Version  int                 `json:"version"`
-	Circuits map[string]*circuit `json:"circuits"`
+// openStore returns the store at location: Redis for a redis:// or
+// rediss:// URL, else the state file at that path. warn reports problems
+// the store recovered from.
+func openStore(location string, warn func(format string, args ...any)) (circuitStore, error) {
+	if warn == nil {
+		warn = func(string, ...any) {}
+	}
+	if isRedisURL(location) {
+		return newRedisStore(location, os.Getenv, warn)
+	}
+	return &fileStore{path: location, warn: warn}, nil
 }
 
 // circuit is one persisted circuit breaker.
@@ -201,162 +222,8 @@ func (c *circuit) metrics(key string, now time.Time) breaker.Metrics {
 	return m
 }
 
-// store is the state file at path.
-type store struct {
-	path string
-	warn func(format string, args ...any) // reports recovered problems
-}
-
-// update runs f on the state under the file lock and saves what f leaves.
-func (s *store) update(f func(*stateFile) error) error {
-	path, err := s.file()
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	unlock, err := lockFile(path + ".lock")
-	if err != nil {
-		return fmt.Errorf("lock %s: %w", path, err)
-	}
-	defer unlock()
-	st, err := s.read(path, true)
-	if err != nil {
-		return err
-	}
-	if err := f(st); err != nil {
-		return err
-	}
-	return s.write(path, st)
-}
-
-// file returns the file the state lives in: the store's path, or the file
-// it is a symbolic link to, so that every process naming the link or its
-// target shares one state and one lock. It refuses a path in a directory
-// that others could have planted a link in, as ssh refuses a loose key
-// file: one writable by other users without the sticky bit, or owned by
-// another user; and, in a sticky directory (the system's temporary one),
-// a link that another user owns.
-func (s *store) file() (string, error) {
-	if err := safeDir(filepath.Dir(s.path)); err != nil {
-		return "", err
-	}
-	fi, err := os.Lstat(s.path)
-	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
-		return s.path, nil // missing (made on first write) or a file
-	}
-	if err := safeLink(s.path, fi); err != nil {
-		return "", err
-	}
-	target, err := filepath.EvalSymlinks(s.path)
-	if errors.Is(err, fs.ErrNotExist) { // a link to a file not made yet
-		if target, err = os.Readlink(s.path); err == nil && !filepath.IsAbs(target) {
-			target = filepath.Join(filepath.Dir(s.path), target)
-		}
-	}
-	if err != nil {
-		return "", err
-	}
-	if err := safeDir(filepath.Dir(target)); err != nil {
-		return "", err
-	}
-	return target, nil
-}
-
-// load reads the state without changing it or taking the lock: writes
-// replace the file atomically, so a reader sees one whole version. It is
-// for status, and for run when the state cannot be updated.
-func (s *store) load() (*stateFile, error) {
-	path, err := s.file()
-	if err != nil {
-		return nil, err
-	}
-	return s.read(path, false)
-}
-
-// errNewer is a state file written by a newer breakwater: never repaired
-// or overwritten.
-var errNewer = errors.New("written by a newer version of breakwater")
-
-// read parses the state file. A missing file is an empty state. Entries
-// that are null are dropped. A corrupt file is an error, unless repair is
-// set: then it is moved aside (to one .corrupt file, replacing an earlier
-// one), reported, and replaced by an empty state. A file of a newer
-// version is never repaired.
-func (s *store) read(path string, repair bool) (*stateFile, error) {
-	empty := &stateFile{Version: stateVersion, Circuits: map[string]*circuit{}}
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return empty, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var st stateFile
-	err = json.Unmarshal(data, &st)
-	switch {
-	case err == nil && st.Version > stateVersion:
-		return nil, fmt.Errorf("state file %s is %w (format %d; this one reads %d)", path, errNewer, st.Version, stateVersion)
-	case err == nil && st.Version < 1:
-		err = fmt.Errorf("no valid version (%d)", st.Version)
-	}
-	if err != nil {
-		if !repair {
-			return nil, fmt.Errorf("state file %s is corrupt (%v); the next \"breakwater run\" will set it aside", path, err)
-		}
-		aside := path + ".corrupt"
-		if rerr := os.Rename(path, aside); rerr != nil {
-			return nil, fmt.Errorf("state file %s is corrupt (%v) and cannot be moved aside: %w", path, err, rerr)
-		}
-		s.warn("state file %s was corrupt (%v); kept it as %s and started afresh", path, err, aside)
-		return empty, nil
-	}
-	if st.Circuits == nil {
-		st.Circuits = map[string]*circuit{}
-	}
-	for k, c := range st.Circuits {
-		if c == nil {
-			delete(st.Circuits, k)
-		}
-	}
-	return &st, nil
-}
-
-// write replaces the state file at path atomically, keeping its mode.
-func (s *store) write(path string, st *stateFile) error {
-	data, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	if fi, err := os.Stat(path); err == nil { // a file shared by a group stays so
-		if err := tmp.Chmod(fi.Mode().Perm()); err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			return err
-		}
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing left to remove
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-// defaultStatePath is $BREAKWATER_STATE, or circuits.json in the user's
-// state directory.
+// defaultStatePath is $BREAKWATER_STATE (a file or a Redis URL), or
+// circuits.json in the user's state directory.
 func defaultStatePath() string {
 	if p := os.Getenv("BREAKWATER_STATE"); p != "" {
 		return p

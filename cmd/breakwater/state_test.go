@@ -103,11 +103,11 @@ func FuzzStateFile(f *testing.F) {
 	f.Add([]byte(`{not json`))
 	rules := circuitRules{failures: 2, openFor: time.Minute, lease: time.Minute}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s := &store{path: filepath.Join(t.TempDir(), "state.json"), warn: func(string, ...any) {}}
+		s := &fileStore{path: filepath.Join(t.TempDir(), "state.json"), warn: func(string, ...any) {}}
 		if err := os.WriteFile(s.path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		st, err := s.load()
+		st, err := s.loadAll()
 		if err != nil {
 			return
 		}
@@ -121,7 +121,7 @@ func FuzzStateFile(f *testing.F) {
 		if err := s.write(s.path, st); err != nil {
 			t.Fatal(err)
 		}
-		again, err := s.load()
+		again, err := s.loadAll()
 		if err != nil || len(again.Circuits) != len(st.Circuits) {
 			t.Fatalf("written state reads back as %v, %v", again, err)
 		}

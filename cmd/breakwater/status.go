@@ -11,12 +11,12 @@ import (
 	"github.com/breakwater-go/breakwater/breaker"
 )
 
-const statusUsage = `Usage: breakwater status [--state FILE] [--json]
+const statusUsage = `Usage: breakwater status [--state FILE|URL] [--json]
 
-Lists the circuits in the state file of "breakwater run": their state, their
+Lists the circuits in the state (a file or Redis) of "breakwater run": their state, their
 run of failures, their trips, and what comes next: how long until an open
 circuit lets an invocation probe, or until the probe of a half-open circuit
-(if its invocation died) may be taken over. It only reads the state file.
+(if its invocation died) may be taken over. It only reads the state.
 
 --json prints {"state_file": ..., "circuits": [...]}, each circuit with
 "key", "state" (closed, open or half-open), "consecutive_failures", "trips",
@@ -24,13 +24,13 @@ circuit lets an invocation probe, or until the probe of a half-open circuit
 "updated"; times in RFC 3339.
 `
 
-const resetUsage = `Usage: breakwater reset [--state FILE] (--all | KEY...)
+const resetUsage = `Usage: breakwater reset [--state FILE|URL] (--all | KEY...)
 
 Closes the named circuits of "breakwater run" (or all of them) and forgets
 their failures, as if they had never failed.
 
 Exit status: 0 when every named circuit was reset (or --all); 1 when a
-named circuit is not in the state file (the others are still reset, and
+named circuit is not in the state (the others are still reset, and
 stderr names the missing ones), so a typo in a pipeline does not pass
 unseen; 2 for bad flags.
 `
@@ -52,7 +52,7 @@ type statusView struct {
 }
 
 func stateFlag(c *command) *string {
-	return c.fs.String("state", "", "state `file` (default: as for run)")
+	return c.fs.String("state", "", "state `file` or redis:// URL (default: as for run)")
 }
 
 func status(args []string, stdout, stderr io.Writer) int {
@@ -68,15 +68,18 @@ func status(args []string, stdout, stderr io.Writer) int {
 	if *path == "" {
 		*path = defaultStatePath()
 	}
-	s := &store{path: *path}
-	st, err := s.load()
+	s, err := openStore(*path, nil)
+	if err != nil {
+		return c.fail(stderr, "--state: %v", err)
+	}
+	defer s.Close()
+	circuits, now, err := s.load()
 	if err != nil {
 		fmt.Fprintln(stderr, "breakwater status:", err)
 		return 1
 	}
-	now := time.Now()
-	v := statusView{StateFile: *path, Circuits: []circuitView{}}
-	for k, c := range st.Circuits {
+	v := statusView{StateFile: s.String(), Circuits: []circuitView{}}
+	for k, c := range circuits {
 		cv := circuitView{Key: k, State: c.State, ConsecutiveFailures: c.ConsecutiveFailures, Trips: c.Trips, Updated: c.Updated}
 		switch {
 		case c.State == breaker.Open:
@@ -105,7 +108,7 @@ func status(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if len(v.Circuits) == 0 {
-		fmt.Fprintf(stdout, "no circuits in %s\n", *path)
+		fmt.Fprintf(stdout, "no circuits in %s\n", s)
 		return 0
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -142,34 +145,21 @@ func reset(args []string, stdout, stderr io.Writer) int {
 	if *path == "" {
 		*path = defaultStatePath()
 	}
-	s := &store{path: *path, warn: func(format string, args ...any) {
+	s, err := openStore(*path, func(format string, args ...any) {
 		fmt.Fprintf(stderr, "breakwater: "+format+"\n", args...)
-	}}
-	var missing []string
-	n := 0
-	err := s.update(func(st *stateFile) error {
-		if *all {
-			n = len(st.Circuits)
-			clear(st.Circuits)
-			return nil
-		}
-		for _, k := range keys {
-			if _, ok := st.Circuits[k]; !ok {
-				missing = append(missing, k)
-				continue
-			}
-			delete(st.Circuits, k)
-			n++
-		}
-		return nil
 	})
+	if err != nil {
+		return c.fail(stderr, "--state: %v", err)
+	}
+	defer s.Close()
+	n, missing, err := s.remove(*all, keys)
 	if err != nil {
 		fmt.Fprintln(stderr, "breakwater reset:", err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "reset %d circuit(s)\n", n)
 	if len(missing) > 0 {
-		fmt.Fprintf(stderr, "breakwater reset: no circuit %q in %s\n", missing, *path)
+		fmt.Fprintf(stderr, "breakwater reset: no circuit %q in %s\n", missing, s)
 		return 1
 	}
 	return 0
