@@ -32,6 +32,7 @@
 //	breakwater.limiter.limit{kind,name}              bulkhead, adaptive (the current limit)
 //	breakwater.limiter.tokens{kind,name}             ratelimit
 //	breakwater.limiter.refusal_probability{kind,name}  throttle
+//	breakwater.limiter.mode{kind,name,mode}          1 for the mode in force, 0 for the others (a rate limit shared through Redis)
 //
 // # Cardinality
 //
@@ -148,6 +149,7 @@ func New(mp metric.MeterProvider, l *watch.List) (*Observer, error) {
 	limit := gauge("breakwater.limiter.limit", "{call}", "The concurrency limit: a bulkhead's, or an adaptive limit's current one.")
 	tokens := gauge("breakwater.limiter.tokens", "{token}", "Tokens in the rate limiter's bucket.")
 	refusal := gauge("breakwater.limiter.refusal_probability", "1", "The throttle's probability of refusing a call now.")
+	mode := gauge("breakwater.limiter.mode", "1", "1 for how a policy shared with other processes decides now (shared, local, closed), 0 for the other modes.")
 	o.duration, err = m.Float64Histogram("breakwater.circuit.call.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of the calls a breaker let through, by outcome."),
 		metric.WithExplicitBucketBoundaries(durationBuckets...))
@@ -224,6 +226,15 @@ func New(mp metric.MeterProvider, l *watch.List) (*Observer, error) {
 			case watch.KindThrottle:
 				ob.ObserveFloat64(refusal, l.Probability, at)
 			}
+			if l.Mode != "" {
+				for _, m := range []string{watch.ModeShared, watch.ModeLocal, watch.ModeClosed} {
+					v := 0.0
+					if l.Mode == m {
+						v = 1
+					}
+					ob.ObserveFloat64(mode, v, metric.WithAttributes(append(kindName, attribute.String("mode", m))...))
+				}
+			}
 		}
 		o.attrs.Range(func(key, _ any) bool { // forget the attributes of breakers gone
 			if !live[watch.ValidName(key.(string))] {
@@ -234,7 +245,7 @@ func New(mp metric.MeterProvider, l *watch.List) (*Observer, error) {
 		return nil
 	}, state, failureRate, budgetTokens, calls, slow, trips, changes, retryCalls, retries, recovered, exhausted, denied,
 		hedgeCalls, hedges, hedgesWon, cancelled, hedgeDenied, hedgeRefused, hedgeDelay,
-		limiterCalls, inFlight, queued, limit, tokens, refusal)
+		limiterCalls, inFlight, queued, limit, tokens, refusal, mode)
 	if err != nil {
 		return nil, err
 	}

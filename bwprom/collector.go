@@ -38,6 +38,7 @@
 //	breakwater_limiter_limit                       the concurrency limit (bulkhead, adaptive: the current one)
 //	breakwater_limiter_tokens                      tokens in the bucket (ratelimit)
 //	breakwater_limiter_refusal_probability         probability of refusing a call now (throttle)
+//	breakwater_limiter_mode{mode}                  1 for the mode in force, 0 for the others: shared, local, closed (a rate limit shared through Redis)
 //
 // It is a module of its own, so that the Breakwater core stays free of
 // third-party dependencies.
@@ -81,11 +82,12 @@ var (
 	descLimiterLimit    = limiterDesc("limit", "The concurrency limit: a bulkhead's, or an adaptive limit's current one.")
 	descLimiterTokens   = limiterDesc("tokens", "Tokens in the rate limiter's bucket.")
 	descLimiterRefusal  = limiterDesc("refusal_probability", "The throttle's probability of refusing a call now.")
+	descLimiterMode     = limiterDesc("mode", "1 for how a policy shared with other processes decides now (shared, local, closed), 0 for the other modes.", "mode")
 
 	allDescs = []*prometheus.Desc{descState, descCalls, descSlow, descTrips, descChanges, descFailureRate,
 		descRetryCalls, descRetries, descRecovered, descExhausted, descDenied, descBudgetTokens,
 		descHedgeCalls, descHedges, descHedgesWon, descCancelled, descHedgeDenied, descHedgeRefused, descHedgeDelay,
-		descLimiterCalls, descLimiterInFlight, descLimiterQueued, descLimiterLimit, descLimiterTokens, descLimiterRefusal}
+		descLimiterCalls, descLimiterInFlight, descLimiterQueued, descLimiterLimit, descLimiterTokens, descLimiterRefusal, descLimiterMode}
 )
 
 func limiterDesc(name, help string, labels ...string) *prometheus.Desc {
@@ -219,6 +221,15 @@ func collectLimiter(ch chan<- prometheus.Metric, m watch.Limiter) {
 		gauge(ch, descLimiterTokens, m.Tokens, m.Kind, m.Name)
 	case watch.KindThrottle:
 		gauge(ch, descLimiterRefusal, m.Probability, m.Kind, m.Name)
+	}
+	if m.Mode != "" {
+		for _, mode := range []string{watch.ModeShared, watch.ModeLocal, watch.ModeClosed} {
+			v := 0.0
+			if m.Mode == mode {
+				v = 1
+			}
+			gauge(ch, descLimiterMode, v, m.Kind, m.Name, mode)
+		}
 	}
 }
 

@@ -32,6 +32,7 @@ func TestLimiterMetrics(t *testing.T) {
 	list.AddRateLimiter(rate)
 	limit, _ := adaptive.New(adaptive.Config{Name: "a", InitialLimit: 9})
 	list.AddAdaptive(limit)
+	list.AddReporter(reported{{Kind: watch.KindRateLimit, Name: "fleet", Admitted: 3, Tokens: 2, Mode: watch.ModeLocal}})
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
@@ -64,6 +65,10 @@ func TestLimiterMetrics(t *testing.T) {
 		{"breakwater_limiter_tokens", map[string]string{"kind": "ratelimit", "name": "r"}, 0},
 		{"breakwater_limiter_limit", map[string]string{"kind": "adaptive", "name": "a"}, 9},
 		{"breakwater_limiter_refusal_probability", map[string]string{"kind": "throttle", "name": "api.example"}, 5.0 / 6},
+		{"breakwater_limiter_calls_total", map[string]string{"kind": "ratelimit", "name": "fleet", "outcome": "admitted"}, 3},
+		{"breakwater_limiter_mode", map[string]string{"kind": "ratelimit", "name": "fleet", "mode": "local"}, 1},
+		{"breakwater_limiter_mode", map[string]string{"kind": "ratelimit", "name": "fleet", "mode": "shared"}, 0},
+		{"breakwater_limiter_mode", map[string]string{"kind": "ratelimit", "name": "fleet", "mode": "closed"}, 0},
 	}
 	for _, c := range checks {
 		if got := value(t, f, c.name, c.labels); got < c.want-0.01 || got > c.want+0.01 {
@@ -71,3 +76,9 @@ func TestLimiterMetrics(t *testing.T) {
 		}
 	}
 }
+
+// reported is a policy of another package that reports itself, as
+// bwredis's shared rate limit does.
+type reported []watch.Limiter
+
+func (r reported) Report() []watch.Limiter { return r }

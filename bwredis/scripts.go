@@ -177,6 +177,37 @@ if existed == 1 and state ~= 'forced-open' and state ~= 'disabled' then redis.ca
 return {gen, state, untilMs, cfg, 0, 0, existed}
 `)
 
+// takeScript takes a token from a shared rate limit, on Redis's clock:
+// GCRA, the token bucket as a schedule. The key holds the theoretical
+// arrival time (TAT, µs) of the next call; the bucket is full when it is
+// not ahead of now. A call may go through once now >= TAT - tau (tau: the
+// burst's worth of intervals beyond the first); one that would have to
+// wait longer than the caller's limit takes nothing. The key expires when
+// the bucket is full again. A value that is not a number, a key of another
+// type or one without an expiry (not written by this script) counts as a
+// full bucket, and is overwritten. It
+// returns {1 if taken, wait µs, µs of tokens left after it}.
+//
+// KEYS: the limiter's key. ARGV: interval µs, tau µs, limit µs.
+var takeScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval, tau, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tat = 0
+if redis.call('PTTL', KEYS[1]) >= 0 then
+  local v = redis.pcall('GET', KEYS[1]) -- a key of another type: overwritten
+  if type(v) == 'string' then tat = tonumber(v) or 0 end
+end
+local start = math.max(tat, now)
+local wait = start - now - tau
+if wait > limit then
+  return {0, wait, math.max(now + tau + interval - start, 0)}
+end
+local nextTat = start + interval
+redis.call('SET', KEYS[1], string.format('%d', nextTat), 'PX', math.ceil((nextTat - now) / 1000) + 1)
+return {1, math.max(wait, 0), math.max(now + tau + interval - nextTat, 0)}
+`)
+
 // scripts are loaded together when Redis reports one missing (after a
 // restart or a failover).
 var scripts = []*redis.Script{transitionScript, flushScript, acquireScript, readScript}

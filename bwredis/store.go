@@ -32,6 +32,10 @@
 //     Cluster works), and expire: the state after KeyTTL without traffic,
 //     window buckets after the window, a lease after ProbeLease.
 //
+// A Limiter is a rate limit shared the same way: one bucket in Redis, on
+// Redis's clock, for every process that uses the limiter's name (see
+// NewLimiter).
+//
 // It is a module of its own, so that the Breakwater core stays free of
 // third-party dependencies.
 package bwredis

@@ -37,6 +37,44 @@ type Limiter struct {
 	Tokens float64
 	// Probability is a throttle's probability of refusing a call now.
 	Probability float64
+	// Mode is empty for a policy of this process alone; a policy shared
+	// with other processes (bwredis.Limiter) says how it decides now:
+	// ModeShared, ModeLocal or ModeClosed.
+	Mode string `json:",omitempty"`
+}
+
+// The modes of a policy shared with other processes.
+const (
+	ModeShared = "shared" // the shared state decides (Redis answers)
+	ModeLocal  = "local"  // the shared state cannot be reached: a local fallback decides for this process
+	ModeClosed = "closed" // the shared state cannot be reached, and calls are turned away
+)
+
+// Reporter is a load-shedding policy of another package that reports
+// itself, such as bwredis's shared rate limit: Report returns one Limiter
+// per policy it stands for.
+type Reporter interface {
+	Report() []Limiter
+}
+
+// AddReporter adds the policies r reports, at every report. A reporter
+// added twice is reported twice.
+func (l *List) AddReporter(r Reporter) {
+	id := new(int) // r itself may not be comparable
+	l.addLimiters(func() []reading {
+		ls := r.Report()
+		out := make([]reading, len(ls))
+		for i, m := range ls {
+			out[i] = reading{reporterPolicy{id, m.Kind, m.Name}, m}
+		}
+		return out
+	})
+}
+
+// reporterPolicy tells apart the policies a Reporter reports.
+type reporterPolicy struct {
+	added      *int // one per AddReporter
+	kind, name string
 }
 
 // AddShedding adds every policy of s's registries, including those made
@@ -154,7 +192,7 @@ func (l *List) Limiters() []Limiter {
 			now[r.policy] = carried[limiterKey, limiterCounts]{k, limiterCounts{m.Admitted, m.Rejected}}
 			e := byKey[k]
 			if e == nil {
-				e = &Limiter{Kind: m.Kind, Name: m.Name, Tokens: m.Tokens}
+				e = &Limiter{Kind: m.Kind, Name: m.Name, Tokens: m.Tokens, Mode: m.Mode}
 				byKey[k] = e
 				out = append(out, e)
 			}
@@ -165,6 +203,9 @@ func (l *List) Limiters() []Limiter {
 			e.Limit += m.Limit
 			e.Tokens = min(e.Tokens, m.Tokens)
 			e.Probability = max(e.Probability, m.Probability)
+			if m.Mode != ModeShared && m.Mode != "" { // a policy that has lost the shared state shows it
+				e.Mode = m.Mode
+			}
 		}
 	}
 	for k, r := range l.limitersCarry.update(now, (*limiterCounts).add) {

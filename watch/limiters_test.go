@@ -86,3 +86,24 @@ func TestLimiterCountersSurviveEviction(t *testing.T) {
 		t.Fatalf("%d admitted after an eviction, want still 4", got)
 	}
 }
+
+// A policy of another package reports itself; one that has lost its
+// shared state says so in the name's row.
+func TestReporters(t *testing.T) {
+	var l watch.List
+	l.AddReporter(reported{{Kind: watch.KindRateLimit, Name: "fleet", Admitted: 2, Tokens: 5, Mode: watch.ModeShared}})
+	l.AddReporter(reported{{Kind: watch.KindRateLimit, Name: "fleet", Admitted: 1, Rejected: 4, Tokens: 0, Mode: watch.ModeClosed},
+		{Kind: watch.KindRateLimit, Name: "other", Mode: watch.ModeShared}})
+	got := l.Limiters()
+	want := []watch.Limiter{
+		{Kind: "ratelimit", Name: "fleet", Admitted: 3, Rejected: 4, Mode: watch.ModeClosed},
+		{Kind: "ratelimit", Name: "other", Mode: watch.ModeShared},
+	}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+}
+
+type reported []watch.Limiter
+
+func (r reported) Report() []watch.Limiter { return r }

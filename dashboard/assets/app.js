@@ -80,9 +80,17 @@ function render() {
   const limiters = (last.limiters || []).map((l) =>
     `<tr><td>${esc(l.Kind)}</td><td>${esc(l.Name)}</td><td>${l.Admitted}</td><td>${l.Rejected}</td>` +
     `<td>${l.InFlight}</td><td>${l.Queued}</td><td>${l.Limit || ""}</td>` +
-    `<td>${l.Kind === "ratelimit" ? num(l.Tokens) + " tokens" : l.Kind === "throttle" ? pct(l.Probability) + " refused" : ""}</td></tr>`);
+    `<td>${l.Kind === "ratelimit" ? num(l.Tokens) + " tokens" : l.Kind === "throttle" ? pct(l.Probability) + " refused" : ""}` +
+    `${l.Mode ? " · " + (modes[l.Mode] || esc(l.Mode)) : ""}</td></tr>`);
   $("limiters").tBodies[0].innerHTML = hedges.concat(limiters).join("");
 }
+
+// modes say how a policy shared with other processes decides now.
+const modes = {
+  shared: "shared (Redis)",
+  local: "Redis unreachable: this process's share",
+  closed: "Redis unreachable: turning calls away",
+};
 
 function connect() {
   const events = new EventSource("events");
