@@ -20,13 +20,17 @@
 //   - bulkhead, ratelimit, throttle, adaptive: load shedding (a bound on
 //     calls in flight, a rate, adaptive throttling, a concurrency limit
 //     found from latency).
+//   - admission: the other side, for servers: requests admitted through a
+//     concurrency limit found from latency, a short queue that sheds what
+//     waits too long, priorities and deadlines.
 //   - fallback: substitute results.
 //   - attempt: which attempt of a call is running.
 //   - outcome: what the end of a call means to the policies (a rejection,
 //     a verdict for the breaker, retry marks, a delay asked for).
 //   - config: the one error an invalid Config is refused with
 //     (*config.Error, naming the package and the field; config.ErrInvalid).
-//   - bwhttp: a RoundTripper, a client and a health handler for net/http.
+//   - bwhttp: a RoundTripper, a client, a handler with admission control
+//     and a health handler for net/http.
 //   - watch, bwslog and dashboard: what exporters read (a list of the
 //     policies to report), slog hooks, and a live page of the circuits.
 //   - clock and clock/clocktest: the time seam every component takes, and

@@ -291,12 +291,21 @@ func (c *call) request(ctx context.Context) (*http.Request, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	h := c.t.attemptHeader
+	timeout := ""
+	if d, ok := ctx.Deadline(); ok { // the server sheds what it cannot answer in time
+		timeout = strconv.FormatInt(max(d.Sub(c.t.clock.Now()).Milliseconds(), 0), 10)
+	}
 	if !c.sent {
 		c.sent = true
 		switch {
-		case h != "":
-			r := c.req.Clone(ctx) // the header goes on a copy, the body is the caller's
-			r.Header.Set(h, "1")
+		case h != "" || timeout != "":
+			r := c.req.Clone(ctx) // the headers go on a copy, the body is the caller's
+			if h != "" {
+				r.Header.Set(h, "1")
+			}
+			if timeout != "" {
+				r.Header.Set(TimeoutHeader, timeout)
+			}
 			return r, nil
 		case ctx == c.req.Context():
 			return c.req, nil
@@ -304,6 +313,9 @@ func (c *call) request(ctx context.Context) (*http.Request, error) {
 		return c.req.WithContext(ctx), nil
 	}
 	r := c.req.Clone(ctx)
+	if timeout != "" {
+		r.Header.Set(TimeoutHeader, timeout)
+	}
 	if c.req.GetBody != nil && c.req.Body != nil && c.req.Body != http.NoBody {
 		body, err := c.req.GetBody()
 		if err != nil {

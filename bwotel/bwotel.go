@@ -33,6 +33,14 @@
 //	breakwater.limiter.tokens{kind,name}             ratelimit
 //	breakwater.limiter.refusal_probability{kind,name}  throttle
 //	breakwater.limiter.mode{kind,name,mode}          1 for the mode in force, 0 for the others (a rate limit shared through Redis)
+//	breakwater.admission.admitted{name,priority}     requests admitted
+//	breakwater.admission.shed{name,priority,reason}  requests shed
+//	breakwater.admission.canceled{name}              requests whose client went away while queued
+//	breakwater.admission.limit{name}                 the concurrency limit now
+//	breakwater.admission.in_flight{name}             requests running now
+//	breakwater.admission.queued{name}                requests waiting now
+//	breakwater.admission.queue_delay{name}           seconds the last request served from the queue waited
+//	breakwater.admission.standing{name}              1 while the queue stands (overloaded)
 //
 // # Cardinality
 //
@@ -138,6 +146,9 @@ func New(mp metric.MeterProvider, l *watch.List) (*Observer, error) {
 	hedgeDenied := counter("breakwater.hedge.budget_denied", "{hedge}", "Hedges the hedging budget turned down.")
 	hedgeRefused := counter("breakwater.hedge.rejected", "{hedge}", "Hedges a policy inside the hedge turned away: they ended nothing.")
 	limiterCalls := counter("breakwater.limiter.calls", "{call}", "Calls the policy admitted or rejected.")
+	admitted := counter("breakwater.admission.admitted", "{request}", "Requests admitted.")
+	shed := counter("breakwater.admission.shed", "{request}", "Requests shed.")
+	canceled := counter("breakwater.admission.canceled", "{request}", "Requests whose client went away while they were queued.")
 	gauge := func(name, unit, desc string) metric.Float64ObservableGauge {
 		g, err := m.Float64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
 		check(err)
@@ -149,6 +160,11 @@ func New(mp metric.MeterProvider, l *watch.List) (*Observer, error) {
 	limit := gauge("breakwater.limiter.limit", "{call}", "The concurrency limit: a bulkhead's, or an adaptive limit's current one.")
 	tokens := gauge("breakwater.limiter.tokens", "{token}", "Tokens in the rate limiter's bucket.")
 	refusal := gauge("breakwater.limiter.refusal_probability", "1", "The throttle's probability of refusing a call now.")
+	admLimit := gauge("breakwater.admission.limit", "{request}", "The concurrency limit now.")
+	admRunning := gauge("breakwater.admission.in_flight", "{request}", "Requests running now.")
+	admQueued := gauge("breakwater.admission.queued", "{request}", "Requests waiting for a slot now.")
+	admDelay := gauge("breakwater.admission.queue_delay", "s", "How long the last request served from the queue waited.")
+	standing := gauge("breakwater.admission.standing", "1", "1 while the queue stands: it has not emptied for an interval.")
 	mode := gauge("breakwater.limiter.mode", "1", "1 for how a policy shared with other processes decides now (shared, local, closed), 0 for the other modes.")
 	o.duration, err = m.Float64Histogram("breakwater.circuit.call.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of the calls a breaker let through, by outcome."),
@@ -236,6 +252,28 @@ func New(mp metric.MeterProvider, l *watch.List) (*Observer, error) {
 				}
 			}
 		}
+		for _, a := range o.watched.Admissions() {
+			name := attribute.String("name", a.Name)
+			for p, n := range a.Admitted {
+				ob.ObserveInt64(admitted, int64(n), metric.WithAttributes(name, attribute.String("priority", p.String())))
+			}
+			for p, byReason := range a.Shed {
+				for r, n := range byReason {
+					ob.ObserveInt64(shed, int64(n), metric.WithAttributes(name, attribute.String("priority", p.String()), attribute.String("reason", string(r))))
+				}
+			}
+			at := metric.WithAttributes(name)
+			ob.ObserveInt64(canceled, int64(a.Canceled), at)
+			ob.ObserveFloat64(admLimit, float64(a.Limit), at)
+			ob.ObserveFloat64(admRunning, float64(a.InFlight), at)
+			ob.ObserveFloat64(admQueued, float64(a.Queued), at)
+			ob.ObserveFloat64(admDelay, a.QueueDelay.Seconds(), at)
+			st := 0.0
+			if a.Standing {
+				st = 1
+			}
+			ob.ObserveFloat64(standing, st, at)
+		}
 		o.attrs.Range(func(key, _ any) bool { // forget the attributes of breakers gone
 			if !live[watch.ValidName(key.(string))] {
 				o.attrs.Delete(key)
@@ -245,7 +283,8 @@ func New(mp metric.MeterProvider, l *watch.List) (*Observer, error) {
 		return nil
 	}, state, failureRate, budgetTokens, calls, slow, trips, changes, retryCalls, retries, recovered, exhausted, denied,
 		hedgeCalls, hedges, hedgesWon, cancelled, hedgeDenied, hedgeRefused, hedgeDelay,
-		limiterCalls, inFlight, queued, limit, tokens, refusal, mode)
+		limiterCalls, inFlight, queued, limit, tokens, refusal, mode,
+		admitted, shed, canceled, admLimit, admRunning, admQueued, admDelay, standing)
 	if err != nil {
 		return nil, err
 	}

@@ -40,6 +40,17 @@
 //	breakwater_limiter_refusal_probability         probability of refusing a call now (throttle)
 //	breakwater_limiter_mode{mode}                  1 for the mode in force, 0 for the others: shared, local, closed (a rate limit shared through Redis)
 //
+// and for admission control (package admission), with a name label:
+//
+//	breakwater_admission_admitted_total{priority}       requests admitted
+//	breakwater_admission_shed_total{priority,reason}    requests shed
+//	breakwater_admission_canceled_total                 requests whose client went away while queued
+//	breakwater_admission_limit                          the concurrency limit now
+//	breakwater_admission_in_flight                      requests running now
+//	breakwater_admission_queued                         requests waiting now
+//	breakwater_admission_queue_delay_seconds            how long the last request served from the queue waited
+//	breakwater_admission_standing                       1 while the queue stands (the server is overloaded)
+//
 // It is a module of its own, so that the Breakwater core stays free of
 // third-party dependencies.
 package bwprom
@@ -84,7 +95,17 @@ var (
 	descLimiterRefusal  = limiterDesc("refusal_probability", "The throttle's probability of refusing a call now.")
 	descLimiterMode     = limiterDesc("mode", "1 for how a policy shared with other processes decides now (shared, local, closed), 0 for the other modes.", "mode")
 
-	allDescs = []*prometheus.Desc{descState, descCalls, descSlow, descTrips, descChanges, descFailureRate,
+	descAdmitted   = desc("admission", "admitted_total", "Requests admitted.", "priority")
+	descShed       = desc("admission", "shed_total", "Requests shed.", "priority", "reason")
+	descCanceled   = desc("admission", "canceled_total", "Requests whose client went away while they were queued.")
+	descAdmLimit   = desc("admission", "limit", "The concurrency limit now.")
+	descAdmRunning = desc("admission", "in_flight", "Requests running now.")
+	descAdmQueued  = desc("admission", "queued", "Requests waiting for a slot now.")
+	descAdmDelay   = desc("admission", "queue_delay_seconds", "How long the last request served from the queue waited.")
+	descStanding   = desc("admission", "standing", "1 while the queue stands: it has not emptied for an interval.")
+
+	allDescs = []*prometheus.Desc{descAdmitted, descShed, descCanceled, descAdmLimit, descAdmRunning, descAdmQueued, descAdmDelay, descStanding,
+		descState, descCalls, descSlow, descTrips, descChanges, descFailureRate,
 		descRetryCalls, descRetries, descRecovered, descExhausted, descDenied, descBudgetTokens,
 		descHedgeCalls, descHedges, descHedgesWon, descCancelled, descHedgeDenied, descHedgeRefused, descHedgeDelay,
 		descLimiterCalls, descLimiterInFlight, descLimiterQueued, descLimiterLimit, descLimiterTokens, descLimiterRefusal, descLimiterMode}
@@ -203,6 +224,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range c.watched.Limiters() {
 		collectLimiter(ch, m)
 	}
+	for _, m := range c.watched.Admissions() {
+		collectAdmission(ch, m)
+	}
 	c.forgetGone(live)
 	c.duration.Collect(ch)
 }
@@ -231,6 +255,27 @@ func collectLimiter(ch chan<- prometheus.Metric, m watch.Limiter) {
 			gauge(ch, descLimiterMode, v, m.Kind, m.Name, mode)
 		}
 	}
+}
+
+func collectAdmission(ch chan<- prometheus.Metric, m watch.Admission) {
+	for p, n := range m.Admitted {
+		counter(ch, descAdmitted, n, m.Name, p.String())
+	}
+	for p, byReason := range m.Shed {
+		for r, n := range byReason {
+			counter(ch, descShed, n, m.Name, p.String(), string(r))
+		}
+	}
+	counter(ch, descCanceled, m.Canceled, m.Name)
+	gauge(ch, descAdmLimit, float64(m.Limit), m.Name)
+	gauge(ch, descAdmRunning, float64(m.InFlight), m.Name)
+	gauge(ch, descAdmQueued, float64(m.Queued), m.Name)
+	gauge(ch, descAdmDelay, m.QueueDelay.Seconds(), m.Name)
+	standing := 0.0
+	if m.Standing {
+		standing = 1
+	}
+	gauge(ch, descStanding, standing, m.Name)
 }
 
 // forgetGone deletes the histogram series of breakers that are no longer

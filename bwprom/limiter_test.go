@@ -11,6 +11,7 @@ import (
 
 	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/adaptive"
+	"github.com/breakwater-go/breakwater/admission"
 	"github.com/breakwater-go/breakwater/bulkhead"
 	"github.com/breakwater-go/breakwater/bwprom"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
@@ -82,3 +83,44 @@ func TestLimiterMetrics(t *testing.T) {
 type reported []watch.Limiter
 
 func (r reported) Report() []watch.Limiter { return r }
+
+// An admission controller is scraped with its admissions by priority and
+// its sheds by priority and reason.
+func TestAdmissionMetrics(t *testing.T) {
+	list := new(watch.List)
+	ac, err := admission.New(admission.Config{Name: "api", Limit: adaptive.Config{InitialLimit: 1, MinLimit: 1, MaxLimit: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list.AddAdmission(ac)
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(bwprom.NewCollector(list))
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
+	defer srv.Close()
+
+	p, err := ac.Admit(context.Background(), admission.Critical)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Done(nil)
+	past, cancel := context.WithDeadline(context.Background(), time.Unix(0, 0))
+	defer cancel()
+	_, _ = ac.Admit(past, admission.Sheddable)
+
+	f := scrape(t, srv.URL)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"breakwater_admission_admitted_total", map[string]string{"name": "api", "priority": "critical"}, 1},
+		{"breakwater_admission_shed_total", map[string]string{"name": "api", "priority": "sheddable", "reason": "deadline"}, 1},
+		{"breakwater_admission_limit", map[string]string{"name": "api"}, 1},
+		{"breakwater_admission_in_flight", map[string]string{"name": "api"}, 1},
+		{"breakwater_admission_standing", map[string]string{"name": "api"}, 0},
+	} {
+		if got := value(t, f, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+}

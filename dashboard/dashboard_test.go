@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-go/breakwater/admission"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/config"
@@ -456,5 +457,39 @@ func TestOpenCircuitShowsTheRateThatOpenedIt(t *testing.T) {
 	}
 	if c := s.Circuits[0]; c.State != "open" || c.FailureRate != 0.75 {
 		t.Fatalf("open circuit: %+v; want the 75 %% that opened it", c)
+	}
+}
+
+// An admission controller is in the snapshot, its counts keyed by
+// priority names.
+func TestSnapshotShowsAdmission(t *testing.T) {
+	var w watch.List
+	ac, err := admission.New(admission.Config{Name: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.AddAdmission(ac)
+	d, err := dashboard.New(dashboard.Config{Watch: &w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(d)
+	defer srv.Close()
+	p, err := ac.Admit(context.Background(), admission.Critical)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Done(nil)
+	resp, err := http.Get(srv.URL + "/snapshot.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s dashboard.Snapshot
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Admissions) != 1 || s.Admissions[0].Name != "api" || s.Admissions[0].Admitted[admission.Critical] != 1 || s.Admissions[0].Limit != 20 {
+		t.Fatalf("admissions %+v", s.Admissions)
 	}
 }

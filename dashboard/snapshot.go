@@ -22,6 +22,8 @@ type Snapshot struct {
 	Retries  []Retry         `json:"retries"`
 	Hedges   []watch.Hedge   `json:"hedges"`
 	Limiters []watch.Limiter `json:"limiters"`
+	// Admissions are the admission controllers of the watch list.
+	Admissions []watch.Admission `json:"admissions"`
 }
 
 // Circuit is one breaker on the page. Breakers that share a name are one
@@ -112,7 +114,8 @@ func (h *Handler) snapshot(history bool) []byte {
 // take reads everything watched, adds a point to each circuit's history,
 // and encodes the snapshot with the histories and without.
 func (h *Handler) take(now time.Time) (full, light []byte) {
-	s := Snapshot{Time: now, History: h.cfg.History, Hedges: h.cfg.Watch.Hedges(), Limiters: h.cfg.Watch.Limiters()}
+	s := Snapshot{Time: now, History: h.cfg.History, Hedges: h.cfg.Watch.Hedges(), Limiters: h.cfg.Watch.Limiters(),
+		Admissions: h.cfg.Watch.Admissions()}
 	index := map[string]int{}
 	add := func(m breaker.Metrics, actions []Action) {
 		name := watch.ValidName(m.Name)

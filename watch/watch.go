@@ -1,5 +1,5 @@
 // Package watch keeps the set of breakers, retry, hedging and load-shedding
-// policies a metrics exporter reports, and what it reports of them: one
+// policies and admission controllers a metrics exporter reports, and what it reports of them: one
 // entry per name. The exporters of this project (bwprom, bwotel) are built on it, and so can
 // be anyone's.
 //
@@ -11,6 +11,8 @@ package watch
 
 import (
 	"sort"
+
+	"github.com/breakwater-go/breakwater/admission"
 	"strings"
 	"sync"
 
@@ -28,6 +30,7 @@ type List struct {
 	retries    []*retry.Policy
 	limiters   []func() []reading // the load-shedding policies, read at each report
 	hedges     []*hedge.Policy
+	admissions []*admission.Controller
 
 	// report serialises the reports, each of which reads every policy
 	// once and updates the carried counts with what it read.

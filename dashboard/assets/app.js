@@ -82,7 +82,17 @@ function render() {
     `<td>${l.InFlight}</td><td>${l.Queued}</td><td>${l.Limit || ""}</td>` +
     `<td>${l.Kind === "ratelimit" ? num(l.Tokens) + " tokens" : l.Kind === "throttle" ? pct(l.Probability) + " refused" : ""}` +
     `${l.Mode ? " · " + (modes[l.Mode] || esc(l.Mode)) : ""}</td></tr>`);
-  $("limiters").tBodies[0].innerHTML = hedges.concat(limiters).join("");
+  const admissions = (last.admissions || []).map((a) => {
+    const sum = (o) => Object.values(o || {}).reduce((x, y) => x + y, 0);
+    const shed = Object.values(a.Shed || {}).reduce((x, r) => x + sum(r), 0);
+    const reasons = {};
+    Object.values(a.Shed || {}).forEach((r) => Object.entries(r).forEach(([k, n]) => { reasons[k] = (reasons[k] || 0) + n; }));
+    const why = Object.entries(reasons).map(([k, n]) => `${n} ${esc(k)}`).join(", ");
+    return `<tr><td>admission</td><td>${esc(a.Name)}</td><td>${sum(a.Admitted)}</td><td>${shed}</td>` +
+      `<td>${a.InFlight}</td><td>${a.Queued}</td><td>${a.Limit}</td>` +
+      `<td>queue delay ${num(a.QueueDelay / 1e6)} ms${a.Standing ? " · standing" : ""}${why ? " · shed: " + why : ""}</td></tr>`;
+  });
+  $("limiters").tBodies[0].innerHTML = hedges.concat(limiters, admissions).join("");
 }
 
 // modes say how a policy shared with other processes decides now.
