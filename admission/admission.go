@@ -6,9 +6,11 @@
 // timeouts keeps serving what it admits (Google SRE, "Handling Overload";
 // Huang et al., OSDI '22).
 //
-// The limit is an adaptive.Limiter (Gradient2): it grows while the
-// latency of admitted requests stays near its baseline and shrinks when it
-// rises. A request over the limit waits in a bounded queue, ordered by
+// The limit follows Envoy's adaptive concurrency filter (see LimitConfig):
+// it grows while the latency of admitted requests stays near the server's
+// latency without queueing, measured afresh every minute at a low
+// concurrency, and shrinks as soon as requests queue inside the server.
+// A request over the limit waits in a bounded queue, ordered by
 // priority (Critical, then Default, then Sheddable), whose discipline keeps
 // latency bounded when the queue stands, as Meta's servers do ("Fail at
 // Scale", Maurer 2015, and folly's Codel):
@@ -19,7 +21,8 @@
 //   - If it has not (a standing queue: the server is overloaded), a request
 //     may wait only Target (5 ms), and the newest is served first
 //     (adaptive LIFO): the requests whose callers are still waiting go
-//     first, and the stale ones are shed rather than served late.
+//     first, and the stale ones are shed rather than served late. Critical
+//     requests, served before the others, may still wait up to Interval.
 //   - While the queue stands, Sheddable requests are shed on arrival; when
 //     the queue is full, a request evicts a queued one of lower priority,
 //     or is shed.
@@ -42,7 +45,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/config"
 )
@@ -172,10 +174,8 @@ type Config struct {
 	// Name identifies the controller in errors, events and metrics.
 	Name string
 	// Limit configures the concurrency limit found from the latency of
-	// admitted requests; its zero fields mean adaptive's defaults (a limit
-	// of 20 to start, between 1 and 200). Its Name and Clock are the
-	// controller's.
-	Limit adaptive.Config
+	// admitted requests; its zero fields mean the defaults it states.
+	Limit LimitConfig
 	// MaxQueue bounds the requests waiting for a slot, in [1, 1e6]. Zero
 	// means 100 (the backlog of Netflix's LIFO limiter).
 	MaxQueue int
@@ -216,8 +216,8 @@ func invalid(field, format string, args ...any) error {
 
 func (c Config) checked() (Config, error) {
 	switch {
-	case c.MaxQueue < 0 || c.MaxQueue > adaptive.MaxLimit:
-		return c, invalid("MaxQueue", "must be in [0, %d], got %d", adaptive.MaxLimit, c.MaxQueue)
+	case c.MaxQueue < 0 || c.MaxQueue > maxLimit:
+		return c, invalid("MaxQueue", "must be in [0, %d], got %d", maxLimit, c.MaxQueue)
 	case c.Target < 0:
 		return c, invalid("Target", "must not be negative, got %v", c.Target)
 	case c.Interval < 0 || c.Interval > time.Hour:
@@ -241,15 +241,16 @@ func (c Config) checked() (Config, error) {
 		c.RetryAfter = time.Second
 	}
 	c.Clock = clock.Or(c.Clock)
-	c.Limit.Name, c.Limit.Clock = c.Name, c.Clock
-	return c, nil
+	var err error
+	c.Limit, err = c.Limit.checked()
+	return c, err
 }
 
 // Controller admits requests. It is safe for concurrent use. Build one
 // with New.
 type Controller struct {
 	cfg    Config
-	limit  *adaptive.Limiter
+	limit  *limiter
 	origin time.Time
 	errs   [priorities][len(reasons)]*ShedError
 
@@ -272,7 +273,8 @@ type waiter struct {
 	arrived  time.Duration
 	deadline time.Duration // by when it must be served, since origin
 	ready    chan struct{}
-	permit   adaptive.Permit
+	start    time.Duration // when it was admitted
+	inflight int64         // the requests in flight then
 	err      error
 	timer    clock.Timer
 }
@@ -283,15 +285,7 @@ func New(cfg Config) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
-	limit, err := adaptive.New(cfg.Limit)
-	if err != nil {
-		var ce *config.Error
-		if errors.As(err, &ce) {
-			return nil, invalid("Limit."+ce.Field, "%s", ce.Reason)
-		}
-		return nil, err
-	}
-	c := &Controller{cfg: cfg, limit: limit, origin: cfg.Clock.Now()}
+	c := &Controller{cfg: cfg, limit: newLimiter(cfg.Limit), origin: cfg.Clock.Now()}
 	for p := range priorities {
 		for r, reason := range reasons {
 			c.errs[p][r] = &ShedError{Name: cfg.Name, Priority: Priority(p - 1), Reason: reason, After: cfg.RetryAfter}
@@ -309,16 +303,20 @@ func (c *Controller) now() time.Duration { return c.cfg.Clock.Since(c.origin) }
 // for a request that says nothing of the server's latency. The zero
 // Permit holds nothing.
 type Permit struct {
-	c *Controller
-	p adaptive.Permit
+	c        *Controller
+	start    time.Duration
+	inflight int64 // the requests in flight when it was admitted, itself included
+	critical bool
 }
 
 // Done ends the request and samples its latency for the limit; err is its
-// outcome (a request that failed is sampled only as slow, as
-// adaptive.Permit.Done says). The slot goes to the next queued request.
+// outcome (a request that failed counts only if it was slow: a quick
+// failure says nothing of queueing). The slot goes to the next queued
+// request.
 func (p Permit) Done(err error) {
 	if p.c != nil {
-		p.p.Done(err)
+		p.c.limit.release()
+		p.c.limit.sample(p.start, p.c.now(), p.inflight, err != nil)
 		p.c.freed()
 	}
 }
@@ -327,7 +325,7 @@ func (p Permit) Done(err error) {
 // or whose client went away.
 func (p Permit) Release() {
 	if p.c != nil {
-		p.p.Release()
+		p.c.limit.release()
 		p.c.freed()
 	}
 }
@@ -350,9 +348,9 @@ func (c *Controller) Admit(ctx context.Context, p Priority) (Permit, error) {
 		return Permit{}, err
 	}
 	if c.queued.Load() == 0 {
-		if ap, err := c.limit.Allow(ctx); err == nil {
+		if n, ok := c.limit.tryAcquire(p == Critical); ok {
 			c.admitted[p.index()].Add(1)
-			return Permit{c, ap}, nil
+			return Permit{c, now, n, p == Critical}, nil
 		}
 	}
 	return c.wait(ctx, p, now, deadline)
@@ -409,7 +407,7 @@ func (c *Controller) wait(ctx context.Context, p Priority, now, deadline time.Du
 		c.mu.Unlock()
 		<-w.ready // served or shed meanwhile
 		if w.err == nil {
-			Permit{c, w.permit}.Release() // its caller is gone
+			Permit{c, w.start, w.inflight, p == Critical}.Release() // its caller is gone
 			c.canceled.Add(1)
 			return Permit{}, ctx.Err()
 		}
@@ -418,7 +416,7 @@ func (c *Controller) wait(ctx context.Context, p Priority, now, deadline time.Du
 		return Permit{}, w.err
 	}
 	c.admitted[p.index()].Add(1)
-	return Permit{c, w.permit}, nil
+	return Permit{c, w.start, w.inflight, p == Critical}, nil
 }
 
 // standingLocked reports whether the queue has stood (not been empty) for
@@ -434,7 +432,8 @@ func (c *Controller) expectedLocked(standing bool) time.Duration {
 	if standing {
 		wait = min(time.Duration(c.waited.Load()), c.cfg.Target)
 	}
-	return wait + c.limit.Metrics().Baseline
+	_, minRTT, _ := c.limit.snapshot()
+	return wait + minRTT
 }
 
 // evictBelowLocked takes out of the queue the newest waiter of the lowest
@@ -509,8 +508,14 @@ func (c *Controller) dispatchLocked(now time.Duration) (shed []*waiter) {
 				continue
 			}
 			if standing {
-				// Those that waited too long are shed, oldest first.
-				for len(q) > 0 && now-q[0].arrived > c.cfg.Target {
+				// Those that waited too long are shed, oldest first:
+				// longer than Target, or, for critical requests, which
+				// are shed last, longer than Interval.
+				limit := c.cfg.Target
+				if i == Critical.index() {
+					limit = c.cfg.Interval
+				}
+				for len(q) > 0 && now-q[0].arrived > limit {
 					stale := q[0]
 					c.removeLocked(stale)
 					stale.timer.Stop()
@@ -527,13 +532,13 @@ func (c *Controller) dispatchLocked(now time.Duration) (shed []*waiter) {
 		if w == nil {
 			return shed
 		}
-		ap, err := c.limit.Allow(context.Background())
-		if err != nil {
+		n, ok := c.limit.tryAcquire(w.priority == Critical)
+		if !ok {
 			return shed // no slot: the next one freed serves it
 		}
 		c.removeLocked(w)
 		w.timer.Stop()
-		w.permit = ap
+		w.start, w.inflight = now, n
 		c.waited.Store(int64(now - w.arrived))
 		close(w.ready)
 	}
@@ -569,6 +574,10 @@ type Metrics struct {
 	// Limit is the concurrency limit now; InFlight the requests admitted
 	// and not done; Queued those waiting.
 	Limit, InFlight, Queued int
+	// MinRTT is the latency without queueing, as last measured; Measuring
+	// reports that the limit is pinned while it is measured again.
+	MinRTT    time.Duration
+	Measuring bool
 	// Standing reports a queue that has not emptied for an Interval: the
 	// server is overloaded.
 	Standing bool
@@ -586,11 +595,12 @@ type Metrics struct {
 
 // Metrics returns a snapshot of the controller.
 func (c *Controller) Metrics() Metrics {
-	lm := c.limit.Metrics()
+	limit, minRTT, measuring := c.limit.snapshot()
 	c.mu.Lock()
 	standing := c.standingLocked(c.now())
 	c.mu.Unlock()
-	m := Metrics{Name: c.cfg.Name, Limit: lm.Limit, InFlight: lm.InFlight, Queued: int(c.queued.Load()),
+	m := Metrics{Name: c.cfg.Name, Limit: limit, InFlight: int(c.limit.inflight.Load()), Queued: int(c.queued.Load()),
+		MinRTT: minRTT, Measuring: measuring,
 		Standing: standing, QueueDelay: time.Duration(c.waited.Load()), Canceled: c.canceled.Load()}
 	m.Admitted, m.Shed = map[Priority]uint64{}, map[Priority]map[Reason]uint64{}
 	for i := range priorities {

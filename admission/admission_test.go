@@ -10,7 +10,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/admission"
 	"github.com/breakwater-go/breakwater/config"
 	"github.com/breakwater-go/breakwater/outcome"
@@ -19,7 +18,7 @@ import (
 // fixed is a controller whose limit stays at n.
 func fixed(t *testing.T, n int, cfg admission.Config) *admission.Controller {
 	t.Helper()
-	cfg.Limit = adaptive.Config{InitialLimit: n, MinLimit: n, MaxLimit: n}
+	cfg.Limit = admission.LimitConfig{Min: n, Max: n}
 	c, err := admission.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -336,7 +335,9 @@ func TestConfigErrors(t *testing.T) {
 		{admission.Config{Interval: 2 * time.Hour}, "Interval"},
 		{admission.Config{Target: time.Second}, "Target"},
 		{admission.Config{RetryAfter: time.Microsecond}, "RetryAfter"},
-		{admission.Config{Limit: adaptive.Config{MinLimit: 5, MaxLimit: 2}}, "Limit.MaxLimit"},
+		{admission.Config{Limit: admission.LimitConfig{Min: 5, Max: 2}}, "Limit.Max"},
+		{admission.Config{Limit: admission.LimitConfig{Buffer: -1}}, "Limit.Buffer"},
+		{admission.Config{Limit: admission.LimitConfig{Max: 2, MinConcurrency: 3}}, "Limit.MinConcurrency"},
 	} {
 		_, err := admission.New(tc.cfg)
 		var ce *config.Error

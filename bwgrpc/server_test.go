@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/admission"
 	"github.com/breakwater-go/breakwater/bwgrpc"
 	"github.com/breakwater-go/breakwater/config"
@@ -51,7 +50,7 @@ func (h *gatedHealth) Watch(_ *healthpb.HealthCheckRequest, s grpc.ServerStreami
 // has), and returns a plain client of it.
 func serveAdmitted(t *testing.T, h healthpb.HealthServer, limit int, cfg admission.Config) (healthpb.HealthClient, *admission.Controller) {
 	t.Helper()
-	cfg.Limit = adaptive.Config{InitialLimit: limit, MinLimit: limit, MaxLimit: limit}
+	cfg.Limit = admission.LimitConfig{Min: limit, Max: limit}
 	c, err := admission.New(cfg)
 	if err != nil {
 		t.Fatal(err)

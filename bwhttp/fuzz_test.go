@@ -3,10 +3,12 @@ package bwhttp
 import (
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/breakwater-go/breakwater/admission"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/config"
@@ -79,4 +81,36 @@ func mustRetryPolicy() *retry.Policy {
 		panic(err)
 	}
 	return p
+}
+
+// FuzzAdmissionHeaders: whatever a client sends as its priority and
+// timeout, the handler answers 200 or 503 and never panics; a timeout it
+// can read bounds the handler's context.
+func FuzzAdmissionHeaders(f *testing.F) {
+	for _, s := range [][2]string{{"critical", "250"}, {"sheddable", "0"}, {"", "-1"}, {"CRITICAL", "99999999999999999999"},
+		{"default", "1e3"}, {"\x00", " 5"}} {
+		f.Add(s[0], s[1])
+	}
+	ac, err := admission.New(admission.Config{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	h, err := NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d, ok := r.Context().Deadline(); ok && time.Until(d) > 24*time.Hour {
+			panic("a deadline past a day")
+		}
+	}), ServerConfig{Admission: ac})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, priority, timeout string) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set(PriorityHeader, priority)
+		r.Header.Set(TimeoutHeader, timeout)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusOK && w.Code != http.StatusServiceUnavailable {
+			t.Fatalf("priority %q, timeout %q: answered %d", priority, timeout, w.Code)
+		}
+	})
 }

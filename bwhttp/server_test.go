@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/admission"
 	"github.com/breakwater-go/breakwater/bwhttp"
 	"github.com/breakwater-go/breakwater/config"
@@ -20,7 +19,7 @@ import (
 // limit; its handler answers what answer returns.
 func admitted(t *testing.T, limit int, cfg admission.Config, answer http.HandlerFunc) (*httptest.Server, *admission.Controller) {
 	t.Helper()
-	cfg.Limit = adaptive.Config{InitialLimit: limit, MinLimit: limit, MaxLimit: limit}
+	cfg.Limit = admission.LimitConfig{Min: limit, Max: limit}
 	c, err := admission.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/admission"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -15,7 +14,7 @@ import (
 func TestAdmissionInstruments(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	_, list := observe(t, reader)
-	ac, err := admission.New(admission.Config{Name: "api", Limit: adaptive.Config{InitialLimit: 2, MinLimit: 2, MaxLimit: 2}})
+	ac, err := admission.New(admission.Config{Name: "api", Limit: admission.LimitConfig{Min: 2, Max: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -88,7 +88,7 @@ func (r reported) Report() []watch.Limiter { return r }
 // its sheds by priority and reason.
 func TestAdmissionMetrics(t *testing.T) {
 	list := new(watch.List)
-	ac, err := admission.New(admission.Config{Name: "api", Limit: adaptive.Config{InitialLimit: 1, MinLimit: 1, MaxLimit: 1}})
+	ac, err := admission.New(admission.Config{Name: "api", Limit: admission.LimitConfig{Min: 1, Max: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

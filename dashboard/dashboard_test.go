@@ -58,7 +58,13 @@ func newFixture(t *testing.T, cfg dashboard.Config) fixture {
 
 func (f fixture) snapshot(t *testing.T) dashboard.Snapshot {
 	t.Helper()
-	resp, err := http.Get(f.srv.URL + "/dashboard/snapshot.json")
+	return snapshotAt(t, f.srv.URL+"/dashboard/snapshot.json")
+}
+
+// snapshotAt reads the snapshot at url.
+func snapshotAt(t *testing.T, url string) dashboard.Snapshot {
+	t.Helper()
+	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,16 +486,8 @@ func TestSnapshotShowsAdmission(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Done(nil)
-	resp, err := http.Get(srv.URL + "/snapshot.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var s dashboard.Snapshot
-	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
-		t.Fatal(err)
-	}
-	if len(s.Admissions) != 1 || s.Admissions[0].Name != "api" || s.Admissions[0].Admitted[admission.Critical] != 1 || s.Admissions[0].Limit != 20 {
+	s := snapshotAt(t, srv.URL+"/snapshot.json")
+	if len(s.Admissions) != 1 || s.Admissions[0].Name != "api" || s.Admissions[0].Admitted[admission.Critical] != 1 || s.Admissions[0].Limit != 3 {
 		t.Fatalf("admissions %+v", s.Admissions)
 	}
 }

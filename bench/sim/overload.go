@@ -296,17 +296,27 @@ func RunOverload(o Overload, p Policy) (OverloadResult, error) {
 	if askedAll > 0 {
 		res.ShedShare = float64(res.Shed) / float64(askedAll)
 	}
-	last := int(o.Duration / time.Second)
-	for s := last - 1; s >= int(o.TriggerEnd/time.Second); s-- {
-		if ended[s] == 0 || float64(endedOK[s]) < 0.95*float64(ended[s]) {
+	res.Recovery = Recovery(ended, endedOK, o.TriggerEnd, o.Duration)
+	return res, nil
+}
+
+// Recovery is how long after triggerEnd every second's requests went on
+// succeeding at least 95 % of the time until duration: ended[s] and ok[s]
+// count the requests that ended in second s, and those that succeeded. It
+// is -1 if the last second still fell short.
+func Recovery(ended, ok []int, triggerEnd, duration time.Duration) time.Duration {
+	recovery := time.Duration(-1)
+	last := int(duration / time.Second)
+	for s := last - 1; s >= int(triggerEnd/time.Second); s-- {
+		if ended[s] == 0 || float64(ok[s]) < 0.95*float64(ended[s]) {
 			if s < last-1 {
-				res.Recovery = time.Duration(s+1)*time.Second - o.TriggerEnd
+				recovery = time.Duration(s+1)*time.Second - triggerEnd
 			}
 			break
 		}
-		res.Recovery = time.Duration(s)*time.Second - o.TriggerEnd
+		recovery = time.Duration(s)*time.Second - triggerEnd
 	}
-	return res, nil
+	return recovery
 }
 
 func sum(v []float64, from, to time.Duration) float64 {

@@ -18,13 +18,12 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/breakwater-go/breakwater/bench/chart"
 	"github.com/breakwater-go/breakwater/bench/sim"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 )
 
 func main() {
@@ -61,7 +60,7 @@ func run(seed uint64, dir string, peers bool, stdout io.Writer) error {
 	if err := os.WriteFile(filepath.Join(dir, "simulation.md"), []byte(protection+document(sc, table)), 0o644); err != nil {
 		return err
 	}
-	if err := chart(sc, results, filepath.Join(dir, "simulation.png")); err != nil {
+	if err := outageChart(sc, results, filepath.Join(dir, "simulation.png")); err != nil {
 		return err
 	}
 	if err := overload(seed, dir, stdout); err != nil {
@@ -114,7 +113,7 @@ More scenarios: the dependency's capacity halving for a minute
 `, sc.Seed, sc.Rate, sc.Duration, sc.Capacity, sc.ErrorRate*100, sc.OutageStart, sc.OutageEnd, table)
 }
 
-func chart(sc sim.Scenario, rs []sim.Result, path string) error {
+func outageChart(sc sim.Scenario, rs []sim.Result, path string) error {
 	limit := int((sc.Duration + 10*time.Second) / time.Second)
 	var all []named
 	for _, r := range rs {
@@ -126,14 +125,6 @@ func chart(sc sim.Scenario, rs []sim.Result, path string) error {
 	}
 	return lines("Load on the dependency during an outage", "attempts per second", "outage",
 		sc.OutageStart, sc.OutageEnd, all, path)
-}
-
-// palette tells apart up to ten lines (plotutil's has seven).
-var palette = []color.Color{
-	color.RGBA{0x1f, 0x77, 0xb4, 0xff}, color.RGBA{0xd6, 0x27, 0x28, 0xff}, color.RGBA{0x2c, 0xa0, 0x2c, 0xff},
-	color.RGBA{0xff, 0x7f, 0x0e, 0xff}, color.RGBA{0x94, 0x67, 0xbd, 0xff}, color.RGBA{0x8c, 0x56, 0x4b, 0xff},
-	color.RGBA{0xe3, 0x77, 0xc2, 0xff}, color.RGBA{0x17, 0x17, 0x17, 0xff}, color.RGBA{0xbc, 0xbd, 0x22, 0xff},
-	color.RGBA{0x17, 0xbe, 0xcf, 0xff},
 }
 
 // named is one line of a chart: a value per second.
@@ -180,29 +171,11 @@ func lines(title, ylabel, shade string, from, to time.Duration, all []named, pat
 		if err != nil {
 			return err
 		}
-		line.Color = palette[i%len(palette)]
+		line.Color = chart.Palette[i%len(chart.Palette)]
 		line.Dashes = plotutil.Dashes(i % 3)
 		line.Width = vg.Points(1.5)
 		p.Add(line)
 		legend.Add(s.name, line)
 	}
-	return saveBeside(p, legend, 14*vg.Inch, 6*vg.Inch, 5*vg.Inch, path)
-}
-
-// saveBeside saves p as a PNG of width × height with legend in a column of
-// its own on the right, so that no entry covers the data.
-func saveBeside(p *plot.Plot, legend plot.Legend, width, height, column vg.Length, path string) error {
-	img := vgimg.New(width, height)
-	dc := draw.New(img)
-	p.Draw(draw.Crop(dc, 0, -column, 0, 0))
-	legend.Draw(draw.Crop(dc, width-column, 0, 0, -vg.Points(30)))
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return chart.SaveBeside(p, legend, 14*vg.Inch, 6*vg.Inch, 5*vg.Inch, path)
 }
