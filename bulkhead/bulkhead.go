@@ -48,8 +48,8 @@ type Bulkhead struct {
 	max            int64
 	full, waitFull *FullError
 
-	inflight atomic.Int64 // slots taken, handed-over ones included
-	waiting  atomic.Int64 // callers in the queue, or about to be
+	slots   slots
+	waiting atomic.Int64 // callers in the queue, or about to be
 
 	mu    sync.Mutex
 	queue []*waiter // first come, first served
@@ -58,8 +58,12 @@ type Bulkhead struct {
 	rejected, timedOut, cancelled atomic.Uint64
 }
 
-// waiter is a queued call. ready is closed when a slot is handed to it.
-type waiter struct{ ready chan struct{} }
+// waiter is a queued call. ready is closed when a slot (of stripe slot)
+// is handed to it.
+type waiter struct {
+	ready chan struct{}
+	slot  int
+}
 
 // New returns a bulkhead described by cfg, or a *config.Error.
 func New(cfg Config) (*Bulkhead, error) {
@@ -73,7 +77,7 @@ func New(cfg Config) (*Bulkhead, error) {
 // newBulkhead returns a bulkhead of a checked config.
 func newBulkhead(cfg Config) *Bulkhead {
 	return &Bulkhead{
-		cfg: cfg, max: int64(cfg.MaxConcurrent),
+		cfg: cfg, max: int64(cfg.MaxConcurrent), slots: newSlots(int64(cfg.MaxConcurrent)),
 		full:     &FullError{Name: cfg.Name},
 		waitFull: &FullError{Name: cfg.Name, Waited: true},
 	}
@@ -82,24 +86,22 @@ func newBulkhead(cfg Config) *Bulkhead {
 // Name returns the bulkhead's name.
 func (b *Bulkhead) Name() string { return b.cfg.Name }
 
-// tryAcquire takes a slot if one is free and nobody is queued for it. It
-// counts itself in first and backs out if that went past the limit: one
-// atomic add, where a compare-and-swap loop would retry under contention.
-func (b *Bulkhead) tryAcquire() bool {
+// tryAcquire takes a slot if one is free and nobody is queued for it, and
+// returns its stripe.
+func (b *Bulkhead) tryAcquire(home int) (int, bool) {
 	if b.waiting.Load() > 0 {
-		return false
+		return 0, false
 	}
-	if b.inflight.Add(1) <= b.max {
-		return true
-	}
-	b.free()
-	return false
+	return b.slots.take(home)
 }
 
 // Permit is the right to make one call, given by Allow: it holds a slot
 // until Done or Release, called exactly once (use defer). The zero Permit
 // holds nothing.
-type Permit struct{ b *Bulkhead }
+type Permit struct {
+	b    *Bulkhead
+	slot int
+}
 
 // Allow takes a slot for one call, waiting in the queue if there is one:
 // the first step of the two-step form, for code that cannot be put in a
@@ -107,17 +109,18 @@ type Permit struct{ b *Bulkhead }
 // matching ErrFull, or the context's error if it ended while the call
 // waited.
 func (b *Bulkhead) Allow(ctx context.Context) (Permit, error) {
-	if err := b.acquire(ctx); err != nil {
+	slot, err := b.acquire(ctx)
+	if err != nil {
 		return Permit{}, err
 	}
-	return Permit{b}, nil
+	return Permit{b, slot}, nil
 }
 
 // Done frees the permit's slot, or hands it to the first call in the
 // queue. The call's error says nothing to a bulkhead.
 func (p Permit) Done(error) {
 	if p.b != nil {
-		p.b.release()
+		p.b.release(p.slot)
 	}
 }
 
@@ -125,22 +128,24 @@ func (p Permit) Done(error) {
 // bulkhead it is Done.
 func (p Permit) Release() { p.Done(nil) }
 
-// acquire takes a slot for one call: Allow without the Permit.
-func (b *Bulkhead) acquire(ctx context.Context) error {
-	if b.tryAcquire() {
-		b.admitted.Add(1)
-		return nil
+// acquire takes a slot for one call, and returns its stripe: Allow
+// without the Permit.
+func (b *Bulkhead) acquire(ctx context.Context) (int, error) {
+	home := stripe.Index(8) // one stripe for this call's writes
+	if slot, ok := b.tryAcquire(home); ok {
+		b.admitted.AddAt(home, 1)
+		return slot, nil
 	}
-	return b.acquireSlow(ctx)
+	return b.acquireSlow(ctx, home)
 }
 
-func (b *Bulkhead) acquireSlow(ctx context.Context) error {
+func (b *Bulkhead) acquireSlow(ctx context.Context, home int) (int, error) {
 	if err := ctx.Err(); err != nil {
 		b.cancelled.Add(1)
-		return err
+		return 0, err
 	}
 	if b.cfg.MaxQueue == 0 {
-		return b.reject(ctx, b.full)
+		return 0, b.reject(ctx, b.full)
 	}
 	// MaxWait runs from the call's arrival: the timer is armed before the
 	// call can be seen in the queue.
@@ -154,19 +159,17 @@ func (b *Bulkhead) acquireSlow(ctx context.Context) error {
 	b.mu.Lock()
 	if len(b.queue) >= b.cfg.MaxQueue {
 		b.mu.Unlock()
-		return b.reject(ctx, b.full)
+		return 0, b.reject(ctx, b.full)
 	}
 	// Announced before the last look at the slots: a release that misses
 	// the announcement has freed its slot before the look (the atomics are
 	// sequentially consistent), and one that sees it hands its slot over.
 	b.waiting.Add(1)
-	for n := b.inflight.Load(); n < b.max; n = b.inflight.Load() {
-		if b.inflight.CompareAndSwap(n, n+1) {
-			b.waiting.Add(-1)
-			b.mu.Unlock()
-			b.admitted.Add(1)
-			return nil
-		}
+	if slot, ok := b.slots.take(home); ok {
+		b.waiting.Add(-1)
+		b.mu.Unlock()
+		b.admitted.Add(1)
+		return slot, nil
 	}
 	w := &waiter{ready: make(chan struct{})}
 	b.queue = append(b.queue, w)
@@ -175,24 +178,24 @@ func (b *Bulkhead) acquireSlow(ctx context.Context) error {
 	select {
 	case <-w.ready:
 		b.admitted.Add(1)
-		return nil
+		return w.slot, nil
 	case <-ctx.Done():
 		if !b.leave(w) { // a slot was handed over as the caller gave up
 			<-w.ready
-			b.release()
+			b.release(w.slot)
 		}
 		b.cancelled.Add(1)
-		return ctx.Err()
+		return 0, ctx.Err()
 	case <-timeout:
 		if b.leave(w) {
 			b.timedOut.Add(1)
-			return b.reject(ctx, b.waitFull)
+			return 0, b.reject(ctx, b.waitFull)
 		}
 	}
 	// A slot was handed over as the wait ran out: take it.
 	<-w.ready
 	b.admitted.Add(1)
-	return nil
+	return w.slot, nil
 }
 
 // leave takes w out of the queue; false if a slot was handed to it first.
@@ -217,53 +220,47 @@ func (b *Bulkhead) reject(ctx context.Context, err *FullError) error {
 	return err
 }
 
-// release frees the slot of a call admitted by acquire, or hands it to the
-// first call in the queue.
-func (b *Bulkhead) release() {
+// release frees the slot (of stripe slot) of a call admitted by acquire,
+// or hands it to the first call in the queue.
+func (b *Bulkhead) release(slot int) {
 	if b.waiting.Load() == 0 {
-		b.free()
+		b.free(slot)
 		return
 	}
 	b.mu.Lock()
 	if len(b.queue) > 0 {
-		b.handLocked() // the slot goes on to the first in line
+		b.handLocked(slot) // the slot goes on to the first in line
 	} else {
-		b.inflight.Add(-1)
+		b.slots.free(slot)
 	}
 	b.mu.Unlock()
 }
 
 // free gives a slot back. A caller queued meanwhile may have looked at the
 // slots before this one was freed: then a free slot is taken back for it.
-func (b *Bulkhead) free() {
-	b.inflight.Add(-1)
+func (b *Bulkhead) free(slot int) {
+	b.slots.free(slot)
 	if b.waiting.Load() == 0 {
 		return // the common case
 	}
 	b.mu.Lock()
-	if len(b.queue) > 0 && b.takeFree() {
-		b.handLocked()
+	if len(b.queue) > 0 {
+		if taken, ok := b.slots.take(slot); ok {
+			b.handLocked(taken)
+		}
 	}
 	b.mu.Unlock()
 }
 
-// takeFree takes a free slot, if any.
-func (b *Bulkhead) takeFree() bool {
-	for n := b.inflight.Load(); n < b.max; n = b.inflight.Load() {
-		if b.inflight.CompareAndSwap(n, n+1) {
-			return true
-		}
-	}
-	return false
-}
-
-// handLocked gives a slot already counted in inflight to the first caller
-// in the queue. Callers hold b.mu and have checked the queue is not empty.
-func (b *Bulkhead) handLocked() {
+// handLocked gives a slot (of stripe slot) already taken to the first
+// caller in the queue. Callers hold b.mu and have checked the queue is not
+// empty.
+func (b *Bulkhead) handLocked(slot int) {
 	w := b.queue[0]
 	b.queue[0] = nil
 	b.queue = b.queue[1:]
 	b.waiting.Add(-1)
+	w.slot = slot
 	close(w.ready)
 }
 
@@ -271,20 +268,22 @@ func (b *Bulkhead) handLocked() {
 // and frees the slot when fn returns or panics. It returns fn's error, or
 // an error matching ErrFull, or the context's error if it ended first.
 func (b *Bulkhead) Do(ctx context.Context, fn func(context.Context) error) error {
-	if err := b.acquire(ctx); err != nil {
+	slot, err := b.acquire(ctx)
+	if err != nil {
 		return err
 	}
-	defer b.release()
+	defer b.release(slot)
 	return fn(ctx)
 }
 
 // Execute runs fn through b, like Bulkhead.Do, and returns its result.
 func Execute[T any](ctx context.Context, b *Bulkhead, fn func(context.Context) (T, error)) (T, error) {
-	if err := b.acquire(ctx); err != nil {
+	slot, err := b.acquire(ctx)
+	if err != nil {
 		var zero T
 		return zero, err
 	}
-	defer b.release()
+	defer b.release(slot)
 	return fn(ctx)
 }
 
@@ -313,7 +312,7 @@ func (b *Bulkhead) Metrics() Metrics {
 	b.mu.Unlock()
 	return Metrics{
 		Name: b.cfg.Name, MaxConcurrent: int(b.max),
-		InFlight: int(b.inflight.Load()), Queued: queued,
+		InFlight: int(b.slots.inFlight()), Queued: queued,
 		Admitted: b.admitted.Load(), Rejected: b.rejected.Load(),
 		TimedOut: b.timedOut.Load(), Cancelled: b.cancelled.Load(),
 	}

@@ -7,7 +7,9 @@
 // queue (MaxQueue), waits in line, first come first served, for at most
 // MaxWait and never past its context: a caller that gives up leaves the
 // queue at once. Admission and release on the fast path are two atomic
-// operations; a rejection allocates nothing.
+// operations on a counter of the caller's own stripe (the slots are shared
+// out over up to eight, so that calls on different cores do not contend
+// for one cache line); a rejection allocates nothing.
 //
 // It is resilience4j's semaphore bulkhead and Polly's concurrency limiter.
 package bulkhead

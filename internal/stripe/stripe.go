@@ -27,6 +27,10 @@ type Counter struct {
 // Add adds n to the counter.
 func (c *Counter) Add(n uint64) { c.s[index()].n.Add(n) }
 
+// AddAt adds n to the counter's stripe i (in [0, 8)), for a caller that
+// has picked the stripe of its other writes already (Index(8)).
+func (c *Counter) AddAt(i int, n uint64) { c.s[i&(stripes-1)].n.Add(n) }
+
 // Load returns the counter's value: the sum of its stripes, each read
 // atomically.
 func (c *Counter) Load() uint64 {
@@ -42,6 +46,16 @@ func (c *Counter) Load() uint64 {
 // Only the choice of stripe depends on it, never the count.
 func index() int {
 	var marker byte
-	h := uint64(uintptr(unsafe.Pointer(&marker))) * 0x9E3779B97F4A7C15
+	h := uint64(uintptr(unsafe.Pointer(&marker)))
+	h ^= h >> 33 // murmur3's finaliser: every bit of the address moves the stripe
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
 	return int(h >> (64 - stripeBits))
+}
+
+// Index returns a stripe in [0, n) for the calling goroutine, as Counter
+// picks one: goroutines on different cores mostly get different ones.
+// It is a hint for spreading writes, never part of a count.
+func Index(n int) int {
+	return index() % n
 }
