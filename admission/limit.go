@@ -23,10 +23,13 @@ import (
 //     soon as requests queue inside the server. It does not grow past
 //     twice the most requests in flight in the window: a server that is
 //     not busy has not shown what it can take (Gradient2's rule).
-//   - A limit that sits at Min for 5 updates in a row has minRTT measured
-//     at once, as Envoy does: the server's own latency may have grown
-//     (slower disks, a slower dependency), and the old minRTT would hold
-//     the limit there for good.
+//   - A limit that stays below twice Min for 20 updates in a row (2 s) has
+//     minRTT measured at once, as Envoy does when its limit sits at the
+//     minimum for 5 windows: the server's own latency may have grown
+//     (slower disks, a slower dependency), or the last measurement drew
+//     quick requests by chance (the median of 50 exponential service
+//     times is off by a fifth one time in twenty), and the old minRTT
+//     would hold the limit there for good.
 //
 // Measuring minRTT afresh keeps the limit from drifting up with a baseline
 // that learns queueing as normal (the drift a long-term average has).
@@ -210,12 +213,12 @@ func (l *limiter) sample(start, now time.Duration, inflight int64, failed bool) 
 	l.estimate = math.Max(float64(l.cfg.Min), math.Min(float64(l.cfg.Max), next))
 	l.window, l.peak = l.window[:0], 0
 	l.windowEnd = now + l.cfg.UpdateInterval
-	if l.estimate <= float64(l.cfg.Min) {
+	if l.estimate < float64(2*l.cfg.Min) {
 		l.atMin++
 	} else {
 		l.atMin = 0
 	}
-	if now >= l.nextMin || l.atMin >= 5 { // measure minRTT again: pin the limit
+	if now >= l.nextMin || l.atMin >= stuckUpdates { // measure minRTT again: pin the limit
 		l.atMin = 0
 		l.measuring, l.since = true, now
 		l.limit.Store(int64(l.cfg.MinConcurrency))
@@ -224,6 +227,10 @@ func (l *limiter) sample(start, now time.Duration, inflight int64, failed bool) 
 	}
 	l.store()
 }
+
+// stuckUpdates is how many updates in a row the limit may stay below
+// twice Min before minRTT is measured again.
+const stuckUpdates = 20
 
 // criticalHeadroom is how far above the limit critical requests are
 // admitted, as Google's servers give higher criticalities higher

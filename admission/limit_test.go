@@ -32,7 +32,7 @@ func serve(t *testing.T, c *admission.Controller, n, rounds int, d time.Duration
 // The limit starts pinned to MinConcurrency while minRTT is measured over
 // MinRTTRequests requests; then it grows while latency stays near minRTT,
 // but no further than twice the requests the load has put in flight; it
-// shrinks when latency rises; sitting at Min for 5 updates measures minRTT
+// shrinks when latency rises; staying near Min for 20 updates measures minRTT
 // again.
 func TestLimitFollowsLatency(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -60,7 +60,7 @@ func TestLimitFollowsLatency(t *testing.T) {
 		if m := c.Metrics(); m.Limit >= grown {
 			t.Fatalf("at four times minRTT the limit stayed at %d", m.Limit)
 		}
-		serve(t, c, 3, 40, 40*time.Millisecond) // down to Min, 5 updates there, and 9 requests measured
+		serve(t, c, 3, 80, 40*time.Millisecond) // down near Min, 20 updates there, and 9 requests measured
 		if m := c.Metrics(); m.Measuring || m.MinRTT != 40*time.Millisecond {
 			t.Fatalf("after sitting at Min, minRTT was not measured again: %+v", m)
 		}

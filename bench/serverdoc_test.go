@@ -140,7 +140,7 @@ What it shows, and what is left to do:
   succeed, 84 %% of the work wasted); the same clients against admission
   control recover, at 1.00 attempts a request, with almost no work wasted.
 - The recommended client stack alone already ends the failure within a
-  second. With admission control on the server it succeeds less (85–90
+  second. With admission control on the server it succeeds less (88–91
   %% rather than 94 %%, from run to run), for two reasons: while the trigger
   stretches service times, the gradient reads the longer latency as
   queueing and holds the limit near its minimum, though the server could
