@@ -67,6 +67,9 @@ func TestAbandonedStreamFreesItsProbeSlot(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the abandoned stream's outcome never reached the breaker")
 	}
+	// The hook runs before the outcome frees the slot (call hooks come
+	// before the state change they cause): wait for the slot itself.
+	waitFor(t, func() bool { _, rejection := b.Gate(); return rejection == nil })
 	s, err := c.Watch(context.Background(), &healthpb.HealthCheckRequest{})
 	if err != nil {
 		t.Fatalf("the abandoned stream still holds the probe slot: %v", err)

@@ -284,14 +284,20 @@ func TestSharedLimitOnACluster(t *testing.T) {
 	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, ContextTimeoutEnabled: true})
 	defer client.Close()
 	reg, err := bwredis.NewLimiterRegistry(bwredis.LimiterRegistryConfig{
-		Defaults: bwredis.LimiterConfig{Client: client, Limit: ratelimit.Config{Rate: 100, Burst: 10}, Logger: slog.New(slog.DiscardHandler)}})
+		Defaults: bwredis.LimiterConfig{Client: client, Timeout: time.Second, Limit: ratelimit.Config{Rate: 100, Burst: 10},
+			Logger: slog.New(slog.DiscardHandler)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	names := []string{"tenant-a", "tenant-b", "{}", strings.Repeat("x", 1000), "tenant-c", "tenant-d"}
 	for _, n := range names {
-		if !reg.Get(n).Allow() { // connected, scripts loaded
-			t.Fatalf("%q: a full bucket turned a call away", n)
+		// The client learns the cluster's slots on its first calls, and a
+		// cluster just made may still be settling: try until one is let
+		// through (a call turned away for want of Redis takes no token).
+		for deadline := time.Now().Add(10 * time.Second); !reg.Get(n).Allow(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%q: a full bucket turned every call away for 10 s", n)
+			}
 		}
 	}
 	until := time.Now().Add(time.Second)
