@@ -196,8 +196,11 @@ type Config struct {
 // Hooks are functions a controller calls; each may be nil.
 type Hooks struct {
 	// OnShed is called for each request shed, on the goroutine of the
-	// request or of the one whose arrival or end shed it. It must not
-	// block.
+	// request or of the one whose arrival or end shed it, or of the timer
+	// that ended its wait. It must not block. The requests it is told of
+	// are let go before it runs. A panic goes on to the caller of Admit
+	// when it is told of that caller's own request, and is recovered
+	// otherwise.
 	OnShed func(ShedEvent)
 }
 
@@ -306,7 +309,6 @@ type Permit struct {
 	c        *Controller
 	start    time.Duration
 	inflight int64 // the requests in flight when it was admitted, itself included
-	critical bool
 }
 
 // Done ends the request and samples its latency for the limit; err is its
@@ -350,7 +352,7 @@ func (c *Controller) Admit(ctx context.Context, p Priority) (Permit, error) {
 	if c.queued.Load() == 0 {
 		if n, ok := c.limit.tryAcquire(p == Critical); ok {
 			c.admitted[p.index()].Add(1)
-			return Permit{c, now, n, p == Critical}, nil
+			return Permit{c, now, n}, nil
 		}
 	}
 	return c.wait(ctx, p, now, deadline)
@@ -407,7 +409,7 @@ func (c *Controller) wait(ctx context.Context, p Priority, now, deadline time.Du
 		c.mu.Unlock()
 		<-w.ready // served or shed meanwhile
 		if w.err == nil {
-			Permit{c, w.start, w.inflight, p == Critical}.Release() // its caller is gone
+			Permit{c, w.start, w.inflight}.Release() // its caller is gone
 			c.canceled.Add(1)
 			return Permit{}, ctx.Err()
 		}
@@ -416,7 +418,7 @@ func (c *Controller) wait(ctx context.Context, p Priority, now, deadline time.Du
 		return Permit{}, w.err
 	}
 	c.admitted[p.index()].Add(1)
-	return Permit{c, w.start, w.inflight, p == Critical}, nil
+	return Permit{c, w.start, w.inflight}, nil
 }
 
 // standingLocked reports whether the queue has stood (not been empty) for
@@ -467,7 +469,8 @@ func (c *Controller) removeLocked(w *waiter) bool {
 	return false
 }
 
-// expire sheds w if it is still queued when its longest wait is up.
+// expire sheds w if it is still queued when its longest wait is up, on
+// the timer's goroutine.
 func (c *Controller) expire(w *waiter) {
 	c.mu.Lock()
 	queued := c.removeLocked(w)
@@ -547,25 +550,52 @@ func (c *Controller) dispatchLocked(now time.Duration) (shed []*waiter) {
 
 // notify finishes the waiters a dispatch shed for waiting too long.
 func (c *Controller) notify(shed []*waiter, now time.Duration) {
+	for _, w := range shed { // every waiter is let go before any hook runs
+		w.err = c.count(w.priority, ReasonQueueTimeout)
+		close(w.ready)
+	}
 	for _, w := range shed {
-		c.finishShed(w, ReasonQueueTimeout, now)
+		c.tellOther(w.priority, ReasonQueueTimeout, now-w.arrived)
 	}
 }
 
-// finishShed sheds w, taken out of the queue, for reason.
+// finishShed sheds w, taken out of the queue, for reason, on another
+// goroutine than w's.
 func (c *Controller) finishShed(w *waiter, reason Reason, now time.Duration) {
-	w.err = c.shedNow(w.priority, reason, now-w.arrived)
+	w.err = c.count(w.priority, reason)
 	close(w.ready)
+	c.tellOther(w.priority, reason, now-w.arrived)
 }
 
 // shedNow counts a request shed, tells the hook, and returns its error.
 func (c *Controller) shedNow(p Priority, reason Reason, waited time.Duration) error {
+	err := c.count(p, reason)
+	c.tell(p, reason, waited)
+	return err
+}
+
+// count counts a request shed and returns its error.
+func (c *Controller) count(p Priority, reason Reason) error {
 	r := reason.index()
 	c.shed[p.index()][r].Add(1)
+	return c.errs[p.index()][r]
+}
+
+// tell calls the OnShed hook, if any.
+func (c *Controller) tell(p Priority, reason Reason, waited time.Duration) {
 	if f := c.cfg.Hooks.OnShed; f != nil {
 		f(ShedEvent{Name: c.cfg.Name, Priority: p, Reason: reason, Waited: waited})
 	}
-	return c.errs[p.index()][r]
+}
+
+// tellOther calls the hook for a request shed on another goroutine than
+// its own (a timer's, or that of a request whose arrival or end shed it),
+// after that request was let go. A panic of the hook is recovered there:
+// it is not that goroutine's to take, and would otherwise end the process
+// (a timer's) or leave the request that ran it queued or holding a slot.
+func (c *Controller) tellOther(p Priority, reason Reason, waited time.Duration) {
+	defer func() { _ = recover() }()
+	c.tell(p, reason, waited)
 }
 
 // Metrics is a snapshot of a controller. The counters only grow.

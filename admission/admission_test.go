@@ -357,3 +357,52 @@ func TestPriorities(t *testing.T) {
 		t.Error("an unknown priority parsed")
 	}
 }
+
+// An OnShed hook that panics wedges no one. Told of another request than
+// its goroutine's (shed by a timer, by an arrival, by a request's end), its
+// panic is recovered after that request is let go; told of the caller's
+// own request, it goes on to the caller. The controller goes on.
+func TestAPanickingHookWedgesNoOne(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		c := fixed(t, 1, admission.Config{MaxQueue: 8, Hooks: admission.Hooks{OnShed: func(admission.ShedEvent) { panic("hook") }}})
+		slot, _ := c.Admit(ctx, admission.Default)
+		var queued []*request
+		for range 4 { // the queue stands: not empty for over an Interval
+			queued = append(queued, admit(ctx, c, admission.Default))
+			synctest.Wait()
+			time.Sleep(40 * time.Millisecond)
+		}
+		// The first timed out (its timer's hook panicked); the fourth's
+		// arrival shed the second and third (its hooks panicked).
+		for i, r := range queued[:3] {
+			if !r.finished() || reason(r.err) != admission.ReasonQueueTimeout {
+				t.Fatalf("waiter %d: finished %v, %v", i, r.finished(), r.err)
+			}
+		}
+		time.Sleep(time.Millisecond)
+		slot.Done(nil) // the fourth is stale now: shed, and its hook panics
+		synctest.Wait()
+		if last := queued[3]; !last.finished() || reason(last.err) != admission.ReasonQueueTimeout {
+			t.Fatalf("the last waiter: %v", last.err)
+		}
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Error("the hook's panic for the caller's own request was lost")
+				}
+			}()
+			past, cancel := context.WithDeadline(ctx, time.Now().Add(-time.Second))
+			defer cancel()
+			_, _ = c.Admit(past, admission.Default)
+		}()
+		p, err := c.Admit(ctx, admission.Critical)
+		if err != nil {
+			t.Fatalf("after the panics: %v", err)
+		}
+		p.Done(nil)
+		if m := c.Metrics(); m.InFlight != 0 || m.Queued != 0 || m.Shed[admission.Default][admission.ReasonQueueTimeout] != 4 {
+			t.Fatalf("%+v", m)
+		}
+	})
+}

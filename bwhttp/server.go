@@ -70,6 +70,7 @@ var errServerError = errors.New("bwhttp: the handler answered 5xx")
 
 func (h *admissionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	client := ctx // the connection's: it is canceled when the client goes
 	if ms, err := strconv.ParseInt(r.Header.Get(TimeoutHeader), 10, 64); err == nil && ms >= 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(min(ms, int64(24*time.Hour/time.Millisecond)))*time.Millisecond)
@@ -89,7 +90,9 @@ func (h *admissionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	finished := false
 	defer func() {
 		switch {
-		case !finished, r.Context().Err() != nil: // a panic, or a client gone
+		case !finished, client.Err() != nil: // a panic, or a client gone
+			// (A request that outlived its TimeoutHeader is sampled: slow
+			// answers are what the limit learns from.)
 			permit.Release()
 		case rec.status >= 500:
 			permit.Done(errServerError)
