@@ -108,7 +108,7 @@ read these to the few percent, for the comparison.
   policies without the request's context, where `+"`NewHandlerWithLevel`"+`
   puts the level: the row gives the executor the request's context, as a
   user would have to.)
-- **Breakwater's admission control** keeps goodput at 90%% of C or more and
+- **Breakwater's admission control** keeps goodput near or above 90%% of C (at C itself, a burst costs it a point or two) and
   the p99 of what it admits within 1.3 times the unloaded p99 at every
   load, and serves
   critical requests at least 99%% of the time: they are served first from
@@ -123,10 +123,10 @@ workers of 100 ms (200 a second) whose capacity falls to 40 %% from 0:30 to
 0:40; clients give up on an attempt after 1 s. Each client runs its
 attempts through the real policies (retries: 4 attempts, 100 ms doubling,
 full jitter; the recommended stack adds the retry budget, a breaker on
-failure rate and slow calls, and an adaptive limit); a shed attempt is a
-rejection carrying the server's Retry-After, which retries honour and which
-the breaker and the adaptive limit do not count against the server, as
-bwhttp's Transport reports it.
+failure rate and slow calls, and an adaptive limit); a shed attempt comes
+back as bwhttp's Transport reports a 503: a failure of the server (the
+breaker and the adaptive limit count it) carrying its Retry-After (retries
+wait it).
 
 %s
 - *recovery*: from the trigger's end until every second's requests go on
@@ -136,20 +136,27 @@ bwhttp's Transport reports it.
 What it shows, and what is left to do:
 
 - Against a server without protection, retries alone turn the trigger into
-  a metastable failure that never ends (a quarter of the requests
+  a metastable failure that never ends (about a fifth of the requests
   succeed, 84 %% of the work wasted); the same clients against admission
-  control recover, at 1.00 attempts a request, with almost no work wasted.
-- The recommended client stack alone already ends the failure within a
-  second. With admission control on the server it succeeds less (88–91
-  %% rather than 94 %%, from run to run), for two reasons: while the trigger
-  stretches service times, the gradient reads the longer latency as
-  queueing and holds the limit near its minimum, though the server could
-  serve more at once; and every minute the limit is pinned to 3 while
-  minRTT is measured again (Envoy's method), which at 75 %% load sheds a
-  second's worth of requests, the dip that ends the recovery late. A minRTT
-  measured without pinning, and a limit that tells a slower server from a
-  queueing one (throughput against concurrency, as failsafe-go and Uber's
-  Cinnamon correlate them), are the next steps.
+  control recover, waiting out each Retry-After, with almost no work
+  wasted.
+- The recommended client stack alone ends the failure within a second.
+  Against admission control it does much worse: the server sheds half the
+  attempts while the trigger lasts, the client's breaker counts those 503s
+  as failures and opens, and its open periods and probes then turn away
+  requests the server could have served. A shed that says when to come
+  back is not a broken server; counting it as one (as the Transport does
+  today, so that a breaker can open for a server that sheds everything)
+  costs the success the two sides should have added. Next: count a shed with Retry-After in the throttle
+  and the retry delay but not in the breaker's failure rate, and compare.
+- On the server's side, while the trigger stretches service times the
+  gradient reads the longer latency as queueing and holds the limit near
+  its minimum, and every minute the limit is pinned to 3 while minRTT is
+  measured again (Envoy's method), which at 75 %% load sheds about a
+  second of requests, the dip that ends the one-attempt clients' recovery
+  late. A minRTT measured without pinning, and a limit that tells a slower
+  server from a queue (throughput against concurrency, as failsafe-go and
+  Uber's Cinnamon correlate them), are the next steps.
 
 ## The anchors
 

@@ -101,14 +101,12 @@ type Client struct {
 	Do   func(ctx context.Context, attempt func(context.Context) error) error
 }
 
-// Shed is the error of an attempt the server shed: it carries the server's
-// Retry-After, as bwhttp's Transport reports one.
+// Shed is the error of an attempt the server shed, as bwhttp's Transport
+// reports a 503: a failure of the server (its breaker and adaptive limit
+// count it) that carries the server's Retry-After (its retries wait it).
 type Shed struct{ After time.Duration }
 
 func (e *Shed) Error() string { return "shed by the server" }
-
-// Rejected reports true: the server turned the attempt away.
-func (e *Shed) Rejected() bool { return true }
 
 // RetryAfter is how long the server asked the client to wait.
 func (e *Shed) RetryAfter() time.Duration { return e.After }
