@@ -23,13 +23,17 @@ import (
 //     soon as requests queue inside the server. It does not grow past
 //     twice the most requests in flight in the window: a server that is
 //     not busy has not shown what it can take (Gradient2's rule).
-//   - A limit that stays below twice Min for 20 updates in a row (2 s) has
-//     minRTT measured at once, as Envoy does when its limit sits at the
+//   - A limit that stays below twice Min, and full, for 20 updates in a
+//     row (2 s) has minRTT measured at once, as Envoy does when its limit sits at the
 //     minimum for 5 windows: the server's own latency may have grown
 //     (slower disks, a slower dependency), or the last measurement drew
 //     quick requests by chance (the median of 50 exponential service
 //     times is off by a fifth one time in twenty), and the old minRTT
 //     would hold the limit there for good.
+//
+// The periodic measurement is skipped when, since the last one, the limit
+// has never been full with latency past the buffer: it would correct
+// nothing, and pinning a server that is not queueing only sheds.
 //
 // Measuring minRTT afresh keeps the limit from drifting up with a baseline
 // that learns queueing as normal (the drift a long-term average has).
@@ -135,7 +139,8 @@ type limiter struct {
 	window    []time.Duration // latencies of the current window
 	windowEnd time.Duration
 	peak      int64 // the most requests in flight in the window
-	atMin     int   // updates in a row that left the limit at Min
+	atMin     int   // updates in a row that left the limit full near Min
+	queued    bool  // a window since minRTT was measured showed queueing at the limit
 }
 
 func newLimiter(cfg LimitConfig) *limiter {
@@ -186,7 +191,7 @@ func (l *limiter) sample(start, now time.Duration, inflight int64, failed bool) 
 		}
 		l.minRTT = max(median(l.window), time.Microsecond)
 		l.window = l.window[:0]
-		l.measuring = false
+		l.measuring, l.queued = false, false
 		l.windowEnd = now + l.cfg.UpdateInterval
 		jitter := time.Duration(l.cfg.Rand() * 0.15 * float64(l.cfg.MinRTTInterval))
 		l.nextMin = now + l.cfg.MinRTTInterval + jitter
@@ -205,6 +210,8 @@ func (l *limiter) sample(start, now time.Duration, inflight int64, failed bool) 
 		return
 	}
 	g := math.Max(0.5, math.Min(2, float64(l.minRTT)*(1+l.cfg.Buffer)/float64(median(l.window))))
+	bound := l.peak >= l.limit.Load() // the limit held requests back
+	l.queued = l.queued || g < 1 && bound
 	next := l.estimate * g
 	next += math.Sqrt(next)
 	if next > l.estimate { // grow only as far as the load has shown
@@ -213,10 +220,13 @@ func (l *limiter) sample(start, now time.Duration, inflight int64, failed bool) 
 	l.estimate = math.Max(float64(l.cfg.Min), math.Min(float64(l.cfg.Max), next))
 	l.window, l.peak = l.window[:0], 0
 	l.windowEnd = now + l.cfg.UpdateInterval
-	if l.estimate < float64(2*l.cfg.Min) {
+	if l.estimate < float64(2*l.cfg.Min) && bound {
 		l.atMin++
 	} else {
 		l.atMin = 0
+	}
+	if now >= l.nextMin && !l.queued { // nothing to correct: pinning would only shed
+		l.nextMin = now + l.cfg.MinRTTInterval + time.Duration(l.cfg.Rand()*0.15*float64(l.cfg.MinRTTInterval))
 	}
 	if now >= l.nextMin || l.atMin >= stuckUpdates { // measure minRTT again: pin the limit
 		l.atMin = 0

@@ -67,24 +67,39 @@ func TestLimitFollowsLatency(t *testing.T) {
 	})
 }
 
-// Every MinRTTInterval (plus jitter), minRTT is measured again.
-func TestMinRTTIsMeasuredEveryInterval(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c, err := admission.New(admission.Config{Limit: admission.LimitConfig{MinRTTRequests: 30, MinRTTInterval: time.Second,
-			Rand: func() float64 { return 0.5 }}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		serve(t, c, 3, 10, 10*time.Millisecond) // measured at 100 ms
-		serve(t, c, 3, 100, 10*time.Millisecond)
-		if c.Metrics().Measuring {
-			t.Fatal("measuring before the interval and its jitter (7.5 %) are up")
-		}
-		serve(t, c, 3, 12, 10*time.Millisecond) // the first update past 1.175 s
-		if !c.Metrics().Measuring {
-			t.Fatal("not measuring 1.22 s after the last measurement")
-		}
-	})
+// Every MinRTTInterval (plus jitter), minRTT is measured again if the
+// limit has since held requests back with latency past the buffer: the
+// measurement may have something to correct. A limit that never bound has
+// nothing to correct, and pinning it would only shed.
+func TestMinRTTIsMeasuredEveryIntervalIfTheLimitBound(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		bound bool
+	}{{"the limit bound", true}, {"the limit never bound", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c, err := admission.New(admission.Config{Limit: admission.LimitConfig{MinRTTRequests: 30, MinRTTInterval: time.Second,
+					Rand: func() float64 { return 0.5 }}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				serve(t, c, 3, 10, 10*time.Millisecond) // measured at 100 ms: the limit is 3
+				if tc.bound {
+					serve(t, c, 3, 11, 15*time.Millisecond) // 3 in flight at 1.5 × minRTT: queueing at the limit
+				} else {
+					serve(t, c, 1, 11, 10*time.Millisecond)
+				}
+				serve(t, c, 1, 85, 10*time.Millisecond)
+				if c.Metrics().Measuring {
+					t.Fatal("measuring before the interval and its jitter (7.5 %) are up")
+				}
+				serve(t, c, 1, 12, 10*time.Millisecond) // the first update past 1.175 s
+				if got := c.Metrics().Measuring; got != tc.bound {
+					t.Fatalf("measuring 1.2 s after the last measurement: %v, want %v", got, tc.bound)
+				}
+			})
+		})
+	}
 }
 
 // Critical requests are admitted up to 1.5 times the limit found from

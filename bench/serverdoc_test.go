@@ -124,9 +124,10 @@ workers of 100 ms (200 a second) whose capacity falls to 40 %% from 0:30 to
 attempts through the real policies (retries: 4 attempts, 100 ms doubling,
 full jitter; the recommended stack adds the retry budget, a breaker on
 failure rate and slow calls, and an adaptive limit); a shed attempt comes
-back as bwhttp's Transport reports a 503: a failure of the server (the
-breaker and the adaptive limit count it) carrying its Retry-After (retries
-wait it).
+back as bwhttp's Transport reports a 503 with Retry-After: the server is
+overloaded (outcome.Overloaded: the breaker counts it neither success nor
+failure, the adaptive limit as a failure), and retries wait the
+Retry-After.
 
 %s
 - *recovery*: from the trigger's end until every second's requests go on
@@ -141,27 +142,29 @@ What it shows, and what is left to do:
   control recover, waiting out each Retry-After, with almost no work
   wasted.
 - The recommended client stack alone ends the failure within a second.
-  Against admission control it does much worse: the server sheds half the
-  attempts while the trigger lasts, the client's breaker counts those 503s
-  as failures and opens, and its open periods and probes then turn away
-  requests the server could have served. A shed that says when to come
-  back is not a broken server; counting it as one (as the Transport does
-  today, so that a breaker can open for a server that sheds everything)
-  costs the success the two sides should have added. Next: count a shed with Retry-After in the throttle
-  and the retry delay but not in the breaker's failure rate, and compare.
+  Against admission control it keeps its amplification at 1× and wastes
+  almost nothing, but succeeds a few points less than alone. Its breaker
+  is not the cause: a shed that says when to come back is counted as the
+  server being overloaded, not broken, so shedding opens no circuit (when
+  sheds counted as failures, the breaker opened and the same row
+  succeeded 65 %% of the time). The cause is the server's limit.
 - On the server's side, while the trigger stretches service times the
   gradient reads the longer latency as queueing and holds the limit near
-  its minimum, and every minute the limit is pinned to 3 while minRTT is
-  measured again (Envoy's method), which at 75 %% load sheds about a
-  second of requests, the dip that ends the one-attempt clients' recovery
-  late. A minRTT measured without pinning, and a limit that tells a slower
+  its minimum until minRTT is measured again, admitting about a tenth of
+  the requests where the capacity left would serve half; the minRTT
+  measured then, inflated by the trigger, is corrected at the next
+  periodic measurement, whose pin sheds a second or two of requests (the
+  dip that ends the recoveries late). The periodic pin is skipped when the
+  limit has not been full with queueing since the last one: at 75 %% load
+  with nothing to correct, it costs nothing. A limit that tells a slower
   server from a queue (throughput against concurrency, as failsafe-go and
-  Uber's Cinnamon correlate them), are the next steps.
+  Uber's Cinnamon correlate them) is the next step; Envoy's controller,
+  followed here, has the same blind spot.
 
 ## The anchors
 
 Published figures for admission control under 2–10× overload are graphs,
-not tables (`+"`../shared/research/round3-anchors.md`"+` §1.9): Envoy's
+not tables: Envoy's
 adaptive concurrency filter held latency near the ideal while inferring a
 concurrency of about 8 for a server of 8 workers (envoy#7789); Uber's
 Cinnamon plotted goodput and p50/p99 up to about 5.7× its baseline load;

@@ -522,7 +522,8 @@ const (
 )
 
 // classify decides how err counts, in this order: nil is a success; an
-// error's own Verdict decides; an error in Ignore is ignored; an error in FailOn or accepted by IsFailure is
+// error's own Verdict decides (Overloaded is ignored: a dependency that
+// sheds is alive); an error in Ignore is ignored; an error in FailOn or accepted by IsFailure is
 // a failure; context.Canceled (the caller gave up) and a rejection by a
 // policy inside the breaker (a bulkhead full, a throttle, another circuit
 // open: an error with a Rejected() bool method saying true, which never
@@ -534,6 +535,9 @@ func (s *settings) classify(err error) verdict {
 		return success
 	}
 	if v, ok := outcome.VerdictOf(err); ok {
+		if v == outcome.Overloaded { // shedding, not broken
+			return ignored
+		}
 		return v
 	}
 	for _, target := range s.ignore {

@@ -199,9 +199,9 @@ func (ic *Interceptor) Unary(ctx context.Context, method string, req, reply any,
 			return a, outcome.Permanent(outcome.Mark(err, outcome.Ignored))
 		}
 		if hedged {
-			return a, p.hedgeable(ic, ic.counted(err), a.trailer)
+			return a, p.hedgeable(ic, ic.counted(err, a.trailer), a.trailer)
 		}
-		return a, ic.retryable(ic.counted(err), a.trailer)
+		return a, ic.retryable(ic.counted(err, a.trailer), a.trailer)
 	}
 	var policies []breakwater.Policy
 	key := ""
@@ -374,8 +374,12 @@ func (p *pushbacks) wait(ctx context.Context) error {
 // errNoHedge stops hedging after a server's "do not retry" pushback.
 var errNoHedge = errors.New("bwgrpc: the server's pushback says not to retry")
 
-// counted marks err with how the call counts for its breaker.
-func (ic *Interceptor) counted(err error) error {
+// counted marks err with how the call counts for its breaker: a code of
+// FailOn is a failure, unless the server said when to come back
+// (grpc-retry-pushback-ms of a delay): then it is shedding, alive and
+// overloaded (outcome.Overloaded: no failure of the breaker's, a refusal of
+// a throttle's).
+func (ic *Interceptor) counted(err error, trailer metadata.MD) error {
 	if err == nil {
 		return nil
 	}
@@ -385,6 +389,11 @@ func (ic *Interceptor) counted(err error) error {
 		o = outcome.Ignored // the caller gave up
 	case int(c) < len(ic.failOn) && ic.failOn[c]:
 		o = outcome.Failure
+		if v := trailer.Get("grpc-retry-pushback-ms"); len(v) > 0 {
+			if _, ok := pushback(v[0]); ok {
+				o = outcome.Overloaded
+			}
+		}
 	}
 	return outcome.Mark(err, o) // status.Code sees through it
 }

@@ -230,6 +230,32 @@ func TestPushback(t *testing.T) {
 	}
 }
 
+// A server that sheds with a pushback delay (as bwgrpc.NewServer does) is
+// alive: its RESOURCE_EXHAUSTED opens no circuit. The same code without a
+// pushback, or with "do not retry", counts against the server.
+func TestSheddingWithPushbackOpensNoCircuit(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		pushback string
+		opens    bool
+	}{{"pushback 100 ms", "100", false}, {"no pushback", "", true}, {"do not retry", "-1", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, breaker.Config{Trip: breaker.Consecutive(2)}, retry.Config{MaxAttempts: 1})
+			h := &flakyHealth{}
+			for range 3 {
+				h.script = append(h.script, reply{code: codes.ResourceExhausted, pushback: tc.pushback})
+			}
+			c := start(t, h, f.ic)
+			for range 3 {
+				f.check(c, context.Background())
+			}
+			if checks, _ := h.calls(); (checks == 3) == tc.opens {
+				t.Fatalf("%d of 3 calls reached the server; circuit should open: %v", checks, tc.opens)
+			}
+		})
+	}
+}
+
 func TestCallDeadlineIsHonoured(t *testing.T) {
 	f := newFixture(t, breaker.Config{Trip: breaker.Consecutive(10)}, retry.Config{MaxAttempts: 10, Delay: time.Second})
 	h := &flakyHealth{script: []reply{{code: codes.Unavailable}, {code: codes.Unavailable}, {code: codes.Unavailable}, {code: codes.Unavailable}}}

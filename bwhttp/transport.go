@@ -245,22 +245,31 @@ func Responses(failure func(*http.Response) error) breakwater.Results[*http.Resp
 
 // failure says how an answer counts: nil for one that is neither a
 // failure of the host nor retried; else a *StatusError marked with its
-// verdict for the breaker and whether it is retried.
+// verdict for the breaker and whether it is retried. A 503 that is a
+// failure but carries a Retry-After is a server shedding load
+// (outcome.Overloaded): the breaker does not count it, a throttle or an
+// adaptive limit does, retries wait as asked. A 429 is this client over
+// its quota, whatever it carries: a failure, for which a breaker may stay
+// open as long as the Retry-After says (breaker.RetryAfter).
 func (t *Transport) failure(resp *http.Response) error {
 	failed, retried := t.isFailure(resp, nil), t.retryable(resp, nil)
 	if !failed && !retried {
 		return nil
 	}
+	after, hasAfter := t.retryAfter(resp)
 	o := outcome.Success
-	if failed {
+	switch {
+	case failed && hasAfter && resp.StatusCode == http.StatusServiceUnavailable:
+		o = outcome.Overloaded // shedding, saying when to come back: alive
+	case failed:
 		o = outcome.Failure
 	}
 	var err error = outcome.Mark(&StatusError{Code: resp.StatusCode}, o)
 	if !retried {
 		return outcome.Permanent(err)
 	}
-	if d, ok := t.retryAfter(resp); ok {
-		err = outcome.After(d, err)
+	if hasAfter {
+		err = outcome.After(after, err)
 	}
 	return outcome.Retryable(err)
 }

@@ -251,6 +251,51 @@ func TestClientErrorsDoNotCountAgainstTheHost(t *testing.T) {
 	}
 }
 
+// A server that sheds, saying when to come back (503 with Retry-After, as
+// bwhttp.NewHandler does), is alive and protecting itself: its answers open
+// no circuit, so the requests it can serve go on. A 503 without
+// Retry-After counts against the host, and so does a 429 (this client over
+// its quota: ExampleTransport_openUntilTheServerSaid).
+func TestSheddingWithRetryAfterOpensNoCircuit(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		header http.Header
+		opens  bool
+	}{
+		{"503 with Retry-After", 503, http.Header{"Retry-After": {"1"}}, false},
+		{"429 with Retry-After", 429, http.Header{"Retry-After": {"1"}}, true},
+		{"503 alone", 503, nil, true},
+		{"429 alone", 429, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newFlakyServer(t, tc.status, tc.status, tc.status, tc.status)
+			for range 4 {
+				srv.headers = append(srv.headers, tc.header)
+			}
+			reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(2)}})
+			c, clk, _ := newClient(t, bwhttp.Config{Breakers: reg}, retry.Config{MaxAttempts: 1})
+			for range 4 {
+				resp, err := do(t, clk, c, get(t, srv.URL))
+				if err != nil {
+					if !tc.opens || !errors.Is(err, breaker.ErrOpen) {
+						t.Fatal(err)
+					}
+					continue
+				}
+				resp.Body.Close()
+			}
+			m := reg.Get(strings.TrimPrefix(srv.URL, "http://")).Metrics()
+			if got := m.State == breaker.Open; got != tc.opens {
+				t.Fatalf("circuit open: %v, want %v (%+v)", got, tc.opens, m)
+			}
+			if !tc.opens && (m.Failures != 0 || m.Ignored != 4) {
+				t.Fatalf("sheds counted %d failures, %d ignored; want 0 and 4", m.Failures, m.Ignored)
+			}
+		})
+	}
+}
+
 func TestConnectionErrorsAreRetried(t *testing.T) {
 	srv := newFlakyServer(t)
 	url := srv.URL

@@ -31,6 +31,14 @@ const (
 	Success Verdict = iota
 	Failure
 	Ignored // neither success nor failure: the call says nothing of the dependency
+	// Overloaded: the dependency answered that it is too busy to serve the
+	// call and when to come back (a 503 with Retry-After,
+	// RESOURCE_EXHAUSTED with a retry pushback). It is alive and protecting
+	// itself: a breaker counts the call as neither success nor failure, so
+	// that shedding opens no circuit and the calls the dependency can serve
+	// go on; a throttle counts it refused and an adaptive limit as a
+	// failure, so that the caller sends less; retries wait as asked.
+	Overloaded
 )
 
 func (v Verdict) String() string {
@@ -41,6 +49,8 @@ func (v Verdict) String() string {
 		return "failure"
 	case Ignored:
 		return "ignored"
+	case Overloaded:
+		return "overloaded"
 	}
 	return "verdict(" + strconv.Itoa(int(v)) + ")"
 }
@@ -73,7 +83,7 @@ func VerdictOf(err error) (Verdict, bool) {
 	if !ok {
 		return 0, false
 	}
-	if v := m.Verdict(); v <= Ignored {
+	if v := m.Verdict(); v <= Overloaded {
 		return v, true
 	}
 	return Failure, true

@@ -37,6 +37,7 @@ func TestMarks(t *testing.T) {
 		{name: "plain", err: io.EOF, unmarkedIsBase: true},
 		{name: "failure", err: outcome.Mark(io.EOF, outcome.Failure), verdict: outcome.Failure, hasVerdict: true, unmarkedIsBase: true},
 		{name: "ignored, wrapped", err: wrapped(outcome.Mark(io.EOF, outcome.Ignored)), verdict: outcome.Ignored, hasVerdict: true},
+		{name: "overloaded", err: outcome.Mark(io.EOF, outcome.Overloaded), verdict: outcome.Overloaded, hasVerdict: true, unmarkedIsBase: true},
 		{name: "unknown verdict", err: outcome.Mark(io.EOF, 9), verdict: outcome.Failure, hasVerdict: true, unmarkedIsBase: true},
 		{name: "permanent", err: outcome.Permanent(io.EOF), marked: true, unmarkedIsBase: true},
 		{name: "retryable", err: outcome.Retryable(io.EOF), retry: true, marked: true, unmarkedIsBase: true},
@@ -77,7 +78,7 @@ func TestMarks(t *testing.T) {
 			t.Error("a mark of nil is not nil")
 		}
 	}
-	if s := outcome.Ignored.String() + " " + outcome.Verdict(7).String(); s != "ignored verdict(7)" {
+	if s := outcome.Ignored.String() + " " + outcome.Overloaded.String() + " " + outcome.Verdict(7).String(); s != "ignored overloaded verdict(7)" {
 		t.Errorf("String: %q", s)
 	}
 }

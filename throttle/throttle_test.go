@@ -229,6 +229,7 @@ func TestVerdictsDecide(t *testing.T) {
 		{outcome.Mark(errTooMany, outcome.Failure), 1, 0, 1},
 		{outcome.Mark(errTooMany, outcome.Success), 1, 1, 0},
 		{outcome.Mark(errTooMany, outcome.Ignored), 0, 0, 0},
+		{outcome.Mark(errTooMany, outcome.Overloaded), 1, 0, 1}, // shedding: refused
 		{context.Canceled, 0, 0, 0},
 		{errTooMany, 1, 0, 1},
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/breakwater-go/breakwater/admission"
 	"github.com/breakwater-go/breakwater/bench/sim"
 	"github.com/breakwater-go/breakwater/bwhttp"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 // Scenario is the server and the load offered to it.
@@ -102,11 +103,15 @@ type Client struct {
 }
 
 // Shed is the error of an attempt the server shed, as bwhttp's Transport
-// reports a 503: a failure of the server (its breaker and adaptive limit
-// count it) that carries the server's Retry-After (its retries wait it).
+// reports a 503 with Retry-After: the server is overloaded (a breaker
+// counts it neither success nor failure, an adaptive limit and a throttle
+// as a failure), and its retries wait the Retry-After.
 type Shed struct{ After time.Duration }
 
 func (e *Shed) Error() string { return "shed by the server" }
+
+// Verdict says the server is overloaded.
+func (e *Shed) Verdict() outcome.Verdict { return outcome.Overloaded }
 
 // RetryAfter is how long the server asked the client to wait.
 func (e *Shed) RetryAfter() time.Duration { return e.After }
