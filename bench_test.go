@@ -5,9 +5,13 @@ import (
 	"testing"
 
 	"github.com/breakwater-go/breakwater"
+	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/bulkhead"
 	"github.com/breakwater-go/breakwater/internal/testpolicy"
+	"github.com/breakwater-go/breakwater/ratelimit"
 	"github.com/breakwater-go/breakwater/retry"
+	"github.com/breakwater-go/breakwater/throttle"
 )
 
 //go:noinline
@@ -53,5 +57,38 @@ func BenchmarkRetryCapBreaker(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_, _ = call(ctx)
+	}
+}
+
+// BenchmarkOnePolicy is a successful call through each admitting policy
+// alone, as a decorator: what the stack adds to the policy's own admit and
+// release.
+func BenchmarkOnePolicy(b *testing.B) {
+	br, _ := breaker.New(breaker.Config{})
+	bh, _ := bulkhead.New(bulkhead.Config{MaxConcurrent: 1_000_000})
+	rl, _ := ratelimit.New(ratelimit.Config{Rate: 1e9, Burst: 1_000_000})
+	th, _ := throttle.New(throttle.Config{})
+	al, _ := adaptive.New(adaptive.Config{InitialLimit: 500_000, MaxLimit: 1_000_000})
+	for _, c := range []struct {
+		name   string
+		policy breakwater.Policy
+	}{
+		{"breaker", breakwater.Breaker(br)},
+		{"bulkhead", breakwater.Bulkhead(bh)},
+		{"ratelimit", breakwater.RateLimit(rl)},
+		{"throttle", breakwater.Throttle(th)},
+		{"adaptive", breakwater.AdaptiveLimit(al)},
+	} {
+		call, err := breakwater.Wrap(lookup, c.policy)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = call(ctx)
+			}
+		})
 	}
 }

@@ -46,8 +46,5 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 // Get returns the limiter of key, making it if need be.
 func (r *Registry) Get(key string) *Limiter { return r.m.Get(key) }
 
-// Len returns the number of limiters kept.
-func (r *Registry) Len() int { return r.m.Len() }
-
 // All returns the limiters kept, sorted by name.
 func (r *Registry) All() []*Limiter { return r.m.Values() }

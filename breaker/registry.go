@@ -92,12 +92,5 @@ func (r *Registry) Add(cfg Config) (*Breaker, error) {
 // Remove forgets the breaker called name. Holders of it may keep using it.
 func (r *Registry) Remove(name string) { r.m.Remove(name) }
 
-// Len returns the number of breakers the registry holds.
-func (r *Registry) Len() int { return r.m.Len() }
-
-// Range calls f for each registered breaker, in no order, until f
-// returns false. It works on a snapshot: f may use the registry.
-func (r *Registry) Range(f func(*Breaker) bool) { r.m.Range(f) }
-
 // All returns the registered breakers, sorted by name.
 func (r *Registry) All() []*Breaker { return r.m.Values() }

@@ -46,8 +46,5 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 // Get returns the bulkhead of key, making it if need be.
 func (r *Registry) Get(key string) *Bulkhead { return r.m.Get(key) }
 
-// Len returns the number of bulkheads kept.
-func (r *Registry) Len() int { return r.m.Len() }
-
 // All returns the bulkheads kept, sorted by name.
 func (r *Registry) All() []*Bulkhead { return r.m.Values() }

@@ -56,7 +56,7 @@ func TestRegistryBoundHoldsUnderEvictionPressure(t *testing.T) {
 	if running != 1 {
 		t.Errorf("%d calls to one key ran at once under MaxConcurrent 1", running)
 	}
-	if r.Len() != 6 {
-		t.Errorf("Len = %d, want 6: every key has a call in flight", r.Len())
+	if len(r.All()) != 6 {
+		t.Errorf("Len = %d, want 6: every key has a call in flight", len(r.All()))
 	}
 }

@@ -164,7 +164,7 @@ func TestBreakersPerHostAreBounded(t *testing.T) {
 		}
 		drainClose(resp)
 	}
-	if n := tr.Breakers().Len(); n > maxKeys {
+	if n := len(tr.Breakers().All()); n > maxKeys {
 		t.Fatalf("%d breakers for %d hosts; bound %d", n, 3*maxKeys, maxKeys)
 	}
 }

@@ -434,9 +434,6 @@ func NewLimiterRegistry(cfg LimiterRegistryConfig) (*LimiterRegistry, error) {
 // Get returns the limiter of key, making it if need be.
 func (r *LimiterRegistry) Get(key string) *Limiter { return r.m.Get(key) }
 
-// Len returns the number of limiters kept.
-func (r *LimiterRegistry) Len() int { return r.m.Len() }
-
 // All returns the limiters kept, sorted by name.
 func (r *LimiterRegistry) All() []*Limiter { return r.m.Values() }
 

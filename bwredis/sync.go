@@ -240,14 +240,13 @@ func (s *Store) scanRegistriesLocked() {
 	}
 	seen := make(map[*breaker.Breaker]bool, len(s.circuits))
 	for _, r := range s.registries {
-		r.Range(func(b *breaker.Breaker) bool {
+		for _, b := range r.All() {
 			seen[b] = true
 			if c := s.circuitLocked(b.Name()); c.b == nil {
 				c.attach(b, s.cfg)
 				c.fromRegistry = true
 			}
-			return true
-		})
+		}
 	}
 	for name, c := range s.circuits {
 		if c.fromRegistry && !seen[c.b] {

@@ -44,8 +44,5 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 // Get returns the throttle of key, making it if need be.
 func (r *Registry) Get(key string) *Throttle { return r.m.Get(key) }
 
-// Len returns the number of throttles kept.
-func (r *Registry) Len() int { return r.m.Len() }
-
 // All returns the throttles kept, sorted by name.
 func (r *Registry) All() []*Throttle { return r.m.Values() }
