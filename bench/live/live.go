@@ -20,7 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/breakwater-go/breakwater/bench/sim"
+	"github.com/breakwater-go/breakwater/internal/sim"
 )
 
 // Client is one library's configuration: Do runs a request's attempts

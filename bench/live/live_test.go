@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/breakwater-go/breakwater/bench/sim"
+	"github.com/breakwater-go/breakwater/internal/sim"
 )
 
 // Every library's client runs through the harness on a short healthy

@@ -26,7 +26,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/admission"
-	"github.com/breakwater-go/breakwater/bench/sim"
+	"github.com/breakwater-go/breakwater/internal/sim"
 	"github.com/breakwater-go/breakwater/bwhttp"
 	"github.com/breakwater-go/breakwater/outcome"
 )

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/bench/chart"
-	"github.com/breakwater-go/breakwater/bench/sim"
+	"github.com/breakwater-go/breakwater/internal/sim"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/bench/live"
-	"github.com/breakwater-go/breakwater/bench/sim"
+	"github.com/breakwater-go/breakwater/internal/sim"
 )
 
 // liveScale is how much faster than the scenario the real-time runs go.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/breakwater-go/breakwater/bench/sim"
+	"github.com/breakwater-go/breakwater/internal/sim"
 )
 
 // overload plays the capacity-halving scenario, with the server's queue

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/breakwater-go/breakwater/bench/sim"
+	"github.com/breakwater-go/breakwater/internal/sim"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
