@@ -9,8 +9,8 @@ import (
 	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/bench/serve"
-	"github.com/breakwater-go/breakwater/internal/sim"
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/internal/sim"
 	"github.com/breakwater-go/breakwater/retry"
 )
 

@@ -8,8 +8,8 @@ import (
 
 	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/adaptive"
-	"github.com/breakwater-go/breakwater/internal/sim"
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/internal/sim"
 	"github.com/breakwater-go/breakwater/outcome"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/throttle"

@@ -26,8 +26,8 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/admission"
-	"github.com/breakwater-go/breakwater/internal/sim"
 	"github.com/breakwater-go/breakwater/bwhttp"
+	"github.com/breakwater-go/breakwater/internal/sim"
 	"github.com/breakwater-go/breakwater/outcome"
 )
 

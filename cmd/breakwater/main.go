@@ -8,6 +8,7 @@
 //	breakwater reset [--state FILE|URL] (--all | KEY...)
 //	breakwater dashboard [--state FILE|URL] [--listen ADDR] [--actions]
 //	breakwater demo [--speed N]
+//	breakwater verify [--scenario NAME] FILE
 //	breakwater version
 //
 // Run "breakwater help" or "breakwater help COMMAND" for details.
@@ -28,6 +29,7 @@ Commands:
   status     list the circuits of "run" and their state
   reset      close circuits of "run" and forget their failures
   dashboard  serve a live page of the circuits of "run"
+  verify     check a configuration file's stacks in the simulator and for contradictions
   demo       call a flaky HTTP server through retry and a circuit breaker, printing the timeline
   version    print breakwater's version (also --version)
   help       show this help, or a command's: breakwater help run
@@ -41,7 +43,7 @@ func main() {
 
 // commands are the subcommands, by name.
 var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
-	"run": runCmd, "status": status, "reset": reset, "dashboard": dashboardCmd, "demo": demo, "version": version,
+	"run": runCmd, "status": status, "reset": reset, "dashboard": dashboardCmd, "demo": demo, "verify": verifyCmd, "version": version,
 }
 
 // run executes the command line args and returns the exit status.

@@ -357,6 +357,9 @@ func build(p Policy, clk *clocktest.Fake, rng *rand.Rand, onTrip func()) (*polic
 	if p.Retry != nil {
 		cfg := *p.Retry
 		cfg.Clock, cfg.Rand, cfg.NoBudget = clk, rng.Float64, !p.Budget
+		if cfg.Budget, err = p.budget(clk); err != nil {
+			return nil, err
+		}
 		if pol.retry, err = retry.New(cfg); err != nil {
 			return nil, err
 		}

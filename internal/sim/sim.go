@@ -26,6 +26,7 @@ import (
 
 	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/throttle"
@@ -53,11 +54,13 @@ var Default = Scenario{
 
 // Policy is a resilience configuration: nil parts are absent.
 type Policy struct {
-	Name     string
-	Retry    *retry.Config   // retry around the breaker; NoBudget unless Budget
-	Budget   bool            // give the retries the policy's default budget
-	Breaker  *breaker.Config // a breaker on every attempt
-	Fallback bool            // answer rejected requests from a cache
+	Name   string
+	Retry  *retry.Config // retry around the breaker; NoBudget unless Budget
+	Budget bool          // give the retries a budget: BudgetConfig's, or the policy's default
+	// BudgetConfig, when set with Budget, configures the retries' budget.
+	BudgetConfig *retry.BudgetConfig
+	Breaker      *breaker.Config // a breaker on every attempt
+	Fallback     bool            // answer rejected requests from a cache
 	// Throttle, Adaptive and Anchor are used by RunOverload only.
 	Throttle *throttle.Config
 	Adaptive *adaptive.Config
@@ -140,6 +143,9 @@ func Run(sc Scenario, p Policy) (Result, error) {
 		cfg := *p.Retry
 		cfg.Clock, cfg.Rand, cfg.NoBudget = clk, rng.Float64, !p.Budget
 		var err error
+		if cfg.Budget, err = p.budget(clk); err != nil {
+			return Result{}, err
+		}
 		if r, err = retry.New(cfg); err != nil {
 			return Result{}, err
 		}
@@ -246,4 +252,15 @@ func Run(sc Scenario, p Policy) (Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// budget is the retries' budget of BudgetConfig, on clk; nil for the
+// policy's default (or none).
+func (p Policy) budget(clk clock.Clock) (*retry.Budget, error) {
+	if !p.Budget || p.BudgetConfig == nil {
+		return nil, nil
+	}
+	cfg := *p.BudgetConfig
+	cfg.Clock = clk
+	return retry.NewBudget(cfg)
 }

@@ -1,0 +1,149 @@
+package stackfile
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/breakwater-go/breakwater"
+	"github.com/breakwater-go/breakwater/clock"
+)
+
+// Live is a configuration file in force, changed while it runs: Reload
+// (on a signal, an admin call) or Poll (when the file changes) reads the
+// file again and, if it is valid, puts its policies in force for the
+// calls that start from then on; calls under way finish with the policies
+// they started with. What the policies have learned is carried over as
+// File.Build describes. An invalid file is refused: the configuration in
+// force goes on, and the refusal is counted and kept (Metrics).
+type Live struct {
+	path string
+	o    Options
+	cur  atomic.Pointer[Set]
+
+	mu       sync.Mutex // one reload at a time
+	mod      time.Time  // the file's modification time when last read
+	size     int64
+	reloads  atomic.Uint64
+	refusals atomic.Uint64
+	lastErr  atomic.Pointer[error]
+}
+
+// Open reads the file at path and builds its policies.
+func Open(path string, o Options) (*Live, error) {
+	l := &Live{path: path, o: o}
+	if err := l.Reload(); err != nil {
+		return nil, err
+	}
+	l.reloads.Store(0)
+	return l, nil
+}
+
+// Reload reads the file again. On success its policies are in force for
+// every call that starts after Reload returns; on failure nothing changes,
+// and the error says why.
+func (l *Live) Reload() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err := l.reload()
+	if err != nil {
+		l.refusals.Add(1)
+		l.lastErr.Store(&err)
+		return err
+	}
+	l.reloads.Add(1)
+	return nil
+}
+
+func (l *Live) reload() error {
+	info, err := os.Stat(l.path)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(l.path)
+	if err != nil {
+		return err
+	}
+	env := os.Environ
+	if l.o.Env != nil {
+		env = l.o.Env
+	}
+	f, err := Parse(data, l.path, env())
+	if err != nil {
+		return err
+	}
+	s, err := f.build(l.o, l.cur.Load())
+	if err != nil {
+		return err
+	}
+	l.mod, l.size = info.ModTime(), info.Size()
+	l.cur.Store(s)
+	return nil
+}
+
+// Poll reloads the file whenever its modification time or size changes,
+// looking every interval, until ctx ends. Run it on a goroutine of one's
+// own; a refused file is counted as Reload counts it, and tried again
+// when it changes again.
+func (l *Live) Poll(ctx context.Context, every time.Duration) error {
+	if every <= 0 {
+		return fmt.Errorf("stackfile: Poll's interval must be positive, got %v", every)
+	}
+	clk := clock.Or(l.o.Clock)
+	for {
+		if err := clock.Sleep(ctx, clk, every); err != nil {
+			return err
+		}
+		info, err := os.Stat(l.path)
+		l.mu.Lock()
+		changed := err == nil && (!info.ModTime().Equal(l.mod) || info.Size() != l.size)
+		if changed { // tried once per change, valid or not
+			l.mod, l.size = info.ModTime(), info.Size()
+		}
+		l.mu.Unlock()
+		if changed {
+			_ = l.Reload()
+		}
+	}
+}
+
+// Set returns the configuration in force.
+func (l *Live) Set() *Set { return l.cur.Load() }
+
+// LiveMetrics counts a Live's reloads.
+type LiveMetrics struct {
+	// Origin is the file's path.
+	Origin string
+	// Reloads counts the files put in force since Open, Refusals the ones
+	// refused; LastRefusal is the latest refusal's error, or "".
+	Reloads, Refusals uint64
+	LastRefusal       string
+}
+
+// Metrics returns the Live's counts.
+func (l *Live) Metrics() LiveMetrics {
+	m := LiveMetrics{Origin: l.path, Reloads: l.reloads.Load(), Refusals: l.refusals.Load()}
+	if e := l.lastErr.Load(); e != nil {
+		m.LastRefusal = (*e).Error()
+	}
+	return m
+}
+
+// Do runs fn through the stack of that name in force when it starts.
+func (l *Live) Do(ctx context.Context, stack string, fn func(context.Context) error) error {
+	return l.cur.Load().Do(ctx, stack, fn)
+}
+
+// Execute runs fn through the stack of that name in force when it starts,
+// and returns its result.
+func Execute[T any](ctx context.Context, l *Live, stack string, fn func(context.Context) (T, error)) (T, error) {
+	ps, ok := l.cur.Load().Stack(stack)
+	if !ok {
+		var zero T
+		return zero, fmt.Errorf("%w: %q", ErrNoStack, stack)
+	}
+	return breakwater.Execute(ctx, fn, ps...)
+}

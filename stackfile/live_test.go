@@ -1,0 +1,162 @@
+package stackfile_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/retry"
+	"github.com/breakwater-go/breakwater/stackfile"
+)
+
+// liveFile is a file of a retry policy with a budget of its own, and a
+// breaker, each in a stack; attempts and open vary.
+func liveFile(attempts int, open string) string {
+	return fmt.Sprintf(`{
+	  "policies": {
+	    "retries": {"retry": {"maxAttempts": %d, "delay": "1ms", "budget": {"maxTokens": 50}}},
+	    "circuit": {"breaker": {"trip": {"consecutive": 1}, "openDuration": %q}},
+	    "attempt": {"timeout": {"timeout": "1s"}}
+	  },
+	  "stacks": {"ok": ["retries", "attempt"], "guarded": ["circuit"]}
+	}`, attempts, open)
+}
+
+func write(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A change applied while calls run flat out loses no call, and keeps an
+// open circuit open; what is unchanged is the same policy, and a changed
+// retry policy keeps its budget's tokens; an invalid file is refused and
+// the configuration in force goes on.
+func TestReloadUnderLoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "svc.json")
+	write(t, path, liveFile(3, "1m"))
+	clk := clocktest.NewFake(clocktest.Epoch)
+	l, err := stackfile.Open(path, stackfile.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	boom := errors.New("boom")
+	if err := l.Do(ctx, "guarded", func(context.Context) error { return boom }); !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	circuit := l.Set().Policy("circuit").(*breaker.Breaker)
+	budget := l.Set().Policy("retries").(*retry.Policy).Budget()
+	attempt := l.Set().Policy("attempt")
+	if circuit.State() != breaker.Open {
+		t.Fatal("the circuit did not open")
+	}
+
+	var calls, failed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				err := l.Do(ctx, "ok", func(context.Context) error { return nil })
+				calls.Add(1)
+				if err != nil {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	start := time.Now()
+	const reloads = 50
+	for i := range reloads {
+		write(t, path, liveFile(2+i%3, fmt.Sprintf("%dm", 1+i%2)))
+		if err := l.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		for before := calls.Load(); calls.Load() < before+100; { // calls run between reloads
+			runtime.Gosched()
+		}
+	}
+	close(stop)
+	wg.Wait()
+	elapsed := time.Since(start)
+	rate := float64(calls.Load()) / elapsed.Seconds()
+	t.Logf("%d calls in %v (%.0f a second) across %d reloads: %d failed", calls.Load(), elapsed.Round(time.Millisecond), rate, reloads, failed.Load())
+	if failed.Load() != 0 {
+		t.Fatalf("%d calls failed across the reloads", failed.Load())
+	}
+	if rate < 10_000 {
+		t.Logf("fewer than 10,000 calls a second on this machine (%.0f): the race detector, probably", rate)
+	}
+	now := l.Set()
+	if b := now.Policy("circuit").(*breaker.Breaker); b == circuit || b.State() != breaker.Open {
+		t.Fatalf("after changing its open duration the circuit is %v (same breaker: %v), want a new breaker, still open", b.State(), b == circuit)
+	}
+	if err := l.Do(ctx, "guarded", func(context.Context) error { t.Error("ran through an open circuit"); return nil }); !errors.Is(err, breaker.ErrOpen) {
+		t.Fatalf("guarded call: %v", err)
+	}
+	if now.Policy("attempt") != attempt {
+		t.Error("an unchanged policy was built anew")
+	}
+	if got := now.Policy("retries").(*retry.Policy).Budget(); got != budget {
+		t.Error("a changed retry policy lost its budget")
+	}
+
+	write(t, path, `{"policies": {"retries": {"retry": {"maxAttempts": "many"}}}}`)
+	if err := l.Reload(); err == nil {
+		t.Fatal("an invalid file was put in force")
+	}
+	if l.Set() != now || l.Do(ctx, "ok", func(context.Context) error { return nil }) != nil {
+		t.Fatal("the refused file changed the configuration in force")
+	}
+	if m := l.Metrics(); m.Reloads != reloads || m.Refusals != 1 || m.LastRefusal == "" {
+		t.Fatalf("metrics %+v", m)
+	}
+}
+
+// Poll puts a changed file in force once per change, on its clock.
+func TestPollReloadsAChangedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "svc.json")
+	write(t, path, liveFile(3, "1m"))
+	clk := clocktest.NewFake(clocktest.Epoch)
+	l, err := stackfile.Open(path, stackfile.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- l.Poll(ctx, time.Second) }()
+	tick := func() {
+		t.Helper()
+		if err := clk.WaitForTimers(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Second)
+	}
+	tick()
+	write(t, path, liveFile(5, "1m")+" ") // another size: seen whatever the file system's time resolution
+	tick()
+	tick() // the reload of the tick before has ended once this one's timer is set
+	if m := l.Metrics(); m.Reloads != 1 {
+		t.Fatalf("after one change: %+v", m)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatal(err)
+	}
+}
