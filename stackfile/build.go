@@ -49,7 +49,7 @@ func (f *File) Build(o Options) (*Set, error) { return f.build(o, nil) }
 // tokens, its schedule); a changed breaker starts in prev's circuit state
 // (an open circuit stays open, until the time it was to stay open); a
 // changed retry policy keeps prev's budget when its budget's configuration
-// is unchanged.
+// is unchanged (its own default budget included).
 func (f *File) build(o Options, prev *Set) (*Set, error) {
 	s := &Set{file: f, policies: map[string]*built{}, stacks: map[string][]breakwater.Policy{}}
 	for _, name := range sortedKeys(f.Policies) {
@@ -81,22 +81,24 @@ func build(p Policy, o Options, old *built) (*built, error) {
 		return old, nil
 	}
 	b := &built{spec: p.spec}
+	var err error
 	switch p.kind {
 	case "retry":
 		c := *p.Retry
 		c.Clock = o.Clock
-		if p.Budget != nil {
-			if prev, ok := old.value().(*retry.Policy); ok && old.budgetSpec() == budgetSpec(p) {
-				c.Budget = prev.Budget()
-			} else {
-				bc := *p.Budget
-				bc.Clock = o.Clock
-				budget, err := retry.NewBudget(bc)
-				if err != nil {
-					return nil, err
-				}
-				c.Budget = budget
+		prev, ok := old.value().(*retry.Policy)
+		switch {
+		case c.NoBudget:
+		case ok && prev.Budget() != nil && old.budgetSpec() == budgetSpec(p): // the same budget: its tokens go on
+			c.Budget = prev.Budget()
+		case p.Budget != nil:
+			bc := *p.Budget
+			bc.Clock = o.Clock
+			budget, err := retry.NewBudget(bc)
+			if err != nil {
+				return nil, err
 			}
+			c.Budget = budget
 		}
 		r, err := retry.New(c)
 		if err != nil {
@@ -119,56 +121,46 @@ func build(p Policy, o Options, old *built) (*built, error) {
 	case "timeout":
 		c := *p.Timeout
 		c.Clock = o.Clock
-		t, err := timeout.New(c)
-		if err != nil {
-			return nil, err
-		}
-		b.instance, b.policy = t, breakwater.Timeout(t)
+		err = construct(b, c, timeout.New, breakwater.Timeout)
 	case "bulkhead":
 		c := *p.Bulkhead
 		c.Clock = o.Clock
-		bh, err := bulkhead.New(c)
-		if err != nil {
-			return nil, err
-		}
-		b.instance, b.policy = bh, breakwater.Bulkhead(bh)
+		err = construct(b, c, bulkhead.New, breakwater.Bulkhead)
 	case "rateLimit":
 		c := *p.RateLimit
 		c.Clock = o.Clock
-		l, err := ratelimit.New(c)
-		if err != nil {
-			return nil, err
-		}
-		b.instance, b.policy = l, breakwater.RateLimit(l)
+		err = construct(b, c, ratelimit.New, breakwater.RateLimit)
 	case "throttle":
 		c := *p.Throttle
 		c.Clock = o.Clock
-		t, err := throttle.New(c)
-		if err != nil {
-			return nil, err
-		}
-		b.instance, b.policy = t, breakwater.Throttle(t)
+		err = construct(b, c, throttle.New, breakwater.Throttle)
 	case "adaptive":
 		c := *p.Adaptive
 		c.Clock = o.Clock
-		l, err := adaptive.New(c)
-		if err != nil {
-			return nil, err
-		}
-		b.instance, b.policy = l, breakwater.AdaptiveLimit(l)
+		err = construct(b, c, adaptive.New, breakwater.AdaptiveLimit)
 	case "hedge":
 		c := *p.Hedge
 		c.Clock = o.Clock
-		h, err := hedge.New(c)
-		if err != nil {
-			return nil, err
-		}
-		b.instance, b.policy = h, breakwater.Hedge(h)
+		err = construct(b, c, hedge.New, breakwater.Hedge)
 	default:
 		return nil, fmt.Errorf("stackfile: unknown kind %q", p.kind)
 	}
+	if err != nil {
+		return nil, err
+	}
 	b.budget = budgetSpec(p)
 	return b, nil
+}
+
+// construct builds b's policy of configuration c with newPolicy, and its
+// layer for a stack with layer.
+func construct[C, P any](b *built, c C, newPolicy func(C) (P, error), layer func(P) breakwater.Policy) error {
+	v, err := newPolicy(c)
+	if err != nil {
+		return err
+	}
+	b.instance, b.policy = v, layer(v)
+	return nil
 }
 
 // budgetSpec is what identifies a retry's budget configuration.
