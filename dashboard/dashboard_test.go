@@ -491,3 +491,29 @@ func TestSnapshotShowsAdmission(t *testing.T) {
 		t.Fatalf("admissions %+v", s.Admissions)
 	}
 }
+
+// configured is a configuration that reports itself, as a stackfile.Live
+// does.
+type configured struct{ c watch.Configuration }
+
+func (c configured) Configuration() watch.Configuration { return c.c }
+
+// The snapshot carries the configurations in force: where each came
+// from, its reloads, each policy's settings and overrides.
+func TestSnapshotShowsConfigurations(t *testing.T) {
+	var w watch.List
+	w.AddConfiguration(configured{watch.Configuration{Origin: "svc.json", Reloads: 2, Refusals: 1, LastRefusal: "bad",
+		Policies: []watch.ConfiguredPolicy{{Name: "retries", Kind: "retry", Settings: `{"retry":{"maxAttempts":3}}`,
+			Overrides: []string{"BREAKWATER_POLICIES_RETRIES_RETRY_MAXATTEMPTS=3"}}}}})
+	d, err := dashboard.New(dashboard.Config{Watch: &w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(d)
+	defer srv.Close()
+	s := snapshotAt(t, srv.URL+"/snapshot.json")
+	if len(s.Configurations) != 1 || s.Configurations[0].Origin != "svc.json" || len(s.Configurations[0].Policies) != 1 ||
+		s.Configurations[0].Policies[0].Overrides[0] != "BREAKWATER_POLICIES_RETRIES_RETRY_MAXATTEMPTS=3" {
+		t.Fatalf("configurations %+v", s.Configurations)
+	}
+}

@@ -24,6 +24,10 @@ type Snapshot struct {
 	Limiters []watch.Limiter `json:"limiters"`
 	// Admissions are the admission controllers of the watch list.
 	Admissions []watch.Admission `json:"admissions"`
+	// Configurations are the configurations in force the watch list
+	// reports (a stackfile.Live's file): where each came from, its
+	// reloads, its policies' settings.
+	Configurations []watch.Configuration `json:"configurations"`
 }
 
 // Circuit is one breaker on the page. Breakers that share a name are one
@@ -115,7 +119,7 @@ func (h *Handler) snapshot(history bool) []byte {
 // and encodes the snapshot with the histories and without.
 func (h *Handler) take(now time.Time) (full, light []byte) {
 	s := Snapshot{Time: now, History: h.cfg.History, Hedges: h.cfg.Watch.Hedges(), Limiters: h.cfg.Watch.Limiters(),
-		Admissions: h.cfg.Watch.Admissions()}
+		Admissions: h.cfg.Watch.Admissions(), Configurations: h.cfg.Watch.Configurations()}
 	index := map[string]int{}
 	add := func(m breaker.Metrics, actions []Action) {
 		name := watch.ValidName(m.Name)

@@ -18,7 +18,9 @@ type decoder struct {
 	file string
 	env  map[string]string // overrides by variable name, taken as used
 	used map[string]bool
-	err  error
+	// applied are the overrides used since the caller last cleared it.
+	applied []string
+	err     error
 }
 
 // fail records the first error: the field at path is wrong.
@@ -57,6 +59,7 @@ func (d *decoder) leaf(path string, v any) any {
 	name := envName(path)
 	if s, ok := d.env[name]; ok {
 		d.used[name] = true
+		d.applied = append(d.applied, name+"="+s)
 		return envValue(s)
 	}
 	return v

@@ -48,8 +48,10 @@ type Policy struct {
 	Adaptive  *adaptive.Config
 	Hedge     *hedge.Config
 
-	kind string
-	spec string // the policy's JSON after overrides, canonical: equal specs build equal policies
+	kind      string
+	spec      string   // the policy's configuration after overrides: equal specs build equal policies
+	settings  string   // the file's JSON of the policy
+	overrides []string // the environment's overrides of it, NAME=value
 }
 
 // Kind names the policy's kind: "retry", "breaker", "timeout",

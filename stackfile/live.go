@@ -10,6 +10,7 @@ import (
 
 	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/watch"
 )
 
 // Live is a configuration file in force, changed while it runs: Reload
@@ -146,4 +147,19 @@ func Execute[T any](ctx context.Context, l *Live, stack string, fn func(context.
 		return zero, fmt.Errorf("%w: %q", ErrNoStack, stack)
 	}
 	return breakwater.Execute(ctx, fn, ps...)
+}
+
+// Configuration reports the file in force, for a watch.List
+// (AddConfiguration) and the dashboard: its path, its reloads, and each
+// policy's settings as the file states them, with the environment's
+// overrides.
+func (l *Live) Configuration() watch.Configuration {
+	m := l.Metrics()
+	c := watch.Configuration{Origin: m.Origin, Reloads: m.Reloads, Refusals: m.Refusals, LastRefusal: m.LastRefusal}
+	f := l.cur.Load().file
+	for _, name := range sortedKeys(f.Policies) {
+		p := f.Policies[name]
+		c.Policies = append(c.Policies, watch.ConfiguredPolicy{Name: name, Kind: p.kind, Settings: p.settings, Overrides: p.overrides})
+	}
+	return c
 }

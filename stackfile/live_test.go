@@ -16,6 +16,7 @@ import (
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/stackfile"
+	"github.com/breakwater-go/breakwater/watch"
 )
 
 // liveFile is a file of a retry policy with a budget of its own, and a
@@ -158,5 +159,33 @@ func TestPollReloadsAChangedFile(t *testing.T) {
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
+	}
+}
+
+// A Live reports the file in force for the dashboard: its path, reloads,
+// and each policy's settings with the environment's overrides.
+func TestLiveReportsItsConfiguration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "svc.json")
+	write(t, path, liveFile(3, "1m"))
+	env := func() []string { return []string{"BREAKWATER_POLICIES_CIRCUIT_BREAKER_OPENDURATION=2m"} }
+	l, err := stackfile.Open(path, stackfile.Options{Env: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list watch.List
+	list.AddConfiguration(l)
+	write(t, path, "{")
+	_ = l.Reload()
+	cs := list.Configurations()
+	if len(cs) != 1 || cs[0].Origin != path || cs[0].Refusals != 1 || cs[0].LastRefusal == "" || len(cs[0].Policies) != 3 {
+		t.Fatalf("%+v", cs)
+	}
+	c := cs[0].Policies[1]
+	if c.Name != "circuit" || c.Kind != "breaker" || c.Settings != `{"breaker":{"openDuration":"1m","trip":{"consecutive":1}}}` ||
+		len(c.Overrides) != 1 || c.Overrides[0] != "BREAKWATER_POLICIES_CIRCUIT_BREAKER_OPENDURATION=2m" {
+		t.Fatalf("%+v", c)
+	}
+	if b := l.Set().Policy("circuit").(*breaker.Breaker); b.Config().OpenDuration != 2*time.Minute {
+		t.Fatalf("the override is not in force: %v", b.Config().OpenDuration)
 	}
 }

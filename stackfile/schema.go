@@ -1,6 +1,7 @@
 package stackfile
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -30,10 +31,13 @@ func (d *decoder) policies(f *File, path string, v any) {
 			return
 		}
 		var pol Policy
+		d.applied = nil
 		d.object(p, kinds, d.kinds(name, &pol))
 		if d.err != nil {
 			return
 		}
+		settings, _ := json.Marshal(kinds) // sorted keys: one text per content
+		pol.settings, pol.overrides = string(settings), d.applied
 		pol.spec = pol.kind + fmt.Sprintf("%+v", pol.value())
 		if pol.Budget != nil {
 			pol.spec += fmt.Sprintf("%+v", *pol.Budget)

@@ -24,13 +24,14 @@ import (
 // List is the set an exporter watches. It is safe for concurrent use; its
 // zero value is empty and ready.
 type List struct {
-	mu         sync.Mutex
-	registries []*breaker.Registry
-	breakers   []*breaker.Breaker
-	retries    []*retry.Policy
-	limiters   []func() []reading // the load-shedding policies, read at each report
-	hedges     []*hedge.Policy
-	admissions []*admission.Controller
+	mu          sync.Mutex
+	registries  []*breaker.Registry
+	breakers    []*breaker.Breaker
+	retries     []*retry.Policy
+	limiters    []func() []reading // the load-shedding policies, read at each report
+	hedges      []*hedge.Policy
+	admissions  []*admission.Controller
+	configurers []Configurer
 
 	// report serialises the reports, each of which reads every policy
 	// once and updates the carried counts with what it read.

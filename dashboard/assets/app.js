@@ -93,6 +93,14 @@ function render() {
       `<td>queue delay ${num(a.QueueDelay / 1e6)} ms${a.Standing ? " · standing" : ""}${why ? " · shed: " + why : ""}</td></tr>`;
   });
   $("limiters").tBodies[0].innerHTML = hedges.concat(limiters, admissions).join("");
+  const configs = last.configurations || [];
+  $("configuration").hidden = configs.length === 0;
+  $("origins").innerHTML = configs.map((c) =>
+    `${esc(c.Origin)}: ${c.Reloads} reloads, ${c.Refusals} refused` +
+    `${c.LastRefusal ? " (last: " + esc(c.LastRefusal) + ")" : ""}`).join("<br>");
+  $("configured").tBodies[0].innerHTML = configs.flatMap((c) => (c.Policies || []).map((p) =>
+    `<tr><td>${esc(p.Name)}</td><td>${esc(p.Kind)}</td><td><code>${esc(p.Settings)}</code></td>` +
+    `<td>${(p.Overrides || []).map(esc).join("<br>")}</td></tr>`)).join("");
 }
 
 // modes say how a policy shared with other processes decides now.

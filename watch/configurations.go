@@ -1,0 +1,51 @@
+package watch
+
+import "slices"
+
+// Configuration is a configuration in force that came from outside the
+// program, such as a file a stackfile.Live keeps in force: where it came
+// from, how its reloads went, and each policy's settings.
+type Configuration struct {
+	// Origin is where it came from: a file's path.
+	Origin string
+	// Reloads counts the changes put in force, Refusals the ones refused;
+	// LastRefusal is the latest refusal's reason, or "".
+	Reloads, Refusals uint64
+	LastRefusal       string `json:",omitempty"`
+	// Policies are its policies, sorted by name.
+	Policies []ConfiguredPolicy
+}
+
+// ConfiguredPolicy is one policy of a Configuration.
+type ConfiguredPolicy struct {
+	Name, Kind string
+	// Settings are the policy's settings as its source states them (a
+	// file's JSON for the policy), and Overrides the environment
+	// variables that changed them.
+	Settings  string
+	Overrides []string `json:",omitempty"`
+}
+
+// Configurer is a configuration that reports itself (stackfile.Live).
+type Configurer interface {
+	Configuration() Configuration
+}
+
+// AddConfiguration adds c, whose Configuration is read at each report.
+func (l *List) AddConfiguration(c Configurer) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.configurers = append(l.configurers, c)
+}
+
+// Configurations returns what each added Configurer reports now.
+func (l *List) Configurations() []Configuration {
+	l.mu.Lock()
+	cs := slices.Clone(l.configurers)
+	l.mu.Unlock()
+	out := make([]Configuration, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, c.Configuration())
+	}
+	return out
+}
