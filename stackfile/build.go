@@ -3,6 +3,7 @@ package stackfile
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/adaptive"
@@ -17,11 +18,13 @@ import (
 )
 
 // Options are what a file cannot say: the clock every policy reads (nil
-// means clock.System), and the environment (nil means os.Environ) a Live
-// reads its overrides from.
+// means clock.System), the environment (nil means os.Environ) a Live
+// reads its overrides from, and the logger a Live tells of its reloads
+// and refusals (nil means slog.Default()).
 type Options struct {
-	Clock clock.Clock
-	Env   func() []string
+	Clock  clock.Clock
+	Env    func() []string
+	Logger *slog.Logger
 }
 
 // Set is a file's policies, built: the real breakers, retry policies and

@@ -3,6 +3,7 @@ package stackfile
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,7 @@ type Live struct {
 	reloads  atomic.Uint64
 	refusals atomic.Uint64
 	lastErr  atomic.Pointer[error]
+	opened   bool // the first file is in force (guarded by mu)
 }
 
 // Open reads the file at path and builds its policies.
@@ -39,7 +41,6 @@ func Open(path string, o Options) (*Live, error) {
 	if err := l.Reload(); err != nil {
 		return nil, err
 	}
-	l.reloads.Store(0)
 	return l, nil
 }
 
@@ -50,12 +51,21 @@ func (l *Live) Reload() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	err := l.reload()
+	log := l.o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
 	if err != nil {
 		l.refusals.Add(1)
 		l.lastErr.Store(&err)
+		log.Warn("breakwater: configuration refused; the one in force goes on", "file", l.path, "error", err.Error())
 		return err
 	}
-	l.reloads.Add(1)
+	if l.cur.Load() != nil && l.opened {
+		l.reloads.Add(1)
+		log.Info("breakwater: configuration reloaded", "file", l.path)
+	}
+	l.opened = true
 	return nil
 }
 

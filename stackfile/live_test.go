@@ -1,12 +1,15 @@
 package stackfile_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -168,7 +171,8 @@ func TestLiveReportsItsConfiguration(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "svc.json")
 	write(t, path, liveFile(3, "1m"))
 	env := func() []string { return []string{"BREAKWATER_POLICIES_CIRCUIT_BREAKER_OPENDURATION=2m"} }
-	l, err := stackfile.Open(path, stackfile.Options{Env: env})
+	var logged bytes.Buffer
+	l, err := stackfile.Open(path, stackfile.Options{Env: env, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +180,9 @@ func TestLiveReportsItsConfiguration(t *testing.T) {
 	list.AddConfiguration(l)
 	write(t, path, "{")
 	_ = l.Reload()
+	if !strings.Contains(logged.String(), "configuration refused") || !strings.Contains(logged.String(), path) {
+		t.Errorf("the refusal was not logged: %q", logged.String())
+	}
 	cs := list.Configurations()
 	if len(cs) != 1 || cs[0].Origin != path || cs[0].Refusals != 1 || cs[0].LastRefusal == "" || len(cs[0].Policies) != 3 {
 		t.Fatalf("%+v", cs)
