@@ -19,7 +19,7 @@ const Root = "github.com/breakwater-go/breakwater"
 // the modules a release tags: the core ("."), the integrations and the
 // command. Each is tagged with its directory as prefix (bwprom/v0.1.0,
 // cmd/breakwater/v0.1.0; the core v0.1.0).
-var Released = []string{".", "bwgrpc", "bwotel", "bwprom", "bwredis", "cmd/breakwater"}
+var Released = []string{".", "bwgrpc", "bwotel", "bwprom", "bwredis", "bwyaml", "cmd/breakwater"}
 
 // Unreleased lists the modules of the repository that are never tagged:
 // benchmarks against peers, the browser test of the dashboard, and this

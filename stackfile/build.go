@@ -19,12 +19,14 @@ import (
 
 // Options are what a file cannot say: the clock every policy reads (nil
 // means clock.System), the environment (nil means os.Environ) a Live
-// reads its overrides from, and the logger a Live tells of its reloads
-// and refusals (nil means slog.Default()).
+// reads its overrides from, the logger a Live tells of its reloads and
+// refusals (nil means slog.Default()), and how a Live turns the file's
+// contents into JSON (nil: they are JSON; bwyaml.ToJSON reads YAML).
 type Options struct {
 	Clock  clock.Clock
 	Env    func() []string
 	Logger *slog.Logger
+	Decode func(data []byte) ([]byte, error)
 }
 
 // Set is a file's policies, built: the real breakers, retry policies and

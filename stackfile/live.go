@@ -82,6 +82,11 @@ func (l *Live) reload() error {
 	if l.o.Env != nil {
 		env = l.o.Env
 	}
+	if l.o.Decode != nil {
+		if data, err = l.o.Decode(data); err != nil {
+			return &Error{File: l.path, Reason: err.Error()}
+		}
+	}
 	f, err := Parse(data, l.path, env())
 	if err != nil {
 		return err

@@ -3,10 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/breakwater-go/breakwater/bwyaml"
 	"github.com/breakwater-go/breakwater/internal/sim"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/stackfile"
@@ -14,8 +16,8 @@ import (
 
 const verifyUsage = `Usage: breakwater verify [--scenario NAME] FILE
 
-Builds the policies of a configuration file (package stackfile's format)
-and plays each of its stacks in the simulator, on a simulated clock:
+Builds the policies of a configuration file (package stackfile's format,
+in JSON, or in YAML when its name ends .yaml or .yml) and plays each of its stacks in the simulator, on a simulated clock:
 
   metastable  a server whose capacity falls to 40 % for 10 s under 75 % load:
               amplification, success, recovery, work wasted
@@ -52,7 +54,11 @@ func verifyCmd(args []string, stdout, stderr io.Writer) int {
 		}
 		play = []string{*scenario}
 	}
-	f, err := stackfile.Load(c.fs.Arg(0))
+	load := stackfile.Load
+	if ext := filepath.Ext(c.fs.Arg(0)); ext == ".yaml" || ext == ".yml" {
+		load = bwyaml.Load
+	}
+	f, err := load(c.fs.Arg(0))
 	if err != nil {
 		fmt.Fprintf(stderr, "breakwater verify: %v\n", err)
 		return 1

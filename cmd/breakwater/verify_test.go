@@ -26,6 +26,7 @@ func TestVerify(t *testing.T) {
 		want []string
 	}{
 		{"recommended.json", 0, []string{"ok   metastable: amplification", "ok: every stack"}},
+		{"../../bwyaml/testdata/recommended.yaml", 0, []string{"ok   metastable: amplification 0.96×", "ok: every stack"}},
 		{"unbudgeted.json", 1, []string{"FAIL policy retries retries without a budget", "FAIL metastable: recovery never", "FAIL outage: 3.94 attempts"}},
 		{"timeouts.json", 1, []string{"FAIL 3 attempts of up to 1s and their delays take up to 3.6s, past the overall timeout of 2s"}},
 	} {
