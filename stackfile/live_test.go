@@ -35,6 +35,19 @@ func liveFile(attempts int, open string) string {
 	}`, attempts, open)
 }
 
+// openLive keeps liveFile(3, "1m") in force, on a fake clock.
+func openLive(t *testing.T) (string, *clocktest.Fake, *stackfile.Live) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "svc.json")
+	write(t, path, liveFile(3, "1m"))
+	clk := clocktest.NewFake(clocktest.Epoch)
+	l, err := stackfile.Open(path, stackfile.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, clk, l
+}
+
 func write(t *testing.T, path, data string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
@@ -47,13 +60,7 @@ func write(t *testing.T, path, data string) {
 // retry policy keeps its budget's tokens; an invalid file is refused and
 // the configuration in force goes on.
 func TestReloadUnderLoad(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "svc.json")
-	write(t, path, liveFile(3, "1m"))
-	clk := clocktest.NewFake(clocktest.Epoch)
-	l, err := stackfile.Open(path, stackfile.Options{Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, _, l := openLive(t)
 	ctx := context.Background()
 	boom := errors.New("boom")
 	if err := l.Do(ctx, "guarded", func(context.Context) error { return boom }); !errors.Is(err, boom) {
@@ -135,13 +142,7 @@ func TestReloadUnderLoad(t *testing.T) {
 
 // Poll puts a changed file in force once per change, on its clock.
 func TestPollReloadsAChangedFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "svc.json")
-	write(t, path, liveFile(3, "1m"))
-	clk := clocktest.NewFake(clocktest.Epoch)
-	l, err := stackfile.Open(path, stackfile.Options{Clock: clk})
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, clk, l := openLive(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- l.Poll(ctx, time.Second) }()
