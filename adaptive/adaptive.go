@@ -5,7 +5,10 @@
 // above it. A call over the limit is turned away at once.
 //
 // Each finished call is a sample of its round-trip time (rtt), averaged
-// over windows of SampleWindow samples. The baseline is the mean of the
+// over windows of SampleWindow samples. At high rates one call in
+// several (up to 64, a power of two) is timed, so that a window lasts at
+// least 10 ms: timing a call costs two clock reads and a lock, and the
+// calls in flight are counted exactly either way. The baseline is the mean of the
 // first ten windows, then an exponential average over the last LongWindow
 // windows; each window's gradient is
 //
@@ -186,7 +189,23 @@ type Limiter struct {
 	windowN, windowInflight int64
 
 	admitted, rejected atomic.Uint64
+
+	// every is how many admitted calls one sampled call stands for, a
+	// power of two in [1, maxEvery]: a call's round trip costs two clock
+	// reads and the lock, and at tens of thousands of calls a second one
+	// in several says as much. It doubles while a window fills in less
+	// than minWindowSpan and halves while one takes more than
+	// maxWindowSpan, so that windows last about as long at any rate.
+	every       atomic.Uint64
+	windowStart time.Duration // when the window's first sampled call started (guarded by mu)
 }
+
+// The bounds of sampling: see Limiter.every.
+const (
+	maxEvery      = 64
+	minWindowSpan = 10 * time.Millisecond
+	maxWindowSpan = 100 * time.Millisecond
+)
 
 // New returns a limiter described by cfg, or a *config.Error.
 func New(cfg Config) (*Limiter, error) {
@@ -201,6 +220,7 @@ func New(cfg Config) (*Limiter, error) {
 func newLimiter(cfg Config) *Limiter {
 	l := &Limiter{cfg: cfg, err: &LimitedError{Name: cfg.Name}, origin: cfg.Clock.Now(), estimate: float64(cfg.InitialLimit)}
 	l.limit.Store(int64(cfg.InitialLimit))
+	l.every.Store(1)
 	return l
 }
 
@@ -230,7 +250,9 @@ func (l *Limiter) Allow(ctx context.Context) (Permit, error) {
 		}
 		return Permit{}, l.err
 	}
-	l.admitted.Add(1)
+	if seq := l.admitted.Add(1); seq&(l.every.Load()-1) != 0 {
+		return Permit{l: l, start: unsampled, inflight: n}, nil // counted in flight, not timed
+	}
 	return Permit{l: l, start: l.cfg.Clock.Since(l.origin), inflight: n}, nil
 }
 
@@ -248,14 +270,17 @@ func (p Permit) Done(err error) {
 	if l == nil {
 		return
 	}
-	if err != nil && ignored(err) {
+	if p.start == unsampled || err != nil && ignored(err) {
 		p.Release()
 		return
 	}
-	rtt := l.cfg.Clock.Since(l.origin) - p.start
+	end := l.cfg.Clock.Since(l.origin)
 	l.inflight.Add(-1)
-	l.sample(float64(max(rtt, 1)), p.inflight, err != nil)
+	l.sample(p.start, end, p.inflight, err != nil)
 }
+
+// unsampled is the start of a permit whose call is not timed.
+const unsampled = time.Duration(-1 << 63)
 
 // Release ends the call without sampling it: one that says nothing about
 // the dependency (never sent, cancelled by its caller).
@@ -267,8 +292,9 @@ func (p Permit) Release() {
 
 // sample adds one round-trip time to the window, and moves the limit by
 // the window's average once it is full.
-func (l *Limiter) sample(rtt float64, inflight int64, failed bool) {
+func (l *Limiter) sample(start, end time.Duration, inflight int64, failed bool) {
 	c := &l.cfg
+	rtt := float64(max(end-start, 1))
 	l.mu.Lock()
 	if failed {
 		if l.baseline == 0 {
@@ -276,6 +302,9 @@ func (l *Limiter) sample(rtt float64, inflight int64, failed bool) {
 			return
 		}
 		rtt = max(rtt, l.baseline)
+	}
+	if l.windowN == 0 {
+		l.windowStart = start
 	}
 	l.windowRTT += rtt
 	l.windowN++
@@ -286,6 +315,12 @@ func (l *Limiter) sample(rtt float64, inflight int64, failed bool) {
 	}
 	rtt, inflight = l.windowRTT/float64(l.windowN), l.windowInflight
 	l.windowRTT, l.windowN, l.windowInflight = 0, 0, 0
+	switch every, span := l.every.Load(), end-l.windowStart; {
+	case span < minWindowSpan && every < maxEvery:
+		l.every.Store(every * 2)
+	case span > maxWindowSpan && every > 1:
+		l.every.Store(every / 2)
+	}
 	// The baseline is the plain mean of the first warmUp windows, then an
 	// exponential average: one short first window (exponential service
 	// times make them common) would otherwise read as queueing in every
