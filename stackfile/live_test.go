@@ -76,7 +76,8 @@ func TestReloadUnderLoad(t *testing.T) {
 	var calls, failed atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for range 8 {
+	wrapped := stackfile.Wrap(l, "ok", func(context.Context) (int, error) { return 1, nil })
+	for g := range 8 {
 		wg.Go(func() {
 			for {
 				select {
@@ -84,7 +85,12 @@ func TestReloadUnderLoad(t *testing.T) {
 					return
 				default:
 				}
-				err := l.Do(ctx, "ok", func(context.Context) error { return nil })
+				var err error
+				if g%2 == 0 { // half compose the stack for each call, half once per configuration
+					err = l.Do(ctx, "ok", func(context.Context) error { return nil })
+				} else if v, werr := wrapped(ctx); werr != nil || v != 1 {
+					err = fmt.Errorf("wrapped call: %d, %v", v, werr)
+				}
 				calls.Add(1)
 				if err != nil {
 					failed.Add(1)
@@ -195,5 +201,43 @@ func TestLiveReportsItsConfiguration(t *testing.T) {
 	}
 	if b := l.Set().Policy("circuit").(*breaker.Breaker); b.Config().OpenDuration != 2*time.Minute {
 		t.Fatalf("the override is not in force: %v", b.Config().OpenDuration)
+	}
+}
+
+// A wrapped function follows the configuration in force: a reload that
+// changes its stack changes what its calls go through, and one that drops
+// the stack fails them with ErrNoStack until the stack is back.
+func TestWrapFollowsReloads(t *testing.T) {
+	path, clk, l := openLive(t)
+	attempts := 0
+	call := stackfile.Wrap(l, "ok", func(context.Context) (int, error) { attempts++; return 0, errors.New("flaky") })
+	run := func() error {
+		var err error
+		clk.Drive(func() { _, err = call(context.Background()) })
+		return err
+	}
+	if run(); attempts != 3 {
+		t.Fatalf("%d attempts, want the file's 3", attempts)
+	}
+	write(t, path, liveFile(2, "1m"))
+	if err := l.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if attempts = 0; run() == nil || attempts != 2 {
+		t.Fatalf("after the reload: %d attempts, want 2", attempts)
+	}
+	write(t, path, `{"policies": {"t": {"timeout": {"timeout": "1s"}}}, "stacks": {"other": ["t"]}}`)
+	if err := l.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(); !errors.Is(err, stackfile.ErrNoStack) {
+		t.Fatalf("without the stack: %v", err)
+	}
+	write(t, path, liveFile(3, "1m"))
+	if err := l.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if attempts = 0; run() == nil || attempts != 3 {
+		t.Fatalf("with the stack back: %d attempts", attempts)
 	}
 }
