@@ -115,3 +115,30 @@ func (b *Breaker) Restore(s Snapshot) error {
 	b.dispatch()
 	return nil
 }
+
+// Inherit makes b carry on prev's circuit, as when a configuration
+// changes and a new breaker takes over from an old one: b takes prev's
+// state as Restore(prev.Snapshot()) does, and, when both are closed and
+// b's sliding window has the shape of prev's (the same kind, size, length
+// and buckets), the outcomes in prev's window, so that a rate over the
+// window does not start again from nothing. Outcomes prev records later
+// stay prev's. Call it before b takes calls.
+func (b *Breaker) Inherit(prev *Breaker) error {
+	if err := b.Restore(prev.Snapshot()); err != nil {
+		return err
+	}
+	if b.s.countWindow != prev.s.countWindow || b.s.timeWindow != prev.s.timeWindow || b.s.buckets != prev.s.buckets {
+		return nil
+	}
+	from, to := prev.cur.Load(), b.cur.Load()
+	if from.state != Closed || to.state != Closed || from.win == nil || to.win == nil {
+		return nil
+	}
+	from.mu.Lock()
+	w := from.win.clone(prev.origin.Sub(b.origin))
+	from.mu.Unlock()
+	to.mu.Lock()
+	to.win = w
+	to.mu.Unlock()
+	return nil
+}

@@ -210,3 +210,54 @@ func TestRestoreUnderConcurrentCalls(t *testing.T) {
 		t.Fatalf("counts do not add up: %+v", m)
 	}
 }
+
+// A breaker that takes over from another of the same window shape (a
+// configuration changed live) keeps the window's outcomes, shifted to its
+// own clock origin; one of another shape starts a window of its own.
+func TestInheritKeepsAWindowOfTheSameShape(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		old, next breaker.Trip
+		later     time.Duration // between the take-over and the next calls
+		trips     bool
+	}{
+		{"count window", breaker.CountWindow{Size: 10, MinCalls: 10}, breaker.CountWindow{Size: 10, MinCalls: 10, FailureRate: 0.6}, 0, true},
+		{"time window", breaker.TimeWindow{Length: 10 * time.Second, MinCalls: 10}, breaker.TimeWindow{Length: 10 * time.Second, MinCalls: 10, FailureRate: 0.6}, 0, true},
+		{"time window, slid past", breaker.TimeWindow{Length: 10 * time.Second, MinCalls: 10}, breaker.TimeWindow{Length: 10 * time.Second, MinCalls: 10, FailureRate: 0.6}, 9500 * time.Millisecond, false},
+		{"resized", breaker.CountWindow{Size: 10, MinCalls: 10}, breaker.CountWindow{Size: 20, MinCalls: 10, FailureRate: 0.6}, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := clocktest.NewFake(time.Time{})
+			old, _ := breaker.New(breaker.Config{Trip: tc.old, Clock: clk})
+			for i := range 8 {
+				clk.Advance(500 * time.Millisecond)
+				run(t, old, []error{nil, errBoom}[i%2])
+			}
+			clk.Advance(time.Second) // the new breaker's origin is later
+			next, _ := breaker.New(breaker.Config{Trip: tc.next, Clock: clk})
+			if err := next.Inherit(old); err != nil {
+				t.Fatal(err)
+			}
+			clk.Advance(tc.later)
+			run(t, next, errBoom)
+			run(t, next, errBoom) // 6 failures in 10 calls if the 8 were kept
+			if got := next.State() == breaker.Open; got != tc.trips {
+				t.Fatalf("open %v, want %v", got, tc.trips)
+			}
+		})
+	}
+}
+
+// A breaker that takes over from an open one is open until the same time.
+func TestInheritKeepsAnOpenCircuitOpen(t *testing.T) {
+	clk := clocktest.NewFake(time.Time{})
+	old, _ := breaker.New(breaker.Config{Trip: breaker.Consecutive(1), Clock: clk})
+	run(t, old, errBoom)
+	next, _ := breaker.New(breaker.Config{Trip: breaker.Consecutive(5), OpenDuration: time.Hour, Clock: clk})
+	if err := next.Inherit(old); err != nil {
+		t.Fatal(err)
+	}
+	wantState(t, next, breaker.Open)
+	clk.Advance(30 * time.Second)
+	wantState(t, next, breaker.HalfOpen)
+}

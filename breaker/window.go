@@ -1,6 +1,9 @@
 package breaker
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // window is a sliding window of call outcomes. Both kinds keep running
 // totals that are updated by subtracting what leaves the window (subtract
@@ -12,6 +15,9 @@ type window interface {
 	record(at time.Duration, failed, slow bool) counts
 	// counts returns the totals as of time at.
 	counts(at time.Duration) counts
+	// clone returns a copy whose times are shift later: a window moving
+	// to a breaker whose origin is shift earlier.
+	clone(shift time.Duration) window
 }
 
 // counts are the totals of a window.
@@ -93,6 +99,12 @@ func (w *countWindow) record(_ time.Duration, failed, slow bool) counts {
 
 func (w *countWindow) counts(time.Duration) counts { return w.tot }
 
+func (w *countWindow) clone(time.Duration) window {
+	c := *w
+	c.ring = slices.Clone(w.ring)
+	return &c
+}
+
 // sub removes an evicted outcome, which stays counted in calls: its slot
 // is reused by the outcome being recorded.
 func (c *counts) sub(f uint8) {
@@ -136,6 +148,13 @@ func (w *timeWindow) record(at time.Duration, failed, slow bool) counts {
 func (w *timeWindow) counts(at time.Duration) counts {
 	w.advance(at)
 	return w.tot
+}
+
+func (w *timeWindow) clone(shift time.Duration) window {
+	c := *w
+	c.buckets = slices.Clone(w.buckets)
+	c.origin += shift
+	return &c
 }
 
 // advance expires the buckets that have slid out of the window by time at.

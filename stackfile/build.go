@@ -51,8 +51,9 @@ func (f *File) Build(o Options) (*Set, error) { return f.build(o, nil) }
 // build builds the file's policies, taking over what prev's policies of
 // the same names have learned: a policy whose configuration is unchanged
 // is prev's own (its open circuit, its window's counts, its budget's
-// tokens, its schedule); a changed breaker starts in prev's circuit state
-// (an open circuit stays open, until the time it was to stay open); a
+// tokens, its schedule); a changed breaker carries on prev's circuit
+// (Breaker.Inherit: an open circuit stays open, until the time it was to
+// stay open; a window of the same shape keeps its outcomes); a
 // changed retry policy keeps prev's budget when its budget's configuration
 // is unchanged (its own default budget included).
 func (f *File) build(o Options, prev *Set) (*Set, error) {
@@ -118,7 +119,7 @@ func build(p Policy, o Options, old *built) (*built, error) {
 			return nil, err
 		}
 		if prev, ok := old.value().(*breaker.Breaker); ok {
-			if err := br.Restore(prev.Snapshot()); err != nil {
+			if err := br.Inherit(prev); err != nil {
 				return nil, err
 			}
 		}
@@ -200,8 +201,8 @@ func (s *Set) Stack(name string) ([]breakwater.Policy, bool) {
 // Policy returns the built policy of that name: a *breaker.Breaker,
 // *retry.Policy, *timeout.Policy, *bulkhead.Bulkhead, *ratelimit.Limiter,
 // *throttle.Throttle, *adaptive.Limiter or *hedge.Policy; nil if the file
-// has none of that name. Register it with a watch.List to export its
-// metrics.
+// has none of that name. A watch.List given the Live (AddConfiguration)
+// reports the policies in force, and follows reloads.
 func (s *Set) Policy(name string) any { return s.policies[name].value() }
 
 // File returns the file the set was built from.

@@ -194,10 +194,12 @@ func Wrap[T any](l *Live, stack string, fn func(context.Context) (T, error)) fun
 func (l *Live) Configuration() watch.Configuration {
 	m := l.Metrics()
 	c := watch.Configuration{Origin: m.Origin, Reloads: m.Reloads, Refusals: m.Refusals, LastRefusal: m.LastRefusal}
-	f := l.cur.Load().file
+	set := l.cur.Load()
+	f := set.file
 	for _, name := range sortedKeys(f.Policies) {
 		p := f.Policies[name]
-		c.Policies = append(c.Policies, watch.ConfiguredPolicy{Name: name, Kind: p.kind, Settings: p.settings, Overrides: p.overrides})
+		c.Policies = append(c.Policies, watch.ConfiguredPolicy{Name: name, Kind: p.kind, Settings: p.settings, Overrides: p.overrides,
+			Policy: set.Policy(name)})
 	}
 	return c
 }

@@ -241,3 +241,36 @@ func TestWrapFollowsReloads(t *testing.T) {
 		t.Fatalf("with the stack back: %d attempts", attempts)
 	}
 }
+
+// A watch.List given the Live reports the policies in force, and follows
+// a reload that replaces them, with counters that do not go back (those
+// of a replaced policy as of the last report before the reload).
+func TestWatchListFollowsReloads(t *testing.T) {
+	path, clk, l := openLive(t)
+	var list watch.List
+	list.AddConfiguration(l)
+	fail := func(context.Context) error { return errors.New("flaky") }
+	clk.Drive(func() { _ = l.Do(context.Background(), "ok", fail) })
+	_ = l.Do(context.Background(), "guarded", fail)
+	list.Report() // a scrape: what the list has seen of the policies it carries over
+
+	write(t, path, liveFile(2, "2m")) // a new retry policy and a new breaker
+	if err := l.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	old := l.Set().Policy("circuit").(*breaker.Breaker)
+	if old.Metrics().Failures != 0 || old.State() != breaker.Open {
+		t.Fatalf("the new breaker: %+v", old.Metrics())
+	}
+	circuits, retries := list.Report()
+	if len(circuits) != 1 || circuits[0].Name != "circuit" || circuits[0].Failures != 1 || circuits[0].InState[breaker.Open] != 1 {
+		t.Fatalf("circuits %+v", circuits)
+	}
+	if len(retries) != 1 || retries[0].Name != "retries" || retries[0].Calls != 1 || retries[0].Retries != 2 {
+		t.Fatalf("retries %+v", retries)
+	}
+	clk.Drive(func() { _ = l.Do(context.Background(), "ok", fail) })
+	if _, retries = list.Report(); retries[0].Calls != 2 || retries[0].Retries != 3 {
+		t.Fatalf("after a call through the new policy: %+v", retries)
+	}
+}

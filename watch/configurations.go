@@ -24,6 +24,11 @@ type ConfiguredPolicy struct {
 	// variables that changed them.
 	Settings  string
 	Overrides []string `json:",omitempty"`
+	// Policy is the policy built from the settings (a *breaker.Breaker,
+	// *retry.Policy, *hedge.Policy or a load-shedding policy), which the
+	// list reports with those added to it: a reload that builds a new one
+	// is followed.
+	Policy any `json:"-"`
 }
 
 // Configurer is a configuration that reports itself (stackfile.Live).
@@ -31,7 +36,8 @@ type Configurer interface {
 	Configuration() Configuration
 }
 
-// AddConfiguration adds c, whose Configuration is read at each report.
+// AddConfiguration adds c, whose Configuration is read at each report,
+// and the policies it has in force at each report.
 func (l *List) AddConfiguration(c Configurer) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -46,6 +52,30 @@ func (l *List) Configurations() []Configuration {
 	out := make([]Configuration, 0, len(cs))
 	for _, c := range cs {
 		out = append(out, c.Configuration())
+	}
+	return out
+}
+
+// configured returns the policies of the added configurations now.
+func (l *List) configured() []any {
+	var ps []any
+	for _, c := range l.Configurations() {
+		for _, p := range c.Policies {
+			if p.Policy != nil {
+				ps = append(ps, p.Policy)
+			}
+		}
+	}
+	return ps
+}
+
+// configuredOf returns the policies of type P of the added configurations.
+func configuredOf[P any](l *List) []P {
+	var out []P
+	for _, p := range l.configured() {
+		if p, ok := p.(P); ok {
+			out = append(out, p)
+		}
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package watch
 
 import (
+	"slices"
 	"time"
 
 	"github.com/breakwater-go/breakwater/hedge"
@@ -25,22 +26,41 @@ func (l *List) AddHedge(p *hedge.Policy) {
 }
 
 // Hedges returns one Hedge per name, sorted by name; a policy added twice
-// is reported once.
+// is reported once. A name's counters never decrease while it is
+// reported, as a Circuit's.
 func (l *List) Hedges() []Hedge {
+	l.report.Lock()
+	defer l.report.Unlock()
 	l.mu.Lock()
-	policies := unique(l.hedges)
+	policies := slices.Clone(l.hedges)
 	l.mu.Unlock()
-	return fold(policies, (*hedge.Policy).Metrics, func(m hedge.Metrics) string { return m.Name },
+	policies = unique(append(policies, configuredOf[*hedge.Policy](l)...))
+	now := make(map[any]carried[string, counters6], len(policies))
+	hedges := fold(policies, (*hedge.Policy).Metrics, func(m hedge.Metrics) string { return m.Name },
 		func(name string, _ hedge.Metrics) Hedge { return Hedge{Name: name} },
-		func(h *Hedge, _ *hedge.Policy, m hedge.Metrics) {
-			h.Calls += m.Calls
-			h.Hedges += m.Hedges
-			h.Won += m.Won
-			h.Cancelled += m.Cancelled
-			h.BudgetDenied += m.BudgetDenied
-			h.Rejected += m.Rejected
+		func(h *Hedge, p *hedge.Policy, m hedge.Metrics) {
+			counts := counters6{m.Calls, m.Hedges, m.Won, m.Cancelled, m.BudgetDenied, m.Rejected}
+			h.addCounts(counts)
 			h.Delay = max(h.Delay, m.Delay)
+			now[p] = carried[string, counters6]{h.Name, counts}
 		})
+	retired := l.hedgesCarry.update(now, (*counters6).add)
+	for i := range hedges {
+		if r, ok := retired[hedges[i].Name]; ok {
+			hedges[i].addCounts(r)
+		}
+	}
+	return hedges
+}
+
+// addCounts adds o to h's counters.
+func (h *Hedge) addCounts(o counters6) {
+	h.Calls += o[0]
+	h.Hedges += o[1]
+	h.Won += o[2]
+	h.Cancelled += o[3]
+	h.BudgetDenied += o[4]
+	h.Rejected += o[5]
 }
 
 // unique returns ps without repeats, in a new slice.

@@ -120,6 +120,25 @@ func (l *List) addLimiters(f func() []reading) {
 	l.limiters = append(l.limiters, f)
 }
 
+// configuredLimiters reads the load-shedding policies of the added
+// configurations.
+func (l *List) configuredLimiters() []reading {
+	var out []reading
+	for _, p := range l.configured() {
+		switch p := p.(type) {
+		case *bulkhead.Bulkhead:
+			out = append(out, bulkheadReport(p))
+		case *ratelimit.Limiter:
+			out = append(out, rateLimitReport(p))
+		case *throttle.Throttle:
+			out = append(out, throttleReport(p))
+		case *adaptive.Limiter:
+			out = append(out, adaptiveReport(p))
+		}
+	}
+	return out
+}
+
 // reading is one policy's report, with the policy, to tell policies added
 // twice from policies that share a name.
 type reading struct {
@@ -178,6 +197,7 @@ func (l *List) Limiters() []Limiter {
 	l.mu.Lock()
 	sources := append([]func() []reading(nil), l.limiters...)
 	l.mu.Unlock()
+	sources = append(sources, l.configuredLimiters)
 	byKey := map[limiterKey]*Limiter{}
 	now := map[any]carried[limiterKey, limiterCounts]{}
 	var out []*Limiter

@@ -37,6 +37,8 @@ type List struct {
 	// once and updates the carried counts with what it read.
 	report        sync.Mutex
 	circuitsCarry carry[string, circuitCounts]
+	retriesCarry  carry[string, counters5]
+	hedgesCarry   carry[string, counters6]
 	limitersCarry carry[limiterKey, limiterCounts]
 }
 
@@ -58,6 +60,34 @@ func (c *Circuit) addCounts(o circuitCounts) {
 	c.SlowCalls += o[4]
 	c.Trips += o[5]
 	c.StateChanges += o[6]
+}
+
+// counters5 and counters6 are a Retry's and a Hedge's counters, in the
+// order of their fields.
+type (
+	counters5 [5]uint64
+	counters6 [6]uint64
+)
+
+func (c *counters5) add(o counters5) {
+	for i := range c {
+		c[i] += o[i]
+	}
+}
+
+func (c *counters6) add(o counters6) {
+	for i := range c {
+		c[i] += o[i]
+	}
+}
+
+// addCounts adds o to r's counters.
+func (r *Retry) addCounts(o counters5) {
+	r.Calls += o[0]
+	r.Retries += o[1]
+	r.SucceededAfterRetry += o[2]
+	r.Exhausted += o[3]
+	r.BudgetDenied += o[4]
 }
 
 func countsOf(m breaker.Metrics) circuitCounts {
@@ -96,7 +126,9 @@ func (l *List) Snapshot() ([]*breaker.Breaker, []*retry.Policy) {
 	for _, r := range registries {
 		all = append(all, r.All()...)
 	}
-	return unique(all), retries
+	all = append(all, configuredOf[*breaker.Breaker](l)...)
+	retries = append(retries, configuredOf[*retry.Policy](l)...)
+	return unique(all), unique(retries)
 }
 
 // States returns every breaker state, in the order exporters report them;
@@ -158,16 +190,21 @@ func (l *List) Report() ([]Circuit, []Retry) {
 			circuits[i].addCounts(r)
 		}
 	}
+	retryNow := make(map[any]carried[string, counters5], len(policies))
 	retries := fold(policies, (*retry.Policy).Metrics, func(m retry.Metrics) string { return m.Name },
 		func(name string, m retry.Metrics) Retry { return Retry{Name: name, BudgetTokens: m.BudgetTokens} },
-		func(r *Retry, _ *retry.Policy, m retry.Metrics) {
-			r.Calls += m.Calls
-			r.Retries += m.Retries
-			r.SucceededAfterRetry += m.SucceededAfterRetry
-			r.Exhausted += m.Exhausted
-			r.BudgetDenied += m.BudgetDenied
+		func(r *Retry, p *retry.Policy, m retry.Metrics) {
+			counts := counters5{m.Calls, m.Retries, m.SucceededAfterRetry, m.Exhausted, m.BudgetDenied}
+			r.addCounts(counts)
 			r.BudgetTokens = min(r.BudgetTokens, m.BudgetTokens)
+			retryNow[p] = carried[string, counters5]{r.Name, counts}
 		})
+	retiredRetries := l.retriesCarry.update(retryNow, (*counters5).add)
+	for i := range retries {
+		if r, ok := retiredRetries[retries[i].Name]; ok {
+			retries[i].addCounts(r)
+		}
+	}
 	return circuits, retries
 }
 
