@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bwyaml"
 	"github.com/breakwater-go/breakwater/internal/sim"
 	"github.com/breakwater-go/breakwater/retry"
@@ -27,7 +28,8 @@ in JSON, or in YAML when its name ends .yaml or .yml) and plays each of its stac
               circuits opened and calls turned away (false alarms)
   tail        for stacks with a hedge: p99 with and without it
 
-It also reports contradictions in the file: retries without a budget, and
+It also reports contradictions in the file: retries without a budget, a
+breaker inside retries whose delays outlast its open duration, and
 a per-attempt timeout whose attempts and delays outlast the overall
 timeout around them.
 
@@ -210,6 +212,18 @@ func staticChecks(f *stackfile.File, stack string, v *verdict) {
 		return
 	}
 	r := f.Policies[names[retryAt]].Retry
+	delays, longest := nominalDelays(r)
+	for _, name := range names[retryAt+1:] {
+		if f.Policies[name].Breaker == nil {
+			continue
+		}
+		c := *f.Policies[name].Breaker
+		c.Name = name
+		if b, err := breaker.New(c); err == nil && longest >= b.Config().OpenDuration {
+			v.check(true, "breaker %s inside retries %s opens for %v, no longer than the retry's delay of up to %v: a request's next attempt finds the circuit half-open and probes the dependency the breaker keeps calls off",
+				name, names[retryAt], b.Config().OpenDuration, longest)
+		}
+	}
 	var overall, perAttempt time.Duration
 	for i, name := range names {
 		t := f.Policies[name].Timeout
@@ -224,18 +238,30 @@ func staticChecks(f *stackfile.File, stack string, v *verdict) {
 	if overall == 0 || perAttempt == 0 || r.MaxAttempts == retry.Unlimited {
 		return
 	}
-	need := time.Duration(attempts(r)) * perAttempt
-	nominal := *r
-	nominal.Jitter, nominal.NoBudget, nominal.Budget = retry.JitterNone, true, nil
-	if rp, err := retry.New(nominal); err == nil {
-		var prev time.Duration
-		for n := 1; n < attempts(r); n++ {
-			prev = rp.Delay(n, prev)
-			need += prev
-		}
-	}
+	need := time.Duration(attempts(r))*perAttempt + delays
 	v.check(need > overall, "%d attempts of up to %v and their delays take up to %v, past the overall timeout of %v: the last attempts cannot run",
 		attempts(r), perAttempt, need, overall)
+}
+
+// nominalDelays returns the sum of a retry's delays between its attempts,
+// without jitter, and the longest of them.
+func nominalDelays(r *retry.Config) (sum, longest time.Duration) {
+	if r.MaxAttempts == retry.Unlimited {
+		return 0, 0
+	}
+	nominal := *r
+	nominal.Jitter, nominal.NoBudget, nominal.Budget = retry.JitterNone, true, nil
+	rp, err := retry.New(nominal)
+	if err != nil {
+		return 0, 0
+	}
+	var prev time.Duration
+	for n := 1; n < attempts(r); n++ {
+		prev = rp.Delay(n, prev)
+		sum += prev
+		longest = max(longest, prev)
+	}
+	return sum, longest
 }
 
 // attempts is a retry's attempts in all, its default filled in.

@@ -28,6 +28,7 @@ func TestVerify(t *testing.T) {
 		{"recommended.json", 0, []string{"ok   metastable: amplification", "ok: every stack"}},
 		{"../../bwyaml/testdata/recommended.yaml", 0, []string{"ok   metastable: amplification 0.96×", "ok: every stack"}},
 		{"unbudgeted.json", 1, []string{"FAIL policy retries retries without a budget", "FAIL metastable: recovery never", "FAIL outage: 3.94 attempts"}},
+		{"cooldown.json", 1, []string{"FAIL breaker circuit inside retries retries opens for 1s, no longer than the retry's delay of up to 4s"}},
 		{"timeouts.json", 1, []string{"FAIL 3 attempts of up to 1s and their delays take up to 3.6s, past the overall timeout of 2s"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
