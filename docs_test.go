@@ -100,10 +100,10 @@ var knownPackages = map[string]string{
 	"log": "log", "slog": "log/slog", "os": "os", "signal": "os/signal", "syscall": "syscall",
 	"testing": "testing", "io": "io", "strings": "strings", "json": "encoding/json", "net": "net",
 	"httptest": "net/http/httptest",
-	"redis": "github.com/redis/go-redis/v9", "prometheus": "github.com/prometheus/client_golang/prometheus",
+	"redis":    "github.com/redis/go-redis/v9", "prometheus": "github.com/prometheus/client_golang/prometheus",
 	"promhttp": "github.com/prometheus/client_golang/prometheus/promhttp",
-	"grpc": "google.golang.org/grpc", "codes": "google.golang.org/grpc/codes", "status": "google.golang.org/grpc/status",
-	"otel": "go.opentelemetry.io/otel",
+	"grpc":     "google.golang.org/grpc", "codes": "google.golang.org/grpc/codes", "status": "google.golang.org/grpc/status",
+	"otel":      "go.opentelemetry.io/otel",
 	"clocktest": module + "/clock/clocktest", "breakwater": module,
 }
 
@@ -240,7 +240,9 @@ func checkBlock(src string, before []string, imp types.Importer) []string {
 	_, _ = conf.Check("doc", fset, files, nil)
 	// A block that declares what the prelude does (its own ctx) keeps
 	// its own: drop the prelude's name from the complaint.
-	return slices.DeleteFunc(errs, func(e string) bool { return strings.Contains(e, "other declaration of") || strings.Contains(e, "redeclared in this block") })
+	return slices.DeleteFunc(errs, func(e string) bool {
+		return strings.Contains(e, "other declaration of") || strings.Contains(e, "redeclared in this block")
+	})
 }
 
 func parses(src string) bool {
