@@ -320,3 +320,51 @@ func callAPI(context.Context) error                 { return nil }
 func fetchOrder(context.Context) (Order, error)     { return Order{}, nil }
 func fetch(context.Context) (*http.Response, error) { return nil, nil }
 `
+
+// TestReadmeFromAClone follows the README from a clone to a protected
+// call in a module of one's own: its go mod edit line, with the clone's
+// path, in a new module outside the tree, and its quick start program as
+// that module's main.go, run offline.
+func TestReadmeFromAClone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a program in a new module")
+	}
+	data, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var program string
+	for _, code := range goBlocks(data) {
+		if strings.HasPrefix(code, "package main") {
+			program = code
+		}
+	}
+	edit := regexp.MustCompile(`(?m)^go mod edit (?:.*\\\n)*.*$`).FindString(string(data))
+	if program == "" || edit == "" {
+		t.Fatal("the README has no quick start program or no go mod edit line")
+	}
+	root, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	edit = strings.ReplaceAll(edit, "$HOME/src/breakwater", root)
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(program), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []string{"go mod init example.com/myservice", edit, "go run ."} {
+		cmd := exec.Command("sh", "-c", step)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOWORK=off", "GOPROXY=off", "GOFLAGS=-mod=mod")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", step, err, out)
+		}
+		if step == "go run ." {
+			t.Logf("%s", out)
+			if !strings.Contains(string(out), "paid on attempt 3") {
+				t.Fatalf("the quick start printed %q", out)
+			}
+		}
+	}
+}
