@@ -138,7 +138,7 @@ func (s service) ask(t *testing.T) {
 // The dashboard, in Chromium, follows a circuit through an outage of the
 // example's dependency: open within a second of the trip, half-open while
 // the probe is under way, then closed. Screenshots go to the test's temp
-// directory (and to $DASHBOARD_SCREENSHOT, to refresh the README's).
+// directory (and to $DASHBOARD_SCREENSHOT, to refresh docs/dashboard.png).
 func TestDashboardFollowsAnOutage(t *testing.T) {
 	ctx := browse(t)
 	svc := startService(t, 3*time.Second)
