@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,6 +49,27 @@ func TestVerify(t *testing.T) {
 				t.Errorf("every scenario took %v, past 10 s", took)
 			}
 		})
+	}
+}
+
+// The README's configuration file passes, as the README says.
+func TestVerifyPassesTheReadmesFile(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(data), "```json\n")
+	file, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("the README shows no configuration file")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "resilience.json")
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := invoke(t, dir, "verify", path); r.code != 0 || !strings.Contains(r.stdout, "ok: every stack") {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
 
