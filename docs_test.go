@@ -10,6 +10,7 @@ import (
 	"go/token"
 	"go/types"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,8 +45,9 @@ func TestDocsCompile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for line, code := range goBlocks(data) {
-			blocks = append(blocks, block{page, line, code})
+		found := goBlocks(data)
+		for _, line := range slices.Sorted(maps.Keys(found)) { // in page order: a block may use those before it
+			blocks = append(blocks, block{page, line, found[line]})
 		}
 	}
 	if out, err := exec.Command("go", "env", "GOWORK").Output(); err != nil || strings.TrimSpace(string(out)) == "" {
