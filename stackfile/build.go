@@ -55,7 +55,9 @@ func (f *File) Build(o Options) (*Set, error) { return f.build(o, nil) }
 // (Breaker.Inherit: an open circuit stays open, until the time it was to
 // stay open; a window of the same shape keeps its outcomes); a
 // changed retry policy keeps prev's budget when its budget's configuration
-// is unchanged (its own default budget included).
+// is unchanged (its own default budget included); a changed rate limiter,
+// throttle or adaptive limit inherits from prev's (its tokens, its
+// window's counts, its limit: their Inherit methods).
 func (f *File) build(o Options, prev *Set) (*Set, error) {
 	s := &Set{file: f, policies: map[string]*built{}, stacks: map[string][]breakwater.Policy{}}
 	for _, name := range sortedKeys(f.Policies) {
@@ -119,35 +121,33 @@ func build(p Policy, o Options, old *built) (*built, error) {
 			return nil, err
 		}
 		if prev, ok := old.value().(*breaker.Breaker); ok {
-			if err := br.Inherit(prev); err != nil {
-				return nil, err
-			}
+			br.Inherit(prev)
 		}
 		b.instance, b.policy = br, breakwater.Breaker(br)
 	case "timeout":
 		c := *p.Timeout
 		c.Clock = o.Clock
-		err = construct(b, c, timeout.New, breakwater.Timeout)
+		err = construct(b, c, timeout.New, breakwater.Timeout, old)
 	case "bulkhead":
 		c := *p.Bulkhead
 		c.Clock = o.Clock
-		err = construct(b, c, bulkhead.New, breakwater.Bulkhead)
+		err = construct(b, c, bulkhead.New, breakwater.Bulkhead, old)
 	case "rateLimit":
 		c := *p.RateLimit
 		c.Clock = o.Clock
-		err = construct(b, c, ratelimit.New, breakwater.RateLimit)
+		err = construct(b, c, ratelimit.New, breakwater.RateLimit, old)
 	case "throttle":
 		c := *p.Throttle
 		c.Clock = o.Clock
-		err = construct(b, c, throttle.New, breakwater.Throttle)
+		err = construct(b, c, throttle.New, breakwater.Throttle, old)
 	case "adaptive":
 		c := *p.Adaptive
 		c.Clock = o.Clock
-		err = construct(b, c, adaptive.New, breakwater.AdaptiveLimit)
+		err = construct(b, c, adaptive.New, breakwater.AdaptiveLimit, old)
 	case "hedge":
 		c := *p.Hedge
 		c.Clock = o.Clock
-		err = construct(b, c, hedge.New, breakwater.Hedge)
+		err = construct(b, c, hedge.New, breakwater.Hedge, old)
 	default:
 		return nil, fmt.Errorf("stackfile: unknown kind %q", p.kind)
 	}
@@ -159,11 +159,17 @@ func build(p Policy, o Options, old *built) (*built, error) {
 }
 
 // construct builds b's policy of configuration c with newPolicy, and its
-// layer for a stack with layer.
-func construct[C, P any](b *built, c C, newPolicy func(C) (P, error), layer func(P) breakwater.Policy) error {
+// layer for a stack with layer; a policy that can inherit from the one of
+// its kind it replaces (old's) does.
+func construct[C, P any](b *built, c C, newPolicy func(C) (P, error), layer func(P) breakwater.Policy, old *built) error {
 	v, err := newPolicy(c)
 	if err != nil {
 		return err
+	}
+	if heir, ok := any(v).(interface{ Inherit(P) }); ok { // what the policy it replaces learned
+		if prev, ok := old.value().(P); ok {
+			heir.Inherit(prev)
+		}
 	}
 	b.instance, b.policy = v, layer(v)
 	return nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/ratelimit"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/stackfile"
 	"github.com/breakwater-go/breakwater/watch"
@@ -272,5 +273,32 @@ func TestWatchListFollowsReloads(t *testing.T) {
 	clk.Drive(func() { _ = l.Do(context.Background(), "ok", fail) })
 	if _, retries = list.Report(); retries[0].Calls != 2 || retries[0].Retries != 3 {
 		t.Fatalf("after a call through the new policy: %+v", retries)
+	}
+}
+
+// A reload that changes a rate limit keeps the tokens it had spent: a
+// limiter emptied before the reload is empty after it.
+func TestReloadKeepsARateLimitsTokens(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "svc.json")
+	file := func(rate int) string {
+		return fmt.Sprintf(`{"policies": {"quota": {"rateLimit": {"rate": %d, "burst": 2}}}, "stacks": {"api": ["quota"]}}`, rate)
+	}
+	write(t, path, file(1))
+	l, err := stackfile.Open(path, stackfile.Options{Clock: clocktest.NewFake(clocktest.Epoch)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := func(context.Context) error { return nil }
+	for range 2 {
+		if err := l.Do(context.Background(), "api", ok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, path, file(2))
+	if err := l.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Do(context.Background(), "api", ok); !errors.Is(err, ratelimit.ErrLimited) {
+		t.Fatalf("after the reload: %v, want the emptied bucket's ErrLimited", err)
 	}
 }
