@@ -31,6 +31,8 @@ import (
 
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/config"
+	"github.com/breakwater-go/breakwater/internal/slots"
+	"github.com/breakwater-go/breakwater/internal/stripe"
 	"github.com/breakwater-go/breakwater/outcome"
 )
 
@@ -176,8 +178,8 @@ type Limiter struct {
 	err    *LimitedError
 	origin time.Time
 
-	inflight atomic.Int64
-	limit    atomic.Int64 // the limit rounded down, read by every call
+	slots slots.Slots  // the calls in flight, striped
+	limit atomic.Int64 // the limit rounded down, read by every call
 
 	mu       sync.Mutex // guards the estimate
 	estimate float64
@@ -188,7 +190,7 @@ type Limiter struct {
 	windowRTT               float64
 	windowN, windowInflight int64
 
-	admitted, rejected atomic.Uint64
+	rejected atomic.Uint64
 
 	// every is how many admitted calls one sampled call stands for, a
 	// power of two in [1, maxEvery]: a call's round trip costs two clock
@@ -218,7 +220,8 @@ func New(cfg Config) (*Limiter, error) {
 
 // newLimiter returns a limiter of a checked config.
 func newLimiter(cfg Config) *Limiter {
-	l := &Limiter{cfg: cfg, err: &LimitedError{Name: cfg.Name}, origin: cfg.Clock.Now(), estimate: float64(cfg.InitialLimit)}
+	l := &Limiter{cfg: cfg, err: &LimitedError{Name: cfg.Name}, origin: cfg.Clock.Now(), estimate: float64(cfg.InitialLimit),
+		slots: slots.New(int64(cfg.MaxLimit))}
 	l.limit.Store(int64(cfg.InitialLimit))
 	l.every.Store(1)
 	return l
@@ -234,26 +237,28 @@ func (l *Limiter) current() int { return int(l.limit.Load()) }
 type Permit struct {
 	l        *Limiter
 	start    time.Duration
-	inflight int64 // the calls in flight when it was admitted, itself included
+	inflight int64 // sampled: the calls in flight when it was admitted, itself included
+	stripe   int   // of the slot it holds
 }
 
 // Allow admits one call if fewer than the limit are in flight; otherwise
 // it returns an error matching ErrLimited. Report the call's end with
 // Permit.Done.
 func (l *Limiter) Allow(ctx context.Context) (Permit, error) {
-	n := l.inflight.Add(1)
-	if n > l.limit.Load() {
-		l.inflight.Add(-1)
+	i, seq, ok := l.slots.TakeCounted(stripe.Index(8), l.limit.Load())
+	if !ok {
 		l.rejected.Add(1)
 		if f := l.cfg.Hooks.OnReject; f != nil {
 			f(ctx, RejectEvent{Name: l.cfg.Name, Limit: l.current()})
 		}
 		return Permit{}, l.err
 	}
-	if seq := l.admitted.Add(1); seq&(l.every.Load()-1) != 0 {
-		return Permit{l: l, start: unsampled, inflight: n}, nil // counted in flight, not timed
+	// One call in every is timed, counted on the slot's own stripe: a
+	// counter shared by every call would be a line the cores fight over.
+	if seq&(l.every.Load()-1) != 0 {
+		return Permit{l: l, start: unsampled, stripe: i}, nil // counted in flight, not timed
 	}
-	return Permit{l: l, start: l.cfg.Clock.Since(l.origin), inflight: n}, nil
+	return Permit{l: l, start: l.cfg.Clock.Since(l.origin), inflight: l.slots.InFlight(), stripe: i}, nil
 }
 
 // Done ends the call and samples its round-trip time; err is the call's
@@ -275,7 +280,7 @@ func (p Permit) Done(err error) {
 		return
 	}
 	end := l.cfg.Clock.Since(l.origin)
-	l.inflight.Add(-1)
+	l.slots.Free(p.stripe)
 	l.sample(p.start, end, p.inflight, err != nil)
 }
 
@@ -286,7 +291,7 @@ const unsampled = time.Duration(-1 << 63)
 // the dependency (never sent, cancelled by its caller).
 func (p Permit) Release() {
 	if p.l != nil {
-		p.l.inflight.Add(-1)
+		p.l.slots.Free(p.stripe)
 	}
 }
 
@@ -406,8 +411,8 @@ func (l *Limiter) Metrics() Metrics {
 	l.mu.Lock()
 	baseline := time.Duration(l.baseline)
 	l.mu.Unlock()
-	return Metrics{Name: l.cfg.Name, Limit: l.current(), InFlight: int(l.inflight.Load()), Baseline: baseline,
-		Admitted: l.admitted.Load(), Rejected: l.rejected.Load()}
+	return Metrics{Name: l.cfg.Name, Limit: l.current(), InFlight: int(l.slots.InFlight()), Baseline: baseline,
+		Admitted: l.slots.Taken(), Rejected: l.rejected.Load()}
 }
 
 // ignored reports an error that says nothing of the dependency's latency.

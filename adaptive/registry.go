@@ -40,7 +40,7 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 		c := d
 		c.Name = key
 		return newLimiter(c)
-	}, func(x *Limiter) bool { return x.inflight.Load() > 0 }, nil)}, nil
+	}, func(x *Limiter) bool { return x.slots.InFlight() > 0 }, nil)}, nil
 }
 
 // Get returns the limiter of key, making it if need be.

@@ -31,7 +31,7 @@ func TestSamplingFollowsTheRate(t *testing.T) {
 	if got := l.every.Load(); got != maxEvery {
 		t.Fatalf("at 100,000 calls a second one in %d is timed, want one in %d", got, maxEvery)
 	}
-	if n := l.inflight.Load(); n != 0 {
+	if n := l.slots.InFlight(); n != 0 {
 		t.Fatalf("%d calls in flight after all ended", n)
 	}
 	calls(20*maxEvery, 50*time.Millisecond) // 20 a second

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/breakwater-go/breakwater/internal/slots"
 	"github.com/breakwater-go/breakwater/internal/stripe"
 )
 
@@ -48,7 +49,7 @@ type Bulkhead struct {
 	max            int64
 	full, waitFull *FullError
 
-	slots   slots
+	slots   slots.Slots
 	waiting atomic.Int64 // callers in the queue, or about to be
 
 	mu    sync.Mutex
@@ -77,7 +78,7 @@ func New(cfg Config) (*Bulkhead, error) {
 // newBulkhead returns a bulkhead of a checked config.
 func newBulkhead(cfg Config) *Bulkhead {
 	return &Bulkhead{
-		cfg: cfg, max: int64(cfg.MaxConcurrent), slots: newSlots(int64(cfg.MaxConcurrent)),
+		cfg: cfg, max: int64(cfg.MaxConcurrent), slots: slots.New(int64(cfg.MaxConcurrent)),
 		full:     &FullError{Name: cfg.Name},
 		waitFull: &FullError{Name: cfg.Name, Waited: true},
 	}
@@ -92,7 +93,7 @@ func (b *Bulkhead) tryAcquire(home int) (int, bool) {
 	if b.waiting.Load() > 0 {
 		return 0, false
 	}
-	return b.slots.take(home)
+	return b.slots.Take(home, b.max)
 }
 
 // Permit is the right to make one call, given by Allow: it holds a slot
@@ -165,7 +166,7 @@ func (b *Bulkhead) acquireSlow(ctx context.Context, home int) (int, error) {
 	// the announcement has freed its slot before the look (the atomics are
 	// sequentially consistent), and one that sees it hands its slot over.
 	b.waiting.Add(1)
-	if slot, ok := b.slots.take(home); ok {
+	if slot, ok := b.slots.Take(home, b.max); ok {
 		b.waiting.Add(-1)
 		b.mu.Unlock()
 		b.admitted.Add(1)
@@ -231,7 +232,7 @@ func (b *Bulkhead) release(slot int) {
 	if len(b.queue) > 0 {
 		b.handLocked(slot) // the slot goes on to the first in line
 	} else {
-		b.slots.free(slot)
+		b.slots.Free(slot)
 	}
 	b.mu.Unlock()
 }
@@ -239,13 +240,13 @@ func (b *Bulkhead) release(slot int) {
 // free gives a slot back. A caller queued meanwhile may have looked at the
 // slots before this one was freed: then a free slot is taken back for it.
 func (b *Bulkhead) free(slot int) {
-	b.slots.free(slot)
+	b.slots.Free(slot)
 	if b.waiting.Load() == 0 {
 		return // the common case
 	}
 	b.mu.Lock()
 	if len(b.queue) > 0 {
-		if taken, ok := b.slots.take(slot); ok {
+		if taken, ok := b.slots.Take(slot, b.max); ok {
 			b.handLocked(taken)
 		}
 	}
@@ -312,7 +313,7 @@ func (b *Bulkhead) Metrics() Metrics {
 	b.mu.Unlock()
 	return Metrics{
 		Name: b.cfg.Name, MaxConcurrent: int(b.max),
-		InFlight: int(b.slots.inFlight()), Queued: queued,
+		InFlight: int(b.slots.InFlight()), Queued: queued,
 		Admitted: b.admitted.Load(), Rejected: b.rejected.Load(),
 		TimedOut: b.timedOut.Load(), Cancelled: b.cancelled.Load(),
 	}

@@ -40,7 +40,7 @@ func NewRegistry(cfg RegistryConfig) (*Registry, error) {
 		c := d
 		c.Name = key
 		return newBulkhead(c)
-	}, func(x *Bulkhead) bool { return x.slots.inFlight() > 0 || x.waiting.Load() > 0 }, nil)}, nil
+	}, func(x *Bulkhead) bool { return x.slots.InFlight() > 0 || x.waiting.Load() > 0 }, nil)}, nil
 }
 
 // Get returns the bulkhead of key, making it if need be.
