@@ -6,7 +6,9 @@
 //	min(max(0, (requests − K·accepts) / (requests + 1)), MaxProbability)
 //
 // over a sliding window (2 minutes by default), requests counting the
-// calls sent to the dependency and accepts those it accepted.
+// calls sent to the dependency whose outcome is known and accepts those
+// it accepted. A call counts when it ends, as gRPC's adaptive throttler
+// counts it: calls in flight are neither accepted nor refused yet.
 //
 // Two choices depart from the book, as Envoy's admission control and
 // failsafe-go's throttler do: calls refused locally are not counted as
@@ -220,10 +222,10 @@ func (t *Throttle) probabilityLocked() float64 {
 }
 
 // Allow asks for one call: the first step of the two-step form. It
-// returns a Permit, counting the request, or refuses the call locally with
-// an error matching ErrThrottled (a refusal is not counted as a request).
-// Report the call's outcome with the Permit's Done, or give it back
-// unreported with Release.
+// returns a Permit, or refuses the call locally with an error matching
+// ErrThrottled (a refusal is not counted as a request). Report the call's
+// outcome with the Permit's Done, which counts the request, or give it
+// back unreported with Release.
 func (t *Throttle) Allow(ctx context.Context) (Permit, error) {
 	if err := t.allow(ctx); err != nil {
 		return Permit{}, err
@@ -236,12 +238,8 @@ func (t *Throttle) Allow(ctx context.Context) (Permit, error) {
 type Permit struct{ t *Throttle }
 
 // Release gives the permit back without a verdict, for a call that was
-// never sent or says nothing of the dependency: its request is taken back.
-func (p Permit) Release() {
-	if p.t != nil {
-		p.t.takeBack()
-	}
-}
+// never sent or says nothing of the dependency: no request is counted.
+func (p Permit) Release() {}
 
 // allow is Allow without the Permit.
 func (t *Throttle) allow(ctx context.Context) error {
@@ -267,25 +265,23 @@ func (t *Throttle) allow(ctx context.Context) error {
 	return t.err
 }
 
-// admitLocked counts a request and returns 0 if the probability of
-// refusal now is 0 or at most draw, in [0, 1); it returns the probability
-// otherwise, counting nothing.
+// admitLocked returns 0, counting the call admitted, if the probability
+// of refusal now is 0 or at most draw, in [0, 1); it returns the
+// probability otherwise.
 func (t *Throttle) admitLocked(draw float64) float64 {
-	b := t.advanceLocked()
-	p := t.probabilityLocked() // over the calls before this one: the +1 is this one
+	t.advanceLocked()
+	p := t.probabilityLocked() // over the calls ended before this one: the +1 is this one
 	if p > draw {
 		return p
 	}
-	b.requests++
-	t.requests++
 	t.admitted.Add(1)
 	return 0
 }
 
-// Done reports the outcome of the permitted call: its error, or nil.
-// A call the dependency did not refuse counts as accepted. A call that
-// says nothing of the dependency counts as neither, and its request is
-// taken back: one a policy inside the throttle turned away (an error with
+// Done reports the outcome of the permitted call: its error, or nil, and
+// counts its request. A call the dependency did not refuse counts as
+// accepted. A call that says nothing of the dependency counts as neither,
+// and no request is counted: one a policy inside the throttle turned away (an error with
 // a Rejected() bool method saying true: a bulkhead full, a circuit open),
 // one its caller cancelled (context.Canceled), one an integration marked
 // outcome.Ignored. An error an integration marked outcome.Success is an
@@ -303,36 +299,43 @@ func (t *Throttle) done(err error) {
 		switch {
 		case marked && o == outcome.Ignored,
 			!marked && (outcome.Rejected(err) || errors.Is(err, context.Canceled)):
-			t.takeBack()
 			return
 		case marked && o == outcome.Success:
 			err = nil
 		}
 	}
-	if err != nil && (err == errPanicked || t.cfg.Refused == nil || t.cfg.Refused(err)) {
-		t.mu.Lock()
-		t.refused++
-		t.mu.Unlock()
-		return
-	}
+	t.count(err != nil && (err == errPanicked || t.cfg.Refused == nil || t.refusedBy(err)))
+}
+
+// refusedBy asks Config.Refused about err. If Refused panics, the call
+// is counted as refused and the panic goes on.
+func (t *Throttle) refusedBy(err error) bool {
+	asked := false
+	defer func() {
+		if !asked {
+			t.count(true)
+		}
+	}()
+	refused := t.cfg.Refused(err)
+	asked = true
+	return refused
+}
+
+// count counts the request of a call that ended, accepted or refused.
+func (t *Throttle) count(refused bool) {
 	// Counted in the newest bucket the throttle knows of, without reading
 	// the clock again: at most a bucket's width off, and half the cost.
 	t.mu.Lock()
-	t.buckets[t.head%int64(len(t.buckets))].accepts++
-	t.accepts++
-	t.mu.Unlock()
-}
-
-// takeBack uncounts a request allow counted, from the newest bucket if it
-// holds one (the window may have slid since: then the request stays, and
-// leaves with its bucket).
-func (t *Throttle) takeBack() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if b := &t.buckets[t.head%int64(len(t.buckets))]; b.requests > b.accepts {
-		b.requests--
-		t.requests--
+	b := &t.buckets[t.head%int64(len(t.buckets))]
+	b.requests++
+	t.requests++
+	if refused {
+		t.refused++
+	} else {
+		b.accepts++
+		t.accepts++
 	}
+	t.mu.Unlock()
 }
 
 // Do runs fn unless the throttle refuses the call locally, and counts its

@@ -288,3 +288,25 @@ func TestRecoversWithinAWindowAfterAnOutage(t *testing.T) {
 		}
 	}
 }
+
+// Calls in flight are not refusals: a request counts once its outcome is
+// known, as gRPC's adaptive throttler counts them. Counted when sent, a
+// burst of concurrent first calls read as requests the dependency had not
+// accepted, and a fresh (or idle) throttle refused most of them.
+func TestCallsInFlightAreNotRefusals(t *testing.T) {
+	th, _ := newThrottle(t, throttle.Config{Rand: func() float64 { return 0.01 }})
+	var permits []throttle.Permit
+	for i := range 50 {
+		p, err := th.Allow(context.Background())
+		if err != nil {
+			t.Fatalf("call %d of a burst refused: %v (%+v)", i, err, th.Metrics())
+		}
+		permits = append(permits, p)
+	}
+	for _, p := range permits {
+		p.Done(nil)
+	}
+	if m := th.Metrics(); m.Requests != 50 || m.Accepts != 50 || m.Admitted != 50 || m.Throttled != 0 {
+		t.Fatalf("%+v", m)
+	}
+}
