@@ -280,9 +280,9 @@ func (t *Throttle) admitLocked(draw float64) float64 {
 
 // Done reports the outcome of the permitted call: its error, or nil, and
 // counts its request. A call the dependency did not refuse counts as
-// accepted. A call that says nothing of the dependency counts as neither,
-// and no request is counted: one a policy inside the throttle turned away (an error with
-// a Rejected() bool method saying true: a bulkhead full, a circuit open),
+// accepted. A call that says nothing of the dependency is not counted at
+// all: one a policy inside the throttle turned away (an error with a
+// Rejected() bool method saying true: a bulkhead full, a circuit open),
 // one its caller cancelled (context.Canceled), one an integration marked
 // outcome.Ignored. An error an integration marked outcome.Success is an
 // answer, accepted; only errors marked outcome.Failure, or unmarked, are
