@@ -116,14 +116,7 @@ func build(p Policy, o Options, old *built) (*built, error) {
 	case "breaker":
 		c := *p.Breaker
 		c.Clock = o.Clock
-		br, err := breaker.New(c)
-		if err != nil {
-			return nil, err
-		}
-		if prev, ok := old.value().(*breaker.Breaker); ok {
-			br.Inherit(prev)
-		}
-		b.instance, b.policy = br, breakwater.Breaker(br)
+		err = construct(b, c, breaker.New, breakwater.Breaker, old)
 	case "timeout":
 		c := *p.Timeout
 		c.Clock = o.Clock
