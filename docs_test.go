@@ -311,7 +311,6 @@ var (
 	localShare *ratelimit.Limiter
 	target     string
 	creds      grpc.DialOption
-	cachedPage *http.Response
 	perTry     *timeout.Policy
 	watched    watch.List
 )
@@ -321,6 +320,7 @@ type Order struct{ ID string }
 func callAPI(context.Context) error                 { return nil }
 func fetchOrder(context.Context) (Order, error)     { return Order{}, nil }
 func fetch(context.Context) (*http.Response, error) { return nil, nil }
+func cachedPage(*http.Request) (*http.Response, error) { return nil, nil }
 `
 
 // TestReadmeFromAClone follows the README from a clone to a protected
