@@ -27,6 +27,8 @@
 //   - attempt: which attempt of a call is running.
 //   - outcome: what the end of a call means to the policies (a rejection,
 //     a verdict for the breaker, retry marks, a delay asked for).
+//   - stackfile: named policies and stacks from a JSON file, with
+//     environment overrides, kept in force while the file changes.
 //   - config: the one error an invalid Config is refused with
 //     (*config.Error, naming the package and the field; config.ErrInvalid).
 //   - bwhttp: a RoundTripper, a client, a handler with admission control

@@ -217,13 +217,46 @@ func (p *Policy) record(d time.Duration) {
 	p.fresh++
 	// Recomputed every tenth of the record: sorting on every call would
 	// cost more than it tells.
-	if len(p.samples) >= p.cfg.MinSamples && (p.delay.Load() == 0 || p.fresh >= max(cap(p.samples)/10, 1)) {
-		p.fresh = 0
-		s := slices.Clone(p.samples)
-		slices.Sort(s)
-		i := min(len(s)-1, int(math.Ceil(p.cfg.Quantile*float64(len(s))))-1)
-		p.delay.Store(int64(max(s[max(i, 0)], 1)))
+	if p.delay.Load() == 0 || p.fresh >= max(cap(p.samples)/10, 1) {
+		p.requantileLocked()
 	}
+}
+
+// requantileLocked computes the delay from the record, once it holds
+// MinSamples.
+func (p *Policy) requantileLocked() {
+	if len(p.samples) < p.cfg.MinSamples {
+		return
+	}
+	p.fresh = 0
+	s := slices.Clone(p.samples)
+	slices.Sort(s)
+	i := min(len(s)-1, int(math.Ceil(p.cfg.Quantile*float64(len(s))))-1)
+	p.delay.Store(int64(max(s[max(i, 0)], 1)))
+}
+
+// Inherit makes p carry on what prev has learned, as when a configuration
+// changes and a new policy takes over: the latencies prev recorded (the
+// latest, as many as p keeps), from which p's quantile is computed at
+// once, and the tokens of prev's hedge budget (at most p's burst). Call
+// it before p takes calls.
+func (p *Policy) Inherit(prev *Policy) {
+	prev.mu.Lock()
+	recent := slices.Clone(prev.samples) // oldest first
+	if len(prev.samples) == cap(prev.samples) {
+		recent = slices.Concat(prev.samples[prev.next:], prev.samples[:prev.next])
+	}
+	prev.mu.Unlock()
+	p.tokens.Store(min(prev.tokens.Load(), int64(p.cfg.BudgetBurst)*budgetUnit))
+	if p.cfg.Quantile == 0 || len(recent) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	recent = recent[max(0, len(recent)-cap(p.samples)):]
+	p.samples = append(p.samples[:0], recent...)
+	p.next = len(p.samples) % cap(p.samples)
+	p.requantileLocked()
 }
 
 // allow reports whether a hedge may start now, taking its budget.

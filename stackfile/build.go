@@ -56,8 +56,9 @@ func (f *File) Build(o Options) (*Set, error) { return f.build(o, nil) }
 // stay open; a window of the same shape keeps its outcomes); a
 // changed retry policy keeps prev's budget when its budget's configuration
 // is unchanged (its own default budget included); a changed rate limiter,
-// throttle or adaptive limit inherits from prev's (its tokens, its
-// window's counts, its limit: their Inherit methods).
+// throttle, adaptive limit or hedging policy inherits from prev's (its
+// tokens, its window's counts, its limit, its latencies: their Inherit
+// methods).
 func (f *File) build(o Options, prev *Set) (*Set, error) {
 	s := &Set{file: f, policies: map[string]*built{}, stacks: map[string][]breakwater.Policy{}}
 	for _, name := range sortedKeys(f.Policies) {

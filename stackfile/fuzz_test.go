@@ -12,7 +12,7 @@ import (
 // Parse never panics: any input is a file every policy of which builds,
 // or an *Error.
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"recommended.json", "unbudgeted.json", "timeouts.json"} {
+	for _, name := range []string{"recommended.json", "unbudgeted.json", "timeouts.json", "cooldown.json"} {
 		data, err := os.ReadFile("testdata/" + name)
 		if err != nil {
 			f.Fatal(err)
