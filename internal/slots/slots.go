@@ -46,15 +46,19 @@ func (s *Slots) share(i int, limit int64) int64 {
 
 // Take takes a slot under limit, from the stripe home if it can, and
 // returns its stripe; ok is false when every stripe is at its share.
-// Counting in first and backing out when that went past the share is one
-// atomic add where a compare-and-swap loop would retry. After the limit
+// A stripe seen full is passed over on a read; otherwise counting in
+// first and backing out when that went past the share is one atomic add
+// where a compare-and-swap loop would retry. After the limit
 // falls, stripes over their new share admit nothing until they drain.
 func (s *Slots) Take(home int, limit int64) (i int, ok bool) {
 	mask := len(s.stripes) - 1
 	for j := range s.stripes {
 		i = (home + j) & mask
-		st := &s.stripes[i]
-		if st.n.Add(1) <= s.share(i, limit) {
+		st, share := &s.stripes[i], s.share(i, limit)
+		if st.n.Load() >= share {
+			continue // full: a read leaves the line shared, where a write would take it
+		}
+		if st.n.Add(1) <= share {
 			return i, true
 		}
 		st.n.Add(-1)
