@@ -180,6 +180,10 @@ type Limiter struct {
 
 	slots slots.Slots  // the calls in flight, striped
 	limit atomic.Int64 // the limit rounded down, read by every call
+	// shrunk is set before the limit falls, and cleared once no stripe
+	// holds more than its share: while it is set, an admission checks the
+	// total in flight as well.
+	shrunk atomic.Bool
 
 	mu       sync.Mutex // guards the estimate
 	estimate float64
@@ -245,7 +249,12 @@ type Permit struct {
 // it returns an error matching ErrLimited. Report the call's end with
 // Permit.Done.
 func (l *Limiter) Allow(ctx context.Context) (Permit, error) {
-	i, seq, ok := l.slots.TakeCounted(stripe.Index(8), l.limit.Load())
+	limit := l.limit.Load()
+	i, ok := l.slots.Take(stripe.Index(8), limit)
+	if ok && l.shrunk.Load() && l.slots.InFlight() > limit {
+		l.slots.Free(i) // the limit fell, and stripes still hold more than their shares
+		ok = false
+	}
 	if !ok {
 		l.rejected.Add(1)
 		if f := l.cfg.Hooks.OnReject; f != nil {
@@ -253,6 +262,7 @@ func (l *Limiter) Allow(ctx context.Context) (Permit, error) {
 		}
 		return Permit{}, l.err
 	}
+	seq := l.slots.Count(i)
 	// One call in every is timed, counted on the slot's own stripe: a
 	// counter shared by every call would be a line the cores fight over.
 	if seq&(l.every.Load()-1) != 0 {
@@ -348,12 +358,23 @@ func (l *Limiter) sample(start, end time.Duration, inflight int64, failed bool) 
 		l.estimate = math.Min(math.Max(l.estimate, float64(c.MinLimit)), float64(c.MaxLimit))
 	}
 	to := int(l.estimate)
-	l.limit.Store(int64(to))
+	l.setLimitLocked(int64(to))
 	l.mu.Unlock()
 	if to != from {
 		if f := c.Hooks.OnLimitChange; f != nil {
 			f(LimitChange{Name: c.Name, From: from, To: to})
 		}
+	}
+}
+
+// setLimitLocked puts limit in force. Callers hold l.mu.
+func (l *Limiter) setLimitLocked(limit int64) {
+	if limit < l.limit.Load() {
+		l.shrunk.Store(true) // before the lower limit can be read
+	}
+	l.limit.Store(limit)
+	if l.shrunk.Load() && l.slots.Within(limit) {
+		l.shrunk.Store(false)
 	}
 }
 

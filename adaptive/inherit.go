@@ -14,5 +14,5 @@ func (l *Limiter) Inherit(prev *Limiter) {
 	defer l.mu.Unlock()
 	l.estimate = math.Min(math.Max(estimate, float64(l.cfg.MinLimit)), float64(l.cfg.MaxLimit))
 	l.baseline, l.updates = baseline, updates
-	l.limit.Store(int64(l.estimate))
+	l.setLimitLocked(int64(l.estimate))
 }

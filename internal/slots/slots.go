@@ -20,7 +20,7 @@ type Slots struct {
 
 type slotStripe struct {
 	n     atomic.Int64  // slots taken
-	taken atomic.Uint64 // slots ever taken through TakeCounted
+	taken atomic.Uint64 // slots counted by Count
 	_     [112]byte     // a stripe to itself, and its neighbour line too (the adjacent-line prefetcher)
 }
 
@@ -66,18 +66,24 @@ func (s *Slots) Take(home int, limit int64) (i int, ok bool) {
 	return 0, false
 }
 
-// TakeCounted is Take, counting the slots taken: seq is the stripe's
-// count after this one, for a caller that acts on one take in several.
-// The count is on the line the take writes anyway.
-func (s *Slots) TakeCounted(home int, limit int64) (i int, seq uint64, ok bool) {
-	i, ok = s.Take(home, limit)
-	if ok {
-		seq = s.stripes[i].taken.Add(1)
+// Count counts a slot taken from stripe i, and returns the stripe's count
+// after it, for a caller that acts on one take in several. The count is
+// on the line the take wrote.
+func (s *Slots) Count(i int) uint64 { return s.stripes[i].taken.Add(1) }
+
+// Within reports that no stripe holds more than its share of limit: after
+// the limit falls, stripes that held more admit nothing until they drain,
+// but the others would admit up to their shares, past the limit in all.
+func (s *Slots) Within(limit int64) bool {
+	for i := range s.stripes {
+		if s.stripes[i].n.Load() > s.share(i, limit) {
+			return false
+		}
 	}
-	return i, seq, ok
+	return true
 }
 
-// Taken returns the slots ever taken through TakeCounted.
+// Taken returns the slots counted by Count.
 func (s *Slots) Taken() uint64 {
 	var n uint64
 	for i := range s.stripes {
@@ -88,6 +94,9 @@ func (s *Slots) Taken() uint64 {
 
 // Free gives back a slot of stripe i.
 func (s *Slots) Free(i int) { s.stripes[i].n.Add(-1) }
+
+// Stripes returns the number of stripes.
+func (s *Slots) Stripes() int { return len(s.stripes) }
 
 // InFlight returns the slots taken.
 func (s *Slots) InFlight() int64 {
