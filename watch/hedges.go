@@ -35,16 +35,16 @@ func (l *List) Hedges() []Hedge {
 	policies := slices.Clone(l.hedges)
 	l.mu.Unlock()
 	policies = unique(append(policies, configuredOf[*hedge.Policy](l)...))
-	now := make(map[any]carried[string, counters6], len(policies))
+	now := make(map[any]carried[string, counters], len(policies))
 	hedges := fold(policies, (*hedge.Policy).Metrics, func(m hedge.Metrics) string { return m.Name },
 		func(name string, _ hedge.Metrics) Hedge { return Hedge{Name: name} },
 		func(h *Hedge, p *hedge.Policy, m hedge.Metrics) {
-			counts := counters6{m.Calls, m.Hedges, m.Won, m.Cancelled, m.BudgetDenied, m.Rejected}
+			counts := counters{m.Calls, m.Hedges, m.Won, m.Cancelled, m.BudgetDenied, m.Rejected}
 			h.addCounts(counts)
 			h.Delay = max(h.Delay, m.Delay)
-			now[p] = carried[string, counters6]{h.Name, counts}
+			now[p] = carried[string, counters]{h.Name, counts}
 		})
-	retired := l.hedgesCarry.update(now, (*counters6).add)
+	retired := l.hedgesCarry.update(now, (*counters).add)
 	for i := range hedges {
 		if r, ok := retired[hedges[i].Name]; ok {
 			hedges[i].addCounts(r)
@@ -54,7 +54,7 @@ func (l *List) Hedges() []Hedge {
 }
 
 // addCounts adds o to h's counters.
-func (h *Hedge) addCounts(o counters6) {
+func (h *Hedge) addCounts(o counters) {
 	h.Calls += o[0]
 	h.Hedges += o[1]
 	h.Won += o[2]

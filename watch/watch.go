@@ -36,23 +36,25 @@ type List struct {
 	// report serialises the reports, each of which reads every policy
 	// once and updates the carried counts with what it read.
 	report        sync.Mutex
-	circuitsCarry carry[string, circuitCounts]
-	retriesCarry  carry[string, counters5]
-	hedgesCarry   carry[string, counters6]
+	circuitsCarry carry[string, counters]
+	retriesCarry  carry[string, counters]
+	hedgesCarry   carry[string, counters]
 	limitersCarry carry[limiterKey, limiterCounts]
 }
 
-// circuitCounts are a Circuit's counters, in the order of its fields.
-type circuitCounts [7]uint64
+// counters are a report's counters of one policy, in the order of the
+// fields of its entry (a Circuit's seven, a Retry's five, a Hedge's six),
+// which carry keeps from falling.
+type counters [7]uint64
 
-func (c *circuitCounts) add(o circuitCounts) {
+func (c *counters) add(o counters) {
 	for i := range c {
 		c[i] += o[i]
 	}
 }
 
 // addCounts adds o to c's counters.
-func (c *Circuit) addCounts(o circuitCounts) {
+func (c *Circuit) addCounts(o counters) {
 	c.Successes += o[0]
 	c.Failures += o[1]
 	c.Ignored += o[2]
@@ -62,27 +64,8 @@ func (c *Circuit) addCounts(o circuitCounts) {
 	c.StateChanges += o[6]
 }
 
-// counters5 and counters6 are a Retry's and a Hedge's counters, in the
-// order of their fields.
-type (
-	counters5 [5]uint64
-	counters6 [6]uint64
-)
-
-func (c *counters5) add(o counters5) {
-	for i := range c {
-		c[i] += o[i]
-	}
-}
-
-func (c *counters6) add(o counters6) {
-	for i := range c {
-		c[i] += o[i]
-	}
-}
-
 // addCounts adds o to r's counters.
-func (r *Retry) addCounts(o counters5) {
+func (r *Retry) addCounts(o counters) {
 	r.Calls += o[0]
 	r.Retries += o[1]
 	r.SucceededAfterRetry += o[2]
@@ -90,8 +73,8 @@ func (r *Retry) addCounts(o counters5) {
 	r.BudgetDenied += o[4]
 }
 
-func countsOf(m breaker.Metrics) circuitCounts {
-	return circuitCounts{m.Successes, m.Failures, m.Ignored, m.Rejections, m.SlowCalls, m.Trips, m.StateChanges}
+func countsOf(m breaker.Metrics) counters {
+	return counters{m.Successes, m.Failures, m.Ignored, m.Rejections, m.SlowCalls, m.Trips, m.StateChanges}
 }
 
 // AddRegistry adds every breaker of r, including those created later.
@@ -172,7 +155,7 @@ func (l *List) Report() ([]Circuit, []Retry) {
 	l.report.Lock()
 	defer l.report.Unlock()
 	breakers, policies := l.Snapshot()
-	now := make(map[any]carried[string, circuitCounts], len(breakers))
+	now := make(map[any]carried[string, counters], len(breakers))
 	circuits := fold(breakers, (*breaker.Breaker).Metrics, func(m breaker.Metrics) string { return m.Name },
 		func(name string, _ breaker.Metrics) Circuit { return Circuit{Name: name} },
 		func(c *Circuit, b *breaker.Breaker, m breaker.Metrics) {
@@ -182,24 +165,24 @@ func (l *List) Report() ([]Circuit, []Retry) {
 			counts := countsOf(m)
 			c.addCounts(counts)
 			c.FailureRate = max(c.FailureRate, m.FailureRate)
-			now[b] = carried[string, circuitCounts]{c.Name, counts}
+			now[b] = carried[string, counters]{c.Name, counts}
 		})
-	retired := l.circuitsCarry.update(now, (*circuitCounts).add)
+	retired := l.circuitsCarry.update(now, (*counters).add)
 	for i := range circuits {
 		if r, ok := retired[circuits[i].Name]; ok {
 			circuits[i].addCounts(r)
 		}
 	}
-	retryNow := make(map[any]carried[string, counters5], len(policies))
+	retryNow := make(map[any]carried[string, counters], len(policies))
 	retries := fold(policies, (*retry.Policy).Metrics, func(m retry.Metrics) string { return m.Name },
 		func(name string, m retry.Metrics) Retry { return Retry{Name: name, BudgetTokens: m.BudgetTokens} },
 		func(r *Retry, p *retry.Policy, m retry.Metrics) {
-			counts := counters5{m.Calls, m.Retries, m.SucceededAfterRetry, m.Exhausted, m.BudgetDenied}
+			counts := counters{m.Calls, m.Retries, m.SucceededAfterRetry, m.Exhausted, m.BudgetDenied}
 			r.addCounts(counts)
 			r.BudgetTokens = min(r.BudgetTokens, m.BudgetTokens)
-			retryNow[p] = carried[string, counters5]{r.Name, counts}
+			retryNow[p] = carried[string, counters]{r.Name, counts}
 		})
-	retiredRetries := l.retriesCarry.update(retryNow, (*counters5).add)
+	retiredRetries := l.retriesCarry.update(retryNow, (*counters).add)
 	for i := range retries {
 		if r, ok := retiredRetries[retries[i].Name]; ok {
 			retries[i].addCounts(r)
