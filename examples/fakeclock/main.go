@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -56,14 +57,22 @@ func (f *flaky) lookup(_ context.Context, sku string) (float64, error) {
 }
 
 func main() {
-	service := &flaky{failures: 2}
-	prices, err := NewPrices(service.lookup, clock.System)
-	if err != nil {
+	if err := run(os.Stdout, clock.System); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	start := time.Now()
+}
+
+// run asks a flaky price service for a price on clk, and says what it took.
+func run(w io.Writer, clk clock.Clock) error {
+	service := &flaky{failures: 2}
+	prices, err := NewPrices(service.lookup, clk)
+	if err != nil {
+		return err
+	}
+	start := clk.Now()
 	price, err := prices.Price(context.Background(), "apple")
-	fmt.Printf("apple costs %.2f (err %v), after %d calls and %v of backoff\n",
-		price, err, service.calls, time.Since(start).Round(100*time.Millisecond))
+	fmt.Fprintf(w, "apple costs %.2f (err %v), after %d calls and %v of backoff\n",
+		price, err, service.calls, clk.Since(start).Round(100*time.Millisecond))
+	return err
 }

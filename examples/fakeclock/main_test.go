@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -53,9 +54,13 @@ func TestTheCircuitOpensAndRecovers(t *testing.T) {
 	}
 }
 
-func TestMainRuns(t *testing.T) {
-	if testing.Short() {
-		t.Skip("waits 3 s of real backoff")
+// The program's run, on the fake clock: its 3 s of backoff take none.
+func TestRun(t *testing.T) {
+	clk := clocktest.NewFake(time.Time{})
+	var out bytes.Buffer
+	var err error
+	clk.Drive(func() { err = run(&out, clk) })
+	if err != nil || out.String() != "apple costs 9.99 (err <nil>), after 3 calls and 3s of backoff\n" {
+		t.Fatalf("%q, %v", out.String(), err)
 	}
-	main()
 }

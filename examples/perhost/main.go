@@ -62,12 +62,13 @@ func scenario(out io.Writer) error {
 	defer inventory.Close()
 
 	// The client: one breaker per host (3 failures in a row open it), and
-	// retries 10 ms apart, waiting what a Retry-After asks.
+	// retries 10 ms apart, waiting what a Retry-After asks up to 200 ms
+	// (MaxRetryAfter: the header counts whole seconds).
 	hosts, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(3)}})
 	if err != nil {
 		return err
 	}
-	retries, err := retry.New(retry.Config{Delay: 10 * time.Millisecond})
+	retries, err := retry.New(retry.Config{Delay: 10 * time.Millisecond, MaxRetryAfter: 200 * time.Millisecond})
 	if err != nil {
 		return err
 	}

@@ -67,7 +67,7 @@ func scenario(out io.Writer, length time.Duration) error {
 	url := "http://" + ln.Addr().String() + "/order"
 
 	call := func(ctx context.Context) (string, error) { return fetch(ctx, url) }
-	recommended, err := recommendedStack(call)
+	recommended, err := recommendedStack(call, length)
 	if err != nil {
 		return err
 	}
@@ -121,8 +121,8 @@ func play(out io.Writer, get func(context.Context) (string, error), length time.
 }
 
 // recommendedStack decorates fn with the recommended stack, outermost
-// first.
-func recommendedStack(fn func(context.Context) (string, error)) (func(context.Context) (string, error), error) {
+// first; its breaker's window is a phase long, and it opens for half one.
+func recommendedStack(fn func(context.Context) (string, error), phase time.Duration) (func(context.Context) (string, error), error) {
 	overall, err := timeout.New(timeout.Config{Timeout: 500 * time.Millisecond})
 	if err != nil {
 		return nil, err
@@ -133,9 +133,9 @@ func recommendedStack(fn func(context.Context) (string, error)) (func(context.Co
 	}
 	circuit, err := breaker.New(breaker.Config{
 		Name:             "orders",
-		Trip:             breaker.TimeWindow{Length: time.Second, FailureRate: 0.5, SlowCallRate: 0.5, MinCalls: 20},
+		Trip:             breaker.TimeWindow{Length: phase, FailureRate: 0.5, SlowCallRate: 0.5, MinCalls: 20},
 		SlowCallDuration: 50 * time.Millisecond,
-		OpenDuration:     500 * time.Millisecond,
+		OpenDuration:     phase / 2,
 	})
 	if err != nil {
 		return nil, err

@@ -12,10 +12,10 @@ import (
 // attempt a request (the circuit turns most away at once) where retries
 // alone send four; both serve every request while it is up, and the
 // recommended stack most of them once it is back (the circuit's cool-down
-// keeps the others off it for up to 500 ms).
+// keeps the others off it for up to half a phase).
 func TestScenario(t *testing.T) {
 	var out bytes.Buffer
-	if err := scenario(&out, time.Second); err != nil {
+	if err := scenario(&out, 500*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", out.String())
