@@ -302,3 +302,58 @@ func TestReloadKeepsARateLimitsTokens(t *testing.T) {
 		t.Fatalf("after the reload: %v, want the emptied bucket's ErrLimited", err)
 	}
 }
+
+// Every kind that inherits what it learned does so while calls run
+// through it: reloads that change each of them, under load and the race
+// detector, fail no call.
+func TestReloadUnderLoadInheritsEveryKind(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "svc.json")
+	file := func(i int) string {
+		return fmt.Sprintf(`{"policies": {
+		  "hedged":   {"hedge": {"delay": "1h", "quantile": 0.99, "samples": %d, "minSamples": 10}},
+		  "throttle": {"throttle": {"k": %d}},
+		  "quota":    {"rateLimit": {"rate": 1000000, "burst": %d}},
+		  "limit":    {"adaptive": {"initialLimit": %d}},
+		  "circuit":  {"breaker": {"trip": {"countWindow": {"size": 50, "failureRate": 0.%d}}}}
+		}, "stacks": {"api": ["hedged", "throttle", "quota", "circuit", "limit"]}}`, 100+i%3, 2+i%2, 1000+i%5, 50+i%7, 5+i%4)
+	}
+	write(t, path, file(0))
+	l, err := stackfile.Open(path, stackfile.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls, failed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	api := stackfile.Wrap(l, "api", func(context.Context) (int, error) { return 1, nil })
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if v, err := api(context.Background()); err != nil || v != 1 {
+					failed.Add(1)
+				}
+				calls.Add(1)
+			}
+		})
+	}
+	for i := 1; i <= 30; i++ {
+		write(t, path, file(i))
+		if err := l.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		for before := calls.Load(); calls.Load() < before+100; {
+			runtime.Gosched()
+		}
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("%d calls across 30 reloads of five kinds: %d failed", calls.Load(), failed.Load())
+	if failed.Load() != 0 {
+		t.Fatalf("%d calls failed", failed.Load())
+	}
+}
