@@ -86,12 +86,20 @@ func (l *Limiter) now() time.Duration { return l.cfg.Clock.Since(l.origin) }
 // reserve takes a token if one is there by now+limit, and returns how long
 // to wait for it and where the schedule ended after it (for giveBack);
 // ok is false, and nothing is taken, when the wait would exceed limit.
+// The clock is read again before a refusal: callers that read it later
+// may have moved the schedule past a reading the caller was held up with
+// (preempted, a GC pause), while the bucket has tokens now.
 func (l *Limiter) reserve(now, limit time.Duration) (wait, end time.Duration, ok bool) {
+	reread := false
 	for {
 		tat := l.tat.Load()
 		start := max(time.Duration(tat), now)
 		wait = start - now - l.tau
 		if wait > limit {
+			if !reread {
+				reread, now = true, max(now, l.now())
+				continue
+			}
 			return wait, 0, false
 		}
 		if l.tat.CompareAndSwap(tat, int64(start+l.interval)) {

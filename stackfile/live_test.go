@@ -323,6 +323,7 @@ func TestReloadUnderLoadInheritsEveryKind(t *testing.T) {
 		t.Fatal(err)
 	}
 	var calls, failed atomic.Int64
+	var first atomic.Value
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	api := stackfile.Wrap(l, "api", func(context.Context) (int, error) { return 1, nil })
@@ -336,6 +337,7 @@ func TestReloadUnderLoadInheritsEveryKind(t *testing.T) {
 				}
 				if v, err := api(context.Background()); err != nil || v != 1 {
 					failed.Add(1)
+					first.CompareAndSwap(nil, fmt.Sprint(v, err))
 				}
 				calls.Add(1)
 			}
@@ -354,6 +356,6 @@ func TestReloadUnderLoadInheritsEveryKind(t *testing.T) {
 	wg.Wait()
 	t.Logf("%d calls across 30 reloads of five kinds: %d failed", calls.Load(), failed.Load())
 	if failed.Load() != 0 {
-		t.Fatalf("%d calls failed", failed.Load())
+		t.Fatalf("%d calls failed, the first with %v", failed.Load(), first.Load())
 	}
 }
