@@ -154,13 +154,22 @@ func (b *Budget) AllowRetry() bool {
 	return false
 }
 
-// takeFloor takes one of the floor's retries, if one is there.
-func (b *Budget) takeFloor() bool {
-	now := b.clock.Since(b.origin)
+// takeFloor takes one of the floor's retries, if one is there. The clock
+// is read again before a refusal, as ratelimit's reserve does: callers
+// that read it later may have moved the schedule past this reading.
+func (b *Budget) takeFloor() bool { return b.takeFloorAt(b.clock.Since(b.origin)) }
+
+// takeFloorAt is takeFloor with a reading of the clock taken earlier.
+func (b *Budget) takeFloorAt(now time.Duration) bool {
+	reread := false
 	for {
 		at := b.floorAt.Load()
 		next := max(time.Duration(at), now-MinRetriesWindow) + b.floorEvery
 		if next > now {
+			if !reread {
+				reread, now = true, max(now, b.clock.Since(b.origin))
+				continue
+			}
 			return false
 		}
 		if b.floorAt.CompareAndSwap(at, int64(next)) {
