@@ -113,7 +113,7 @@ const module = "github.com/breakwater-go/breakwater"
 
 func init() {
 	for _, name := range []string{"adaptive", "admission", "attempt", "breaker", "bulkhead", "bwhttp", "bwslog", "clock",
-		"config", "dashboard", "fallback", "hedge", "outcome", "ratelimit", "retry", "stackfile", "throttle", "timeout",
+		"config", "dashboard", "fallback", "hedge", "outcome", "ratelimit", "registry", "retry", "stackfile", "throttle", "timeout",
 		"watch", "bwgrpc", "bwotel", "bwprom", "bwredis", "bwyaml"} {
 		knownPackages[name] = module + "/" + name
 	}
@@ -275,7 +275,7 @@ func exportData(t *testing.T, imports []string) map[string]string {
 
 // preludeImports are the packages docPrelude imports.
 var preludeImports = []string{"context", "log/slog", "net/http", module + "/breaker", module + "/bwprom",
-	module + "/ratelimit", module + "/retry", module + "/timeout", module + "/watch", "github.com/redis/go-redis/v9", "google.golang.org/grpc"}
+	module + "/ratelimit", module + "/registry", module + "/retry", module + "/timeout", module + "/watch", "github.com/redis/go-redis/v9", "google.golang.org/grpc"}
 
 // docPrelude declares what the blocks use without declaring: the request
 // context, the calls a page protects, and the values earlier blocks of a
@@ -290,6 +290,7 @@ import (
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bwprom"
 	"github.com/breakwater-go/breakwater/ratelimit"
+	"github.com/breakwater-go/breakwater/registry"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/timeout"
 	"github.com/breakwater-go/breakwater/watch"
@@ -305,7 +306,7 @@ var (
 	logger     *slog.Logger
 	retries    *retry.Policy
 	circuit    *breaker.Breaker
-	hosts      *breaker.Registry
+	hosts      *registry.Registry[*breaker.Breaker]
 	collector  *bwprom.Collector
 	rdb        *redis.Client
 	localShare *ratelimit.Limiter

@@ -213,10 +213,10 @@ func TestFallbackWithoutAnswerIsRefused(t *testing.T) {
 // and the load shedding of an integration is such a stack.
 func TestEveryBuiltinAppliesByHand(t *testing.T) {
 	s := newStack(t, breaker.Config{}, retry.Config{})
-	throttles, err1 := throttle.NewRegistry(throttle.RegistryConfig{})
-	limits, err2 := ratelimit.NewRegistry(ratelimit.RegistryConfig{Defaults: ratelimit.Config{Rate: 100, Burst: 10}})
-	bulkheads, err3 := bulkhead.NewRegistry(bulkhead.RegistryConfig{Defaults: bulkhead.Config{MaxConcurrent: 10}})
-	adaptives, err4 := adaptive.NewRegistry(adaptive.RegistryConfig{})
+	throttles, err1 := throttle.NewRegistry(throttle.Config{}, 0)
+	limits, err2 := ratelimit.NewRegistry(ratelimit.Config{Rate: 100, Burst: 10}, 0)
+	bulkheads, err3 := bulkhead.NewRegistry(bulkhead.Config{MaxConcurrent: 10}, 0)
+	adaptives, err4 := adaptive.NewRegistry(adaptive.Config{}, 0)
 	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/bulkhead"
 	"github.com/breakwater-go/breakwater/ratelimit"
+	"github.com/breakwater-go/breakwater/registry"
 	"github.com/breakwater-go/breakwater/throttle"
 )
 
@@ -14,14 +15,14 @@ import (
 type Shedding struct {
 	// Throttles refuse calls locally in proportion to what the key's
 	// dependency refuses.
-	Throttles *throttle.Registry
+	Throttles *registry.Registry[*throttle.Throttle]
 	// RateLimits bound the rate of calls to each key.
-	RateLimits *ratelimit.Registry
+	RateLimits *registry.Registry[*ratelimit.Limiter]
 	// Bulkheads bound the calls to each key in flight at once.
-	Bulkheads *bulkhead.Registry
+	Bulkheads *registry.Registry[*bulkhead.Bulkhead]
 	// Adaptive bound the calls to each key in flight at once by a limit
 	// found from their latency.
-	Adaptive *adaptive.Registry
+	Adaptive *registry.Registry[*adaptive.Limiter]
 }
 
 // Policies returns key's policies, outermost first, in the order that

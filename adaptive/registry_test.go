@@ -9,7 +9,7 @@ import (
 )
 
 func TestRegistry(t *testing.T) {
-	r, err := NewRegistry(RegistryConfig{MaxKeys: 2})
+	r, err := NewRegistry(Config{}, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("kept %v, want a (busy) and c", got)
 	}
 	p.Release()
-	if _, err := NewRegistry(RegistryConfig{MaxKeys: 1_000_001}); !errors.Is(err, config.ErrInvalid) {
+	if _, err := NewRegistry(Config{}, 1_000_001); !errors.Is(err, config.ErrInvalid) {
 		t.Errorf("MaxKeys 1,000,001: err = %v", err)
 	}
 }

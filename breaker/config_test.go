@@ -68,7 +68,7 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 			if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "Config."+tt.field) {
 				t.Fatalf("error %q: want config.ErrInvalid and the field in the message", err)
 			}
-			if _, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: tt.give}); !errors.Is(err, config.ErrInvalid) {
+			if _, err := breaker.NewRegistry(tt.give, 0); !errors.Is(err, config.ErrInvalid) {
 				t.Fatalf("NewRegistry accepted the config: %v", err)
 			}
 		})

@@ -109,7 +109,7 @@ func ExampleNew_failureRate() {
 
 // A registry hands out one breaker per downstream host.
 func ExampleRegistry() {
-	hosts, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(5)}})
+	hosts, _ := breaker.NewRegistry(breaker.Config{Trip: breaker.Consecutive(5)}, 0)
 
 	b := hosts.Get("api.example.com")
 	_ = b.Do(context.Background(), func(context.Context) error { return nil })

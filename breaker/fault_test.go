@@ -151,11 +151,17 @@ func TestHugeCountsAreRejected(t *testing.T) {
 // breaker, made by a concurrent Get, under the same name.
 func TestRegistryAddRacingGet(t *testing.T) {
 	for i := 0; i < 2000; i++ {
-		r, _ := breaker.NewRegistry(breaker.RegistryConfig{})
+		r, _ := breaker.NewRegistry(breaker.Config{}, 0)
 		var added, got *breaker.Breaker
 		var wg sync.WaitGroup
 		wg.Add(2)
-		go func() { defer wg.Done(); added, _ = r.Add(breaker.Config{Name: "h"}) }()
+		go func() {
+			defer wg.Done()
+			b, _ := breaker.New(breaker.Config{Name: "h"})
+			if r.Add("h", b) == nil {
+				added = b
+			}
+		}()
 		go func() { defer wg.Done(); got = r.Get("h") }()
 		wg.Wait()
 		if added != nil && r.Get("h") != added {
@@ -170,7 +176,7 @@ func TestRegistryAddRacingGet(t *testing.T) {
 // Keys from the outside world cannot grow a registry without bound: past
 // MaxKeys, idle breakers are evicted, closed ones first.
 func TestRegistryEvictsIdleBreakersPastItsBound(t *testing.T) {
-	r, err := breaker.NewRegistry(breaker.RegistryConfig{MaxKeys: 100})
+	r, err := breaker.NewRegistry(breaker.Config{}, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +207,7 @@ func TestRegistryEvictsIdleBreakersPastItsBound(t *testing.T) {
 	if r.Get("sick") != sick || sick.State() != breaker.Open {
 		t.Fatal("an open breaker was evicted while idle closed ones were there")
 	}
-	if _, err := breaker.NewRegistry(breaker.RegistryConfig{MaxKeys: -1}); !errors.Is(err, config.ErrInvalid) {
+	if _, err := breaker.NewRegistry(breaker.Config{}, -1); !errors.Is(err, config.ErrInvalid) {
 		t.Fatalf("negative MaxKeys: %v", err)
 	}
 }

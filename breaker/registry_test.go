@@ -9,11 +9,11 @@ import (
 
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
-	"github.com/breakwater-go/breakwater/config"
+	"github.com/breakwater-go/breakwater/registry"
 )
 
 func TestRegistry(t *testing.T) {
-	r, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(1), Clock: clocktest.NewFake(time.Time{})}})
+	r, err := breaker.NewRegistry(breaker.Config{Trip: breaker.Consecutive(1), Clock: clocktest.NewFake(time.Time{})}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,15 +25,12 @@ func TestRegistry(t *testing.T) {
 	wantState(t, pay, breaker.Open)
 	wantState(t, r.Get("search-api"), breaker.Closed) // breakers are independent
 
-	custom, err := r.Add(breaker.Config{Name: "ledger", Trip: breaker.Consecutive(5)})
-	if err != nil || r.Get("ledger") != custom {
+	custom, _ := breaker.New(breaker.Config{Name: "ledger", Trip: breaker.Consecutive(5)})
+	if err := r.Add("ledger", custom); err != nil || r.Get("ledger") != custom {
 		t.Fatalf("Add: %v", err)
 	}
-	if _, err := r.Add(breaker.Config{Name: "ledger"}); !errors.Is(err, breaker.ErrExists) {
+	if err := r.Add("ledger", custom); !errors.Is(err, registry.ErrExists) {
 		t.Fatalf("Add of a taken name: %v", err)
-	}
-	if _, err := r.Add(breaker.Config{Name: "bad", HalfOpen: breaker.Probes{Max: -1}}); !errors.Is(err, config.ErrInvalid) {
-		t.Fatalf("Add of a bad config: %v", err)
 	}
 
 	var names []string
@@ -50,7 +47,7 @@ func TestRegistry(t *testing.T) {
 }
 
 func TestRegistryConcurrentGetCreatesOne(t *testing.T) {
-	r, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{}})
+	r, _ := breaker.NewRegistry(breaker.Config{}, 0)
 	const n = 64
 	got := make([]*breaker.Breaker, n)
 	var wg sync.WaitGroup
@@ -70,7 +67,7 @@ func TestRegistryConcurrentGetCreatesOne(t *testing.T) {
 // every breaker was looked up lately: evicting it would forget the outage
 // and send the next call to the failing dependency.
 func TestRegistryEvictsClosedBreakersBeforeAnOpenOne(t *testing.T) {
-	reg, err := breaker.NewRegistry(breaker.RegistryConfig{MaxKeys: 3})
+	reg, err := breaker.NewRegistry(breaker.Config{}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 func TestRegistry(t *testing.T) {
-	r, err := NewRegistry(RegistryConfig{Defaults: Config{MaxConcurrent: 1}, MaxKeys: 2})
+	r, err := NewRegistry(Config{MaxConcurrent: 1}, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,10 +27,10 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("kept %v, want a (busy) and c", got)
 	}
 	permit.Done(nil)
-	if _, err := NewRegistry(RegistryConfig{MaxKeys: -1}); !errors.Is(err, config.ErrInvalid) {
+	if _, err := NewRegistry(Config{}, -1); !errors.Is(err, config.ErrInvalid) {
 		t.Errorf("MaxKeys -1: err = %v", err)
 	}
-	if _, err := NewRegistry(RegistryConfig{Defaults: Config{MaxConcurrent: -1}}); !errors.Is(err, config.ErrInvalid) {
+	if _, err := NewRegistry(Config{MaxConcurrent: -1}, 0); !errors.Is(err, config.ErrInvalid) {
 		t.Errorf("Defaults.MaxConcurrent -1: err = %v", err)
 	}
 }
@@ -39,7 +39,7 @@ func TestRegistry(t *testing.T) {
 // call in flight, other keys cannot evict it and get the key a second,
 // empty bulkhead beside it.
 func TestRegistryBoundHoldsUnderEvictionPressure(t *testing.T) {
-	r, err := NewRegistry(RegistryConfig{Defaults: Config{MaxConcurrent: 1}, MaxKeys: 2})
+	r, err := NewRegistry(Config{MaxConcurrent: 1}, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

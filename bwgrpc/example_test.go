@@ -13,7 +13,7 @@ import (
 // Retries and a circuit breaker per server for every call of a client
 // connection.
 func Example() {
-	servers, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(5)}})
+	servers, _ := breaker.NewRegistry(breaker.Config{Trip: breaker.Consecutive(5)}, 0)
 	retries, _ := retry.New(retry.Config{MaxAttempts: 3})
 	ic, err := bwgrpc.New(bwgrpc.Config{Breakers: servers, Retry: retries})
 	if err != nil {

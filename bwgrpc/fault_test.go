@@ -87,7 +87,7 @@ func TestAbandonedStreamFreesItsProbeSlot(t *testing.T) {
 // circuit, whose next probe then goes through.
 func TestPanickingInvokerFreesItsProbeSlot(t *testing.T) {
 	clk := clocktest.NewFake(time.Time{})
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{OpenDuration: time.Second, Clock: clk}})
+	reg, _ := breaker.NewRegistry(breaker.Config{OpenDuration: time.Second, Clock: clk}, 0)
 	ic, err := bwgrpc.New(bwgrpc.Config{Breakers: reg, NoRetry: true, Key: func(string, *grpc.ClientConn) string { return "k" }})
 	if err != nil {
 		t.Fatal(err)

@@ -71,7 +71,7 @@ func hedging(t *testing.T, cfg hedge.Config, bc breaker.Config) (*bwgrpc.Interce
 		t.Fatal(err)
 	}
 	bc.Clock = clk
-	breakers, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: bc})
+	breakers, err := breaker.NewRegistry(bc, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/breakwater-go/breakwater/config"
 	"github.com/breakwater-go/breakwater/hedge"
 	"github.com/breakwater-go/breakwater/outcome"
+	"github.com/breakwater-go/breakwater/registry"
 	"github.com/breakwater-go/breakwater/retry"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -38,7 +39,7 @@ import (
 type Config struct {
 	// Breakers holds a breaker per key. Nil means a registry of its own,
 	// with the breaker defaults.
-	Breakers *breaker.Registry
+	Breakers *registry.Registry[*breaker.Breaker]
 	// NoBreaker turns circuit breaking off.
 	NoBreaker bool
 	// Key names a call's breaker. Nil means the connection's target: one
@@ -106,7 +107,7 @@ func invalid(field, format string, args ...any) error {
 // calls. Install its methods with grpc.WithUnaryInterceptor(i.Unary) and
 // grpc.WithStreamInterceptor(i.Stream). It is safe for concurrent use.
 type Interceptor struct {
-	breakers *breaker.Registry
+	breakers *registry.Registry[*breaker.Breaker]
 	key      func(string, *grpc.ClientConn) string
 	retry    *retry.Policy
 	hedge    *hedge.Policy
@@ -129,7 +130,7 @@ func New(cfg Config) (*Interceptor, error) {
 	ic := &Interceptor{breakers: cfg.Breakers, key: cfg.Key, retry: cfg.Retry, hedge: cfg.Hedge, hedged: cfg.Hedged, shedding: cfg.Shedding}
 	var err error
 	if ic.breakers == nil && !cfg.NoBreaker {
-		if ic.breakers, err = breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{}}); err != nil {
+		if ic.breakers, err = breaker.NewRegistry(breaker.Config{}, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -165,7 +166,7 @@ func setCodes(set *[codes.Unauthenticated + 1]bool, list, def []codes.Code, fiel
 
 // Breakers returns the registry of the interceptor's breakers; nil without
 // breakers.
-func (ic *Interceptor) Breakers() *breaker.Registry { return ic.breakers }
+func (ic *Interceptor) Breakers() *registry.Registry[*breaker.Breaker] { return ic.breakers }
 
 // Unary is a grpc.UnaryClientInterceptor. A call runs through the same
 // stack users compose with breakwater.Wrap: the retry or hedging policy

@@ -14,6 +14,7 @@ import (
 	"github.com/breakwater-go/breakwater/bwgrpc"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/config"
+	"github.com/breakwater-go/breakwater/registry"
 	"github.com/breakwater-go/breakwater/retry"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -110,7 +111,7 @@ func start(t *testing.T, h healthpb.HealthServer, ic *bwgrpc.Interceptor) health
 type fixture struct {
 	clk    *clocktest.Fake
 	delays *[]time.Duration
-	reg    *breaker.Registry
+	reg    *registry.Registry[*breaker.Breaker]
 	ic     *bwgrpc.Interceptor
 }
 
@@ -130,7 +131,7 @@ func newFixture(t *testing.T, bc breaker.Config, rc retry.Config) fixture {
 		t.Fatal(err)
 	}
 	bc.Clock = clk
-	reg, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: bc})
+	reg, err := breaker.NewRegistry(bc, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +342,7 @@ func TestStreamOpeningIsRetried(t *testing.T) {
 }
 
 func TestInvalidConfig(t *testing.T) {
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{}})
+	reg, _ := breaker.NewRegistry(breaker.Config{}, 0)
 	p, _ := retry.New(retry.Config{})
 	tests := []struct {
 		give  bwgrpc.Config

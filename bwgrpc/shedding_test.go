@@ -24,11 +24,11 @@ func TestPerTargetThrottle(t *testing.T) {
 		script[i] = reply{code: codes.ResourceExhausted}
 	}
 	h := &flakyHealth{script: script}
-	throttles, err := throttle.NewRegistry(throttle.RegistryConfig{Defaults: throttle.Config{Rand: func() float64 { return 0.5 }}})
+	throttles, err := throttle.NewRegistry(throttle.Config{Rand: func() float64 { return 0.5 }}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	breakers, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(100)}})
+	breakers, err := breaker.NewRegistry(breaker.Config{Trip: breaker.Consecutive(100)}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func ExampleNewClient() {
 	}))
 	defer api.Close()
 
-	hosts, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(5)}})
+	hosts, _ := breaker.NewRegistry(breaker.Config{Trip: breaker.Consecutive(5)}, 0)
 	retries, _ := retry.New(retry.Config{MaxAttempts: 3, Delay: 10 * time.Millisecond})
 	client, _ := bwhttp.NewClient(bwhttp.Config{Breakers: hosts, Retry: retries}, 10*time.Second)
 
@@ -54,11 +54,11 @@ func ExampleTransport_openUntilTheServerSaid() {
 	}))
 	defer api.Close()
 
-	hosts, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{
+	hosts, _ := breaker.NewRegistry(breaker.Config{
 		Trip:             breaker.Consecutive(1),
 		OpenDurationFunc: breaker.RetryAfter, // open for as long as the server said
 		MaxOpenDuration:  10 * time.Minute,   // but never longer than this
-	}})
+	}, 0)
 	client, _ := bwhttp.NewClient(bwhttp.Config{Breakers: hosts, NoRetry: true}, 10*time.Second)
 
 	resp, err := client.Get(api.URL)

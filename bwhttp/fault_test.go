@@ -20,7 +20,7 @@ import (
 // cancelled context, a rejection, a retried request and a sent one.
 func TestRoundTripClosesTheBodyOnEveryPath(t *testing.T) {
 	srv := newFlakyServer(t, 503, 503)
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{})
+	reg, _ := breaker.NewRegistry(breaker.Config{}, 0)
 	tr, err := bwhttp.NewTransport(bwhttp.Config{Breakers: reg, Retry: mustRetry(t, retry.Config{NoBudget: true, Backoff: noDelay})})
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +84,7 @@ func TestIsFailureDecidesForTransportErrors(t *testing.T) {
 	srv := newFlakyServer(t)
 	url := srv.URL
 	srv.Close() // connections are refused
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(3)}})
+	reg, _ := breaker.NewRegistry(breaker.Config{Trip: breaker.Consecutive(3)}, 0)
 	c, clk, _ := newClient(t, bwhttp.Config{Breakers: reg, NoRetry: true,
 		IsFailure: func(*http.Response, error) bool { return false }}, retry.Config{})
 	for i := 0; i < 5; i++ {
@@ -101,7 +101,7 @@ func TestIsFailureDecidesForTransportErrors(t *testing.T) {
 // success that would break the run of failures nor a failure.
 func TestFailedBodyReplayIsNotASuccess(t *testing.T) {
 	srv := newFlakyServer(t, 503, 503)
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(2)}})
+	reg, _ := breaker.NewRegistry(breaker.Config{Trip: breaker.Consecutive(2)}, 0)
 	c, clk, _ := newClient(t, bwhttp.Config{Breakers: reg}, retry.Config{})
 	req := bodyRequest(t, context.Background(), http.MethodPut, srv.URL)
 	errGone := errors.New("body gone")
@@ -182,7 +182,7 @@ func (panickingTransport) RoundTrip(*http.Request) (*http.Response, error) { pan
 // half-open probe slot: the attempt counts as failed.
 func TestPanickingBaseFreesTheProbeSlot(t *testing.T) {
 	clk := clocktest.NewFake(time.Time{})
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{OpenDuration: time.Second, Clock: clk}})
+	reg, _ := breaker.NewRegistry(breaker.Config{OpenDuration: time.Second, Clock: clk}, 0)
 	tr, err := bwhttp.NewTransport(bwhttp.Config{Breakers: reg, NoRetry: true, Base: panickingTransport{}})
 	if err != nil {
 		t.Fatal(err)
@@ -199,5 +199,5 @@ func TestPanickingBaseFreesTheProbeSlot(t *testing.T) {
 	}
 }
 
-// maxKeys is a breaker.Registry's default MaxKeys.
+// maxKeys is the default bound of breaker.NewRegistry.
 const maxKeys = 1000

@@ -12,6 +12,7 @@ import (
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/config"
+	"github.com/breakwater-go/breakwater/registry"
 	"github.com/breakwater-go/breakwater/retry"
 )
 
@@ -67,8 +68,8 @@ func FuzzConfig(f *testing.F) {
 	})
 }
 
-func mustRegistry() *breaker.Registry {
-	r, err := breaker.NewRegistry(breaker.RegistryConfig{})
+func mustRegistry() *registry.Registry[*breaker.Breaker] {
+	r, err := breaker.NewRegistry(breaker.Config{}, 0)
 	if err != nil {
 		panic(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/breaker"
+	"github.com/breakwater-go/breakwater/registry"
 )
 
 // CircuitStatus is one breaker as the health handler reports it.
@@ -44,7 +45,7 @@ type Health struct {
 //
 // It always answers 200: a dependency's open circuit is information about
 // the dependency, not a reason to take this service out of rotation.
-func HealthHandler(reg *breaker.Registry) http.Handler {
+func HealthHandler(reg *registry.Registry[*breaker.Breaker]) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := Health{Status: "ok", Circuits: []CircuitStatus{}}
 		for _, b := range reg.All() {

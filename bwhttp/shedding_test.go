@@ -27,7 +27,7 @@ func TestPerHostBulkhead(t *testing.T) {
 	defer close(release)
 	fast := newFlakyServer(t)
 
-	bulkheads, err := bulkhead.NewRegistry(bulkhead.RegistryConfig{Defaults: bulkhead.Config{MaxConcurrent: 2}})
+	bulkheads, err := bulkhead.NewRegistry(bulkhead.Config{MaxConcurrent: 2}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestPerHostBulkhead(t *testing.T) {
 func TestPerHostThrottle(t *testing.T) {
 	refusing := newFlakyServer(t, repeat(http.StatusTooManyRequests, 50)...)
 	missing := newFlakyServer(t, repeat(http.StatusNotFound, 50)...)
-	throttles, err := throttle.NewRegistry(throttle.RegistryConfig{Defaults: throttle.Config{Rand: func() float64 { return 0.5 }}})
+	throttles, err := throttle.NewRegistry(throttle.Config{Rand: func() float64 { return 0.5 }}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

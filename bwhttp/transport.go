@@ -20,6 +20,7 @@ import (
 	"github.com/breakwater-go/breakwater/config"
 	"github.com/breakwater-go/breakwater/hedge"
 	"github.com/breakwater-go/breakwater/outcome"
+	"github.com/breakwater-go/breakwater/registry"
 	"github.com/breakwater-go/breakwater/retry"
 )
 
@@ -33,7 +34,7 @@ type Config struct {
 	// Breakers holds a breaker per key. Nil means a registry of its own,
 	// with the breaker defaults and the registry's default bound
 	// (1,000 hosts by default, the idle ones evicted past it).
-	Breakers *breaker.Registry
+	Breakers *registry.Registry[*breaker.Breaker]
 	// NoBreaker turns circuit breaking off.
 	NoBreaker bool
 	// Key names a request's breaker. Nil means the request's host (with
@@ -129,7 +130,7 @@ func invalid(field, format string, args ...any) error {
 // breaker.ErrOpen, not a made-up response.
 type Transport struct {
 	base      http.RoundTripper
-	breakers  *breaker.Registry
+	breakers  *registry.Registry[*breaker.Breaker]
 	key       func(*http.Request) string
 	retry     *retry.Policy
 	hedge     *hedge.Policy
@@ -162,7 +163,7 @@ func NewTransport(cfg Config) (*Transport, error) {
 		t.base = http.DefaultTransport
 	}
 	if t.breakers == nil && !cfg.NoBreaker {
-		if t.breakers, err = breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{}}); err != nil {
+		if t.breakers, err = breaker.NewRegistry(breaker.Config{}, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -185,7 +186,7 @@ func NewTransport(cfg Config) (*Transport, error) {
 
 // Breakers returns the registry of the transport's breakers, for a health
 // handler or metrics; nil without breakers.
-func (t *Transport) Breakers() *breaker.Registry { return t.breakers }
+func (t *Transport) Breakers() *registry.Registry[*breaker.Breaker] { return t.breakers }
 
 // NewClient returns an *http.Client whose transport is NewTransport(cfg)
 // and whose Timeout, over all attempts and delays, is timeout (zero means

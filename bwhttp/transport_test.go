@@ -204,7 +204,7 @@ func TestRetryAfterIsHonouredAndCapped(t *testing.T) {
 func TestBreakerOpensPerHost(t *testing.T) {
 	down := newFlakyServer(t, 500, 500, 500, 500)
 	up := newFlakyServer(t)
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(2), Clock: clocktest.NewFake(time.Time{})}})
+	reg, _ := breaker.NewRegistry(breaker.Config{Trip: breaker.Consecutive(2), Clock: clocktest.NewFake(time.Time{})}, 0)
 	c, clk, _ := newClient(t, bwhttp.Config{Breakers: reg}, retry.Config{})
 	for i := 0; i < 2; i++ { // 500 is not retried, but counts against the host
 		resp, err := do(t, clk, c, get(t, down.URL))
@@ -232,7 +232,7 @@ func TestBreakerOpensPerHost(t *testing.T) {
 
 func TestClientErrorsDoNotCountAgainstTheHost(t *testing.T) {
 	srv := newFlakyServer(t, 404, 404, 404, 400, 429, 429)
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(2)}})
+	reg, _ := breaker.NewRegistry(breaker.Config{Trip: breaker.Consecutive(2)}, 0)
 	c, clk, _ := newClient(t, bwhttp.Config{Breakers: reg}, retry.Config{MaxAttempts: 1})
 	host := strings.TrimPrefix(srv.URL, "http://")
 	for i := 0; i < 4; i++ {
@@ -273,7 +273,7 @@ func TestSheddingWithRetryAfterOpensNoCircuit(t *testing.T) {
 			for range 4 {
 				srv.headers = append(srv.headers, tc.header)
 			}
-			reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(2)}})
+			reg, _ := breaker.NewRegistry(breaker.Config{Trip: breaker.Consecutive(2)}, 0)
 			c, clk, _ := newClient(t, bwhttp.Config{Breakers: reg}, retry.Config{MaxAttempts: 1})
 			for range 4 {
 				resp, err := do(t, clk, c, get(t, srv.URL))
@@ -315,7 +315,7 @@ type closeTracker struct {
 func (c *closeTracker) Close() error { c.closed.Store(true); return nil }
 
 func TestRejectedRequestBodyIsClosed(t *testing.T) {
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{}})
+	reg, _ := breaker.NewRegistry(breaker.Config{}, 0)
 	tr, err := bwhttp.NewTransport(bwhttp.Config{Breakers: reg, NoRetry: true})
 	if err != nil {
 		t.Fatal(err)
@@ -364,7 +364,7 @@ func TestManyRetriedCallsLeakNothing(t *testing.T) {
 
 func TestHealthHandler(t *testing.T) {
 	clk := clocktest.NewFake(time.Time{})
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Clock: clk}})
+	reg, _ := breaker.NewRegistry(breaker.Config{Clock: clk}, 0)
 	reg.Get("search-api").Do(context.Background(), func(context.Context) error { return nil })
 	reg.Get("payments-api").Trip()
 	clk.Advance(10 * time.Second)
@@ -396,7 +396,7 @@ func TestHealthHandler(t *testing.T) {
 }
 
 func TestInvalidConfig(t *testing.T) {
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{}})
+	reg, _ := breaker.NewRegistry(breaker.Config{}, 0)
 	p, _ := retry.New(retry.Config{})
 	tests := []struct {
 		give  bwhttp.Config
@@ -419,7 +419,7 @@ func TestInvalidConfig(t *testing.T) {
 // trip, and when, not the 0 % of the window it cleared.
 func TestHealthShowsWhatOpenedACircuit(t *testing.T) {
 	clk := clocktest.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Clock: clk, Trip: breaker.CountWindow{Size: 10, FailureRate: 0.5}}})
+	reg, _ := breaker.NewRegistry(breaker.Config{Clock: clk, Trip: breaker.CountWindow{Size: 10, FailureRate: 0.5}}, 0)
 	b := reg.Get("orders-api")
 	for i := range 10 {
 		b.Do(context.Background(), func(context.Context) error {

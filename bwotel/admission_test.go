@@ -18,7 +18,7 @@ func TestAdmissionInstruments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	list.AddAdmission(ac)
+	list.Add(ac)
 	ctx := context.Background()
 	p, err := ac.Admit(ctx, admission.Default)
 	if err != nil {

@@ -47,7 +47,7 @@
 // The SDK bounds each instrument to 2,000 series by default, and sends
 // those past it into one overflow series. A breaker has one state series
 // (its current state's) and one calls series per outcome it has seen:
-// about one or two per breaker, so a default breaker.Registry (1,000
+// about one or two per breaker, so a default registry of breakers (1,000
 // breakers) fits. With more breakers, or many failing at once, raise the
 // limit: sdkmetric.NewMeterProvider(sdkmetric.WithCardinalityLimit(n)),
 // n above 4 × the breakers (and 3 × for the duration histogram).
@@ -99,7 +99,7 @@ type Observer struct {
 }
 
 // New returns an Observer of what l holds, now and later (add the policies
-// to report to l: watch.List.AddRegistry, AddRetry, ...), whose
+// to report to l: watch.List.Add), whose
 // instruments come from a meter of mp. Call Close to unregister them.
 func New(mp metric.MeterProvider, l *watch.List) (*Observer, error) {
 	switch {

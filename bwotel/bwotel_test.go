@@ -90,9 +90,9 @@ func TestManualReaderSeesATripAndARecovery(t *testing.T) {
 
 	clk := clocktest.NewFake(time.Time{})
 	b, _ := breaker.New(breaker.Config{Name: "ledger", Trip: breaker.Consecutive(1), Clock: clk, Hooks: o.BreakerHooks()})
-	list.AddBreaker(b)
+	list.Add(b)
 	r, _ := retry.New(retry.Config{Name: "ledger-retry", MaxAttempts: 2, Clock: clk, Jitter: retry.JitterNone})
-	list.AddRetry(r)
+	list.Add(r)
 
 	ctx := context.Background()
 	clk.Drive(func() {
@@ -226,8 +226,8 @@ func overflowed(rm metricdata.ResourceMetrics, name string) (series int, overflo
 func TestDefaultsFitTheSDKsCardinalityLimit(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	o, list := observe(t, reader)
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Hooks: o.BreakerHooks()}})
-	list.AddRegistry(reg)
+	reg, _ := breaker.NewRegistry(breaker.Config{Hooks: o.BreakerHooks()}, 0)
+	list.Add(reg)
 	for i := range maxKeys {
 		b := reg.Get(fmt.Sprintf("host-%04d", i))
 		b.Do(context.Background(), func(context.Context) error { return nil })
@@ -257,8 +257,8 @@ func TestDeltaTemporalityForgetsChurnedHistogramSeries(t *testing.T) {
 		return metricdata.DeltaTemporality
 	}))
 	o, list := observe(t, reader)
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{MaxKeys: 100, Defaults: breaker.Config{Hooks: o.BreakerHooks()}})
-	list.AddRegistry(reg)
+	reg, _ := breaker.NewRegistry(breaker.Config{Hooks: o.BreakerHooks()}, 100)
+	list.Add(reg)
 	var rm metricdata.ResourceMetrics
 	for round := range 20 {
 		for i := range 100 {
@@ -273,5 +273,5 @@ func TestDeltaTemporalityForgetsChurnedHistogramSeries(t *testing.T) {
 	}
 }
 
-// maxKeys is a breaker.Registry's default MaxKeys.
+// maxKeys is the default bound of breaker.NewRegistry.
 const maxKeys = 1000

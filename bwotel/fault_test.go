@@ -28,7 +28,7 @@ func TestSharedAndInvalidNames(t *testing.T) {
 	b, _ := breaker.New(breaker.Config{Name: "api.example"})
 	bad, _ := breaker.New(breaker.Config{Name: "bad\xffhost", Hooks: o.BreakerHooks()})
 	for _, x := range []*breaker.Breaker{a, b, bad} {
-		list.AddBreaker(x)
+		list.Add(x)
 	}
 	ctx := context.Background()
 	_ = a.Do(ctx, func(context.Context) error { return nil })

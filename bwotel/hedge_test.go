@@ -15,7 +15,7 @@ func TestHedgeInstruments(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	_, list := observe(t, reader)
 	p, _ := hedge.New(hedge.Config{Name: "search", Delay: 25 * time.Millisecond})
-	list.AddHedge(p)
+	list.Add(p)
 	ctx := context.Background()
 	_ = p.Do(ctx, func(context.Context) error { return nil })
 

@@ -15,10 +15,10 @@ import (
 func TestLimiterInstruments(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	_, list := observe(t, reader)
-	bulkheads, _ := bulkhead.NewRegistry(bulkhead.RegistryConfig{Defaults: bulkhead.Config{MaxConcurrent: 1}})
-	list.AddShedding(breakwater.Shedding{Bulkheads: bulkheads})
+	bulkheads, _ := bulkhead.NewRegistry(bulkhead.Config{MaxConcurrent: 1}, 0)
+	list.Add(breakwater.Shedding{Bulkheads: bulkheads})
 	limit, _ := adaptive.New(adaptive.Config{Name: "a", InitialLimit: 9})
-	list.AddAdaptive(limit)
+	list.Add(limit)
 
 	ctx := context.Background()
 	b := bulkheads.Get("api")

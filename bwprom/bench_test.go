@@ -25,7 +25,7 @@ func BenchmarkClosedCollected(b *testing.B) {
 	list := new(watch.List)
 	c := bwprom.NewCollector(list)
 	br, _ := breaker.New(breaker.Config{Name: "bench"})
-	list.AddBreaker(br)
+	list.Add(br)
 	prometheus.NewRegistry().MustRegister(c)
 	benchcase.Closed(b, br)
 }
@@ -36,7 +36,7 @@ func BenchmarkClosedWithDurationHistogram(b *testing.B) {
 	list := new(watch.List)
 	c := bwprom.NewCollector(list)
 	br, _ := breaker.New(breaker.Config{Name: "bench", Hooks: c.BreakerHooks()})
-	list.AddBreaker(br)
+	list.Add(br)
 	prometheus.NewRegistry().MustRegister(c)
 	benchcase.Closed(b, br)
 }

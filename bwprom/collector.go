@@ -145,7 +145,7 @@ type Collector struct {
 var _ prometheus.Collector = (*Collector)(nil)
 
 // NewCollector returns a collector of what l holds, now and later: add the
-// policies to expose to l (watch.List.AddRegistry, AddRetry, ...). l must
+// policies to expose to l (watch.List.Add). l must
 // not be nil.
 func NewCollector(l *watch.List) *Collector {
 	if l == nil {

@@ -76,12 +76,12 @@ func TestMetricsAfterATripAndARecovery(t *testing.T) {
 	clk := clocktest.NewFake(time.Time{})
 	list := new(watch.List)
 	c := bwprom.NewCollector(list)
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{
+	reg, _ := breaker.NewRegistry(breaker.Config{
 		Trip: breaker.Consecutive(2), SlowCallDuration: time.Second, Clock: clk, Hooks: c.BreakerHooks(),
-	}})
-	list.AddRegistry(reg)
+	}, 0)
+	list.Add(reg)
 	r, _ := retry.New(retry.Config{Name: "payments-retry", MaxAttempts: 3, Clock: clk, Jitter: retry.JitterNone})
-	list.AddRetry(r)
+	list.Add(r)
 
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(c)
@@ -89,7 +89,7 @@ func TestMetricsAfterATripAndARecovery(t *testing.T) {
 	defer srv.Close()
 
 	b := reg.Get("payments-api")
-	list.AddBreaker(b) // watched twice: exposed once
+	list.Add(b) // watched twice: exposed once
 	ctx := context.Background()
 	down := errors.New("503")
 	clk.Drive(func() {
@@ -154,9 +154,9 @@ func TestMetricNamesFollowConventions(t *testing.T) {
 	list := new(watch.List)
 	c := bwprom.NewCollector(list)
 	b, _ := breaker.New(breaker.Config{Name: "x", Hooks: c.BreakerHooks()})
-	list.AddBreaker(b)
+	list.Add(b)
 	r, _ := retry.New(retry.Config{Name: "y"})
-	list.AddRetry(r)
+	list.Add(r)
 	b.Do(context.Background(), func(context.Context) error { return nil })
 	reg := prometheus.NewPedanticRegistry() // checks descriptions against metrics
 	reg.MustRegister(c)
@@ -185,7 +185,7 @@ func TestDurationBucketsResolveFastCalls(t *testing.T) {
 	list := new(watch.List)
 	c := bwprom.NewCollector(list)
 	b, _ := breaker.New(breaker.Config{Name: "cache", Clock: clk, Hooks: c.BreakerHooks()})
-	list.AddBreaker(b)
+	list.Add(b)
 	for _, d := range []time.Duration{100 * time.Microsecond, 4 * time.Millisecond, 20 * time.Second} {
 		b.Do(context.Background(), func(context.Context) error { clk.Advance(d); return nil })
 	}

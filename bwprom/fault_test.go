@@ -31,8 +31,8 @@ func TestBreakersSharingANameAreSummed(t *testing.T) {
 	c := bwprom.NewCollector(list)
 	a, _ := breaker.New(breaker.Config{Name: "api.example"})
 	b, _ := breaker.New(breaker.Config{Name: "api.example"})
-	list.AddBreaker(a)
-	list.AddBreaker(b)
+	list.Add(a)
+	list.Add(b)
 	ctx := context.Background()
 	_ = a.Do(ctx, func(context.Context) error { return nil })
 	_ = b.Do(ctx, func(context.Context) error { return errors.New("x") })
@@ -61,10 +61,10 @@ func TestBreakersSharingANameAreSummed(t *testing.T) {
 func TestInvalidUTF8NameIsCleaned(t *testing.T) {
 	list := new(watch.List)
 	c := bwprom.NewCollector(list)
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Hooks: c.BreakerHooks()}})
-	list.AddRegistry(reg)
+	reg, _ := breaker.NewRegistry(breaker.Config{Hooks: c.BreakerHooks()}, 0)
+	list.Add(reg)
 	healthy, _ := breaker.New(breaker.Config{Name: "healthy"})
-	list.AddBreaker(healthy)
+	list.Add(healthy)
 	bad := reg.Get("bad\xff\xfehost")
 	if err := bad.Do(context.Background(), func(context.Context) error { return nil }); err != nil {
 		t.Fatal(err)
@@ -81,8 +81,8 @@ func TestInvalidUTF8NameIsCleaned(t *testing.T) {
 func TestSeriesGoWithTheirBreakers(t *testing.T) {
 	list := new(watch.List)
 	c := bwprom.NewCollector(list)
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{MaxKeys: 100, Defaults: breaker.Config{Hooks: c.BreakerHooks()}})
-	list.AddRegistry(reg)
+	reg, _ := breaker.NewRegistry(breaker.Config{Hooks: c.BreakerHooks()}, 100)
+	list.Add(reg)
 	url := serve(t, c)
 	count := func() int {
 		n := 0

@@ -26,7 +26,7 @@ func TestHedgeMetrics(t *testing.T) {
 	}
 	list := new(watch.List)
 	c := bwprom.NewCollector(list)
-	list.AddHedge(p)
+	list.Add(p)
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))

@@ -190,8 +190,8 @@ func chaosChild(addr string) {
 			say("probe %s %d %d %t", e.Name, end.Add(-e.Duration).UnixNano(), end.UnixNano(), s.Metrics().Connected)
 		}
 	}
-	reg, err := s.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(4), OpenDuration: 300 * time.Millisecond,
-		Hooks: breaker.Hooks{OnSuccess: onProbe, OnFailure: onProbe, OnIgnore: onProbe}}})
+	reg, err := s.NewRegistry(breaker.Config{Trip: breaker.Consecutive(4), OpenDuration: 300 * time.Millisecond,
+		Hooks: breaker.Hooks{OnSuccess: onProbe, OnFailure: onProbe, OnIgnore: onProbe}}, 0)
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(3)

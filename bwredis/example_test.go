@@ -26,7 +26,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	hosts, err := store.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(5)}}) // one shared circuit per host
+	hosts, err := store.NewRegistry(breaker.Config{Trip: breaker.Consecutive(5)}, 0) // one shared circuit per host
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/config"
-	"github.com/breakwater-go/breakwater/internal/keyed"
 	"github.com/breakwater-go/breakwater/ratelimit"
+	"github.com/breakwater-go/breakwater/registry"
 	"github.com/breakwater-go/breakwater/watch"
 	"github.com/redis/go-redis/v9"
 )
@@ -378,7 +378,7 @@ func (l *Limiter) Metrics() LimiterMetrics {
 }
 
 // Report returns what package watch reports of the limiter (see
-// watch.List.AddReporter): a rate limit with its Mode.
+// watch.List.Add): a rate limit with its Mode.
 func (l *Limiter) Report() []watch.Limiter {
 	m := l.Metrics()
 	return []watch.Limiter{{Kind: watch.KindRateLimit, Name: m.Name, Admitted: m.Allowed, Rejected: m.Rejected,
@@ -393,7 +393,7 @@ type LimiterRegistryConfig struct {
 	// Fallbacks, when not nil, gives each limiter its Fallback: the local
 	// limiter of its key, at this process's share of the rate. It replaces
 	// Defaults.Fallback, which must then be nil.
-	Fallbacks *ratelimit.Registry
+	Fallbacks *registry.Registry[*ratelimit.Limiter]
 	// MaxKeys bounds the limiters kept. Zero means 10,000. Forgetting one
 	// loses only this process's counts of it (the limit is in Redis); one
 	// with callers waiting for a token is never forgotten.
@@ -402,8 +402,9 @@ type LimiterRegistryConfig struct {
 
 // LimiterRegistry keeps a shared rate limit per key (per tenant, per API
 // account). It is safe for concurrent use; looking up an existing limiter
-// takes no lock.
-type LimiterRegistry struct{ m *keyed.Map[*Limiter] }
+// takes no lock. It is a registry.Registry that reports its limiters to a
+// watch.List.
+type LimiterRegistry struct{ *registry.Registry[*Limiter] }
 
 // NewLimiterRegistry returns a registry described by cfg, or a
 // *config.Error.
@@ -421,24 +422,26 @@ func NewLimiterRegistry(cfg LimiterRegistryConfig) (*LimiterRegistry, error) {
 	if cfg.MaxKeys == 0 {
 		cfg.MaxKeys = 10_000
 	}
-	return &LimiterRegistry{keyed.New(cfg.MaxKeys, func(key string) *Limiter {
-		c := d
-		c.Limit.Name = key
-		if cfg.Fallbacks != nil {
-			c.Fallback = cfg.Fallbacks.Get(key)
-		}
-		return newLimiter(c)
-	}, func(l *Limiter) bool { return l.waiting.Load() > 0 }, nil)}, nil
+	r, err := registry.New(registry.Config[*Limiter]{
+		MaxKeys: cfg.MaxKeys,
+		New: func(key string) *Limiter {
+			c := d
+			c.Limit.Name = key
+			if cfg.Fallbacks != nil {
+				c.Fallback = cfg.Fallbacks.Get(key)
+			}
+			return newLimiter(c)
+		},
+		Held: func(l *Limiter) bool { return l.waiting.Load() > 0 },
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &LimiterRegistry{r}, nil
 }
 
-// Get returns the limiter of key, making it if need be.
-func (r *LimiterRegistry) Get(key string) *Limiter { return r.m.Get(key) }
-
-// All returns the limiters kept, sorted by name.
-func (r *LimiterRegistry) All() []*Limiter { return r.m.Values() }
-
 // Report returns what package watch reports of the registry's limiters
-// (see watch.List.AddReporter).
+// (see watch.List.Add).
 func (r *LimiterRegistry) Report() []watch.Limiter {
 	var out []watch.Limiter
 	for _, l := range r.All() {

@@ -213,7 +213,7 @@ func TestSharedLimitFailsClosedWithoutAFallback(t *testing.T) {
 	defer client.Close()
 	l := newLimiter(t, client, ratelimit.Config{Name: "billing", Rate: 100, Burst: 5}, nil)
 	var list watch.List
-	list.AddReporter(l)
+	list.Add(l)
 	if !l.Allow() {
 		t.Fatal("a full bucket turned a call away")
 	}
@@ -310,7 +310,7 @@ func TestSharedLimitOnACluster(t *testing.T) {
 		until = time.Now().Add(time.Second)
 	}
 	var list watch.List
-	list.AddReporter(reg)
+	list.Add(reg)
 	if ls := list.Limiters(); len(ls) != len(names) || ls[0].Mode != watch.ModeShared {
 		t.Fatalf("watch reports %+v", ls)
 	}
@@ -322,7 +322,7 @@ func TestLimiterConfigErrors(t *testing.T) {
 	ok := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true})
 	defer ok.Close()
 	fallback, _ := ratelimit.New(ratelimit.Config{Rate: 1})
-	fallbacks, _ := ratelimit.NewRegistry(ratelimit.RegistryConfig{Defaults: ratelimit.Config{Rate: 1}})
+	fallbacks, _ := ratelimit.NewRegistry(ratelimit.Config{Rate: 1}, 0)
 	for _, tc := range []struct {
 		cfg   bwredis.LimiterConfig
 		field string

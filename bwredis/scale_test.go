@@ -13,6 +13,7 @@ import (
 
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bwredis"
+	"github.com/breakwater-go/breakwater/registry"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -45,7 +46,7 @@ func scale(b *testing.B, n int, busy bool) {
 	ctx := context.Background()
 	type member struct {
 		store *bwredis.Store
-		reg   *breaker.Registry
+		reg   *registry.Registry[*breaker.Breaker]
 		open  chan string
 		shut  chan string
 	}
@@ -63,7 +64,7 @@ func scale(b *testing.B, n int, busy bool) {
 		}
 		b.Cleanup(func() { s.Close() })
 		m := member{store: s, open: make(chan string, 1024), shut: make(chan string, 1024)}
-		m.reg, err = s.NewRegistry(breaker.RegistryConfig{MaxKeys: n, Defaults: breaker.Config{
+		m.reg, err = s.NewRegistry(breaker.Config{
 			Hooks: breaker.Hooks{OnStateChange: func(c breaker.StateChange) {
 				ch := m.shut
 				if c.To == breaker.Open {
@@ -73,7 +74,7 @@ func scale(b *testing.B, n int, busy bool) {
 				case ch <- c.Name:
 				default:
 				}
-			}}}})
+			}}}, n)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -242,7 +242,7 @@ func TestTenThousandCircuitsRunWithoutRoundErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	reg, err := s.NewRegistry(breaker.RegistryConfig{MaxKeys: 10_000})
+	reg, err := s.NewRegistry(breaker.Config{}, 10_000)
 	if err != nil {
 		t.Fatal(err)
 	}

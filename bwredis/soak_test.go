@@ -271,11 +271,11 @@ func soakChild(addr string) {
 		fmt.Printf(format+"\n", args...)
 		out.Unlock()
 	}
-	reg, err := s.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{
+	reg, err := s.NewRegistry(breaker.Config{
 		Trip: breaker.Consecutive(1000), OpenDuration: 5 * time.Minute, // states stay as tripped through the soak
 		Hooks: breaker.Hooks{OnStateChange: func(e breaker.StateChange) {
 			say("change %s %s %s %d", e.Name, e.To, e.Reason, time.Now().UnixNano())
-		}}}})
+		}}}, 0)
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(3)

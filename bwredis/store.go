@@ -56,6 +56,7 @@ import (
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/config"
+	"github.com/breakwater-go/breakwater/registry"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -120,7 +121,7 @@ type Store struct {
 	byTag      map[string]*circuit   // the same circuits, by tag: messages name the tag
 	dirty      map[*circuit]struct{} // circuits with news for the next round
 	seq        int                   // circuits made so far
-	registries []*breaker.Registry
+	registries []*registry.Registry[*breaker.Breaker]
 
 	wake    chan struct{}
 	flushes chan chan error
@@ -351,12 +352,12 @@ func (s *Store) NewBreaker(cfg breaker.Config) (*breaker.Breaker, error) {
 	return b, s.attach(b)
 }
 
-// NewRegistry returns a registry described by cfg whose breakers share
-// their circuits.
-func (s *Store) NewRegistry(cfg breaker.RegistryConfig) (*breaker.Registry, error) {
-	cfg.Defaults.Hooks = breaker.JoinHooks(cfg.Defaults.Hooks, s.hooks())
-	cfg.Defaults.HalfOpen.Allow = s.allowProbe
-	r, err := breaker.NewRegistry(cfg)
+// NewRegistry returns a registry of breakers made from defaults, as
+// breaker.NewRegistry makes them, whose breakers share their circuits.
+func (s *Store) NewRegistry(defaults breaker.Config, maxKeys int) (*registry.Registry[*breaker.Breaker], error) {
+	defaults.Hooks = breaker.JoinHooks(defaults.Hooks, s.hooks())
+	defaults.HalfOpen.Allow = s.allowProbe
+	r, err := breaker.NewRegistry(defaults, maxKeys)
 	if err != nil {
 		return nil, err
 	}

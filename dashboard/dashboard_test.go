@@ -22,28 +22,29 @@ import (
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/config"
 	"github.com/breakwater-go/breakwater/dashboard"
+	"github.com/breakwater-go/breakwater/registry"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/watch"
 )
 
 type fixture struct {
 	clk      *clocktest.Fake
-	breakers *breaker.Registry
+	breakers *registry.Registry[*breaker.Breaker]
 	srv      *httptest.Server
 }
 
 func newFixture(t *testing.T, cfg dashboard.Config) fixture {
 	t.Helper()
 	clk := clocktest.NewFake(time.Unix(1_000_000, 0))
-	breakers, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{
-		Trip: breaker.Consecutive(2), OpenDuration: 30 * time.Second, Clock: clk}})
+	breakers, err := breaker.NewRegistry(breaker.Config{
+		Trip: breaker.Consecutive(2), OpenDuration: 30 * time.Second, Clock: clk}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var w watch.List
-	w.AddRegistry(breakers)
+	w.Add(breakers)
 	p, _ := retry.New(retry.Config{Name: "prices"})
-	w.AddRetry(p)
+	w.Add(p)
 	cfg.Watch, cfg.Clock = &w, clk
 	d, err := dashboard.New(cfg)
 	if err != nil {
@@ -443,9 +444,9 @@ func TestPanickingSourceDoesNotWedgeTheDashboard(t *testing.T) {
 // not the 0 % of the window cleared at the trip.
 func TestOpenCircuitShowsTheRateThatOpenedIt(t *testing.T) {
 	clk := clocktest.NewFake(time.Unix(1_000_000, 0))
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.CountWindow{Size: 4, FailureRate: 0.5}, Clock: clk}})
+	reg, _ := breaker.NewRegistry(breaker.Config{Trip: breaker.CountWindow{Size: 4, FailureRate: 0.5}, Clock: clk}, 0)
 	var w watch.List
-	w.AddRegistry(reg)
+	w.Add(reg)
 	d, err := dashboard.New(dashboard.Config{Watch: &w, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
@@ -474,7 +475,7 @@ func TestSnapshotShowsAdmission(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.AddAdmission(ac)
+	w.Add(ac)
 	d, err := dashboard.New(dashboard.Config{Watch: &w})
 	if err != nil {
 		t.Fatal(err)
@@ -502,7 +503,7 @@ func (c configured) Configuration() watch.Configuration { return c.c }
 // from, its reloads, each policy's settings and overrides.
 func TestSnapshotShowsConfigurations(t *testing.T) {
 	var w watch.List
-	w.AddConfiguration(configured{watch.Configuration{Origin: "svc.json", Reloads: 2, Refusals: 1, LastRefusal: "bad",
+	w.Add(configured{watch.Configuration{Origin: "svc.json", Reloads: 2, Refusals: 1, LastRefusal: "bad",
 		Policies: []watch.ConfiguredPolicy{{Name: "retries", Kind: "retry", Settings: `{"retry":{"maxAttempts":3}}`,
 			Overrides: []string{"BREAKWATER_POLICIES_RETRIES_RETRY_MAXATTEMPTS=3"}}}}})
 	d, err := dashboard.New(dashboard.Config{Watch: &w})

@@ -15,9 +15,9 @@ import (
 // A service mounts the dashboard beside its own handlers; the page is at
 // /dashboard/, its snapshot at /dashboard/snapshot.json.
 func ExampleNew() {
-	hosts, _ := breaker.NewRegistry(breaker.RegistryConfig{})
+	hosts, _ := breaker.NewRegistry(breaker.Config{}, 0)
 	var watched watch.List
-	watched.AddRegistry(hosts)
+	watched.Add(hosts)
 	board, err := dashboard.New(dashboard.Config{Watch: &watched})
 	if err != nil {
 		panic(err)

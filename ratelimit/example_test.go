@@ -29,8 +29,8 @@ func Example() {
 }
 
 // A limiter per client address: each gets 5 calls a second.
-func ExampleRegistry() {
-	clients, _ := ratelimit.NewRegistry(ratelimit.RegistryConfig{Defaults: ratelimit.Config{Rate: 5, Burst: 5}})
+func ExampleNewRegistry() {
+	clients, _ := ratelimit.NewRegistry(ratelimit.Config{Rate: 5, Burst: 5}, 0)
 	ok := 0
 	for range 8 {
 		if clients.Get("203.0.113.7").Allow() {

@@ -207,7 +207,7 @@ func TestInvalidConfig(t *testing.T) {
 // bucket has refilled: no different from new ones.
 func TestRegistry(t *testing.T) {
 	clk := clocktest.NewFake(time.Time{})
-	r, err := ratelimit.NewRegistry(ratelimit.RegistryConfig{Defaults: ratelimit.Config{Rate: 1, Clock: clk}, MaxKeys: 3})
+	r, err := ratelimit.NewRegistry(ratelimit.Config{Rate: 1, Clock: clk}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func TestRegistry(t *testing.T) {
 	if len(r.All()) > 3 {
 		t.Fatalf("%d keys kept, bound 3", len(r.All()))
 	}
-	if _, err := ratelimit.NewRegistry(ratelimit.RegistryConfig{}); !errors.Is(err, config.ErrInvalid) {
+	if _, err := ratelimit.NewRegistry(ratelimit.Config{}, 0); !errors.Is(err, config.ErrInvalid) {
 		t.Fatalf("a registry without a rate: %v", err)
 	}
 }

@@ -43,7 +43,7 @@ func main() {
 	check(err)
 
 	var watched watch.List
-	watched.AddBreaker(b)
+	watched.Add(b)
 	collector := bwprom.NewCollector(&watched)
 	observer, err := bwotel.New(noop.NewMeterProvider(), &watched)
 	check(err)

@@ -201,7 +201,7 @@ func (s *Set) Stack(name string) ([]breakwater.Policy, bool) {
 // Policy returns the built policy of that name: a *breaker.Breaker,
 // *retry.Policy, *timeout.Policy, *bulkhead.Bulkhead, *ratelimit.Limiter,
 // *throttle.Throttle, *adaptive.Limiter or *hedge.Policy; nil if the file
-// has none of that name. A watch.List given the Live (AddConfiguration)
+// has none of that name. A watch.List given the Live (Add)
 // reports the policies in force, and follows reloads.
 func (s *Set) Policy(name string) any { return s.policies[name].value() }
 

@@ -188,7 +188,7 @@ func Wrap[T any](l *Live, stack string, fn func(context.Context) (T, error)) fun
 }
 
 // Configuration reports the file in force, for a watch.List
-// (AddConfiguration) and the dashboard: its path, its reloads, and each
+// (Add) and the dashboard: its path, its reloads, and each
 // policy's settings as the file states them, with the environment's
 // overrides.
 func (l *Live) Configuration() watch.Configuration {

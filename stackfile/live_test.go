@@ -185,7 +185,7 @@ func TestLiveReportsItsConfiguration(t *testing.T) {
 		t.Fatal(err)
 	}
 	var list watch.List
-	list.AddConfiguration(l)
+	list.Add(l)
 	write(t, path, "{")
 	_ = l.Reload()
 	if !strings.Contains(logged.String(), "configuration refused") || !strings.Contains(logged.String(), path) {
@@ -249,7 +249,7 @@ func TestWrapFollowsReloads(t *testing.T) {
 func TestWatchListFollowsReloads(t *testing.T) {
 	path, clk, l := openLive(t)
 	var list watch.List
-	list.AddConfiguration(l)
+	list.Add(l)
 	fail := func(context.Context) error { return errors.New("flaky") }
 	clk.Drive(func() { _ = l.Do(context.Background(), "ok", fail) })
 	_ = l.Do(context.Background(), "guarded", fail)

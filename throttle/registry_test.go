@@ -12,7 +12,7 @@ import (
 
 func TestRegistry(t *testing.T) {
 	clk := clocktest.NewFake(time.Unix(0, 0))
-	r, err := NewRegistry(RegistryConfig{Defaults: Config{Clock: clk, Rand: func() float64 { return 0.999 }}, MaxKeys: 2})
+	r, err := NewRegistry(Config{Clock: clk, Rand: func() float64 { return 0.999 }}, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestRegistry(t *testing.T) {
 	if got := r.All(); len(got) != 2 || got[0] != a || got[1].Name() != "c" {
 		t.Errorf("kept %v, want a (throttling) and c", got)
 	}
-	if _, err := NewRegistry(RegistryConfig{Defaults: Config{K: 0.5}}); !errors.Is(err, config.ErrInvalid) {
+	if _, err := NewRegistry(Config{K: 0.5}, 0); !errors.Is(err, config.ErrInvalid) {
 		t.Errorf("Defaults.K 0.5: err = %v", err)
 	}
 }

@@ -24,8 +24,8 @@ type Admission struct {
 	Standing bool
 }
 
-// AddAdmission adds c.
-func (l *List) AddAdmission(c *admission.Controller) {
+// addAdmission adds c.
+func (l *List) addAdmission(c *admission.Controller) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.admissions = append(l.admissions, c)

@@ -36,9 +36,9 @@ type Configurer interface {
 	Configuration() Configuration
 }
 
-// AddConfiguration adds c, whose Configuration is read at each report,
+// addConfiguration adds c, whose Configuration is read at each report,
 // and the policies it has in force at each report.
-func (l *List) AddConfiguration(c Configurer) {
+func (l *List) addConfiguration(c Configurer) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.configurers = append(l.configurers, c)

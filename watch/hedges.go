@@ -18,8 +18,8 @@ type Hedge struct {
 	Delay time.Duration
 }
 
-// AddHedge adds p.
-func (l *List) AddHedge(p *hedge.Policy) {
+// addHedge adds p.
+func (l *List) addHedge(p *hedge.Policy) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.hedges = append(l.hedges, p)

@@ -3,7 +3,6 @@ package watch
 import (
 	"sort"
 
-	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/bulkhead"
 	"github.com/breakwater-go/breakwater/ratelimit"
@@ -57,9 +56,9 @@ type Reporter interface {
 	Report() []Limiter
 }
 
-// AddReporter adds the policies r reports, at every report. A reporter
+// addReporter adds the policies r reports, at every report. A reporter
 // added twice is reported twice.
-func (l *List) AddReporter(r Reporter) {
+func (l *List) addReporter(r Reporter) {
 	id := new(int) // r itself may not be comparable
 	l.addLimiters(func() []reading {
 		ls := r.Report()
@@ -73,45 +72,8 @@ func (l *List) AddReporter(r Reporter) {
 
 // reporterPolicy tells apart the policies a Reporter reports.
 type reporterPolicy struct {
-	added      *int // one per AddReporter
+	added      *int // one per Add of a Reporter
 	kind, name string
-}
-
-// AddShedding adds every policy of s's registries, including those made
-// later.
-func (l *List) AddShedding(s breakwater.Shedding) {
-	if s.Bulkheads != nil {
-		l.addLimiters(func() []reading { return each(s.Bulkheads.All(), bulkheadReport) })
-	}
-	if s.RateLimits != nil {
-		l.addLimiters(func() []reading { return each(s.RateLimits.All(), rateLimitReport) })
-	}
-	if s.Throttles != nil {
-		l.addLimiters(func() []reading { return each(s.Throttles.All(), throttleReport) })
-	}
-	if s.Adaptive != nil {
-		l.addLimiters(func() []reading { return each(s.Adaptive.All(), adaptiveReport) })
-	}
-}
-
-// AddBulkhead adds b.
-func (l *List) AddBulkhead(b *bulkhead.Bulkhead) {
-	l.addLimiters(func() []reading { return []reading{bulkheadReport(b)} })
-}
-
-// AddRateLimiter adds r.
-func (l *List) AddRateLimiter(r *ratelimit.Limiter) {
-	l.addLimiters(func() []reading { return []reading{rateLimitReport(r)} })
-}
-
-// AddThrottle adds t.
-func (l *List) AddThrottle(t *throttle.Throttle) {
-	l.addLimiters(func() []reading { return []reading{throttleReport(t)} })
-}
-
-// AddAdaptive adds a.
-func (l *List) AddAdaptive(a *adaptive.Limiter) {
-	l.addLimiters(func() []reading { return []reading{adaptiveReport(a)} })
 }
 
 func (l *List) addLimiters(f func() []reading) {

@@ -19,24 +19,24 @@ import (
 // twice counted once.
 func TestLimiters(t *testing.T) {
 	var l watch.List
-	bulkheads, _ := bulkhead.NewRegistry(bulkhead.RegistryConfig{Defaults: bulkhead.Config{MaxConcurrent: 1}})
-	rates, _ := ratelimit.NewRegistry(ratelimit.RegistryConfig{Defaults: ratelimit.Config{Rate: 10, Burst: 5, Clock: clocktest.NewFake(time.Unix(0, 0))}})
-	throttles, _ := throttle.NewRegistry(throttle.RegistryConfig{})
-	limits, _ := adaptive.NewRegistry(adaptive.RegistryConfig{})
-	l.AddShedding(breakwater.Shedding{Bulkheads: bulkheads, RateLimits: rates, Throttles: throttles, Adaptive: limits})
+	bulkheads, _ := bulkhead.NewRegistry(bulkhead.Config{MaxConcurrent: 1}, 0)
+	rates, _ := ratelimit.NewRegistry(ratelimit.Config{Rate: 10, Burst: 5, Clock: clocktest.NewFake(time.Unix(0, 0))}, 0)
+	throttles, _ := throttle.NewRegistry(throttle.Config{}, 0)
+	limits, _ := adaptive.NewRegistry(adaptive.Config{}, 0)
+	l.Add(breakwater.Shedding{Bulkheads: bulkheads, RateLimits: rates, Throttles: throttles, Adaptive: limits})
 
 	ctx := context.Background()
 	api := bulkheads.Get("api")
-	l.AddBulkhead(api) // also in the registry: counted once
+	l.Add(api) // also in the registry: counted once
 	same, _ := bulkhead.New(bulkhead.Config{Name: "api", MaxConcurrent: 3})
-	l.AddBulkhead(same)
+	l.Add(same)
 	slot, _ := api.Allow(ctx)
 	_, _ = api.Allow(ctx) // full
 	rates.Get("api").Allow()
 	_ = throttles.Get("x\xffy").Do(ctx, func(context.Context) error { return nil })
 	limits.Get("api")
 	standalone, _ := adaptive.New(adaptive.Config{Name: "solo", InitialLimit: 7})
-	l.AddAdaptive(standalone)
+	l.Add(standalone)
 
 	got := l.Limiters()
 	want := []watch.Limiter{
@@ -60,11 +60,11 @@ func TestLimiters(t *testing.T) {
 // A load-shedding policy a registry evicts keeps its counts in its name's
 // sums while the name has others: counters never go down.
 func TestLimiterCountersSurviveEviction(t *testing.T) {
-	a, _ := bulkhead.NewRegistry(bulkhead.RegistryConfig{MaxKeys: 1})
-	b, _ := bulkhead.NewRegistry(bulkhead.RegistryConfig{MaxKeys: 1})
+	a, _ := bulkhead.NewRegistry(bulkhead.Config{}, 1)
+	b, _ := bulkhead.NewRegistry(bulkhead.Config{}, 1)
 	var l watch.List
-	l.AddShedding(breakwater.Shedding{Bulkheads: a})
-	l.AddShedding(breakwater.Shedding{Bulkheads: b})
+	l.Add(breakwater.Shedding{Bulkheads: a})
+	l.Add(breakwater.Shedding{Bulkheads: b})
 	ok := func(context.Context) error { return nil }
 	for range 3 {
 		a.Get("db").Do(context.Background(), ok)
@@ -91,8 +91,8 @@ func TestLimiterCountersSurviveEviction(t *testing.T) {
 // shared state says so in the name's row.
 func TestReporters(t *testing.T) {
 	var l watch.List
-	l.AddReporter(reported{{Kind: watch.KindRateLimit, Name: "fleet", Admitted: 2, Tokens: 5, Mode: watch.ModeShared}})
-	l.AddReporter(reported{{Kind: watch.KindRateLimit, Name: "fleet", Admitted: 1, Rejected: 4, Tokens: 0, Mode: watch.ModeClosed},
+	l.Add(reported{{Kind: watch.KindRateLimit, Name: "fleet", Admitted: 2, Tokens: 5, Mode: watch.ModeShared}})
+	l.Add(reported{{Kind: watch.KindRateLimit, Name: "fleet", Admitted: 1, Rejected: 4, Tokens: 0, Mode: watch.ModeClosed},
 		{Kind: watch.KindRateLimit, Name: "other", Mode: watch.ModeShared}})
 	got := l.Limiters()
 	want := []watch.Limiter{

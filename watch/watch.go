@@ -12,9 +12,11 @@ package watch
 import (
 	"sort"
 
-	"github.com/breakwater-go/breakwater/admission"
 	"strings"
 	"sync"
+
+	"github.com/breakwater-go/breakwater/admission"
+	"github.com/breakwater-go/breakwater/registry"
 
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/hedge"
@@ -25,7 +27,7 @@ import (
 // zero value is empty and ready.
 type List struct {
 	mu          sync.Mutex
-	registries  []*breaker.Registry
+	registries  []*registry.Registry[*breaker.Breaker]
 	breakers    []*breaker.Breaker
 	retries     []*retry.Policy
 	limiters    []func() []reading // the load-shedding policies, read at each report
@@ -77,22 +79,22 @@ func countsOf(m breaker.Metrics) counters {
 	return counters{m.Successes, m.Failures, m.Ignored, m.Rejections, m.SlowCalls, m.Trips, m.StateChanges}
 }
 
-// AddRegistry adds every breaker of r, including those created later.
-func (l *List) AddRegistry(r *breaker.Registry) {
+// addRegistry adds every breaker of r, including those created later.
+func (l *List) addRegistry(r *registry.Registry[*breaker.Breaker]) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.registries = append(l.registries, r)
 }
 
-// AddBreaker adds b.
-func (l *List) AddBreaker(b *breaker.Breaker) {
+// addBreaker adds b.
+func (l *List) addBreaker(b *breaker.Breaker) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.breakers = append(l.breakers, b)
 }
 
-// AddRetry adds p.
-func (l *List) AddRetry(p *retry.Policy) {
+// addRetry adds p.
+func (l *List) addRetry(p *retry.Policy) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.retries = append(l.retries, p)
@@ -103,7 +105,7 @@ func (l *List) AddRetry(p *retry.Policy) {
 func (l *List) Snapshot() ([]*breaker.Breaker, []*retry.Policy) {
 	l.mu.Lock()
 	all := append([]*breaker.Breaker(nil), l.breakers...)
-	registries := append([]*breaker.Registry(nil), l.registries...)
+	registries := append([]*registry.Registry[*breaker.Breaker](nil), l.registries...)
 	retries := append([]*retry.Policy(nil), l.retries...)
 	l.mu.Unlock()
 	for _, r := range registries {

@@ -14,22 +14,22 @@ import (
 // counts once, and names are made valid UTF-8.
 func TestReport(t *testing.T) {
 	var l watch.List
-	reg, _ := breaker.NewRegistry(breaker.RegistryConfig{})
+	reg, _ := breaker.NewRegistry(breaker.Config{}, 0)
 	a := reg.Get("api")
 	b, _ := breaker.New(breaker.Config{Name: "api"})
 	bad, _ := breaker.New(breaker.Config{Name: "x\xffy"})
-	l.AddRegistry(reg)
-	l.AddBreaker(a) // also in the registry: counted once
-	l.AddBreaker(b)
-	l.AddBreaker(bad)
+	l.Add(reg)
+	l.Add(a) // also in the registry: counted once
+	l.Add(b)
+	l.Add(bad)
 	ctx := context.Background()
 	_ = a.Do(ctx, func(context.Context) error { return nil })
 	_ = b.Do(ctx, func(context.Context) error { return errors.New("x") })
 	b.Trip()
 	r1, _ := retry.New(retry.Config{Name: "r"})
 	r2, _ := retry.New(retry.Config{Name: "r", NoBudget: true})
-	l.AddRetry(r1)
-	l.AddRetry(r2)
+	l.Add(r1)
+	l.Add(r2)
 
 	circuits, retries := l.Report()
 	if len(circuits) != 2 || circuits[0].Name != "api" || circuits[1].Name != "x\uFFFDy" {
@@ -49,11 +49,11 @@ func TestReport(t *testing.T) {
 // while the name has others. (Before, calls fell from 1005 to 1001, which
 // Prometheus reads as a reset.) When the name has none left, it goes.
 func TestCountersSurviveEviction(t *testing.T) {
-	a, _ := breaker.NewRegistry(breaker.RegistryConfig{MaxKeys: 1})
-	b, _ := breaker.NewRegistry(breaker.RegistryConfig{MaxKeys: 1})
+	a, _ := breaker.NewRegistry(breaker.Config{}, 1)
+	b, _ := breaker.NewRegistry(breaker.Config{}, 1)
 	var l watch.List
-	l.AddRegistry(a)
-	l.AddRegistry(b)
+	l.Add(a)
+	l.Add(b)
 	ok := func(context.Context) error { return nil }
 	for range 4 {
 		a.Get("api.example").Do(context.Background(), ok)

@@ -36,6 +36,7 @@ import (
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bwhttp"
 	"github.com/breakwater-go/breakwater/dashboard"
+	"github.com/breakwater-go/breakwater/registry"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/watch"
 )
@@ -45,14 +46,14 @@ import (
 type priceService struct {
 	client    *http.Client
 	prices    string // the dependency's base URL
-	breakers  *breaker.Registry
+	breakers  *registry.Registry[*breaker.Breaker]
 	retries   *retry.Policy
 	mu        sync.Mutex
 	lastKnown map[string]string
 }
 
 func newPriceService(prices string, openFor time.Duration) (*priceService, error) {
-	breakers, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(3), OpenDuration: openFor}})
+	breakers, err := breaker.NewRegistry(breaker.Config{Trip: breaker.Consecutive(3), OpenDuration: openFor}, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -119,8 +120,8 @@ func (s *priceService) fetch(ctx context.Context, sku string) (string, error) {
 // dashboard of its circuits.
 func (s *priceService) handler() (http.Handler, error) {
 	var watched watch.List
-	watched.AddRegistry(s.breakers)
-	watched.AddRetry(s.retries)
+	watched.Add(s.breakers)
+	watched.Add(s.retries)
 	board, err := dashboard.New(dashboard.Config{Watch: &watched})
 	if err != nil {
 		return nil, err

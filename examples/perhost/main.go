@@ -64,7 +64,7 @@ func scenario(out io.Writer) error {
 	// The client: one breaker per host (3 failures in a row open it), and
 	// retries 10 ms apart, waiting what a Retry-After asks up to 200 ms
 	// (MaxRetryAfter: the header counts whole seconds).
-	hosts, err := breaker.NewRegistry(breaker.RegistryConfig{Defaults: breaker.Config{Trip: breaker.Consecutive(3)}})
+	hosts, err := breaker.NewRegistry(breaker.Config{Trip: breaker.Consecutive(3)}, 0)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/breakwater-go/breakwater/registry"
 	"github.com/breakwater-go/breakwater/watch"
 
 	"github.com/breakwater-go/breakwater"
@@ -29,8 +30,8 @@ var names = []string{"api", "auth", "cart", "db", "edge", "feed", "geo", "hub"}
 // while the exporter scrapes on others.
 type World struct {
 	rng       *rand.Rand
-	breakers  [2]*breaker.Registry
-	bulkheads [2]*bulkhead.Registry
+	breakers  [2]*registry.Registry[*breaker.Breaker]
+	bulkheads [2]*registry.Registry[*bulkhead.Bulkhead]
 
 	mu        sync.Mutex
 	solo      []*breaker.Breaker // watched alone (and some twice), never evicted
@@ -42,12 +43,12 @@ type World struct {
 func New(seed uint64, w *watch.List) *World {
 	wd := &World{rng: rand.New(rand.NewPCG(seed, 7)), succeeded: map[string]float64{}}
 	for i := range wd.breakers {
-		wd.breakers[i], _ = breaker.NewRegistry(breaker.RegistryConfig{MaxKeys: 3, Defaults: breaker.Config{Trip: breaker.Consecutive(3)}})
-		wd.bulkheads[i], _ = bulkhead.NewRegistry(bulkhead.RegistryConfig{MaxKeys: 3})
-		w.AddRegistry(wd.breakers[i])
-		w.AddShedding(breakwater.Shedding{Bulkheads: wd.bulkheads[i]})
+		wd.breakers[i], _ = breaker.NewRegistry(breaker.Config{Trip: breaker.Consecutive(3)}, 3)
+		wd.bulkheads[i], _ = bulkhead.NewRegistry(bulkhead.Config{}, 3)
+		w.Add(wd.breakers[i])
+		w.Add(breakwater.Shedding{Bulkheads: wd.bulkheads[i]})
 	}
-	w.AddRegistry(wd.breakers[0]) // watched twice: counted once
+	w.Add(wd.breakers[0]) // watched twice: counted once
 	return wd
 }
 
@@ -66,9 +67,9 @@ func (wd *World) Step(w *watch.List) {
 		b, _ := breaker.New(breaker.Config{Name: fmt.Sprintf("solo-%d", len(wd.solo))})
 		wd.solo = append(wd.solo, b)
 		wd.mu.Unlock()
-		w.AddBreaker(b)
+		w.Add(b)
 		if wd.rng.IntN(2) == 0 {
-			w.AddBreaker(b) // watched twice
+			w.Add(b) // watched twice
 		}
 	case 1, 2:
 		wd.mu.Lock()

@@ -1,9 +1,12 @@
-package keyed
+package registry
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/breakwater-go/breakwater/config"
 )
 
 type value struct {
@@ -11,14 +14,25 @@ type value struct {
 	held, busy bool
 }
 
-func newMap(max int) *Map[*value] {
-	return New(max, func(key string) *value { return &value{key: key} },
-		func(v *value) bool { return v.held }, func(v *value) bool { return v.busy })
+func newMap(max int) *Registry[*value] {
+	r, err := New(Config[*value]{MaxKeys: max, New: func(key string) *value { return &value{key: key} },
+		Held: func(v *value) bool { return v.held }, Busy: func(v *value) bool { return v.busy }})
+	if err != nil {
+		panic(err)
+	}
+	return r
 }
 
-func keys(m *Map[*value]) string {
+// Len returns the number of policies held.
+func (m *Registry[P]) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.ring)
+}
+
+func keys(m *Registry[*value]) string {
 	var out []string
-	for _, v := range m.Values() {
+	for _, v := range m.All() {
 		out = append(out, v.key)
 	}
 	return fmt.Sprint(out)
@@ -27,10 +41,10 @@ func keys(m *Map[*value]) string {
 func TestEviction(t *testing.T) {
 	tests := []struct {
 		name string
-		run  func(m *Map[*value])
+		run  func(m *Registry[*value])
 		want string
 	}{
-		{"a key seen once goes first", func(m *Map[*value]) {
+		{"a key seen once goes first", func(m *Registry[*value]) {
 			m.Get("a")
 			m.Get("b")
 			m.Get("b")
@@ -39,13 +53,13 @@ func TestEviction(t *testing.T) {
 			m.Get("c") // c is looked up again, a and b were: the sweep clears both marks and takes a
 			m.Get("d")
 		}, "[b c d]"},
-		{"busy values outlive idle ones", func(m *Map[*value]) {
+		{"busy values outlive idle ones", func(m *Registry[*value]) {
 			m.Get("a").busy = true
 			m.Get("b").busy = true
 			m.Get("c")
 			m.Get("d")
 		}, "[a b d]"},
-		{"when all are busy one still goes", func(m *Map[*value]) {
+		{"when all are busy one still goes", func(m *Registry[*value]) {
 			m.Get("a").busy = true
 			m.Get("b").busy = true
 			m.Get("c").busy = true
@@ -102,7 +116,7 @@ func TestHeldValuesAreNeverEvicted(t *testing.T) {
 func TestAddAndRemove(t *testing.T) {
 	m := newMap(2)
 	v := &value{key: "x"}
-	if !m.Add("x", v) || m.Add("x", &value{}) {
+	if m.Add("x", v) != nil || !errors.Is(m.Add("x", &value{}), ErrExists) {
 		t.Fatal("Add: want true, then false for a taken key")
 	}
 	if m.Get("x") != v {
@@ -156,5 +170,22 @@ func TestBoundHoldsUnderManyKeys(t *testing.T) {
 	wg.Wait()
 	if m.Len() != 10 {
 		t.Errorf("Len = %d, want 10", m.Len())
+	}
+}
+
+func TestNewNamesTheField(t *testing.T) {
+	for _, tc := range []struct {
+		cfg   Config[*value]
+		field string
+	}{
+		{Config[*value]{MaxKeys: 0, New: func(string) *value { return nil }}, "MaxKeys"},
+		{Config[*value]{MaxKeys: 1_000_001, New: func(string) *value { return nil }}, "MaxKeys"},
+		{Config[*value]{MaxKeys: 1}, "New"},
+	} {
+		_, err := New(tc.cfg)
+		var ce *config.Error
+		if !errors.As(err, &ce) || ce.Field != tc.field {
+			t.Errorf("New(%+v) = %v, want a *config.Error naming %s", tc.cfg.MaxKeys, err, tc.field)
+		}
 	}
 }
