@@ -24,7 +24,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,33 +148,15 @@ func (c Config) checked() (Config, error) {
 }
 
 // ErrLimited is matched (with errors.Is) by every error a limiter returns
-// for a call it turned away.
+// for a call it turned away: an *outcome.RejectedError, a rejection. One
+// value is made per limiter, so rejecting allocates nothing.
 var ErrLimited = errors.New("adaptive: over the concurrency limit")
-
-// LimitedError is the error of a call turned away. It matches ErrLimited
-// and is a rejection (Rejected reports true). One value is made per
-// limiter, so rejecting allocates nothing.
-type LimitedError struct{ Name string }
-
-func (e *LimitedError) Error() string {
-	msg := "adaptive"
-	if e.Name != "" {
-		msg += " " + strconv.Quote(e.Name)
-	}
-	return msg + ": over the concurrency limit"
-}
-
-// Is reports whether target is ErrLimited.
-func (e *LimitedError) Is(target error) bool { return target == ErrLimited }
-
-// Rejected reports true: the call was turned away without running.
-func (e *LimitedError) Rejected() bool { return true }
 
 // Limiter is an adaptive concurrency limit. It is safe for concurrent use.
 // Build one with New.
 type Limiter struct {
 	cfg    Config
-	err    *LimitedError
+	err    *outcome.RejectedError
 	origin time.Time
 
 	slots slots.Slots  // the calls in flight, striped
@@ -224,7 +205,7 @@ func New(cfg Config) (*Limiter, error) {
 
 // newLimiter returns a limiter of a checked config.
 func newLimiter(cfg Config) *Limiter {
-	l := &Limiter{cfg: cfg, err: &LimitedError{Name: cfg.Name}, origin: cfg.Clock.Now(), estimate: float64(cfg.InitialLimit),
+	l := &Limiter{cfg: cfg, err: &outcome.RejectedError{Err: ErrLimited, Name: cfg.Name}, origin: cfg.Clock.Now(), estimate: float64(cfg.InitialLimit),
 		slots: slots.New(int64(cfg.MaxLimit))}
 	l.limit.Store(int64(cfg.InitialLimit))
 	l.every.Store(1)

@@ -12,6 +12,7 @@ import (
 	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/config"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 func newLimiter(t *testing.T, cfg adaptive.Config) (*adaptive.Limiter, *clocktest.Fake) {
@@ -118,8 +119,8 @@ func TestRejectsOverTheLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = l.Do(context.Background(), func(context.Context) error { return nil })
-	var le *adaptive.LimitedError
-	if !errors.Is(err, adaptive.ErrLimited) || !errors.As(err, &le) || !le.Rejected() {
+	var le *outcome.RejectedError
+	if !errors.Is(err, adaptive.ErrLimited) || !errors.As(err, &le) || !outcome.Rejected(err) || le.Name != "db" {
 		t.Fatalf("over the limit: %v", err)
 	}
 	if n := testing.AllocsPerRun(100, func() { _ = l.Do(context.Background(), func(context.Context) error { return nil }) }); n != 0 {

@@ -3,51 +3,30 @@ package bulkhead
 import (
 	"context"
 	"errors"
-	"strconv"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
 	"github.com/breakwater-go/breakwater/internal/slots"
 	"github.com/breakwater-go/breakwater/internal/stripe"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 // ErrFull is matched (with errors.Is) by every error a bulkhead returns
-// for a call it turned away.
+// for a call it turned away: an *outcome.RejectedError, a rejection. Two
+// values are made per bulkhead, so rejecting allocates nothing.
 var ErrFull = errors.New("bulkhead: full")
 
-// FullError is the error of a call turned away. It matches ErrFull and is
-// a rejection (Rejected reports true): retry policies do not retry it at
-// once, and outcome.Rejected answers it. Two values are made per
-// bulkhead, so rejecting allocates nothing.
-type FullError struct {
-	Name string
-	// Waited reports a call that waited in the queue for MaxWait.
-	Waited bool
-}
-
-func (e *FullError) Error() string {
-	msg := "bulkhead"
-	if e.Name != "" {
-		msg += " " + strconv.Quote(e.Name)
-	}
-	if e.Waited {
-		return msg + ": full, no slot freed within the maximum wait"
-	}
-	return msg + ": full"
-}
-
-// Is reports whether target is ErrFull.
-func (e *FullError) Is(target error) bool { return target == ErrFull }
-
-// Rejected reports true: the call was turned away without running.
-func (e *FullError) Rejected() bool { return true }
+// errWaitedFull is the error of a call that waited in the queue for
+// MaxWait: it matches ErrFull.
+var errWaitedFull = fmt.Errorf("%w, no slot freed within the maximum wait", ErrFull)
 
 // Bulkhead bounds the calls in flight. It is safe for concurrent use; one
 // Bulkhead can run calls of any result type. Build one with New.
 type Bulkhead struct {
 	cfg            Config
 	max            int64
-	full, waitFull *FullError
+	full, waitFull *outcome.RejectedError
 
 	slots   slots.Slots
 	waiting atomic.Int64 // callers in the queue, or about to be
@@ -79,8 +58,8 @@ func New(cfg Config) (*Bulkhead, error) {
 func newBulkhead(cfg Config) *Bulkhead {
 	return &Bulkhead{
 		cfg: cfg, max: int64(cfg.MaxConcurrent), slots: slots.New(int64(cfg.MaxConcurrent)),
-		full:     &FullError{Name: cfg.Name},
-		waitFull: &FullError{Name: cfg.Name, Waited: true},
+		full:     &outcome.RejectedError{Err: ErrFull, Name: cfg.Name},
+		waitFull: &outcome.RejectedError{Err: errWaitedFull, Name: cfg.Name},
 	}
 }
 
@@ -213,10 +192,10 @@ func (b *Bulkhead) leave(w *waiter) bool {
 	return false
 }
 
-func (b *Bulkhead) reject(ctx context.Context, err *FullError) error {
+func (b *Bulkhead) reject(ctx context.Context, err *outcome.RejectedError) error {
 	b.rejected.Add(1)
 	if f := b.cfg.Hooks.OnReject; f != nil {
-		f(ctx, RejectEvent{Name: b.cfg.Name, Waited: err.Waited})
+		f(ctx, RejectEvent{Name: b.cfg.Name, Waited: err == b.waitFull})
 	}
 	return err
 }

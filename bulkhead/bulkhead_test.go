@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/breakwater-go/breakwater/bulkhead"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/config"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 func newBulkhead(t *testing.T, cfg bulkhead.Config) (*bulkhead.Bulkhead, *clocktest.Fake) {
@@ -47,8 +49,8 @@ func TestRejectsAtOnceWhenFull(t *testing.T) {
 		}
 	}
 	err := acquire(b, ctx)
-	var fe *bulkhead.FullError
-	if !errors.Is(err, bulkhead.ErrFull) || !errors.As(err, &fe) || !fe.Rejected() || fe.Waited || fe.Name != "db" {
+	var fe *outcome.RejectedError
+	if !errors.Is(err, bulkhead.ErrFull) || !errors.As(err, &fe) || !outcome.Rejected(err) || fe.Name != "db" || err.Error() != `bulkhead "db": full` {
 		t.Fatalf("third call: %v", err)
 	}
 	if len(events) != 1 || events[0].Waited {
@@ -125,8 +127,7 @@ func TestMaxWait(t *testing.T) {
 	default:
 	}
 	clk.Advance(time.Millisecond)
-	var fe *bulkhead.FullError
-	if err := <-done; !errors.As(err, &fe) || !fe.Waited {
+	if err := <-done; !errors.Is(err, bulkhead.ErrFull) || !strings.Contains(err.Error(), "no slot freed within the maximum wait") {
 		t.Fatalf("after MaxWait: %v", err)
 	}
 	if m := b.Metrics(); m.Queued != 0 || m.TimedOut != 1 || m.Rejected != 1 {

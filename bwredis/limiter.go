@@ -14,6 +14,7 @@ import (
 	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/config"
+	"github.com/breakwater-go/breakwater/outcome"
 	"github.com/breakwater-go/breakwater/ratelimit"
 	"github.com/breakwater-go/breakwater/registry"
 	"github.com/breakwater-go/breakwater/watch"
@@ -323,7 +324,7 @@ func (l *Limiter) wait(ctx context.Context, limit time.Duration, fallback func(c
 		if f := l.cfg.Limit.Hooks.OnReject; f != nil {
 			f(ctx, ratelimit.RejectEvent{Name: l.cfg.Limit.Name, RetryIn: wait})
 		}
-		return &ratelimit.LimitedError{Name: l.cfg.Limit.Name, RetryIn: wait}
+		return &outcome.RejectedError{Err: ratelimit.ErrLimited, Name: l.cfg.Limit.Name, After: wait}
 	}
 	if wait > 0 {
 		l.waiting.Add(1)

@@ -246,8 +246,8 @@ func TestSharedLimitWaitsAndComposes(t *testing.T) {
 	}
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	var le *ratelimit.LimitedError
-	if err := other.Wait(short); !errors.As(err, &le) || le.RetryIn < 50*time.Millisecond || le.RetryIn > 100*time.Millisecond {
+	var le *outcome.RejectedError
+	if err := other.Wait(short); !errors.As(err, &le) || le.After < 50*time.Millisecond || le.After > 100*time.Millisecond {
 		t.Fatalf("a wait past the deadline: %v", err)
 	}
 	start := time.Now()

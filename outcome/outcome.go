@@ -207,14 +207,22 @@ func (e *afterError) Unwrap() error             { return e.err }
 func (e *afterError) RetryAfter() time.Duration { return e.d }
 
 // RetryAfter returns the delay err asks for before the next attempt: one
-// of After, or of any error of its chain with a RetryAfter() time.Duration
-// method (a rate limiter's rejection says when its next token comes).
+// of After, of a *RejectedError that knows when to come back, or of any
+// error of its chain with a RetryAfter() time.Duration method.
 func RetryAfter(err error) (time.Duration, bool) {
-	h, ok := find[interface{ RetryAfter() time.Duration }](err)
-	if !ok {
-		return 0, false
-	}
-	return h.RetryAfter(), true
+	var d time.Duration
+	found := walk(err, func(e error) bool {
+		switch e := e.(type) {
+		case *RejectedError:
+			d = e.After
+			return e.After > 0
+		case interface{ RetryAfter() time.Duration }:
+			d = e.RetryAfter()
+			return true
+		}
+		return false
+	})
+	return d, found
 }
 
 // find returns the first error in err's chain (depth first, as errors.As

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/breakwater-go/breakwater/outcome"
 	"github.com/breakwater-go/breakwater/ratelimit"
 )
 
@@ -19,9 +20,9 @@ func Example() {
 	err = partner.Do(context.Background(), func(ctx context.Context) error {
 		return nil // call the partner API here
 	})
-	var limited *ratelimit.LimitedError
-	if errors.As(err, &limited) {
-		fmt.Println("over the partner's rate; a token in", limited.RetryIn)
+	if errors.Is(err, ratelimit.ErrLimited) {
+		wait, _ := outcome.RetryAfter(err)
+		fmt.Println("over the partner's rate; a token in", wait)
 		return
 	}
 	fmt.Println(err, partner.Metrics().Allowed)

@@ -4,43 +4,19 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 // ErrLimited is matched (with errors.Is) by every error a limiter returns
-// for a call it turned away.
+// for a call it turned away: an *outcome.RejectedError, a rejection, whose
+// After says when a token will be there (retry policies honour it). It is
+// allocated only when the call is turned away.
 var ErrLimited = errors.New("ratelimit: rate limited")
-
-// LimitedError is the error of a call turned away. It matches ErrLimited,
-// is a rejection (Rejected reports true), and says when a token will be
-// there (RetryAfter, which retry policies honour). It is allocated only
-// when the call is turned away.
-type LimitedError struct {
-	Name    string
-	RetryIn time.Duration
-}
-
-func (e *LimitedError) Error() string {
-	msg := "ratelimit"
-	if e.Name != "" {
-		msg += " " + strconv.Quote(e.Name)
-	}
-	return msg + ": rate limited; a token in " + e.RetryIn.String()
-}
-
-// Is reports whether target is ErrLimited.
-func (e *LimitedError) Is(target error) bool { return target == ErrLimited }
-
-// Rejected reports true: the call was turned away without running.
-func (e *LimitedError) Rejected() bool { return true }
-
-// RetryAfter returns how long until a token is there.
-func (e *LimitedError) RetryAfter() time.Duration { return e.RetryIn }
 
 // Limiter is a token bucket. It is safe for concurrent use. Build one with
 // New.
@@ -163,7 +139,7 @@ func (l *Limiter) wait(ctx context.Context, limit time.Duration) error {
 	wait, end, ok := l.reserve(l.now(), limit)
 	if !ok {
 		l.rejected.Add(1)
-		err := &LimitedError{Name: l.cfg.Name, RetryIn: wait}
+		err := &outcome.RejectedError{Err: ErrLimited, Name: l.cfg.Name, After: wait}
 		if f := l.cfg.Hooks.OnReject; f != nil {
 			f(ctx, RejectEvent{Name: l.cfg.Name, RetryIn: wait})
 		}

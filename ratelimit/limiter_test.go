@@ -12,6 +12,7 @@ import (
 
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/config"
+	"github.com/breakwater-go/breakwater/outcome"
 	"github.com/breakwater-go/breakwater/ratelimit"
 )
 
@@ -91,8 +92,8 @@ func TestWaitHonoursTheDeadline(t *testing.T) {
 	ctx, cancel := context.WithDeadline(context.Background(), clk.Now().Add(50*time.Millisecond))
 	defer cancel()
 	err = l.Wait(ctx)
-	var le *ratelimit.LimitedError
-	if !errors.As(err, &le) || !errors.Is(err, ratelimit.ErrLimited) || le.RetryAfter() != 100*time.Millisecond || !le.Rejected() {
+	wait, ok := outcome.RetryAfter(err)
+	if !errors.Is(err, ratelimit.ErrLimited) || !ok || wait != 100*time.Millisecond || !outcome.Rejected(err) {
 		t.Fatalf("Wait with a deadline before the token: %v", err)
 	}
 	// Nothing was taken: the token is still due in 100 ms.

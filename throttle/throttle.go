@@ -30,7 +30,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,33 +128,16 @@ func (c Config) checked() (Config, error) {
 }
 
 // ErrThrottled is matched (with errors.Is) by every error a throttle
-// returns for a call it refused locally.
+// returns for a call it refused locally: an *outcome.RejectedError, a
+// rejection. One value is made per throttle, so refusing allocates
+// nothing.
 var ErrThrottled = errors.New("throttle: refused locally")
-
-// ThrottledError is the error of a call refused locally. It matches
-// ErrThrottled and is a rejection (Rejected reports true). One value is
-// made per throttle, so refusing allocates nothing.
-type ThrottledError struct{ Name string }
-
-func (e *ThrottledError) Error() string {
-	msg := "throttle"
-	if e.Name != "" {
-		msg += " " + strconv.Quote(e.Name)
-	}
-	return msg + ": refused locally: the dependency is refusing most calls"
-}
-
-// Is reports whether target is ErrThrottled.
-func (e *ThrottledError) Is(target error) bool { return target == ErrThrottled }
-
-// Rejected reports true: the call was turned away without running.
-func (e *ThrottledError) Rejected() bool { return true }
 
 // Throttle refuses calls locally in proportion to how many the dependency
 // refuses. It is safe for concurrent use. Build one with New.
 type Throttle struct {
 	cfg    Config
-	err    *ThrottledError
+	err    *outcome.RejectedError
 	origin time.Time
 	width  time.Duration // of a bucket
 
@@ -181,7 +163,7 @@ func New(cfg Config) (*Throttle, error) {
 // newThrottle returns a throttle of a checked config.
 func newThrottle(cfg Config) *Throttle {
 	return &Throttle{
-		cfg: cfg, err: &ThrottledError{Name: cfg.Name}, origin: cfg.Clock.Now(),
+		cfg: cfg, err: &outcome.RejectedError{Err: ErrThrottled, Name: cfg.Name}, origin: cfg.Clock.Now(),
 		width: cfg.Window / time.Duration(cfg.Buckets), buckets: make([]bucket, cfg.Buckets),
 	}
 }

@@ -74,8 +74,7 @@ func TestProbabilityFollowsTheFormula(t *testing.T) {
 	d.set(0.5)
 	calls := 0
 	err := th2.Do(ctx, func(context.Context) error { calls++; return nil })
-	var te *throttle.ThrottledError
-	if !errors.Is(err, throttle.ErrThrottled) || !errors.As(err, &te) || !te.Rejected() || calls != 0 {
+	if !errors.Is(err, throttle.ErrThrottled) || !outcome.Rejected(err) || calls != 0 {
 		t.Fatalf("with p near 1 and a draw of 0.5: %v after %d calls", err, calls)
 	}
 	// The refusal is not a request: the window still holds the 100 sent.
