@@ -78,15 +78,30 @@ func layer[T any](p builtin, next func(context.Context) (T, error), r *Results[T
 		opts := retry.Options[T]{Gate: gate, Drop: r.Drop}
 		return func(ctx context.Context) (T, error) { return retry.ExecuteWith(ctx, p.p, opts, next) }
 	case breakerPolicy:
-		return func(ctx context.Context) (T, error) { return breaker.Execute(ctx, p.b, next) }
+		return func(ctx context.Context) (v T, err error) {
+			err = p.b.Do(ctx, func(ctx context.Context) error { v, err = next(ctx); return err })
+			return v, err
+		}
 	case bulkheadPolicy:
-		return func(ctx context.Context) (T, error) { return bulkhead.Execute(ctx, p.b, next) }
+		return func(ctx context.Context) (v T, err error) {
+			err = p.b.Do(ctx, func(ctx context.Context) error { v, err = next(ctx); return err })
+			return v, err
+		}
 	case rateLimitPolicy:
-		return func(ctx context.Context) (T, error) { return ratelimit.Execute(ctx, p.l, next) }
+		return func(ctx context.Context) (v T, err error) {
+			err = p.l.Do(ctx, func(ctx context.Context) error { v, err = next(ctx); return err })
+			return v, err
+		}
 	case throttlePolicy:
-		return func(ctx context.Context) (T, error) { return throttle.Execute(ctx, p.t, next) }
+		return func(ctx context.Context) (v T, err error) {
+			err = p.t.Do(ctx, func(ctx context.Context) error { v, err = next(ctx); return err })
+			return v, err
+		}
 	case adaptivePolicy:
-		return func(ctx context.Context) (T, error) { return adaptive.Execute(ctx, p.l, next) }
+		return func(ctx context.Context) (v T, err error) {
+			err = p.l.Do(ctx, func(ctx context.Context) error { v, err = next(ctx); return err })
+			return v, err
+		}
 	case hedgePolicy:
 		opts := hedge.Options[T]{Gate: gate, Drop: r.Drop, Keep: r.Keep}
 		return func(ctx context.Context) (T, error) { return hedge.ExecuteWith(ctx, p.p, opts, next) }

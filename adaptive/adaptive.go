@@ -363,30 +363,24 @@ func (l *Limiter) setLimitLocked(limit int64) {
 // returns fn's error, or an error matching ErrLimited without calling fn.
 // A call that panics is not sampled, and the panic goes on.
 func (l *Limiter) Do(ctx context.Context, fn func(context.Context) error) error {
-	_, err := Execute(ctx, l, func(ctx context.Context) (struct{}, error) { return struct{}{}, fn(ctx) })
-	return err
-}
-
-// Execute runs fn through l, like Limiter.Do, and returns its result.
-func Execute[T any](ctx context.Context, l *Limiter, fn func(context.Context) (T, error)) (v T, err error) {
 	p, err := l.Allow(ctx)
 	if err != nil {
-		return v, err
+		return err
 	}
 	err = errPanicking
 	defer func() { p.finish(ctx, err) }()
-	v, err = fn(ctx)
-	return v, err
+	err = fn(ctx)
+	return err
 }
 
 // warmUp is the number of windows whose plain mean starts the baseline, as
 // Gradient2's long-term measurement warms up over its first ten samples.
 const warmUp = 10
 
-// errPanicking marks, in Execute, a call that has not returned.
+// errPanicking marks, in Do, a call that has not returned.
 var errPanicking = errors.New("adaptive: call did not return")
 
-// finish ends a call of Execute: a call that panicked, that its caller
+// finish ends a call of Do: a call that panicked, that its caller
 // cancelled, that a policy inside the limiter turned away, or that an
 // integration marked outcome.Ignored says nothing of the dependency.
 func (p Permit) finish(ctx context.Context, err error) {

@@ -109,7 +109,7 @@ type Permit struct {
 	ctx context.Context // the call's, for the call hooks
 }
 
-// permit is a Permit without its context: Do and Execute, which have the
+// permit is a Permit without its context: Do, which has the
 // context at hand, keep this smaller value on the hot path.
 type permit struct {
 	b     *Breaker
@@ -232,12 +232,12 @@ func (e *epoch) takeProbe(limit int32) bool {
 
 // Do runs fn if the circuit lets it, and records its outcome. It returns
 // fn's error, or an error matching ErrOpen without calling fn. If ctx is
-// already done, Do returns ctx.Err() without calling fn or recording
-// anything. A panic in fn counts as a failure and goes on up the stack.
+// already done, Do returns ctx.Err() without calling fn, and counts the
+// call ignored. A panic in fn counts as a failure and goes on up the
+// stack. breakwater.Wrap runs a function with a result through it.
 func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) (err error) {
-	// The body is Execute's, repeated: going through Execute would cost an
-	// extra indirect call on the hot path.
 	if err = ctx.Err(); err != nil {
+		b.c.ignored.Add(1) // not run, and no rejection: the counters still add up
 		return err
 	}
 	p := permit{b: b, e: b.cur.Load()}
@@ -252,31 +252,11 @@ func (b *Breaker) Do(ctx context.Context, fn func(context.Context) error) (err e
 	return err
 }
 
-// Execute runs fn through b, like Breaker.Do, and returns its result. When
-// the circuit turns the call away it returns T's zero value and an error
-// matching ErrOpen.
-func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, error)) (v T, err error) {
-	if err = ctx.Err(); err != nil {
-		b.c.ignored.Add(1) // not run, and no rejection: the counters still add up
-		return v, err
-	}
-	p := permit{b: b, e: b.cur.Load()}
-	if !p.e.plain {
-		if p, err = b.allowSlow(ctx); err != nil {
-			return v, err
-		}
-	}
-	defer p.doneAt(ctx, &err)
-	err = errPanicking // still set when doneAt runs if fn panics
-	v, err = fn(ctx)
-	return v, err
-}
-
-// errPanicking marks, in Execute, a call that has not returned.
+// errPanicking marks, in Do, a call that has not returned.
 var errPanicking = errors.New("breaker: call did not return")
 
-// doneAt is Done for Do and Execute, which defer it with a pointer to
-// their result error.
+// doneAt is Done for Do, which defers it with a pointer to its result
+// error.
 func (p permit) doneAt(ctx context.Context, err *error) {
 	switch {
 	case *err == nil && p.e.plain:

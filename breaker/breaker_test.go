@@ -398,7 +398,9 @@ func TestIgnoredProbeFreesItsSlot(t *testing.T) {
 	wantState(t, b, breaker.Closed)
 }
 
-func TestDoneContextIsNotCalledNorCounted(t *testing.T) {
+// A call whose context has ended is not run, and counts as ignored (not
+// a rejection), so that Calls still counts every call.
+func TestDoneContextIsNotCalledAndCountsIgnored(t *testing.T) {
 	b, _ := newBreaker(t, breaker.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -407,8 +409,8 @@ func TestDoneContextIsNotCalledNorCounted(t *testing.T) {
 	if called || !errors.Is(err, context.Canceled) {
 		t.Fatalf("called=%v err=%v; want not called, context.Canceled", called, err)
 	}
-	if m := b.Metrics(); m.Calls != 0 || m.Rejections != 0 {
-		t.Fatalf("metrics = %+v, want nothing counted", m)
+	if m := b.Metrics(); m.Calls != 1 || m.Ignored != 1 || m.Rejections != 0 {
+		t.Fatalf("metrics = %+v, want one ignored call", m)
 	}
 }
 
@@ -437,7 +439,7 @@ func TestPanicCountsAsFailureAndPropagates(t *testing.T) {
 	// A panicking probe gives its slot back and reopens the circuit.
 	clk.Advance(30 * time.Second)
 	mustPanic(func() {
-		breaker.Execute(context.Background(), b, func(context.Context) (int, error) { panic("kaboom") })
+		b.Do(context.Background(), func(context.Context) error { panic("kaboom") })
 	})
 	wantState(t, b, breaker.Open)
 	clk.Advance(30 * time.Second)

@@ -31,11 +31,11 @@
 // half-open period lets Max probes through in all (InFlight bounds those
 // running at once instead).
 //
-// There are three ways to protect a call: [Breaker.Do] for a function
-// that returns an error, [Execute] for one that returns a value too, and
-// [Breaker.Allow] with [Permit.Done] around any block of code (the two-step
-// shape every admitting policy shares). To stack the breaker with retry,
-// timeout and others, see package breakwater's Wrap.
+// There are two ways to protect a call: [Breaker.Do] for a function, and
+// [Breaker.Allow] with [Permit.Done] around any block of code (the
+// two-step shape every admitting policy shares). For a function that
+// returns a value, or to stack the breaker with retry, timeout and
+// others, use package breakwater's Wrap.
 //
 // A call in the closed state costs a few atomic operations and allocates
 // nothing; a rejected call allocates nothing. Time is read only when a

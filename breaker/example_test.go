@@ -59,15 +59,6 @@ func ExampleBreaker_Do() {
 	// Output: <nil> closed
 }
 
-func ExampleExecute() {
-	b, _ := breaker.New(breaker.Config{Name: "profile-api"})
-	name, err := breaker.Execute(context.Background(), b, func(ctx context.Context) (string, error) {
-		return "Ada", nil
-	})
-	fmt.Println(name, err)
-	// Output: Ada <nil>
-}
-
 // Allow and Done protect a block of code that is not a function of its own.
 func ExampleBreaker_Allow() {
 	b, _ := breaker.New(breaker.Config{Name: "inventory"})

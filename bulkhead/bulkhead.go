@@ -256,17 +256,6 @@ func (b *Bulkhead) Do(ctx context.Context, fn func(context.Context) error) error
 	return fn(ctx)
 }
 
-// Execute runs fn through b, like Bulkhead.Do, and returns its result.
-func Execute[T any](ctx context.Context, b *Bulkhead, fn func(context.Context) (T, error)) (T, error) {
-	slot, err := b.acquire(ctx)
-	if err != nil {
-		var zero T
-		return zero, err
-	}
-	defer b.release(slot)
-	return fn(ctx)
-}
-
 // Metrics is a snapshot of a bulkhead. The counters only grow.
 type Metrics struct {
 	Name          string

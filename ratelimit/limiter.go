@@ -168,15 +168,6 @@ func (l *Limiter) Do(ctx context.Context, fn func(context.Context) error) error 
 	return fn(ctx)
 }
 
-// Execute runs fn through l, like Limiter.Do, and returns its result.
-func Execute[T any](ctx context.Context, l *Limiter, fn func(context.Context) (T, error)) (T, error) {
-	if err := l.admit(ctx); err != nil {
-		var zero T
-		return zero, err
-	}
-	return fn(ctx)
-}
-
 func (l *Limiter) admit(ctx context.Context) error {
 	limit := l.cfg.MaxWait
 	if d, ok := ctx.Deadline(); ok && limit > 0 {

@@ -323,20 +323,14 @@ func (t *Throttle) count(refused bool) {
 // Do runs fn unless the throttle refuses the call locally, and counts its
 // outcome. It returns fn's error, or an error matching ErrThrottled. A
 // call that panics counts as refused, and the panic goes on.
-func (t *Throttle) Do(ctx context.Context, fn func(context.Context) error) error {
-	_, err := Execute(ctx, t, func(ctx context.Context) (struct{}, error) { return struct{}{}, fn(ctx) })
-	return err
-}
-
-// Execute runs fn through t, like Throttle.Do, and returns its result.
-func Execute[T any](ctx context.Context, t *Throttle, fn func(context.Context) (T, error)) (v T, err error) {
+func (t *Throttle) Do(ctx context.Context, fn func(context.Context) error) (err error) {
 	if err = t.allow(ctx); err != nil {
-		return v, err
+		return err
 	}
 	err = errPanicked
 	defer func() { t.done(err) }()
-	v, err = fn(ctx)
-	return v, err
+	err = fn(ctx)
+	return err
 }
 
 // errPanicked stands, in Done, for a call that panicked.
