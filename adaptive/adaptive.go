@@ -47,8 +47,8 @@ const (
 	defaultSampleWindow = 10
 )
 
-// MaxLimit bounds the limits of a Config.
-const MaxLimit = 1_000_000
+// limitBound bounds the limits of a Config.
+const limitBound = 1_000_000
 
 // Config describes an adaptive limiter.
 type Config struct {
@@ -110,8 +110,8 @@ func (c Config) checked() (Config, error) {
 		name string
 		v    int
 	}{{"InitialLimit", c.InitialLimit}, {"MinLimit", c.MinLimit}, {"MaxLimit", c.MaxLimit}, {"LongWindow", c.LongWindow}, {"SampleWindow", c.SampleWindow}, {"Queue", c.Queue}} {
-		if f.v < 0 || f.v > MaxLimit {
-			return c, invalid(f.name, "must be in [0, %d], got %d", MaxLimit, f.v)
+		if f.v < 0 || f.v > limitBound {
+			return c, invalid(f.name, "must be in [0, %d], got %d", limitBound, f.v)
 		}
 	}
 	switch {

@@ -172,7 +172,7 @@ func TestInvalidConfig(t *testing.T) {
 		field string
 	}{
 		{adaptive.Config{MinLimit: -1}, "MinLimit"},
-		{adaptive.Config{MaxLimit: adaptive.MaxLimit + 1}, "MaxLimit"},
+		{adaptive.Config{MaxLimit: 1_000_000 + 1}, "MaxLimit"},
 		{adaptive.Config{MinLimit: 10, MaxLimit: 5}, "MaxLimit"},
 		{adaptive.Config{InitialLimit: 300}, "InitialLimit"},
 		{adaptive.Config{Smoothing: 1.5}, "Smoothing"},

@@ -576,7 +576,7 @@ func TestRejectionsInsideTheBreakerAreIgnored(t *testing.T) {
 }
 
 func TestFailuresAllocateNothing(t *testing.T) {
-	b, err := breaker.New(breaker.Config{Trip: breaker.Consecutive(breaker.MaxCount)})
+	b, err := breaker.New(breaker.Config{Trip: breaker.Consecutive(1_000_000)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,12 +17,12 @@ import (
 // bytes per bucket). Durations may be any non-negative value: the
 // arithmetic on them saturates.
 const (
-	// MaxCount bounds every count: Consecutive, a window's Size, MinCalls,
+	// maxCount bounds every count: Consecutive, a window's Size, MinCalls,
 	// FailureCount and ConsecutiveFailures, and Probes.Max and
 	// Probes.SuccessesToClose.
-	MaxCount = 1_000_000
-	// MaxTimeWindowBuckets bounds TimeWindow.Buckets.
-	MaxTimeWindowBuckets = 1000
+	maxCount = 1_000_000
+	// maxTimeWindowBuckets bounds TimeWindow.Buckets.
+	maxTimeWindowBuckets = 1000
 )
 
 // Config describes a circuit breaker. The zero Config is a valid breaker
@@ -128,7 +128,7 @@ type Consecutive int
 // circuit on their failure or slow-call rate (resilience4j's COUNT_BASED
 // window).
 type CountWindow struct {
-	// Size is the number of calls the window holds, in [1, MaxCount].
+	// Size is the number of calls the window holds, in [1, 1,000,000].
 	Size int
 	// FailureRate trips the circuit when the share of failures in the
 	// window reaches it, in (0, 1]. Zero means 0.5, unless FailureCount or
@@ -162,7 +162,7 @@ type CountWindow struct {
 type TimeWindow struct {
 	// Length is the time the window covers; it must be positive.
 	Length time.Duration
-	// Buckets is the number of buckets, in [0, MaxTimeWindowBuckets]; the
+	// Buckets is the number of buckets, in [0, 1,000]; the
 	// window slides one bucket at a time. Zero means 10.
 	Buckets int
 	// FailureRate trips the circuit when the share of failures in the
@@ -371,8 +371,8 @@ func (c Config) withDefaults(s *settings) Config {
 }
 
 func (n Consecutive) apply(s *settings) error {
-	if n < 0 || n > MaxCount {
-		return invalid("Trip", "Consecutive must be in [0, %d], got %d", MaxCount, int(n))
+	if n < 0 || n > maxCount {
+		return invalid("Trip", "Consecutive must be in [0, %d], got %d", maxCount, int(n))
 	}
 	if n == 0 {
 		n = 3
@@ -390,8 +390,8 @@ func (f TripFunc) apply(s *settings) error {
 }
 
 func (w CountWindow) apply(s *settings) error {
-	if w.Size < 1 || w.Size > MaxCount {
-		return invalid("Trip.Size", "must be in [1, %d], got %d", MaxCount, w.Size)
+	if w.Size < 1 || w.Size > maxCount {
+		return invalid("Trip.Size", "must be in [1, %d], got %d", maxCount, w.Size)
 	}
 	if w.MinCalls > w.Size {
 		return invalid("Trip.MinCalls", "must not exceed Size (%d), got %d", w.Size, w.MinCalls)
@@ -407,8 +407,8 @@ func (w TimeWindow) apply(s *settings) error {
 	switch {
 	case w.Length <= 0:
 		return invalid("Trip.Length", "must be positive, got %v", w.Length)
-	case w.Buckets < 0 || w.Buckets > MaxTimeWindowBuckets:
-		return invalid("Trip.Buckets", "must be in [0, %d], got %d", MaxTimeWindowBuckets, w.Buckets)
+	case w.Buckets < 0 || w.Buckets > maxTimeWindowBuckets:
+		return invalid("Trip.Buckets", "must be in [0, %d], got %d", maxTimeWindowBuckets, w.Buckets)
 	}
 	s.timeWindow, s.buckets = w.Length, w.Buckets
 	if s.buckets == 0 {
@@ -434,16 +434,16 @@ func (r rates) apply(s *settings, minCalls int) error {
 	switch {
 	case !rateOK(r.failureRate):
 		return invalid("Trip.FailureRate", "must be in [0, 1], got %v", r.failureRate)
-	case r.failureCount < 0 || r.failureCount > MaxCount:
-		return invalid("Trip.FailureCount", "must be in [0, %d], got %d", MaxCount, r.failureCount)
+	case r.failureCount < 0 || r.failureCount > maxCount:
+		return invalid("Trip.FailureCount", "must be in [0, %d], got %d", maxCount, r.failureCount)
 	case !rateOK(r.slowRate):
 		return invalid("Trip.SlowCallRate", "must be in [0, 1], got %v", r.slowRate)
 	case r.slowRate > 0 && s.slowCall == 0:
 		return invalid("Trip.SlowCallRate", "needs SlowCallDuration")
-	case r.minCalls < 0 || r.minCalls > MaxCount:
-		return invalid("Trip.MinCalls", "must be in [0, %d], got %d", MaxCount, r.minCalls)
-	case r.consecutive < 0 || r.consecutive > MaxCount:
-		return invalid("Trip.ConsecutiveFailures", "must be in [0, %d], got %d", MaxCount, r.consecutive)
+	case r.minCalls < 0 || r.minCalls > maxCount:
+		return invalid("Trip.MinCalls", "must be in [0, %d], got %d", maxCount, r.minCalls)
+	case r.consecutive < 0 || r.consecutive > maxCount:
+		return invalid("Trip.ConsecutiveFailures", "must be in [0, %d], got %d", maxCount, r.consecutive)
 	case r.fn != nil && (r.failureRate > 0 || r.failureCount > 0 || r.slowRate > 0 || r.minCalls > 0 || r.consecutive > 0):
 		return invalid("Trip.Func", "cannot be set together with FailureRate, FailureCount, SlowCallRate, MinCalls or ConsecutiveFailures")
 	}
@@ -466,10 +466,10 @@ func (r rates) apply(s *settings, minCalls int) error {
 
 func (p Probes) apply(s *settings) error {
 	switch {
-	case p.Max < 0 || p.Max > MaxCount:
-		return invalid("HalfOpen.Max", "must be in [0, %d], got %d", MaxCount, p.Max)
-	case p.SuccessesToClose < 0 || p.SuccessesToClose > MaxCount:
-		return invalid("HalfOpen.SuccessesToClose", "must be in [0, %d], got %d", MaxCount, p.SuccessesToClose)
+	case p.Max < 0 || p.Max > maxCount:
+		return invalid("HalfOpen.Max", "must be in [0, %d], got %d", maxCount, p.Max)
+	case p.SuccessesToClose < 0 || p.SuccessesToClose > maxCount:
+		return invalid("HalfOpen.SuccessesToClose", "must be in [0, %d], got %d", maxCount, p.SuccessesToClose)
 	case !p.InFlight && p.SuccessesToClose > max(p.Max, 1):
 		return invalid("HalfOpen.SuccessesToClose", "must not exceed the probes of a period (Max %d), got %d",
 			max(p.Max, 1), p.SuccessesToClose)

@@ -17,14 +17,14 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		field string
 	}{
 		{breaker.Config{Trip: breaker.Consecutive(-1)}, "Trip"},
-		{breaker.Config{Trip: breaker.Consecutive(breaker.MaxCount + 1)}, "Trip"},
+		{breaker.Config{Trip: breaker.Consecutive(1_000_000 + 1)}, "Trip"},
 		{breaker.Config{Trip: breaker.TripFunc(nil)}, "Trip"},
 		{breaker.Config{Trip: breaker.CountWindow{Size: -5}}, "Trip.Size"},
 		{breaker.Config{Trip: breaker.CountWindow{}}, "Trip.Size"},
 		{breaker.Config{Trip: breaker.TimeWindow{Length: -time.Second}}, "Trip.Length"},
 		{breaker.Config{Trip: breaker.TimeWindow{}}, "Trip.Length"},
 		{breaker.Config{Trip: breaker.TimeWindow{Length: time.Second, Buckets: -1}}, "Trip.Buckets"},
-		{breaker.Config{Trip: breaker.TimeWindow{Length: time.Second, Buckets: breaker.MaxTimeWindowBuckets + 1}}, "Trip.Buckets"},
+		{breaker.Config{Trip: breaker.TimeWindow{Length: time.Second, Buckets: 1000 + 1}}, "Trip.Buckets"},
 		{breaker.Config{Trip: breaker.TimeWindow{Length: 5, Buckets: 10}}, "Trip.Buckets"},
 		{breaker.Config{Trip: breaker.CountWindow{Size: 10, FailureRate: 1.5}}, "Trip.FailureRate"},
 		{breaker.Config{Trip: breaker.CountWindow{Size: 10, FailureRate: -0.1}}, "Trip.FailureRate"},

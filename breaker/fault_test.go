@@ -119,9 +119,9 @@ func TestHugeCountsAreRejected(t *testing.T) {
 		field string
 	}{
 		{breaker.Config{Trip: breaker.CountWindow{Size: math.MaxInt64}}, "Trip.Size"},
-		{breaker.Config{Trip: breaker.CountWindow{Size: breaker.MaxCount + 1}}, "Trip.Size"},
+		{breaker.Config{Trip: breaker.CountWindow{Size: 1_000_000 + 1}}, "Trip.Size"},
 		{breaker.Config{Trip: breaker.TimeWindow{Length: time.Hour, Buckets: math.MaxInt64}}, "Trip.Buckets"},
-		{breaker.Config{Trip: breaker.TimeWindow{Length: time.Hour, Buckets: breaker.MaxTimeWindowBuckets + 1}}, "Trip.Buckets"},
+		{breaker.Config{Trip: breaker.TimeWindow{Length: time.Hour, Buckets: 1000 + 1}}, "Trip.Buckets"},
 		{breaker.Config{Trip: breaker.Consecutive(math.MaxInt64)}, "Trip"},
 		{breaker.Config{Trip: breaker.TimeWindow{Length: time.Hour, MinCalls: math.MaxInt64}}, "Trip.MinCalls"},
 		{breaker.Config{HalfOpen: breaker.Probes{Max: math.MaxInt64}}, "HalfOpen.Max"},
@@ -137,7 +137,7 @@ func TestHugeCountsAreRejected(t *testing.T) {
 		})
 	}
 	// The largest values accepted work, and durations saturate.
-	b, err := breaker.New(breaker.Config{Trip: breaker.CountWindow{Size: breaker.MaxCount}, OpenDuration: math.MaxInt64, OpenDurationMultiplier: 1000})
+	b, err := breaker.New(breaker.Config{Trip: breaker.CountWindow{Size: 1_000_000}, OpenDuration: math.MaxInt64, OpenDurationMultiplier: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func (b *Breaker) Restore(s Snapshot) error {
 	b.trips = s.Trips
 	if s.Generation == cur.gen && s.State == cur.state {
 		if s.State == Closed {
-			cur.consec.Store(int64(min(s.ConsecutiveFailures, MaxCount)))
+			cur.consec.Store(int64(min(s.ConsecutiveFailures, maxCount)))
 		}
 		b.mu.Unlock()
 		return nil
@@ -89,7 +89,7 @@ func (b *Breaker) Restore(s Snapshot) error {
 	e := b.newEpoch(s.State, since, until)
 	e.gen, b.gen = s.Generation, s.Generation
 	if s.State == Closed {
-		e.consec.Store(int64(min(s.ConsecutiveFailures, MaxCount)))
+		e.consec.Store(int64(min(s.ConsecutiveFailures, maxCount)))
 	}
 	switch s.State {
 	case Closed, Disabled, ForcedOpen:

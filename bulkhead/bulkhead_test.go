@@ -228,7 +228,7 @@ func TestInvalidConfig(t *testing.T) {
 		field string
 	}{
 		{bulkhead.Config{MaxConcurrent: -1}, "MaxConcurrent"},
-		{bulkhead.Config{MaxConcurrent: bulkhead.MaxLimit + 1}, "MaxConcurrent"},
+		{bulkhead.Config{MaxConcurrent: 1_000_000 + 1}, "MaxConcurrent"},
 		{bulkhead.Config{MaxQueue: -1}, "MaxQueue"},
 		{bulkhead.Config{MaxWait: -time.Second, MaxQueue: 1}, "MaxWait"},
 		{bulkhead.Config{MaxWait: time.Second}, "MaxWait"},

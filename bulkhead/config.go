@@ -16,8 +16,8 @@ const (
 	defaultMaxConcurrent = 25
 )
 
-// MaxLimit bounds MaxConcurrent and MaxQueue.
-const MaxLimit = 1_000_000
+// maxLimit bounds MaxConcurrent and MaxQueue.
+const maxLimit = 1_000_000
 
 // Config describes a bulkhead. The zero Config is valid: at most 25 calls
 // at once, no queue.
@@ -61,10 +61,10 @@ func invalid(field, format string, args ...any) error {
 
 func (c Config) checked() (Config, error) {
 	switch {
-	case c.MaxConcurrent < 0 || c.MaxConcurrent > MaxLimit:
-		return c, invalid("MaxConcurrent", "must be in [0, %d], got %d", MaxLimit, c.MaxConcurrent)
-	case c.MaxQueue < 0 || c.MaxQueue > MaxLimit:
-		return c, invalid("MaxQueue", "must be in [0, %d], got %d", MaxLimit, c.MaxQueue)
+	case c.MaxConcurrent < 0 || c.MaxConcurrent > maxLimit:
+		return c, invalid("MaxConcurrent", "must be in [0, %d], got %d", maxLimit, c.MaxConcurrent)
+	case c.MaxQueue < 0 || c.MaxQueue > maxLimit:
+		return c, invalid("MaxQueue", "must be in [0, %d], got %d", maxLimit, c.MaxQueue)
 	case c.MaxWait < 0:
 		return c, invalid("MaxWait", "must not be negative, got %v", c.MaxWait)
 	case c.MaxWait > 0 && c.MaxQueue == 0:

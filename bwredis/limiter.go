@@ -415,8 +415,8 @@ func NewLimiterRegistry(cfg LimiterRegistryConfig) (*LimiterRegistry, error) {
 		return nil, err
 	}
 	switch {
-	case cfg.MaxKeys < 0 || cfg.MaxKeys > ratelimit.MaxBurst:
-		return nil, invalid("MaxKeys", "must be in [0, %d], got %d", ratelimit.MaxBurst, cfg.MaxKeys)
+	case cfg.MaxKeys < 0 || cfg.MaxKeys > maxCount:
+		return nil, invalid("MaxKeys", "must be in [0, %d], got %d", maxCount, cfg.MaxKeys)
 	case cfg.Fallbacks != nil && d.Fallback != nil:
 		return nil, invalid("Defaults.Fallback", "must be nil when Fallbacks is set: each key has its own")
 	}

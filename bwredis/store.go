@@ -104,6 +104,14 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// The bounds of the breaker's fields a StoreConfig repeats, and of the
+// keys a registry holds: a Config past them fails at construction, and a
+// circuit read from Redis past them is garbage.
+const (
+	maxCount         = 1_000_000
+	maxWindowBuckets = 1000
+)
+
 func invalid(field, format string, args ...any) error {
 	return &config.Error{Package: "bwredis", Field: field, Reason: fmt.Sprintf(format, args...)}
 }
@@ -289,12 +297,12 @@ func (cfg Config) checked() (Config, error) {
 		}
 	}
 	switch {
-	case cfg.WindowBuckets < 0 || cfg.WindowBuckets > breaker.MaxTimeWindowBuckets:
-		return cfg, invalid("WindowBuckets", "must be in [0, %d], got %d", breaker.MaxTimeWindowBuckets, cfg.WindowBuckets)
+	case cfg.WindowBuckets < 0 || cfg.WindowBuckets > maxWindowBuckets:
+		return cfg, invalid("WindowBuckets", "must be in [0, %d], got %d", maxWindowBuckets, cfg.WindowBuckets)
 	case !(cfg.FailureRate >= 0 && cfg.FailureRate <= 1):
 		return cfg, invalid("FailureRate", "must be in [0, 1], got %v", cfg.FailureRate)
-	case cfg.MinCalls < 0 || cfg.MinCalls > breaker.MaxCount:
-		return cfg, invalid("MinCalls", "must be in [0, %d], got %d", breaker.MaxCount, cfg.MinCalls)
+	case cfg.MinCalls < 0 || cfg.MinCalls > maxCount:
+		return cfg, invalid("MinCalls", "must be in [0, %d], got %d", maxCount, cfg.MinCalls)
 	case strings.ContainsAny(cfg.Prefix, "{}"):
 		return cfg, invalid("Prefix", "must not contain braces, got %q", cfg.Prefix)
 	}

@@ -631,8 +631,8 @@ func (p params) String() string {
 func parseParams(v string) (params, bool) {
 	var p params
 	n, err := fmt.Sscanf(v, "bucket=%d;buckets=%d;rate=%g;min=%d;open=%d;maxopen=%d", &p.bucketMs, &p.buckets, &p.rate, &p.minCalls, &p.openMs, &p.maxOpenMs)
-	if err != nil || n != 6 || p.bucketMs < 1 || p.buckets < 1 || p.buckets > breaker.MaxTimeWindowBuckets ||
-		!(p.rate > 0 && p.rate <= 1) || p.minCalls < 0 || p.minCalls > breaker.MaxCount || p.openMs < 0 || p.maxOpenMs < p.openMs {
+	if err != nil || n != 6 || p.bucketMs < 1 || p.buckets < 1 || p.buckets > maxWindowBuckets ||
+		!(p.rate > 0 && p.rate <= 1) || p.minCalls < 0 || p.minCalls > maxCount || p.openMs < 0 || p.maxOpenMs < p.openMs {
 		return params{}, false
 	}
 	p.windowMs = p.bucketMs * int64(p.buckets)

@@ -14,9 +14,9 @@ import (
 // and 1000 s, and a bucket holds at most a million tokens, so that no
 // arithmetic on them can overflow.
 const (
-	MinRate  = 0.001
-	MaxRate  = 1e9
-	MaxBurst = 1_000_000
+	minRate  = 0.001
+	maxRate  = 1e9
+	maxBurst = 1_000_000
 )
 
 // Config describes a limiter.
@@ -60,10 +60,10 @@ func invalid(field, format string, args ...any) error {
 
 func (c Config) checked() (Config, error) {
 	switch {
-	case !(c.Rate >= MinRate && c.Rate <= MaxRate): // also NaN
-		return c, invalid("Rate", "must be in [%g, %g] calls a second, got %v", MinRate, MaxRate, c.Rate)
-	case c.Burst < 0 || c.Burst > MaxBurst:
-		return c, invalid("Burst", "must be in [0, %d], got %d", MaxBurst, c.Burst)
+	case !(c.Rate >= minRate && c.Rate <= maxRate): // also NaN
+		return c, invalid("Rate", "must be in [%g, %g] calls a second, got %v", minRate, maxRate, c.Rate)
+	case c.Burst < 0 || c.Burst > maxBurst:
+		return c, invalid("Burst", "must be in [0, %d], got %d", maxBurst, c.Burst)
 	case c.MaxWait < 0:
 		return c, invalid("MaxWait", "must not be negative, got %v", c.MaxWait)
 	}

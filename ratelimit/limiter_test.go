@@ -193,7 +193,7 @@ func TestInvalidConfig(t *testing.T) {
 		{ratelimit.Config{Rate: -1}, "Rate"},
 		{ratelimit.Config{Rate: 2e9}, "Rate"},
 		{ratelimit.Config{Rate: 1, Burst: -1}, "Burst"},
-		{ratelimit.Config{Rate: 1, Burst: ratelimit.MaxBurst + 1}, "Burst"},
+		{ratelimit.Config{Rate: 1, Burst: 1_000_000 + 1}, "Burst"},
 		{ratelimit.Config{Rate: 1, MaxWait: -1}, "MaxWait"},
 	} {
 		_, err := ratelimit.New(tt.cfg)

@@ -17,9 +17,9 @@ const (
 	// more attempts), while a test suite, a cron job or a CLI making a few
 	// calls gets its retries.
 	defaultMinRetriesPerSecond = 1
-	// MinRetriesWindow is how many seconds of the floor's retries may be
+	// minRetriesWindow is how many seconds of the floor's retries may be
 	// taken at once, as Finagle's 10-s ttl.
-	MinRetriesWindow = 10 * time.Second
+	minRetriesWindow = 10 * time.Second
 )
 
 // BudgetConfig describes a retry budget: a token bucket in the manner of
@@ -35,7 +35,7 @@ const (
 //
 // Below the token rule lies a floor, as in Finagle's and Linkerd's
 // budgets: MinRetriesPerSecond retries are allowed whatever the tokens,
-// up to MinRetriesWindow's worth at once. Without it a caller making few
+// up to 10 seconds' worth at once. Without it a caller making few
 // calls (ten, each failing once) would lose its retries after the fifth,
 // and, as tokens come back only with successes, could stay without them.
 type BudgetConfig struct {
@@ -100,7 +100,7 @@ func newBudget(cfg BudgetConfig) *Budget {
 		b.clock = clock.Or(cfg.Clock)
 		b.origin = b.clock.Now()
 		b.floorEvery = time.Duration(float64(time.Second) / cfg.MinRetriesPerSecond)
-		b.floorAt.Store(int64(-MinRetriesWindow)) // full
+		b.floorAt.Store(int64(-minRetriesWindow)) // full
 	}
 	return b
 }
@@ -164,7 +164,7 @@ func (b *Budget) takeFloorAt(now time.Duration) bool {
 	reread := false
 	for {
 		at := b.floorAt.Load()
-		next := max(time.Duration(at), now-MinRetriesWindow) + b.floorEvery
+		next := max(time.Duration(at), now-minRetriesWindow) + b.floorEvery
 		if next > now {
 			if !reread {
 				reread, now = true, max(now, b.clock.Since(b.origin))

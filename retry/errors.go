@@ -32,23 +32,23 @@ type Error struct {
 	// Err is the last attempt's error.
 	Err error
 	// Errors are the attempts' errors, oldest first, Err last: every
-	// attempt's when there were at most MaxErrors, else the first
-	// MaxErrors/2 and the last MaxErrors/2. errors.Is and errors.As match
+	// attempt's when there were at most 16, else the first
+	// 8 and the last 8. errors.Is and errors.As match
 	// each of them. Attempts whose result was retried with a nil error
 	// have none.
 	Errors []error
 }
 
-// MaxErrors bounds Error.Errors, so that a long retry sequence keeps a
+// maxErrors bounds Error.Errors, so that a long retry sequence keeps a
 // bounded history.
-const MaxErrors = 16
+const maxErrors = 16
 
 // keep appends err to the history h, keeping its first and last
-// MaxErrors/2 once it is full.
+// maxErrors/2 once it is full.
 func keep(h []error, err error) []error {
-	if len(h) == MaxErrors {
-		copy(h[MaxErrors/2:], h[MaxErrors/2+1:])
-		h = h[:MaxErrors-1]
+	if len(h) == maxErrors {
+		copy(h[maxErrors/2:], h[maxErrors/2+1:])
+		h = h[:maxErrors-1]
 	}
 	return append(h, err)
 }

@@ -622,11 +622,11 @@ func TestErrorHistoryIsBounded(t *testing.T) {
 		return fmt.Errorf("attempt %d", n)
 	})
 	var re *retry.Error
-	if !errors.As(err, &re) || len(re.Errors) != retry.MaxErrors {
-		t.Fatalf("kept %d errors, want %d", len(re.Errors), retry.MaxErrors)
+	if !errors.As(err, &re) || len(re.Errors) != 16 {
+		t.Fatalf("kept %d errors, want %d", len(re.Errors), 16)
 	}
-	first, last := re.Errors[0].Error(), re.Errors[retry.MaxErrors-1].Error()
-	if first != "attempt 1" || last != "attempt 100" || re.Errors[retry.MaxErrors/2].Error() != "attempt 93" {
+	first, last := re.Errors[0].Error(), re.Errors[16-1].Error()
+	if first != "attempt 1" || last != "attempt 100" || re.Errors[16/2].Error() != "attempt 93" {
 		t.Fatalf("kept %v", re.Errors)
 	}
 }

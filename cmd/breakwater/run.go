@@ -182,8 +182,8 @@ func (r *runner) configure() error {
 		return fmt.Errorf("--timeout must not be negative, got %v", *f.timeout)
 	case *f.maxTime < 0:
 		return fmt.Errorf("--max-time must not be negative, got %v", *f.maxTime)
-	case f.failures < 1 || f.failures > breaker.MaxCount:
-		return fmt.Errorf("--failures must be between 1 and %d, got %d", breaker.MaxCount, f.failures)
+	case f.failures < 1 || f.failures > 1_000_000:
+		return fmt.Errorf("--failures must be between 1 and 1000000, got %d", f.failures)
 	case *f.openFor <= 0:
 		return fmt.Errorf("--open-for must be positive, got %v", *f.openFor)
 	case f.openExit < 1 || f.openExit > 255:
