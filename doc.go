@@ -12,7 +12,7 @@
 //
 //   - breaker: a circuit breaker (consecutive failures, or a failure or
 //     slow-call rate over a count or time window; half-open probes;
-//     forced states; hooks; metrics; a registry by key).
+//     forced states; hooks; metrics).
 //   - retry: retry with backoff and jitter, time limits, Retry-After
 //     hints and a retry budget.
 //   - timeout: time limits that abandon calls ignoring their context.
@@ -23,6 +23,8 @@
 //   - admission: the other side, for servers: requests admitted through a
 //     concurrency limit found from latency, a short queue that sheds what
 //     waits too long, priorities and deadlines.
+//   - registry: a policy per key (a host, a tenant), bounded; every
+//     per-key policy's NewRegistry makes one.
 //   - fallback: substitute results.
 //   - attempt: which attempt of a call is running.
 //   - outcome: what the end of a call means to the policies (a rejection,
@@ -66,19 +68,21 @@
 //   - You may stop waiting for a run of next (a time limit) and return:
 //     once the call has returned, whatever that run writes into its call
 //     is dropped, never seen by another call.
-//   - To turn a call away without running it, return an error with a
-//     Rejected() bool method that says true: retry policies do not retry
-//     it, a breaker counts it as neither success nor failure, and
-//     outcome.Rejected accepts it. If you know when calls will be let
-//     through again, give the error a RetryAfter() time.Duration method
-//     (outcome.RetryAfter reads it), and implement Gater, so that
-//     a retry or hedge around you asks before it waits.
+//   - To turn a call away without running it, return an
+//     *outcome.RejectedError (or any error with a Rejected() bool method
+//     that says true): retry policies do not retry it, a breaker counts it
+//     as neither success nor failure, and outcome.Rejected accepts it. If
+//     you know when calls will be let through again, set its After (or
+//     give your error a RetryAfter() time.Duration method; outcome.RetryAfter
+//     reads either), and implement Gater, so that a retry or hedge around
+//     you asks before it waits.
 //   - A policy that runs attempts of its own tells each which it is with
 //     attempt.With.
 //   - Honour ctx; return next's error unless you mean to change it.
 //
-// The built-in policies are built for the stack's result type from their
-// packages' generic Execute functions and allocate nothing per call; their
+// The built-in policies are built for the stack's result type, from their
+// Do methods (retry, hedge and timeout: their generic ExecuteWith), and
+// allocate nothing per call; their
 // Apply builds the same layer, for a policy that composes them by hand. A
 // policy of another package costs a pooled result holder where it sits,
 // allocation-free once warm.
