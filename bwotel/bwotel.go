@@ -175,7 +175,8 @@ func New(mp metric.MeterProvider, l *watch.List) (*Observer, error) {
 	}
 
 	o.registration, err = m.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
-		circuits, policies := o.watched.Report()
+		report := o.watched.Report()
+		circuits, policies := report.Circuits, report.Retries
 		live := make(map[string]bool, len(circuits))
 		for _, c := range circuits {
 			live[c.Name] = true
@@ -211,7 +212,7 @@ func New(mp metric.MeterProvider, l *watch.List) (*Observer, error) {
 			ob.ObserveInt64(denied, int64(pm.BudgetDenied), name)
 			ob.ObserveFloat64(budgetTokens, pm.BudgetTokens, name)
 		}
-		for _, h := range o.watched.Hedges() {
+		for _, h := range report.Hedges {
 			name := metric.WithAttributes(attribute.String("name", h.Name))
 			ob.ObserveInt64(hedgeCalls, int64(h.Calls), name)
 			ob.ObserveInt64(hedges, int64(h.Hedges), name)
@@ -221,7 +222,7 @@ func New(mp metric.MeterProvider, l *watch.List) (*Observer, error) {
 			ob.ObserveInt64(hedgeRefused, int64(h.Rejected), name)
 			ob.ObserveFloat64(hedgeDelay, h.Delay.Seconds(), name)
 		}
-		for _, l := range o.watched.Limiters() {
+		for _, l := range report.Limiters {
 			kindName := []attribute.KeyValue{attribute.String("kind", l.Kind), attribute.String("name", l.Name)}
 			at := metric.WithAttributes(kindName...)
 			if l.Admitted > 0 {
@@ -252,7 +253,7 @@ func New(mp metric.MeterProvider, l *watch.List) (*Observer, error) {
 				}
 			}
 		}
-		for _, a := range o.watched.Admissions() {
+		for _, a := range report.Admissions {
 			name := attribute.String("name", a.Name)
 			for p, n := range a.Admitted {
 				ob.ObserveInt64(admitted, int64(n), metric.WithAttributes(name, attribute.String("priority", p.String())))

@@ -198,13 +198,13 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect sends the current value of every metric.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
-	circuits, retries := c.watched.Report()
-	live := make(map[string]bool, len(circuits))
-	for _, m := range circuits {
+	report := c.watched.Report()
+	live := make(map[string]bool, len(report.Circuits))
+	for _, m := range report.Circuits {
 		live[m.Name] = true
 		collectCircuit(ch, m)
 	}
-	for _, m := range retries {
+	for _, m := range report.Retries {
 		counter(ch, descRetryCalls, m.Calls, m.Name)
 		counter(ch, descRetries, m.Retries, m.Name)
 		counter(ch, descRecovered, m.SucceededAfterRetry, m.Name)
@@ -212,7 +212,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, descDenied, m.BudgetDenied, m.Name)
 		gauge(ch, descBudgetTokens, m.BudgetTokens, m.Name)
 	}
-	for _, m := range c.watched.Hedges() {
+	for _, m := range report.Hedges {
 		counter(ch, descHedgeCalls, m.Calls, m.Name)
 		counter(ch, descHedges, m.Hedges, m.Name)
 		counter(ch, descHedgesWon, m.Won, m.Name)
@@ -221,10 +221,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, descHedgeRefused, m.Rejected, m.Name)
 		gauge(ch, descHedgeDelay, m.Delay.Seconds(), m.Name)
 	}
-	for _, m := range c.watched.Limiters() {
+	for _, m := range report.Limiters {
 		collectLimiter(ch, m)
 	}
-	for _, m := range c.watched.Admissions() {
+	for _, m := range report.Admissions {
 		collectAdmission(ch, m)
 	}
 	c.forgetGone(live)

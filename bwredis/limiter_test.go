@@ -225,7 +225,7 @@ func TestSharedLimitFailsClosedWithoutAFallback(t *testing.T) {
 	if l.Allow() {
 		t.Fatal("Allow without Redis let a call through")
 	}
-	ls := list.Limiters()
+	ls := list.Report().Limiters
 	if len(ls) != 1 || ls[0].Mode != watch.ModeClosed || ls[0].Admitted != 1 || ls[0].Rejected != 2 {
 		t.Fatalf("watch reports %+v", ls)
 	}
@@ -311,7 +311,7 @@ func TestSharedLimitOnACluster(t *testing.T) {
 	}
 	var list watch.List
 	list.Add(reg)
-	if ls := list.Limiters(); len(ls) != len(names) || ls[0].Mode != watch.ModeShared {
+	if ls := list.Report().Limiters; len(ls) != len(names) || ls[0].Mode != watch.ModeShared {
 		t.Fatalf("watch reports %+v", ls)
 	}
 }

@@ -118,8 +118,9 @@ func (h *Handler) snapshot(history bool) []byte {
 // take reads everything watched, adds a point to each circuit's history,
 // and encodes the snapshot with the histories and without.
 func (h *Handler) take(now time.Time) (full, light []byte) {
-	s := Snapshot{Time: now, History: h.cfg.History, Hedges: h.cfg.Watch.Hedges(), Limiters: h.cfg.Watch.Limiters(),
-		Admissions: h.cfg.Watch.Admissions(), Configurations: h.cfg.Watch.Configurations()}
+	report := h.cfg.Watch.Report()
+	s := Snapshot{Time: now, History: h.cfg.History, Hedges: report.Hedges, Limiters: report.Limiters,
+		Admissions: report.Admissions, Configurations: report.Configurations}
 	index := map[string]int{}
 	add := func(m breaker.Metrics, actions []Action) {
 		name := watch.ValidName(m.Name)
@@ -186,8 +187,7 @@ func (h *Handler) take(now time.Time) (full, light []byte) {
 			delete(h.prev, name)
 		}
 	}
-	_, retries := h.cfg.Watch.Report()
-	for _, r := range retries {
+	for _, r := range report.Retries {
 		s.Retries = append(s.Retries, Retry{Retry: r, RetriesPerSecond: h.rate("retry\x00"+r.Name, now, r.Retries)})
 	}
 	full = encode(s)

@@ -191,7 +191,7 @@ func TestLiveReportsItsConfiguration(t *testing.T) {
 	if !strings.Contains(logged.String(), "configuration refused") || !strings.Contains(logged.String(), path) {
 		t.Errorf("the refusal was not logged: %q", logged.String())
 	}
-	cs := list.Configurations()
+	cs := list.Report().Configurations
 	if len(cs) != 1 || cs[0].Origin != path || cs[0].Refusals != 1 || cs[0].LastRefusal == "" || len(cs[0].Policies) != 3 {
 		t.Fatalf("%+v", cs)
 	}
@@ -263,7 +263,8 @@ func TestWatchListFollowsReloads(t *testing.T) {
 	if old.Metrics().Failures != 0 || old.State() != breaker.Open {
 		t.Fatalf("the new breaker: %+v", old.Metrics())
 	}
-	circuits, retries := list.Report()
+	r := list.Report()
+	circuits, retries := r.Circuits, r.Retries
 	if len(circuits) != 1 || circuits[0].Name != "circuit" || circuits[0].Failures != 1 || circuits[0].InState[breaker.Open] != 1 {
 		t.Fatalf("circuits %+v", circuits)
 	}
@@ -271,7 +272,7 @@ func TestWatchListFollowsReloads(t *testing.T) {
 		t.Fatalf("retries %+v", retries)
 	}
 	clk.Drive(func() { _ = l.Do(context.Background(), "ok", fail) })
-	if _, retries = list.Report(); retries[0].Calls != 2 || retries[0].Retries != 3 {
+	if retries = list.Report().Retries; retries[0].Calls != 2 || retries[0].Retries != 3 {
 		t.Fatalf("after a call through the new policy: %+v", retries)
 	}
 }

@@ -35,9 +35,8 @@ func TestAdd(t *testing.T) {
 			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
 				t.Fatalf("Add = %v, want %q", err, tc.err)
 			}
-			circuits, retries := l.Report()
-			limiters := l.Limiters()
-			if got, want := len(circuits)+len(retries)+len(limiters), map[bool]int{true: 3, false: 0}[tc.err == ""]; got != want {
+			r := l.Report()
+			if got, want := len(r.Circuits)+len(r.Retries)+len(r.Limiters), map[bool]int{true: 3, false: 0}[tc.err == ""]; got != want {
 				t.Errorf("%d policies reported, want %d", got, want)
 			}
 		})

@@ -31,9 +31,9 @@ func (l *List) addAdmission(c *admission.Controller) {
 	l.admissions = append(l.admissions, c)
 }
 
-// Admissions returns one Admission per name, sorted by name; a controller
+// admissionsNow returns one Admission per name, sorted by name; a controller
 // added twice is reported once.
-func (l *List) Admissions() []Admission {
+func (l *List) admissionsNow() []Admission {
 	l.mu.Lock()
 	cs := unique(l.admissions)
 	l.mu.Unlock()

@@ -44,8 +44,8 @@ func (l *List) addConfiguration(c Configurer) {
 	l.configurers = append(l.configurers, c)
 }
 
-// Configurations returns what each added Configurer reports now.
-func (l *List) Configurations() []Configuration {
+// configurations returns what each added Configurer reports now.
+func (l *List) configurations() []Configuration {
 	l.mu.Lock()
 	cs := slices.Clone(l.configurers)
 	l.mu.Unlock()
@@ -59,7 +59,7 @@ func (l *List) Configurations() []Configuration {
 // configured returns the policies of the added configurations now.
 func (l *List) configured() []any {
 	var ps []any
-	for _, c := range l.Configurations() {
+	for _, c := range l.configurations() {
 		for _, p := range c.Policies {
 			if p.Policy != nil {
 				ps = append(ps, p.Policy)

@@ -25,12 +25,10 @@ func (l *List) addHedge(p *hedge.Policy) {
 	l.hedges = append(l.hedges, p)
 }
 
-// Hedges returns one Hedge per name, sorted by name; a policy added twice
+// hedgesLocked returns one Hedge per name, sorted by name; a policy added twice
 // is reported once. A name's counters never decrease while it is
 // reported, as a Circuit's.
-func (l *List) Hedges() []Hedge {
-	l.report.Lock()
-	defer l.report.Unlock()
+func (l *List) hedgesLocked() []Hedge {
 	l.mu.Lock()
 	policies := slices.Clone(l.hedges)
 	l.mu.Unlock()

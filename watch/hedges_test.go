@@ -28,7 +28,7 @@ func TestHedges(t *testing.T) {
 	permanent := errors.New("no")
 	_ = c.Do(ctx, func(context.Context) error { return permanentError{permanent} })
 
-	got := l.Hedges()
+	got := l.Report().Hedges
 	want := []watch.Hedge{
 		{Name: "api", Calls: 2, Delay: time.Hour},
 		{Name: "db\uFFFD", Calls: 1, Delay: time.Second},

@@ -149,13 +149,11 @@ func (c *limiterCounts) add(o limiterCounts) {
 	c.rejected += o.rejected
 }
 
-// Limiters returns one Limiter per kind and name, sorted by kind, then
+// limitersLocked returns one Limiter per kind and name, sorted by kind, then
 // name. A policy added twice (alone and through a registry) is reported
 // once; the counts of one a registry evicted stay in its name's while the
 // name has others, so that counters never decrease.
-func (l *List) Limiters() []Limiter {
-	l.report.Lock()
-	defer l.report.Unlock()
+func (l *List) limitersLocked() []Limiter {
 	l.mu.Lock()
 	sources := append([]func() []reading(nil), l.limiters...)
 	l.mu.Unlock()

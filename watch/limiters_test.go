@@ -38,7 +38,7 @@ func TestLimiters(t *testing.T) {
 	standalone, _ := adaptive.New(adaptive.Config{Name: "solo", InitialLimit: 7})
 	l.Add(standalone)
 
-	got := l.Limiters()
+	got := l.Report().Limiters
 	want := []watch.Limiter{
 		{Kind: "adaptive", Name: "api", Limit: 20},
 		{Kind: "adaptive", Name: "solo", Limit: 7},
@@ -71,7 +71,7 @@ func TestLimiterCountersSurviveEviction(t *testing.T) {
 	}
 	b.Get("db").Do(context.Background(), ok)
 	admitted := func() uint64 {
-		for _, m := range l.Limiters() {
+		for _, m := range l.Report().Limiters {
 			if m.Name == "db" {
 				return m.Admitted
 			}
@@ -94,7 +94,7 @@ func TestReporters(t *testing.T) {
 	l.Add(reported{{Kind: watch.KindRateLimit, Name: "fleet", Admitted: 2, Tokens: 5, Mode: watch.ModeShared}})
 	l.Add(reported{{Kind: watch.KindRateLimit, Name: "fleet", Admitted: 1, Rejected: 4, Tokens: 0, Mode: watch.ModeClosed},
 		{Kind: watch.KindRateLimit, Name: "other", Mode: watch.ModeShared}})
-	got := l.Limiters()
+	got := l.Report().Limiters
 	want := []watch.Limiter{
 		{Kind: "ratelimit", Name: "fleet", Admitted: 3, Rejected: 4, Mode: watch.ModeClosed},
 		{Kind: "ratelimit", Name: "other", Mode: watch.ModeShared},

@@ -1,11 +1,13 @@
-// Package watch keeps the set of breakers, retry, hedging and load-shedding
-// policies and admission controllers a metrics exporter reports, and what it reports of them: one
-// entry per name. The exporters of this project (bwprom, bwotel) are built on it, and so can
-// be anyone's.
+// Package watch keeps the set of policies a metrics exporter reports
+// (breakers, retry, hedging and load-shedding policies, admission
+// controllers, live configurations), and what it reports of them: List.Add
+// takes each, or a registry of them; List.Report reads them all, one entry
+// per kind and name. The exporters of this project (bwprom, bwotel) and
+// the dashboard are built on it, and so can be anyone's.
 //
 // Names come from the outside world (a host of a URL) and may repeat (two
 // transports calling one host): Report makes them valid UTF-8 and folds
-// the breakers that share one into a single entry, so that an exporter
+// the policies that share one into a single entry, so that an exporter
 // never emits duplicate or invalid series.
 package watch
 
@@ -152,10 +154,37 @@ type Retry struct {
 // label values must be.
 func ValidName(name string) string { return strings.ToValidUTF8(name, "\uFFFD") }
 
-// Report returns one Circuit and one Retry per name, sorted by name.
-func (l *List) Report() ([]Circuit, []Retry) {
+// Report is what the policies of a List report at one time: one entry per
+// kind and name, each kind sorted by name (limiters by kind, then name).
+type Report struct {
+	Circuits       []Circuit
+	Retries        []Retry
+	Hedges         []Hedge
+	Limiters       []Limiter
+	Admissions     []Admission
+	Configurations []Configuration
+}
+
+// Report reads every policy of the list once, for an exporter's scrape or
+// a page's snapshot. A policy added twice (alone and through a registry)
+// is reported once; the counts of one a registry evicted, or a reload
+// replaced, stay in its name's while the name has others, so that
+// counters never decrease.
+func (l *List) Report() Report {
 	l.report.Lock()
 	defer l.report.Unlock()
+	var r Report
+	r.Circuits, r.Retries = l.circuitsLocked()
+	r.Hedges = l.hedgesLocked()
+	r.Limiters = l.limitersLocked()
+	r.Admissions = l.admissionsNow()
+	r.Configurations = l.configurations()
+	return r
+}
+
+// circuitsLocked returns one Circuit and one Retry per name, sorted by
+// name.
+func (l *List) circuitsLocked() ([]Circuit, []Retry) {
 	breakers, policies := l.Snapshot()
 	now := make(map[any]carried[string, counters], len(breakers))
 	circuits := fold(breakers, (*breaker.Breaker).Metrics, func(m breaker.Metrics) string { return m.Name },

@@ -31,7 +31,8 @@ func TestReport(t *testing.T) {
 	l.Add(r1)
 	l.Add(r2)
 
-	circuits, retries := l.Report()
+	r := l.Report()
+	circuits, retries := r.Circuits, r.Retries
 	if len(circuits) != 2 || circuits[0].Name != "api" || circuits[1].Name != "x\uFFFDy" {
 		t.Fatalf("circuits %+v", circuits)
 	}
@@ -60,7 +61,7 @@ func TestCountersSurviveEviction(t *testing.T) {
 	}
 	b.Get("api.example").Do(context.Background(), ok)
 	calls := func() uint64 {
-		circuits, _ := l.Report()
+		circuits := l.Report().Circuits
 		for _, c := range circuits {
 			if c.Name == "api.example" {
 				return c.Successes
