@@ -2,6 +2,7 @@ package bwgrpc_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -68,11 +69,17 @@ func TestAbandonedStreamFreesItsProbeSlot(t *testing.T) {
 		t.Fatal("the abandoned stream's outcome never reached the breaker")
 	}
 	// The hook runs before the outcome frees the slot (call hooks come
-	// before the state change they cause): wait for the slot itself.
-	waitFor(t, func() bool { _, rejection := b.Gate(); return rejection == nil })
-	s, err := c.Watch(context.Background(), &healthpb.HealthCheckRequest{})
-	if err != nil {
-		t.Fatalf("the abandoned stream still holds the probe slot: %v", err)
+	// before the state change they cause), and nothing but a probe shows
+	// the slot free (Gate says yes to any half-open circuit): probe until
+	// one is let through. Turned-away probes take no slot.
+	var s healthpb.Health_WatchClient
+	var err error
+	deadline := time.Now().Add(10 * time.Second)
+	for s, err = c.Watch(context.Background(), &healthpb.HealthCheckRequest{}); err != nil; s, err = c.Watch(context.Background(), &healthpb.HealthCheckRequest{}) {
+		if !errors.Is(err, breaker.ErrOpen) || time.Now().After(deadline) {
+			t.Fatalf("the abandoned stream still holds the probe slot: %v", err)
+		}
+		time.Sleep(time.Millisecond)
 	}
 	if _, err := s.Recv(); err != nil {
 		t.Fatalf("probe stream: %v", err)

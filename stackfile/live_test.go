@@ -161,6 +161,12 @@ func TestPollReloadsAChangedFile(t *testing.T) {
 		clk.Advance(time.Second)
 	}
 	tick()
+	// The poll the tick woke is over once its next timer is set: a write
+	// during its look at the file would be seen half done (truncated), and
+	// then again whole, two reloads.
+	if err := clk.WaitForTimers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
 	write(t, path, liveFile(5, "1m")+" ") // another size: seen whatever the file system's time resolution
 	tick()
 	tick() // the reload of the tick before has ended once this one's timer is set
