@@ -39,7 +39,7 @@ type Config struct {
 type Policy struct {
 	d     time.Duration
 	clock clock.Clock
-	err   *Error // returned for every timeout: no allocation
+	err   *timeoutError // returned for every timeout: no allocation
 }
 
 // New returns a policy described by cfg, or a *config.Error.
@@ -47,19 +47,16 @@ func New(cfg Config) (*Policy, error) {
 	if cfg.Timeout <= 0 {
 		return nil, &config.Error{Package: "timeout", Field: "Timeout", Reason: "must be positive, got " + cfg.Timeout.String()}
 	}
-	return &Policy{d: cfg.Timeout, clock: clock.Or(cfg.Clock), err: &Error{Timeout: cfg.Timeout}}, nil
+	return &Policy{d: cfg.Timeout, clock: clock.Or(cfg.Clock), err: &timeoutError{cfg.Timeout}}, nil
 }
 
-// Error is the error of a call that timed out. It matches ErrTimeout and
-// context.DeadlineExceeded.
-type Error struct {
-	Timeout time.Duration
-}
+// timeoutError is the error of a call that timed out: it matches
+// ErrTimeout and context.DeadlineExceeded, and says the time limit.
+type timeoutError struct{ d time.Duration }
 
-func (e *Error) Error() string { return "timeout: call took longer than " + e.Timeout.String() }
+func (e *timeoutError) Error() string { return "timeout: call took longer than " + e.d.String() }
 
-// Is reports whether target is ErrTimeout or context.DeadlineExceeded.
-func (e *Error) Is(target error) bool {
+func (e *timeoutError) Is(target error) bool {
 	return target == ErrTimeout || target == context.DeadlineExceeded
 }
 
@@ -70,8 +67,9 @@ func (p *Policy) Do(ctx context.Context, fn func(context.Context) error) error {
 }
 
 // Execute runs fn on its own goroutine with a context that ends at the time
-// limit, and returns its result, or an *Error at the time limit if fn has
-// not returned by then. If ctx ends first, Execute returns ctx's error.
+// limit, and returns its result, or, if fn has not returned by then, an
+// error matching ErrTimeout and context.DeadlineExceeded that says the
+// limit. If ctx ends first, Execute returns ctx's error.
 // What fn does to its goroutine is done to the caller's, unless the call
 // was already abandoned: a panic in fn is raised again, and
 // runtime.Goexit in fn (as t.FailNow calls) ends the caller's goroutine
