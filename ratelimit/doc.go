@@ -17,7 +17,7 @@
 // no require lines, and because a lock-free bucket is a few lines: the
 // bench module measures both.
 //
-// A Registry keeps a limiter per key (per client, per host), evicting
+// NewRegistry keeps a limiter per key (per client, per host), evicting
 // those whose bucket has refilled: such a limiter is no different from a
 // new one, so eviction never changes a decision.
 package ratelimit
