@@ -39,6 +39,12 @@ func newReplica(t testing.TB, srv *redisServer, clk clock.Clock, bc breaker.Conf
 	if sc.FlushInterval == 0 {
 		sc.FlushInterval = time.Hour // tests flush when they choose
 	}
+	if sc.Timeout == 0 {
+		// A loaded machine (the suite beside other work) can take more than
+		// the default 100 ms to answer a restarted server's first command;
+		// the tests of hangs and timeouts set their own.
+		sc.Timeout = 2 * time.Second
+	}
 	s, err := bwredis.New(sc)
 	if err != nil {
 		t.Fatal(err)

@@ -11,8 +11,8 @@ import (
 // While the server is down, the recommended stack sends it under one
 // attempt a request (the circuit turns most away at once) where retries
 // alone send four; both serve every request while it is up, and the
-// recommended stack most of them once it is back (the circuit's cool-down
-// keeps the others off it for up to half a phase).
+// recommended stack serves or turns away at once each one once it is back
+// (the circuit's cool-down keeps some off it for up to half a phase).
 func TestScenario(t *testing.T) {
 	var out bytes.Buffer
 	if err := scenario(&out, 500*time.Millisecond); err != nil {
@@ -46,7 +46,10 @@ func TestScenario(t *testing.T) {
 	if recommended[1].perRequest >= 1 || alone[1].perRequest < 3.5 {
 		t.Errorf("while down: %.2f and %.2f attempts a request reached the server", recommended[1].perRequest, alone[1].perRequest)
 	}
-	if recommended[2].succeeded < 50 {
-		t.Errorf("after: %.1f%% succeeded", recommended[2].succeeded)
+	// Once back, (nearly) every request is served or turned away at once by the
+	// cool-down; how many are served depends on how much of the phase the
+	// cool-down takes, longer on a loaded machine (41 % seen, 74 % alone).
+	if after := recommended[2]; after.succeeded == 0 || after.succeeded+after.rejected < 95 {
+		t.Errorf("after: %.1f%% succeeded, %.1f%% rejected", after.succeeded, after.rejected)
 	}
 }
