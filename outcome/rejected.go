@@ -28,8 +28,12 @@ type RejectedError struct {
 
 // Error returns Err's message with the policy's name after its package,
 // and After when known: `ratelimit "api": rate limited; retry in 20ms`.
+// Without Err it says "rejected".
 func (e *RejectedError) Error() string {
-	msg := e.Err.Error()
+	msg := "rejected"
+	if e.Err != nil {
+		msg = e.Err.Error()
+	}
 	if e.Name != "" {
 		pkg, what, ok := strings.Cut(msg, ": ")
 		if ok {
