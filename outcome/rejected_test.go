@@ -30,5 +30,8 @@ func TestRejectedError(t *testing.T) {
 		if tc.err.Err != nil && !errors.Is(wrapped, tc.err.Err) {
 			t.Errorf("%+v does not match its Err", tc.err)
 		}
+		if n := testing.AllocsPerRun(100, func() { outcome.RetryAfter(wrapped); outcome.Rejected(wrapped) }); n != 0 {
+			t.Errorf("%+v: reading it allocates %v times", tc.err, n)
+		}
 	}
 }
