@@ -12,6 +12,7 @@ import (
 	"github.com/breakwater-go/breakwater/bulkhead"
 	"github.com/breakwater-go/breakwater/fallback"
 	"github.com/breakwater-go/breakwater/internal/testpolicy"
+	"github.com/breakwater-go/breakwater/outcome"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/throttle"
 )
@@ -116,16 +117,13 @@ func TestStacksAllocateNothing(t *testing.T) {
 // admitter is the one two-step shape of every policy that admits calls:
 // Allow, then the Permit's Done with the outcome, or Release to give it
 // back unreported.
-type admitter[P interface {
-	Done(error)
-	Release()
-}] interface {
-	Allow(context.Context) (P, error)
+type admitter interface {
+	Allow(context.Context) (outcome.Permit, error)
 }
 
 var (
-	_ admitter[breaker.Permit]  = (*breaker.Breaker)(nil)
-	_ admitter[bulkhead.Permit] = (*bulkhead.Bulkhead)(nil)
-	_ admitter[throttle.Permit] = (*throttle.Throttle)(nil)
-	_ admitter[adaptive.Permit] = (*adaptive.Limiter)(nil)
+	_ admitter = (*breaker.Breaker)(nil)
+	_ admitter = (*bulkhead.Bulkhead)(nil)
+	_ admitter = (*throttle.Throttle)(nil)
+	_ admitter = (*adaptive.Limiter)(nil)
 )

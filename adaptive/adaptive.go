@@ -32,6 +32,7 @@ import (
 	"github.com/breakwater-go/breakwater/config"
 	"github.com/breakwater-go/breakwater/internal/slots"
 	"github.com/breakwater-go/breakwater/internal/stripe"
+	"github.com/breakwater-go/breakwater/internal/ticket"
 	"github.com/breakwater-go/breakwater/outcome"
 )
 
@@ -218,8 +219,8 @@ func (l *Limiter) Name() string { return l.cfg.Name }
 // current returns the current limit.
 func (l *Limiter) current() int { return int(l.limit.Load()) }
 
-// Permit is the right to run one call, given by Allow.
-type Permit struct {
+// permit is what a call admitted by Allow or Do holds.
+type permit struct {
 	l        *Limiter
 	start    time.Duration
 	inflight int64 // sampled: the calls in flight when it was admitted, itself included
@@ -227,9 +228,32 @@ type Permit struct {
 }
 
 // Allow admits one call if fewer than the limit are in flight; otherwise
-// it returns an error matching ErrLimited. Report the call's end with
-// Permit.Done.
-func (l *Limiter) Allow(ctx context.Context) (Permit, error) {
+// it returns an error matching ErrLimited. End the Permit exactly once:
+// Done samples the call's round-trip time (see done for what is sampled),
+// Release frees its slot without sampling it, for a call that says
+// nothing about the dependency (never sent, cancelled by its caller).
+func (l *Limiter) Allow(ctx context.Context) (outcome.Permit, error) {
+	p, err := l.allow(ctx)
+	if err != nil {
+		return outcome.Permit{}, err
+	}
+	return outcome.Permit{Holder: (*holder)(l), Start: p.start, N: p.inflight<<8 | int64(p.stripe)}, nil
+}
+
+// holder settles the Permits a Limiter hands out.
+type holder Limiter
+
+// Settle ends the call of a Permit from Allow.
+func (h *holder) Settle(t ticket.Ticket, err error, reported bool) {
+	p := permit{l: (*Limiter)(h), start: t.Start, inflight: t.N >> 8, stripe: int(t.N & 0xff)}
+	if reported {
+		p.done(err)
+	} else {
+		p.release()
+	}
+}
+
+func (l *Limiter) allow(ctx context.Context) (permit, error) {
 	limit := l.limit.Load()
 	i, ok := l.slots.Take(stripe.Index(8), limit)
 	if ok && l.shrunk.Load() && l.slots.InFlight() > limit {
@@ -241,18 +265,18 @@ func (l *Limiter) Allow(ctx context.Context) (Permit, error) {
 		if f := l.cfg.Hooks.OnReject; f != nil {
 			f(ctx, RejectEvent{Name: l.cfg.Name, Limit: l.current()})
 		}
-		return Permit{}, l.err
+		return permit{}, l.err
 	}
 	seq := l.slots.Count(i)
 	// One call in every is timed, counted on the slot's own stripe: a
 	// counter shared by every call would be a line the cores fight over.
 	if seq&(l.every.Load()-1) != 0 {
-		return Permit{l: l, start: unsampled, stripe: i}, nil // counted in flight, not timed
+		return permit{l: l, start: unsampled, stripe: i}, nil // counted in flight, not timed
 	}
-	return Permit{l: l, start: l.cfg.Clock.Since(l.origin), inflight: l.slots.InFlight(), stripe: i}, nil
+	return permit{l: l, start: l.cfg.Clock.Since(l.origin), inflight: l.slots.InFlight(), stripe: i}, nil
 }
 
-// Done ends the call and samples its round-trip time; err is the call's
+// done ends the call and samples its round-trip time; err is the call's
 // error, or nil. A call that failed is sampled too, but only as slow: a
 // dependency that fails slowly is as loaded as one that answers slowly,
 // while one that fails fast (refusing, or down) says nothing of how long
@@ -260,14 +284,11 @@ func (l *Limiter) Allow(ctx context.Context) (Permit, error) {
 // A failure is sampled as no faster than the baseline, and not at all
 // before there is one. An error that says nothing of the dependency (a
 // policy's rejection, one marked outcome.Ignored) releases the permit
-// unsampled, as Release does. The zero Permit's Done does nothing.
-func (p Permit) Done(err error) {
+// unsampled, as release does.
+func (p permit) done(err error) {
 	l := p.l
-	if l == nil {
-		return
-	}
 	if p.start == unsampled || err != nil && ignored(err) {
-		p.Release()
+		p.release()
 		return
 	}
 	end := l.cfg.Clock.Since(l.origin)
@@ -278,13 +299,8 @@ func (p Permit) Done(err error) {
 // unsampled is the start of a permit whose call is not timed.
 const unsampled = time.Duration(-1 << 63)
 
-// Release ends the call without sampling it: one that says nothing about
-// the dependency (never sent, cancelled by its caller).
-func (p Permit) Release() {
-	if p.l != nil {
-		p.l.slots.Free(p.stripe)
-	}
-}
+// release ends the call without sampling it.
+func (p permit) release() { p.l.slots.Free(p.stripe) }
 
 // sample adds one round-trip time to the window, and moves the limit by
 // the window's average once it is full.
@@ -363,7 +379,7 @@ func (l *Limiter) setLimitLocked(limit int64) {
 // returns fn's error, or an error matching ErrLimited without calling fn.
 // A call that panics is not sampled, and the panic goes on.
 func (l *Limiter) Do(ctx context.Context, fn func(context.Context) error) error {
-	p, err := l.Allow(ctx)
+	p, err := l.allow(ctx)
 	if err != nil {
 		return err
 	}
@@ -383,12 +399,12 @@ var errPanicking = errors.New("adaptive: call did not return")
 // finish ends a call of Do: a call that panicked, that its caller
 // cancelled, that a policy inside the limiter turned away, or that an
 // integration marked outcome.Ignored says nothing of the dependency.
-func (p Permit) finish(ctx context.Context, err error) {
+func (p permit) finish(ctx context.Context, err error) {
 	if err == errPanicking || errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		p.Release()
+		p.release()
 		return
 	}
-	p.Done(err)
+	p.done(err)
 }
 
 // Metrics is a snapshot of a limiter.

@@ -37,7 +37,7 @@ func round(t *testing.T, l *adaptive.Limiter, clk *clocktest.Fake, rtt time.Dura
 // roundEnding runs as many calls at once as the limit allows, each ending
 // with err after rtt, and returns how many ran.
 func roundEnding(l *adaptive.Limiter, clk *clocktest.Fake, rtt time.Duration, err error) int {
-	var ps []adaptive.Permit
+	var ps []outcome.Permit
 	for {
 		p, aerr := l.Allow(context.Background())
 		if aerr != nil {
@@ -241,7 +241,7 @@ func TestOneSlowCallDoesNotShrinkTheLimit(t *testing.T) {
 	for range 3 {
 		round(t, l, clk, 10*time.Millisecond) // a window each: the baseline is 10 ms
 	}
-	var ps []adaptive.Permit
+	var ps []outcome.Permit
 	for range 10 {
 		p, err := l.Allow(context.Background())
 		if err != nil {

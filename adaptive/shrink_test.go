@@ -3,6 +3,8 @@ package adaptive
 import (
 	"context"
 	"testing"
+
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 // After the limit falls, the calls in flight never exceed it again:
@@ -15,7 +17,7 @@ func TestAFallingLimitHoldsOverAllStripes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var held []Permit
+	var held []outcome.Permit
 	for range 20 {
 		p, err := l.Allow(context.Background())
 		if err != nil {
@@ -29,7 +31,7 @@ func TestAFallingLimitHoldsOverAllStripes(t *testing.T) {
 	// Free the slots of some stripes only, leaving others over their share.
 	kept := held[:0]
 	for _, p := range held {
-		if p.stripe >= l.slots.Stripes()/2 {
+		if int(p.N&0xff) >= l.slots.Stripes()/2 {
 			p.Release()
 		} else {
 			kept = append(kept, p)

@@ -47,6 +47,8 @@ import (
 
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/config"
+	"github.com/breakwater-go/breakwater/internal/ticket"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 // Priority is how much a request matters when the server must shed some.
@@ -302,57 +304,52 @@ func (c *Controller) Name() string { return c.cfg.Name }
 
 func (c *Controller) now() time.Duration { return c.cfg.Clock.Since(c.origin) }
 
-// Permit is an admitted request's slot: end it with Done, or with Release
-// for a request that says nothing of the server's latency. The zero
-// Permit holds nothing.
-type Permit struct {
-	c        *Controller
-	start    time.Duration
-	inflight int64 // the requests in flight when it was admitted, itself included
+// permit makes an admitted request's Permit.
+func (c *Controller) permit(start time.Duration, inflight int64) outcome.Permit {
+	return outcome.Permit{Holder: (*holder)(c), Start: start, N: inflight}
 }
 
-// Done ends the request and samples its latency for the limit; err is its
-// outcome (a request that failed counts only if it was slow: a quick
-// failure says nothing of queueing). The slot goes to the next queued
-// request.
-func (p Permit) Done(err error) {
-	if p.c != nil {
-		p.c.limit.release()
-		p.c.limit.sample(p.start, p.c.now(), p.inflight, err != nil)
-		p.c.freed()
-	}
-}
+// holder settles the Permits a Controller hands out.
+type holder Controller
 
-// Release ends the request without sampling its latency: one that panicked
-// or whose client went away.
-func (p Permit) Release() {
-	if p.c != nil {
-		p.c.limit.release()
-		p.c.freed()
+// Settle ends an admitted request: its slot goes to the next queued
+// request. A request reported with Done has its latency sampled for the
+// limit (one that failed counts only if it was slow: a quick failure says
+// nothing of queueing); one given back with Release (it panicked, or its
+// client went away) is not sampled.
+func (h *holder) Settle(t ticket.Ticket, err error, reported bool) {
+	c := (*Controller)(h)
+	c.limit.release()
+	if reported {
+		c.limit.sample(t.Start, c.now(), t.N, err != nil)
 	}
+	c.freed()
 }
 
 // Admit admits a request of priority p, waiting in the queue if need be.
 // It returns the request's Permit, a *ShedError, or the context's error
-// if it ended while the request waited.
-func (c *Controller) Admit(ctx context.Context, p Priority) (Permit, error) {
+// if it ended while the request waited. End the Permit exactly once: Done
+// with the request's outcome samples its latency for the limit; Release,
+// for a request that panicked or whose client went away, does not. Either
+// hands the slot to the next queued request.
+func (c *Controller) Admit(ctx context.Context, p Priority) (outcome.Permit, error) {
 	p = max(Sheddable, min(Critical, p))
 	now := c.now()
 	deadline := time.Duration(1<<63 - 1)
 	if d, ok := ctx.Deadline(); ok {
 		deadline = d.Sub(c.origin)
 		if deadline <= now || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return Permit{}, c.shedNow(p, ReasonDeadline, 0)
+			return outcome.Permit{}, c.shedNow(p, ReasonDeadline, 0)
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		c.canceled.Add(1)
-		return Permit{}, err
+		return outcome.Permit{}, err
 	}
 	if c.queued.Load() == 0 {
 		if n, ok := c.limit.tryAcquire(p == Critical); ok {
 			c.admitted[p.index()].Add(1)
-			return Permit{c, now, n}, nil
+			return c.permit(now, n), nil
 		}
 	}
 	return c.wait(ctx, p, now, deadline)
@@ -360,23 +357,23 @@ func (c *Controller) Admit(ctx context.Context, p Priority) (Permit, error) {
 
 // wait queues a request over the limit, and waits until it is served or
 // shed.
-func (c *Controller) wait(ctx context.Context, p Priority, now, deadline time.Duration) (Permit, error) {
+func (c *Controller) wait(ctx context.Context, p Priority, now, deadline time.Duration) (outcome.Permit, error) {
 	c.mu.Lock()
 	standing := c.standingLocked(now)
 	switch {
 	case standing && p == Sheddable:
 		c.mu.Unlock()
-		return Permit{}, c.shedNow(p, ReasonPriority, 0)
+		return outcome.Permit{}, c.shedNow(p, ReasonPriority, 0)
 	case deadline-now < c.expectedLocked(standing):
 		c.mu.Unlock()
-		return Permit{}, c.shedNow(p, ReasonDeadline, 0)
+		return outcome.Permit{}, c.shedNow(p, ReasonDeadline, 0)
 	}
 	var evicted *waiter
 	if int(c.queued.Load()) >= c.cfg.MaxQueue {
 		evicted = c.evictBelowLocked(p)
 		if evicted == nil {
 			c.mu.Unlock()
-			return Permit{}, c.shedNow(p, ReasonQueueFull, 0)
+			return outcome.Permit{}, c.shedNow(p, ReasonQueueFull, 0)
 		}
 	}
 	w := &waiter{priority: p, arrived: now, deadline: deadline, ready: make(chan struct{})}
@@ -401,24 +398,24 @@ func (c *Controller) wait(ctx context.Context, p Priority, now, deadline time.Du
 			w.timer.Stop()
 			c.mu.Unlock()
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) { // its deadline came: shed for it
-				return Permit{}, c.shedNow(p, ReasonDeadline, c.now()-now)
+				return outcome.Permit{}, c.shedNow(p, ReasonDeadline, c.now()-now)
 			}
 			c.canceled.Add(1)
-			return Permit{}, ctx.Err()
+			return outcome.Permit{}, ctx.Err()
 		}
 		c.mu.Unlock()
 		<-w.ready // served or shed meanwhile
 		if w.err == nil {
-			Permit{c, w.start, w.inflight}.Release() // its caller is gone
+			c.permit(w.start, w.inflight).Release() // its caller is gone
 			c.canceled.Add(1)
-			return Permit{}, ctx.Err()
+			return outcome.Permit{}, ctx.Err()
 		}
 	}
 	if w.err != nil {
-		return Permit{}, w.err
+		return outcome.Permit{}, w.err
 	}
 	c.admitted[p.index()].Add(1)
-	return Permit{c, w.start, w.inflight}, nil
+	return c.permit(w.start, w.inflight), nil
 }
 
 // standingLocked reports whether the queue has stood (not been empty) for

@@ -28,7 +28,7 @@ func fixed(t *testing.T, n int, cfg admission.Config) *admission.Controller {
 
 // request is an Admit running on its own goroutine.
 type request struct {
-	permit admission.Permit
+	permit outcome.Permit
 	err    error
 	done   chan struct{}
 }
@@ -142,7 +142,7 @@ func TestAStandingQueueServesTheNewestAndShedsTheStale(t *testing.T) {
 		if !c.Metrics().Standing {
 			t.Fatalf("the queue does not stand: %+v", c.Metrics())
 		}
-		if r, _ := c.Admit(ctx, admission.Sheddable); r != (admission.Permit{}) {
+		if r, _ := c.Admit(ctx, admission.Sheddable); r != (outcome.Permit{}) {
 			t.Fatal("a sheddable request was admitted while the queue stood")
 		}
 		newest := admit(ctx, c, admission.Default)
@@ -194,7 +194,7 @@ func TestAFullQueueMakesRoomForHigherPriorities(t *testing.T) {
 			t.Fatal(mid.err)
 		}
 		mid.permit.Done(nil)
-		slot = admission.Permit{}
+		slot = outcome.Permit{}
 	})
 }
 

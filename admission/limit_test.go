@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/admission"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 // serve runs n requests at a time through c, each taking d, until
@@ -14,7 +15,7 @@ import (
 func serve(t *testing.T, c *admission.Controller, n, rounds int, d time.Duration) {
 	t.Helper()
 	for range rounds {
-		var permits []admission.Permit
+		var permits []outcome.Permit
 		for range n {
 			p, err := c.Admit(context.Background(), admission.Default)
 			if err != nil {
@@ -111,7 +112,7 @@ func TestCriticalRequestsHaveHeadroom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	measure := make([]admission.Permit, 4) // minRTT measured: the limit is 4
+	measure := make([]outcome.Permit, 4) // minRTT measured: the limit is 4
 	for i := range measure {
 		measure[i], _ = c.Admit(ctx, admission.Default)
 	}
@@ -121,7 +122,7 @@ func TestCriticalRequestsHaveHeadroom(t *testing.T) {
 	if m := c.Metrics(); m.Limit != 4 || m.Measuring {
 		t.Fatalf("%+v", m)
 	}
-	var held []admission.Permit
+	var held []outcome.Permit
 	for range 4 {
 		p, err := c.Admit(ctx, admission.Default)
 		if err != nil {

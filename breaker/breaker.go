@@ -9,6 +9,8 @@ import (
 
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/internal/stripe"
+	"github.com/breakwater-go/breakwater/internal/ticket"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 // Breaker is a circuit breaker. It is safe for concurrent use; one Breaker
@@ -102,15 +104,8 @@ func (b *Breaker) Name() string { return b.s.name }
 // State returns the circuit's current state.
 func (b *Breaker) State() State { return b.cur.Load().state }
 
-// Permit is the right to make one call, given by Allow. Report the call's
-// outcome with Done, exactly once. The zero Permit's Done does nothing.
-type Permit struct {
-	p   permit
-	ctx context.Context // the call's, for the call hooks
-}
-
-// permit is a Permit without its context: Do, which has the
-// context at hand, keep this smaller value on the hot path.
+// permit is what a call admitted by Do or Allow keeps: the circuit's stay
+// it was admitted in and when it started.
 type permit struct {
 	b     *Breaker
 	e     *epoch
@@ -121,18 +116,15 @@ type permit struct {
 // two-step form, for code that cannot be put in a function. ctx is the
 // call's, handed to the call hooks. It returns a Permit, or an error
 // matching ErrOpen when the circuit turns the call away. The caller must
-// call Done on the Permit with the call's error, exactly once, even if the
-// call panics (use defer): a half-open probe holds its slot until Done.
-func (b *Breaker) Allow(ctx context.Context) (Permit, error) {
-	if e := b.cur.Load(); e.plain {
-		return Permit{permit{b: b, e: e}, ctx}, nil // the common case, small enough to inline
-	}
-	return b.allowPermit(ctx)
-}
-
-func (b *Breaker) allowPermit(ctx context.Context) (Permit, error) {
+// end the Permit exactly once, even if the call panics (use defer): Done
+// with the call's error, or Release for a call that says nothing of the
+// dependency. A half-open probe holds its slot until then.
+func (b *Breaker) Allow(ctx context.Context) (outcome.Permit, error) {
 	p, err := b.allowSlow(ctx)
-	return Permit{p, ctx}, err
+	if err != nil {
+		return outcome.Permit{}, err
+	}
+	return outcome.Permit{Holder: (*holder)(b), Ctx: ctx, Ref: p.e, Start: p.start}, nil
 }
 
 func (b *Breaker) allowSlow(ctx context.Context) (permit, error) {
@@ -153,18 +145,20 @@ func (b *Breaker) allowSlow(ctx context.Context) (permit, error) {
 	return p, nil
 }
 
-// Done reports the outcome of the permitted call: its error, or nil.
-func (p Permit) Done(err error) {
-	if e := p.p.e; err == nil && e != nil && e.plain {
-		p.p.b.succeedClosed(e) // the common case, small enough to inline
-		return
-	}
-	p.doneSlow(err)
-}
+// holder settles the Permits a Breaker hands out.
+type holder Breaker
 
-func (p Permit) doneSlow(err error) {
-	if p.p.b != nil {
-		p.p.b.done(p.p, p.ctx, err)
+// Settle ends the call of a Permit from Allow.
+func (h *holder) Settle(t ticket.Ticket, err error, reported bool) {
+	b := (*Breaker)(h)
+	p := permit{b: b, e: t.Ref.(*epoch), start: t.Start}
+	switch {
+	case !reported:
+		b.finish(p, t.Ctx, ignored, nil)
+	case err == nil && p.e.plain:
+		b.succeedClosed(p.e) // the common case
+	default:
+		b.done(p, t.Ctx, err)
 	}
 }
 
@@ -178,16 +172,6 @@ func (b *Breaker) done(p permit, ctx context.Context, err error) {
 	o := failure
 	defer func() { b.finish(p, ctx, o, err) }()
 	o = b.s.classify(err)
-}
-
-// Release ends the permit without a verdict, for a call whose outcome says
-// nothing about the dependency: it was never sent, or failed for a reason
-// of the caller's own. It counts as ignored, and a half-open probe's slot
-// is given back. Like Done, call it at most once, and not after Done.
-func (p Permit) Release() {
-	if p.p.b != nil {
-		p.p.b.finish(p.p, p.ctx, ignored, nil)
-	}
 }
 
 // succeedClosed records a success in a closed circuit without a window,

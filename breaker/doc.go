@@ -32,7 +32,7 @@
 // running at once instead).
 //
 // There are two ways to protect a call: [Breaker.Do] for a function, and
-// [Breaker.Allow] with [Permit.Done] around any block of code (the
+// [Breaker.Allow] with [outcome.Permit.Done] around any block of code (the
 // two-step shape every admitting policy shares). For a function that
 // returns a value, or to stack the breaker with retry, timeout and
 // others, use package breakwater's Wrap.

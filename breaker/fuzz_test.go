@@ -10,6 +10,7 @@ import (
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/config"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 // FuzzConfig: any Config gives a working breaker or a *config.Error naming
@@ -126,7 +127,7 @@ func FuzzStateMachine(f *testing.F) {
 			t.Fatal(err)
 		}
 		type held struct {
-			p     breaker.Permit
+			p     outcome.Permit
 			epoch int
 		}
 		var permits []held
@@ -144,7 +145,7 @@ func FuzzStateMachine(f *testing.F) {
 		for len(ops) > 0 {
 			switch op := next() % 10; op {
 			case 0, 1, 2: // ask for a permit
-				var p breaker.Permit
+				var p outcome.Permit
 				err := breaker.ErrOpen // stays so if OnReject panics
 				admit := m.admit()
 				guarded(func() { p, err = b.Allow(context.Background()) })

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 var errStress = errors.New("stress failure")
@@ -84,8 +85,8 @@ func stress(t *testing.T, cfg Config) {
 					continue
 				}
 				var held *atomic.Int32 // probe slots of this half-open period
-				if p.p.e.state == HalfOpen {
-					v, _ := probes.LoadOrStore(p.p.e, new(atomic.Int32))
+				if e := p.Ref.(*epoch); e.state == HalfOpen {
+					v, _ := probes.LoadOrStore(e, new(atomic.Int32))
 					held = v.(*atomic.Int32)
 					n := held.Add(1)
 					for m := maxProbes.Load(); n > m && !maxProbes.CompareAndSwap(m, n); m = maxProbes.Load() {
@@ -101,7 +102,7 @@ func stress(t *testing.T, cfg Config) {
 				if held != nil && (b.s.inFlight || errors.Is(err, context.Canceled)) {
 					held.Add(-1)
 				}
-				p.finishOnce(err)
+				finishOnce(p, err)
 				switch {
 				case errors.Is(err, errPanicTest):
 					panics.Add(1)
@@ -136,7 +137,7 @@ var errPanicTest = errors.New("call panicked")
 
 // protect runs call for p as Do would, but turns a panic into errPanicTest
 // so the stress loop can go on; the permit records the panic as Do does.
-func protect(p Permit, call func(context.Context) error) (err error) {
+func protect(p outcome.Permit, call func(context.Context) error) (err error) {
 	defer func() {
 		if recover() != nil {
 			err = errPanicTest
@@ -146,9 +147,10 @@ func protect(p Permit, call func(context.Context) error) (err error) {
 }
 
 // finishOnce reports err on p, recording errPanicTest as Do records a panic.
-func (p Permit) finishOnce(err error) {
+func finishOnce(p outcome.Permit, err error) {
 	if errors.Is(err, errPanicTest) {
-		p.p.b.finish(p.p, p.ctx, failure, ErrPanicked)
+		b := (*Breaker)(p.Holder.(*holder))
+		b.finish(permit{b, p.Ref.(*epoch), p.Start}, p.Ctx, failure, ErrPanicked)
 		return
 	}
 	p.Done(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/breakwater-go/breakwater/internal/slots"
 	"github.com/breakwater-go/breakwater/internal/stripe"
+	"github.com/breakwater-go/breakwater/internal/ticket"
 	"github.com/breakwater-go/breakwater/outcome"
 )
 
@@ -75,38 +76,26 @@ func (b *Bulkhead) tryAcquire(home int) (int, bool) {
 	return b.slots.Take(home, b.max)
 }
 
-// Permit is the right to make one call, given by Allow: it holds a slot
-// until Done or Release, called exactly once (use defer). The zero Permit
-// holds nothing.
-type Permit struct {
-	b    *Bulkhead
-	slot int
-}
-
 // Allow takes a slot for one call, waiting in the queue if there is one:
 // the first step of the two-step form, for code that cannot be put in a
 // function. It returns a Permit once the call may run, or an error
 // matching ErrFull, or the context's error if it ended while the call
-// waited.
-func (b *Bulkhead) Allow(ctx context.Context) (Permit, error) {
+// waited. The Permit holds the slot until its Done or Release (the same
+// for a bulkhead: the call's error says nothing to it), called exactly
+// once (use defer), frees it or hands it to the first call in the queue.
+func (b *Bulkhead) Allow(ctx context.Context) (outcome.Permit, error) {
 	slot, err := b.acquire(ctx)
 	if err != nil {
-		return Permit{}, err
+		return outcome.Permit{}, err
 	}
-	return Permit{b, slot}, nil
+	return outcome.Permit{Holder: (*holder)(b), N: int64(slot)}, nil
 }
 
-// Done frees the permit's slot, or hands it to the first call in the
-// queue. The call's error says nothing to a bulkhead.
-func (p Permit) Done(error) {
-	if p.b != nil {
-		p.b.release(p.slot)
-	}
-}
+// holder settles the Permits a Bulkhead hands out.
+type holder Bulkhead
 
-// Release frees the permit's slot for a call that was not made; for a
-// bulkhead it is Done.
-func (p Permit) Release() { p.Done(nil) }
+// Settle frees the slot of a Permit from Allow.
+func (h *holder) Settle(t ticket.Ticket, _ error, _ bool) { (*Bulkhead)(h).release(int(t.N)) }
 
 // acquire takes a slot for one call, and returns its stripe: Allow
 // without the Permit.

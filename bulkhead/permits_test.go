@@ -5,13 +5,14 @@ import (
 	"sync"
 
 	"github.com/breakwater-go/breakwater/bulkhead"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 // held are the permits the tests took and have not given back, per
 // bulkhead: acquire and release take and free slots one at a time.
 var held struct {
 	sync.Mutex
-	m map[*bulkhead.Bulkhead][]bulkhead.Permit
+	m map[*bulkhead.Bulkhead][]outcome.Permit
 }
 
 func acquire(b *bulkhead.Bulkhead, ctx context.Context) error {
@@ -19,7 +20,7 @@ func acquire(b *bulkhead.Bulkhead, ctx context.Context) error {
 	if err == nil {
 		held.Lock()
 		if held.m == nil {
-			held.m = map[*bulkhead.Bulkhead][]bulkhead.Permit{}
+			held.m = map[*bulkhead.Bulkhead][]outcome.Permit{}
 		}
 		held.m[b] = append(held.m[b], p)
 		held.Unlock()

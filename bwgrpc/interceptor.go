@@ -457,9 +457,9 @@ func (ic *Interceptor) breaker(method string, cc *grpc.ClientConn) *breaker.Brea
 }
 
 // allow asks b for a permit; a rejection is never retried.
-func allow(ctx context.Context, b *breaker.Breaker) (breaker.Permit, error) {
+func allow(ctx context.Context, b *breaker.Breaker) (outcome.Permit, error) {
 	if b == nil {
-		return breaker.Permit{}, nil
+		return outcome.Permit{}, nil
 	}
 	p, err := b.Allow(ctx)
 	if err != nil {
@@ -470,14 +470,14 @@ func allow(ctx context.Context, b *breaker.Breaker) (breaker.Permit, error) {
 
 // settle, deferred by an attempt, reports an invoker or streamer that
 // panicked (never returned) as a failure, so that its permit is not kept.
-func settle(p breaker.Permit, returned *bool) {
+func settle(p outcome.Permit, returned *bool) {
 	if !*returned {
 		p.Done(breaker.ErrPanicked)
 	}
 }
 
 // report tells the breaker how a call that ended with err went.
-func (ic *Interceptor) report(p breaker.Permit, err error) {
+func (ic *Interceptor) report(p outcome.Permit, err error) {
 	switch o := ic.outcome(err); {
 	case errors.Is(o, context.Canceled):
 		p.Release() // the caller gave up: neither success nor failure
@@ -594,12 +594,12 @@ func (e *ShedError) GRPCStatus() *status.Status {
 type stream struct {
 	grpc.ClientStream
 	ic     *Interceptor
-	permit breaker.Permit
+	permit outcome.Permit
 	once   sync.Once
 	stop   func() bool // stops the context watch
 }
 
-func newStream(ctx context.Context, cs grpc.ClientStream, ic *Interceptor, permit breaker.Permit) *stream {
+func newStream(ctx context.Context, cs grpc.ClientStream, ic *Interceptor, permit outcome.Permit) *stream {
 	s := &stream{ClientStream: cs, ic: ic, permit: permit}
 	s.stop = context.AfterFunc(ctx, func() {
 		s.end(status.FromContextError(ctx.Err()).Err())

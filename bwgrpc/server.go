@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/breakwater-go/breakwater/admission"
+	"github.com/breakwater-go/breakwater/outcome"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -99,7 +100,7 @@ func (s *Server) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerIn
 
 // admit admits a call; a shed one gets its status and the pushback
 // trailer, set by trailer.
-func (s *Server) admit(ctx context.Context, method string, trailer func(metadata.MD)) (admission.Permit, error) {
+func (s *Server) admit(ctx context.Context, method string, trailer func(metadata.MD)) (outcome.Permit, error) {
 	permit, err := s.cfg.Admission.Admit(ctx, s.cfg.Priority(ctx, method))
 	if err == nil {
 		return permit, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/breakwater-go/breakwater/bwredis"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/internal/redisserver"
+	"github.com/breakwater-go/breakwater/outcome"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -114,7 +115,7 @@ func TestRedisCluster(t *testing.T) {
 			// One probe across the cluster, whose success closes it for all.
 			clk.Advance(30 * time.Second)
 			flush(t, rs...)
-			var permits []breaker.Permit
+			var permits []outcome.Permit
 			for _, r := range rs {
 				if p, err := r.b.Allow(context.Background()); err == nil {
 					permits = append(permits, p)

@@ -16,6 +16,7 @@ import (
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/config"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 var errDown = errors.New("503")
@@ -124,7 +125,7 @@ func TestTripPropagatesAndRecoveryIsShared(t *testing.T) {
 	// holder of the cluster's probe lease may probe.
 	clk.Advance(30 * time.Second)
 	flush(t, rs...)
-	var permits []breaker.Permit
+	var permits []outcome.Permit
 	for _, r := range rs {
 		if p, err := r.b.Allow(context.Background()); err == nil {
 			permits = append(permits, p)

@@ -36,6 +36,7 @@ import (
 
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/config"
+	"github.com/breakwater-go/breakwater/internal/ticket"
 	"github.com/breakwater-go/breakwater/outcome"
 )
 
@@ -205,23 +206,26 @@ func (t *Throttle) probabilityLocked() float64 {
 
 // Allow asks for one call: the first step of the two-step form. It
 // returns a Permit, or refuses the call locally with an error matching
-// ErrThrottled (a refusal is not counted as a request). Report the call's
-// outcome with the Permit's Done, which counts the request, or give it
-// back unreported with Release.
-func (t *Throttle) Allow(ctx context.Context) (Permit, error) {
+// ErrThrottled (a refusal is not counted as a request). The Permit's Done
+// reports the call's outcome and counts its request, as Do counts the
+// error of the function it runs; Release gives it back unreported, and no
+// request is counted.
+func (t *Throttle) Allow(ctx context.Context) (outcome.Permit, error) {
 	if err := t.allow(ctx); err != nil {
-		return Permit{}, err
+		return outcome.Permit{}, err
 	}
-	return Permit{t}, nil
+	return outcome.Permit{Holder: (*holder)(t)}, nil
 }
 
-// Permit is the right to make one call, given by Allow. End it with Done
-// or Release, exactly once. The zero Permit does nothing.
-type Permit struct{ t *Throttle }
+// holder settles the Permits a Throttle hands out.
+type holder Throttle
 
-// Release gives the permit back without a verdict, for a call that was
-// never sent or says nothing of the dependency: no request is counted.
-func (p Permit) Release() {}
+// Settle counts the request of a Permit from Allow that was reported.
+func (h *holder) Settle(_ ticket.Ticket, err error, reported bool) {
+	if reported {
+		(*Throttle)(h).done(err)
+	}
+}
 
 // allow is Allow without the Permit.
 func (t *Throttle) allow(ctx context.Context) error {
@@ -260,21 +264,14 @@ func (t *Throttle) admitLocked(draw float64) float64 {
 	return 0
 }
 
-// Done reports the outcome of the permitted call: its error, or nil, and
-// counts its request. A call the dependency did not refuse counts as
-// accepted. A call that says nothing of the dependency is not counted at
-// all: one a policy inside the throttle turned away (an error with a
-// Rejected() bool method saying true: a bulkhead full, a circuit open),
-// one its caller cancelled (context.Canceled), one an integration marked
-// outcome.Ignored. An error an integration marked outcome.Success is an
-// answer, accepted; only errors marked outcome.Failure, or unmarked, are
-// put to Refused.
-func (p Permit) Done(err error) {
-	if p.t != nil {
-		p.t.done(err)
-	}
-}
-
+// done counts the request of a call that ended with err. A call the
+// dependency did not refuse counts as accepted. A call that says nothing
+// of the dependency is not counted at all: one a policy inside the
+// throttle turned away (an error with a Rejected() bool method saying
+// true: a bulkhead full, a circuit open), one its caller cancelled
+// (context.Canceled), one an integration marked outcome.Ignored. An error
+// an integration marked outcome.Success is an answer, accepted; only
+// errors marked outcome.Failure, or unmarked, are put to Refused.
 func (t *Throttle) done(err error) {
 	if err != nil && err != errPanicked {
 		o, marked := outcome.VerdictOf(err)

@@ -294,7 +294,7 @@ func TestRecoversWithinAWindowAfterAnOutage(t *testing.T) {
 // accepted, and a fresh (or idle) throttle refused most of them.
 func TestCallsInFlightAreNotRefusals(t *testing.T) {
 	th, _ := newThrottle(t, throttle.Config{Rand: func() float64 { return 0.01 }})
-	var permits []throttle.Permit
+	var permits []outcome.Permit
 	for i := range 50 {
 		p, err := th.Allow(context.Background())
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/outcome"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/throttle"
 )
@@ -102,9 +103,9 @@ type job struct {
 }
 
 type permits struct {
-	breaker  breaker.Permit
-	adaptive adaptive.Permit
-	throttle throttle.Permit
+	breaker  outcome.Permit
+	adaptive outcome.Permit
+	throttle outcome.Permit
 }
 
 func (e event) when() (time.Duration, int) { return e.at, e.seq }

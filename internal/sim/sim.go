@@ -28,6 +28,7 @@ import (
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
+	"github.com/breakwater-go/breakwater/outcome"
 	"github.com/breakwater-go/breakwater/retry"
 	"github.com/breakwater-go/breakwater/throttle"
 )
@@ -190,7 +191,7 @@ func Run(sc Scenario, p Policy) (Result, error) {
 	for q.Len() > 0 {
 		a := heap.Pop(q).(attempt)
 		clk.Set(start.Add(a.at)) // fires the breaker's timers due by then
-		var permit breaker.Permit
+		var permit outcome.Permit
 		if b != nil {
 			var err error
 			if permit, err = b.Allow(context.Background()); err != nil {
