@@ -22,7 +22,7 @@ func lookup(context.Context) (int, error) { return 42, nil }
 func BenchmarkRetryBreaker(b *testing.B) {
 	r, _ := retry.New(retry.Config{})
 	br, _ := breaker.New(breaker.Config{})
-	call, err := breakwater.Wrap(lookup, breakwater.Retry(r), breakwater.Breaker(br))
+	call, err := breakwater.Wrap(lookup, r, br)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func BenchmarkRetryBreaker(b *testing.B) {
 func BenchmarkRetryCapBreaker(b *testing.B) {
 	r, _ := retry.New(retry.Config{})
 	br, _ := breaker.New(breaker.Config{})
-	call, err := breakwater.Wrap(lookup, breakwater.Retry(r), testpolicy.Cap(1024), breakwater.Breaker(br))
+	call, err := breakwater.Wrap(lookup, r, testpolicy.Cap(1024), br)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -71,13 +71,13 @@ func BenchmarkOnePolicy(b *testing.B) {
 	al, _ := adaptive.New(adaptive.Config{InitialLimit: 500_000, MaxLimit: 1_000_000})
 	for _, c := range []struct {
 		name   string
-		policy breakwater.Policy
+		policy any
 	}{
-		{"breaker", breakwater.Breaker(br)},
-		{"bulkhead", breakwater.Bulkhead(bh)},
-		{"ratelimit", breakwater.RateLimit(rl)},
-		{"throttle", breakwater.Throttle(th)},
-		{"adaptive", breakwater.AdaptiveLimit(al)},
+		{"breaker", br},
+		{"bulkhead", bh},
+		{"ratelimit", rl},
+		{"throttle", th},
+		{"adaptive", al},
 	} {
 		call, err := breakwater.Wrap(lookup, c.policy)
 		if err != nil {

@@ -9,12 +9,14 @@ import (
 	"github.com/breakwater-go/breakwater/fallback"
 )
 
-// Policy is one layer of a stack built by Wrap, Execute or Do. Retry,
-// Breaker, Timeout, Hedge and the load-shedding policies make the
-// built-in ones; any package can write its own by implementing Apply (see
-// the package doc, "Writing a policy"). The policy values inside (a
-// *breaker.Breaker, a *retry.Policy, ...) are not copied: one can serve
-// any number of stacks, whatever their result types.
+// Policy is a layer of a stack built by Wrap, Execute or Do that another
+// package wrote, by implementing Apply (see the package doc, "Writing a
+// policy"). The built-in policies need no Policy: a stack takes the
+// values of the policy packages themselves (*retry.Policy,
+// *breaker.Breaker, *timeout.Policy, *hedge.Policy, *bulkhead.Bulkhead,
+// *ratelimit.Limiter, *throttle.Throttle, *adaptive.Limiter), which are
+// not copied: one can serve any number of stacks, whatever their result
+// types.
 type Policy interface {
 	// Apply returns next wrapped in the policy. Wrap calls it once per
 	// stack; the function it returns runs for every call, on any number of
@@ -43,8 +45,8 @@ func (f PolicyFunc) Apply(next Next) Next { return f(next) }
 // known). A retry or hedge policy asks the Gaters directly inside it, up
 // to the first policy that is not one, before each wait: it does not
 // sleep for an attempt that would be turned away at the end of its delay,
-// and hedges nothing into an open circuit. Breaker is a Gater; Timeout
-// and the load-shedding policies let rejections through unchanged and
+// and hedges nothing into an open circuit. A *breaker.Breaker is one; a
+// timeout and the load-shedding policies let rejections through unchanged and
 // never forecast one. A policy of your own that turns calls away may
 // implement it too.
 type Gater interface {
@@ -91,8 +93,11 @@ var ErrInvalidPolicy = errors.New("breakwater: invalid policy")
 
 // Wrap returns fn under the policies, outermost first: Wrap(fn, a, b, c)
 // runs a(b(c(fn))). The result is a function of fn's own shape, the
-// decorator, and costs nothing to build per call: call it as often as
-// you like, from any goroutine.
+// decorator, and costs nothing to build per call: call it as often as you
+// like, from any goroutine. Each policy is a value of a policy package (a
+// *retry.Policy, a *breaker.Breaker; see Policy) or a Policy of your own;
+// anything else, or a nil one, is an error matching ErrInvalidPolicy that
+// names it.
 //
 // The order is the design. A recommended stack, outermost first:
 //
@@ -106,7 +111,7 @@ var ErrInvalidPolicy = errors.New("breakwater: invalid policy")
 // one call: choose it when the breaker should judge what the caller
 // experiences rather than every attempt, at the cost of reacting a retry
 // sequence later.
-func Wrap[T any](fn func(context.Context) (T, error), policies ...Policy) (func(context.Context) (T, error), error) {
+func Wrap[T any](fn func(context.Context) (T, error), policies ...any) (func(context.Context) (T, error), error) {
 	return WrapWith(fn, Results[T]{}, policies...)
 }
 
@@ -114,7 +119,7 @@ func Wrap[T any](fn func(context.Context) (T, error), policies ...Policy) (func(
 // a result that is a failure, a result to close when it is not returned
 // (an HTTP response), a result read after the call returns, a fallback.
 // The result type is named here once, for the whole stack.
-func WrapWith[T any](fn func(context.Context) (T, error), results Results[T], policies ...Policy) (func(context.Context) (T, error), error) {
+func WrapWith[T any](fn func(context.Context) (T, error), results Results[T], policies ...any) (func(context.Context) (T, error), error) {
 	if fn == nil {
 		return nil, fmt.Errorf("%w: the function is nil", ErrInvalidPolicy)
 	}
@@ -127,9 +132,12 @@ func WrapWith[T any](fn func(context.Context) (T, error), results Results[T], po
 	}
 	var gaters []Gater // the policies a retry or hedge layer would ask
 	for i := len(policies) - 1; i >= 0; i-- {
-		p := policies[i]
-		if err := s.add(p, gaters); err != nil {
-			return nil, fmt.Errorf("%w: policy %d (%s): %v", ErrInvalidPolicy, i, describe(p), err)
+		p, err := policyOf(policies[i])
+		if err == nil {
+			err = s.add(p, gaters)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: policy %d (%s): %v", ErrInvalidPolicy, i, describe(policies[i]), err)
 		}
 		switch p := p.(type) {
 		case transparent:
@@ -140,6 +148,31 @@ func WrapWith[T any](fn func(context.Context) (T, error), results Results[T], po
 		}
 	}
 	return s.outermost(), nil
+}
+
+// Compose returns the policies, outermost first, as one Policy: a
+// stack without its function, for a policy of another package that runs
+// built-in ones inside it, or a stack to name once and put in others. Its
+// Apply is p[0].Apply(p[1].Apply(...(next))). Unlike Wrap, which sees the
+// whole stack, Compose leaves each layer to itself: a retry in it does not
+// ask a breaker in it whether the circuit would reject (see Gater).
+func Compose(policies ...any) (Policy, error) {
+	ps := make([]Policy, len(policies))
+	for i, p := range policies {
+		var err error
+		if ps[i], err = policyOf(p); err == nil {
+			err = check(ps[i])
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: policy %d (%s): %v", ErrInvalidPolicy, i, describe(p), err)
+		}
+	}
+	return PolicyFunc(func(next Next) Next {
+		for i := len(ps) - 1; i >= 0; i-- {
+			next = ps[i].Apply(next)
+		}
+		return next
+	}), nil
 }
 
 // transparent is implemented by the built-in policies that turn nothing
@@ -191,8 +224,6 @@ func apply(p Policy, next Next) (wrapped Next, err error) {
 // check reports what makes p unusable.
 func check(p Policy) error {
 	switch p := p.(type) {
-	case nil:
-		return errors.New("it is nil")
 	case PolicyFunc:
 		if p == nil {
 			return errors.New("it is nil")
@@ -304,12 +335,14 @@ func failing[T any](fn func(context.Context) (T, error), failure func(T) error) 
 }
 
 // describe names a policy in errors.
-func describe(p Policy) string {
-	switch p := p.(type) {
-	case nil:
+func describe(p any) string {
+	if p == nil {
 		return "nil"
-	case builtin:
-		return p.name()
+	}
+	if b, err := policyOf(p); err == nil {
+		if b, ok := b.(builtin); ok {
+			return b.name()
+		}
 	}
 	return fmt.Sprintf("%T", p)
 }
@@ -340,7 +373,7 @@ func gate(gaters []Gater) func() (time.Duration, error) {
 }
 
 // Execute runs fn once under the policies, outermost first; see Wrap.
-func Execute[T any](ctx context.Context, fn func(context.Context) (T, error), policies ...Policy) (T, error) {
+func Execute[T any](ctx context.Context, fn func(context.Context) (T, error), policies ...any) (T, error) {
 	f, err := Wrap(fn, policies...)
 	if err != nil {
 		var zero T
@@ -350,7 +383,7 @@ func Execute[T any](ctx context.Context, fn func(context.Context) (T, error), po
 }
 
 // Do runs fn once under the policies, outermost first; see Wrap.
-func Do(ctx context.Context, fn func(context.Context) error, policies ...Policy) error {
+func Do(ctx context.Context, fn func(context.Context) error, policies ...any) error {
 	if fn == nil {
 		return fmt.Errorf("%w: the function is nil", ErrInvalidPolicy)
 	}

@@ -11,13 +11,17 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater"
+	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bulkhead"
 	"github.com/breakwater-go/breakwater/clock/clocktest"
 	"github.com/breakwater-go/breakwater/fallback"
+	"github.com/breakwater-go/breakwater/hedge"
 	"github.com/breakwater-go/breakwater/internal/testpolicy"
 	"github.com/breakwater-go/breakwater/outcome"
+	"github.com/breakwater-go/breakwater/ratelimit"
 	"github.com/breakwater-go/breakwater/retry"
+	"github.com/breakwater-go/breakwater/throttle"
 	"github.com/breakwater-go/breakwater/timeout"
 )
 
@@ -55,7 +59,7 @@ func TestRetryOutsideBreakerStopsWhenTheCircuitOpens(t *testing.T) {
 	start := s.clk.Now()
 	s.clk.Drive(func() {
 		err = breakwater.Do(context.Background(), func(context.Context) error { calls++; return errBad },
-			breakwater.Retry(s.r), breakwater.Breaker(s.b))
+			s.r, s.b)
 	})
 	if calls != 2 {
 		t.Fatalf("the dependency was called %d times, want 2: the breaker sees every attempt", calls)
@@ -90,7 +94,7 @@ func TestRetryWaitsForAProbeDueWithinItsDelay(t *testing.T) {
 				return errBad
 			}
 			return nil
-		}, breakwater.Retry(s.r), breakwater.Timeout(mustTimeout(t, s.clk)), breakwater.Breaker(s.b))
+		}, s.r, mustTimeout(t, s.clk), s.b)
 	})
 	if err != nil || calls != 2 || s.b.State() != breaker.Closed {
 		t.Fatalf("err %v after %d calls, state %v; want the probe to succeed", err, calls, s.b.State())
@@ -110,7 +114,7 @@ func TestBreakerOutsideRetryCountsASequenceAsOneFailure(t *testing.T) {
 	s := newStack(t, breaker.Config{Trip: breaker.Consecutive(2)}, retry.Config{MaxAttempts: 3})
 	calls := 0
 	protected, err := breakwater.Wrap(func(context.Context) (int, error) { calls++; return 0, errBad },
-		breakwater.Breaker(s.b), breakwater.Retry(s.r))
+		s.b, s.r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +149,7 @@ func TestTimeoutAbandonsACallThatIgnoresItsContext(t *testing.T) {
 		deaf := func(context.Context) (string, error) { <-release; return "too late", nil }
 
 		start := time.Now()
-		got, err := breakwater.Execute(context.Background(), deaf, breakwater.Retry(r), breakwater.Timeout(attempt))
+		got, err := breakwater.Execute(context.Background(), deaf, r, attempt)
 		if got != "" || !errors.Is(err, timeout.ErrTimeout) || !errors.Is(err, retry.ErrExhausted) {
 			t.Fatalf("got %q, %v; want both attempts to time out", got, err)
 		}
@@ -161,7 +165,7 @@ func TestFallbackVariants(t *testing.T) {
 	s := newStack(t, breaker.Config{Trip: breaker.Consecutive(1)}, retry.Config{})
 	failing := func(context.Context) (string, error) { return "", io.EOF }
 
-	with := func(fb *fallback.Policy[string], policies ...breakwater.Policy) (string, error) {
+	with := func(fb *fallback.Policy[string], policies ...any) (string, error) {
 		f, err := breakwater.WrapWith(failing, breakwater.Results[string]{Fallback: fb}, policies...)
 		if err != nil {
 			t.Fatal(err)
@@ -178,11 +182,11 @@ func TestFallbackVariants(t *testing.T) {
 	}
 
 	onlyOpen := fallback.Value("stale").When(outcome.Rejected)
-	v, err = with(onlyOpen, breakwater.Breaker(s.b))
+	v, err = with(onlyOpen, s.b)
 	if v != "" || !errors.Is(err, io.EOF) {
 		t.Fatalf("closed circuit: the error must pass through, got %q, %v", v, err)
 	}
-	v, err = with(onlyOpen, breakwater.Breaker(s.b))
+	v, err = with(onlyOpen, s.b)
 	if v != "stale" || err != nil {
 		t.Fatalf("open circuit: %q, %v", v, err)
 	}
@@ -190,8 +194,8 @@ func TestFallbackVariants(t *testing.T) {
 
 func TestOneBreakerServesCallsOfDifferentTypes(t *testing.T) {
 	s := newStack(t, breaker.Config{Trip: breaker.Consecutive(2)}, retry.Config{})
-	getName, _ := breakwater.Wrap(func(context.Context) (string, error) { return "", errBad }, breakwater.Breaker(s.b))
-	getAge, _ := breakwater.Wrap(func(context.Context) (int, error) { return 0, errBad }, breakwater.Breaker(s.b))
+	getName, _ := breakwater.Wrap(func(context.Context) (string, error) { return "", errBad }, s.b)
+	getAge, _ := breakwater.Wrap(func(context.Context) (int, error) { return 0, errBad }, s.b)
 	getName(context.Background())
 	getAge(context.Background())
 	if s.b.State() != breaker.Open {
@@ -241,22 +245,24 @@ func TestInvalidStacks(t *testing.T) {
 	tests := []struct {
 		name     string
 		fn       func(context.Context) (int, error)
-		policies []breakwater.Policy
+		policies []any
 		want     string
 	}{
 		{"nil function", nil, nil, "the function is nil"},
-		{"nil policy", ok, []breakwater.Policy{nil}, "policy 0 (nil): it is nil"},
-		{"nil breaker", ok, []breakwater.Policy{breakwater.Breaker(nil)}, "policy 0 (breaker)"},
-		{"nil retry", ok, []breakwater.Policy{breakwater.Retry(nil)}, "policy 0 (retry)"},
-		{"nil timeout", ok, []breakwater.Policy{breakwater.Timeout(nil)}, "policy 0 (timeout)"},
-		{"policy whose Apply returns nil", ok, []breakwater.Policy{breakwater.PolicyFunc(func(breakwater.Next) breakwater.Next { return nil })}, "its Apply returned nil"},
-		{"nil hedge", ok, []breakwater.Policy{breakwater.Hedge(nil)}, "policy 0 (hedge)"},
-		{"nil bulkhead", ok, []breakwater.Policy{breakwater.Bulkhead(nil)}, "policy 0 (bulkhead)"},
-		{"nil rate limit", ok, []breakwater.Policy{breakwater.RateLimit(nil)}, "policy 0 (rate limit)"},
-		{"nil throttle", ok, []breakwater.Policy{breakwater.Throttle(nil)}, "policy 0 (throttle)"},
-		{"nil adaptive limit", ok, []breakwater.Policy{breakwater.AdaptiveLimit(nil)}, "policy 0 (adaptive limit)"},
-		{"nil PolicyFunc", ok, []breakwater.Policy{breakwater.PolicyFunc(nil)}, "policy 0 (breakwater.PolicyFunc): it is nil"},
-		{"nil pointer of a policy type", ok, []breakwater.Policy{(*fieldPolicy)(nil)}, "policy 0 (*breakwater_test.fieldPolicy): its Apply panicked"},
+		{"nil policy", ok, []any{nil}, "policy 0 (nil): it is nil"},
+		{"nil breaker", ok, []any{(*breaker.Breaker)(nil)}, "policy 0 (breaker)"},
+		{"nil retry", ok, []any{(*retry.Policy)(nil)}, "policy 0 (retry)"},
+		{"nil timeout", ok, []any{(*timeout.Policy)(nil)}, "policy 0 (timeout)"},
+		{"policy whose Apply returns nil", ok, []any{breakwater.PolicyFunc(func(breakwater.Next) breakwater.Next { return nil })}, "its Apply returned nil"},
+		{"nil hedge", ok, []any{(*hedge.Policy)(nil)}, "policy 0 (hedge)"},
+		{"nil bulkhead", ok, []any{(*bulkhead.Bulkhead)(nil)}, "policy 0 (bulkhead)"},
+		{"nil rate limit", ok, []any{(*ratelimit.Limiter)(nil)}, "policy 0 (rate limit)"},
+		{"nil throttle", ok, []any{(*throttle.Throttle)(nil)}, "policy 0 (throttle)"},
+		{"nil adaptive limit", ok, []any{(*adaptive.Limiter)(nil)}, "policy 0 (adaptive limit)"},
+		{"a configuration, not a policy", ok, []any{breaker.Config{}}, "policy 0 (breaker.Config): it is not a policy"},
+		{"a policy's value, not its pointer", ok, []any{retry.Policy{}}, "policy 0 (retry.Policy): it is not a policy"},
+		{"nil PolicyFunc", ok, []any{breakwater.PolicyFunc(nil)}, "policy 0 (breakwater.PolicyFunc): it is nil"},
+		{"nil pointer of a policy type", ok, []any{(*fieldPolicy)(nil)}, "policy 0 (*breakwater_test.fieldPolicy): its Apply panicked"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -266,6 +272,12 @@ func TestInvalidStacks(t *testing.T) {
 			}
 			if _, err := breakwater.Execute(context.Background(), tt.fn, tt.policies...); !errors.Is(err, breakwater.ErrInvalidPolicy) {
 				t.Fatalf("Execute: %v", err)
+			}
+			if tt.fn == nil || strings.Contains(tt.want, "Apply") {
+				return // Compose has no function, and leaves Apply to the stack it joins
+			}
+			if p, err := breakwater.Compose(tt.policies...); p != nil || !errors.Is(err, breakwater.ErrInvalidPolicy) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Compose: %v; want ErrInvalidPolicy mentioning %q", err, tt.want)
 			}
 		})
 	}
@@ -293,7 +305,7 @@ func TestFailedResults(t *testing.T) {
 	var got int
 	var err error
 	s.clk.Drive(func() {
-		f, _ := breakwater.WrapWith(status, results, breakwater.Retry(s.r), breakwater.Breaker(s.b))
+		f, _ := breakwater.WrapWith(status, results, s.r, s.b)
 		got, err = f(context.Background())
 	})
 	if got != 200 || err != nil || s.r.Metrics().Retries != 2 {
@@ -320,13 +332,13 @@ func unavailable(code int) error {
 // package; the retry around it stops once the circuit opens, and the
 // caller still gets the last result, with a nil error.
 func TestFailedResultsOpenTheCircuit(t *testing.T) {
-	for _, between := range []breakwater.Policy{nil, testpolicy.Cap(10)} {
+	for _, between := range []any{nil, testpolicy.Cap(10)} {
 		s := newStack(t, breaker.Config{Trip: breaker.Consecutive(2)}, retry.Config{MaxAttempts: 5})
 		calls := 0
 		status := func(context.Context) (int, error) { calls++; return 503, nil }
-		policies := []breakwater.Policy{breakwater.Retry(s.r), breakwater.Breaker(s.b)}
+		policies := []any{s.r, s.b}
 		if between != nil {
-			policies = []breakwater.Policy{policies[0], between, policies[1]}
+			policies = []any{policies[0], between, policies[1]}
 		}
 		var got int
 		var err error
@@ -356,7 +368,7 @@ func TestBulkheadInAStack(t *testing.T) {
 	calls := 0
 	fn := func(context.Context) (string, error) { calls++; return "fresh", nil }
 	f, err := breakwater.WrapWith(fn, breakwater.Results[string]{Fallback: fallback.Value("cached").When(outcome.Rejected)},
-		breakwater.Retry(s.r), breakwater.Bulkhead(bh))
+		s.r, bh)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +377,7 @@ func TestBulkheadInAStack(t *testing.T) {
 		t.Fatalf("got %q, %v after %d calls and %d retries", got, err, calls, s.r.Metrics().Retries)
 	}
 	slot.Done(nil)
-	if got, err := breakwater.Execute(context.Background(), fn, breakwater.Bulkhead(bh)); got != "fresh" || err != nil {
+	if got, err := breakwater.Execute(context.Background(), fn, bh); got != "fresh" || err != nil {
 		t.Fatalf("with a free slot: %q, %v", got, err)
 	}
 }

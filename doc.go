@@ -3,7 +3,9 @@
 //
 // Wrap stacks policies over any call of the shape
 // func(context.Context) (T, error), outermost first, and returns a function
-// of the same shape: the decorator. WrapWith does the same for a function
+// of the same shape: the decorator. The policies are the values the policy
+// packages make (a *retry.Policy, a *breaker.Breaker, ...), passed as they
+// are: Wrap(fn, retries, circuit). WrapWith does the same for a function
 // whose results the stack must know about (Results: failures, results to
 // drop or keep, a fallback); Execute and Do run a call once through a
 // stack. See Wrap for the order to choose.
@@ -82,10 +84,10 @@
 //
 // The built-in policies are built for the stack's result type, from their
 // Do methods (retry, hedge and timeout: their generic ExecuteWith), and
-// allocate nothing per call; their
-// Apply builds the same layer, for a policy that composes them by hand. A
-// policy of another package costs a pooled result holder where it sits,
-// allocation-free once warm.
+// allocate nothing per call; Compose makes the same layers into one
+// Policy, for a policy that runs them inside it. A policy of another
+// package costs a pooled result holder where it sits, allocation-free once
+// warm.
 //
 // The core module requires no third-party module; integrations that do
 // (Redis, Prometheus, OpenTelemetry, gRPC) are nested modules of their own,

@@ -56,7 +56,7 @@ func Example() {
 	}
 
 	// One line makes the call resilient; charge itself is unchanged.
-	pay, _ := breakwater.Wrap(charge, breakwater.Retry(r), breakwater.Breaker(b), breakwater.Timeout(perAttempt))
+	pay, _ := breakwater.Wrap(charge, r, b, perAttempt)
 
 	clk.Drive(func() {
 		_, err := pay(context.Background())
@@ -87,7 +87,7 @@ func ExampleResults_fallback() {
 	recommend := func(ctx context.Context) ([]string, error) { return []string{"live"}, nil }
 	cached := fallback.Value([]string{"cached"}).When(outcome.Rejected)
 
-	get, _ := breakwater.WrapWith(recommend, breakwater.Results[[]string]{Fallback: cached}, breakwater.Breaker(b))
+	get, _ := breakwater.WrapWith(recommend, breakwater.Results[[]string]{Fallback: cached}, b)
 	v, err := get(context.Background())
 	fmt.Println(v, err)
 	// Output: [cached] <nil>
@@ -113,7 +113,7 @@ func ExampleWrapWith() {
 			return nil
 		},
 		Drop: func(status int, _ error) { fmt.Println("dropped", status) },
-	}, breakwater.Retry(r), breakwater.Breaker(b))
+	}, r, b)
 	status, err := get(context.Background())
 	fmt.Println(status, err, b.Metrics().Failures)
 	// Output:
@@ -131,7 +131,7 @@ func ExampleDo() {
 			return errors.New("connection reset")
 		}
 		return nil
-	}, breakwater.Retry(r), breakwater.Breaker(b))
+	}, r, b)
 	fmt.Println(err, attempts)
 	// Output: <nil> 2
 }
@@ -155,7 +155,7 @@ func ExamplePolicyFunc() {
 		}
 		return 9.99, nil
 	}
-	v, err := breakwater.Execute(context.Background(), price, breakwater.Retry(retries), counted)
+	v, err := breakwater.Execute(context.Background(), price, retries, counted)
 	fmt.Println(v, err, attempts.Load())
 	// Output: 9.99 <nil> 3
 }

@@ -38,10 +38,10 @@ func TestHedgeInAStack(t *testing.T) {
 	passthrough := breakwater.PolicyFunc(func(next breakwater.Next) breakwater.Next { return next })
 	for _, tt := range []struct {
 		name   string
-		inside []breakwater.Policy
+		inside []any
 	}{
 		{"typed", nil},
-		{"erased", []breakwater.Policy{passthrough}},
+		{"erased", []any{passthrough}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -51,7 +51,7 @@ func TestHedgeInAStack(t *testing.T) {
 				}
 				fn, calls := slowThenQuick()
 				start := time.Now()
-				v, err := breakwater.Execute(context.Background(), fn, append([]breakwater.Policy{breakwater.Hedge(h)}, tt.inside...)...)
+				v, err := breakwater.Execute(context.Background(), fn, append([]any{h}, tt.inside...)...)
 				if v != 2 || err != nil || time.Since(start) != 10*time.Millisecond {
 					t.Fatalf("got %d, %v after %v; want the hedge's 2 after 10ms", v, err, time.Since(start))
 				}
@@ -78,7 +78,7 @@ func TestHedgeDoesNotHedgeIntoAnOpenCircuit(t *testing.T) {
 			<-ctx.Done()
 			return 0, ctx.Err()
 		}
-		_, err := breakwater.Execute(ctx, call, breakwater.Hedge(h), breakwater.Breaker(b))
+		_, err := breakwater.Execute(ctx, call, h, b)
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("err = %v", err)
 		}
@@ -94,15 +94,15 @@ func TestHedgeDoesNotHedgeIntoAnOpenCircuit(t *testing.T) {
 func TestRejectedHedgeLeavesTheFirstAttemptRunning(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
-		inside func() breakwater.Policy
+		inside func() any
 	}{
-		{"bulkhead", func() breakwater.Policy {
+		{"bulkhead", func() any {
 			b, _ := bulkhead.New(bulkhead.Config{Name: "bh", MaxConcurrent: 1})
-			return breakwater.Bulkhead(b)
+			return b
 		}},
-		{"rate limit", func() breakwater.Policy {
+		{"rate limit", func() any {
 			l, _ := ratelimit.New(ratelimit.Config{Name: "rl", Rate: 1, Burst: 1})
-			return breakwater.RateLimit(l)
+			return l
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,7 +117,7 @@ func TestRejectedHedgeLeavesTheFirstAttemptRunning(t *testing.T) {
 					}
 				}
 				start := time.Now()
-				v, err := breakwater.Execute(context.Background(), call, breakwater.Hedge(h), tt.inside())
+				v, err := breakwater.Execute(context.Background(), call, h, tt.inside())
 				if v != "ok" || err != nil || time.Since(start) != 100*time.Millisecond {
 					t.Fatalf("got %q, %v after %v; want the first attempt's ok after 100ms", v, err, time.Since(start))
 				}

@@ -2,6 +2,7 @@ package breakwater
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/breakwater-go/breakwater/adaptive"
@@ -14,41 +15,34 @@ import (
 	"github.com/breakwater-go/breakwater/timeout"
 )
 
-// Retry retries the layers inside it. It asks the Gaters inside it (a
-// breaker) before each wait, and hands each result it retries to
-// Results.Drop.
-func Retry(p *retry.Policy) Policy { return retryPolicy{p} }
-
-// Breaker protects the layers inside it with a circuit breaker. It is a
-// Gater: a retry or hedge around it knows when the circuit would reject.
-func Breaker(b *breaker.Breaker) Policy { return breakerPolicy{b} }
-
-// Bulkhead bounds the calls running the layers inside it at once.
-func Bulkhead(b *bulkhead.Bulkhead) Policy { return bulkheadPolicy{b} }
-
-// RateLimit bounds the rate of calls to the layers inside it.
-func RateLimit(l *ratelimit.Limiter) Policy { return rateLimitPolicy{l} }
-
-// Throttle refuses calls to the layers inside it locally, in proportion to
-// how many of them the dependency refuses (adaptive throttling).
-func Throttle(t *throttle.Throttle) Policy { return throttlePolicy{t} }
-
-// AdaptiveLimit bounds the calls running the layers inside it at once by
-// a limit found from their latency.
-func AdaptiveLimit(l *adaptive.Limiter) Policy { return adaptivePolicy{l} }
-
-// Hedge runs the layers inside it again, alongside, when they are slow to
-// answer, and takes the first acceptable answer (see package hedge). The
-// runs that lose are cancelled and their results handed to Results.Drop;
-// the winner's context lives as long as Results.Keep says. When the policy
-// has no Gate, it asks the Gaters inside it, so that it never hedges into
-// an open circuit.
-func Hedge(p *hedge.Policy) Policy { return hedgePolicy{p} }
-
-// Timeout bounds the time the layers inside it may take. A run abandoned
-// at the deadline hands its result, once it comes, to Results.Drop; a
-// result returned in time keeps its context as long as Results.Keep says.
-func Timeout(p *timeout.Policy) Policy { return timeoutPolicy{p} }
+// policyOf returns the Policy that p stands for in a stack: each built-in
+// policy type is one layer (see Wrap), and a Policy of another package is
+// itself.
+func policyOf(p any) (Policy, error) {
+	switch p := p.(type) {
+	case *retry.Policy:
+		return retryPolicy{p}, nil
+	case *breaker.Breaker:
+		return breakerPolicy{p}, nil
+	case *timeout.Policy:
+		return timeoutPolicy{p}, nil
+	case *hedge.Policy:
+		return hedgePolicy{p}, nil
+	case *bulkhead.Bulkhead:
+		return bulkheadPolicy{p}, nil
+	case *ratelimit.Limiter:
+		return rateLimitPolicy{p}, nil
+	case *throttle.Throttle:
+		return throttlePolicy{p}, nil
+	case *adaptive.Limiter:
+		return adaptivePolicy{p}, nil
+	case Policy:
+		return p, nil
+	case nil:
+		return nil, errors.New("it is nil")
+	}
+	return nil, errors.New("it is not a policy")
+}
 
 // The built-in policies: each is one case of layer, and nothing else.
 type (

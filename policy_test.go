@@ -30,7 +30,7 @@ func TestPolicyOfAnotherPackageComposes(t *testing.T) {
 	}
 	call, err := breakwater.WrapWith(slow,
 		breakwater.Results[string]{Fallback: fallback.Func(func(context.Context, error) (string, error) { return "shed", nil })},
-		breakwater.Retry(s.r), testpolicy.Cap(1), breakwater.Breaker(s.b))
+		s.r, testpolicy.Cap(1), s.b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestNextRunsConcurrently(t *testing.T) {
 		}
 		return st.id, nil
 	}
-	call, err := breakwater.Wrap(fn, breakwater.Retry(s.r), testpolicy.Race(), breakwater.Breaker(s.b))
+	call, err := breakwater.Wrap(fn, s.r, testpolicy.Race(), s.b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,9 +100,9 @@ func TestStacksAllocateNothing(t *testing.T) {
 	r, _ := retry.New(retry.Config{})
 	b, _ := breaker.New(breaker.Config{})
 	ctx := context.Background()
-	for name, policies := range map[string][]breakwater.Policy{
-		"built-in":      {breakwater.Retry(r), breakwater.Breaker(b)},
-		"with a policy": {breakwater.Retry(r), testpolicy.Cap(4), breakwater.Breaker(b)},
+	for name, policies := range map[string][]any{
+		"built-in":      {r, b},
+		"with a policy": {r, testpolicy.Cap(4), b},
 	} {
 		call, err := breakwater.Wrap(lookup, policies...)
 		if err != nil {

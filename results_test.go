@@ -59,7 +59,7 @@ func TestAGaterOfAnotherPackageStopsTheRetry(t *testing.T) {
 	start := s.clk.Now()
 	s.clk.Drive(func() {
 		err = breakwater.Do(context.Background(), func(context.Context) error { calls++; return errBad },
-			breakwater.Retry(s.r), breakwater.Timeout(mustTimeout(t, s.clk)), g, breakwater.Breaker(s.b))
+			s.r, mustTimeout(t, s.clk), g, s.b)
 	})
 	if g.asked != 1 || calls != 1 || s.clk.Since(start) != 0 {
 		t.Fatalf("gate asked %d times, %d calls, %v slept", g.asked, calls, s.clk.Since(start))
@@ -80,7 +80,7 @@ func TestAttemptInfoAndEveryAttemptsError(t *testing.T) {
 		err = breakwater.Do(context.Background(), func(ctx context.Context) error {
 			seen = append(seen, attempt.From(ctx))
 			return errs[len(seen)-1]
-		}, breakwater.Retry(s.r), breakwater.Breaker(s.b))
+		}, s.r, s.b)
 	})
 	want := []attempt.Info{{Number: 1, Kind: attempt.First}, {Number: 2, Kind: attempt.Retry}, {Number: 3, Kind: attempt.Retry}}
 	if !slices.Equal(seen, want) {
@@ -111,7 +111,7 @@ func TestHedgedAttemptsKnowTheyAreHedges(t *testing.T) {
 				return a, ctx.Err()
 			}
 			return a, nil
-		}, breakwater.Hedge(h))
+		}, h)
 		if err != nil || v != (attempt.Info{Number: 2, Kind: attempt.Hedge}) || v.Previous() != 1 {
 			t.Fatalf("won %+v, %v; want the hedge, attempt 2", v, err)
 		}
@@ -119,16 +119,19 @@ func TestHedgedAttemptsKnowTheyAreHedges(t *testing.T) {
 	})
 }
 
-// A policy of another package may compose built-in ones by hand, through
-// their Apply: the same layers Wrap builds, with the results carried.
+// A policy of another package may run built-in ones inside it, composed
+// into one Policy: the same layers Wrap builds, with the results carried.
 func TestBuiltinsComposedByHand(t *testing.T) {
 	s := newStack(t, breaker.Config{}, retry.Config{MaxAttempts: 3})
+	inner, err := breakwater.Compose(s.r, s.b)
+	if err != nil {
+		t.Fatal(err)
+	}
 	retryBreaker := breakwater.PolicyFunc(func(next breakwater.Next) breakwater.Next {
-		return breakwater.Retry(s.r).Apply(breakwater.Breaker(s.b).Apply(next))
+		return inner.Apply(next)
 	})
 	calls := 0
 	var v int
-	var err error
 	s.clk.Drive(func() {
 		v, err = breakwater.Execute(context.Background(), func(context.Context) (int, error) {
 			if calls++; calls < 3 {
@@ -141,7 +144,11 @@ func TestBuiltinsComposedByHand(t *testing.T) {
 		t.Fatalf("got %v, %v after %d calls, breaker %+v", v, err, calls, s.b.Metrics())
 	}
 	// With a call that carries no result.
-	next := breakwater.Breaker(s.b).Apply(func(context.Context, breakwater.Call) error { return errBad })
+	circuit, err := breakwater.Compose(s.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := circuit.Apply(func(context.Context, breakwater.Call) error { return errBad })
 	if err := next(context.Background(), breakwater.Call{}); !errors.Is(err, errBad) {
 		t.Fatalf("zero Call: %v", err)
 	}
@@ -169,7 +176,7 @@ func TestTimeoutKeepsAndDropsThroughResults(t *testing.T) {
 				time.Sleep(2 * time.Second) // ignores its context
 			}
 			return ctx, nil
-		}, results, breakwater.Timeout(p))
+		}, results, p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,7 +216,7 @@ func TestFallbackWithoutAnswerIsRefused(t *testing.T) {
 	}
 }
 
-// Every built-in policy composes by hand, through its Apply, in any stack,
+// Every built-in policy composes into a Policy that runs in any stack,
 // and the load shedding of an integration is such a stack.
 func TestEveryBuiltinAppliesByHand(t *testing.T) {
 	s := newStack(t, breaker.Config{}, retry.Config{})
@@ -223,9 +230,13 @@ func TestEveryBuiltinAppliesByHand(t *testing.T) {
 	shed := breakwater.Shedding{Throttles: throttles, RateLimits: limits, Bulkheads: bulkheads, Adaptive: adaptives}
 	p, _ := timeout.New(timeout.Config{Timeout: time.Minute})
 	h, _ := hedge.New(hedge.Config{Delay: time.Minute})
-	policies := append(shed.Policies("host"), breakwater.Timeout(p), breakwater.Hedge(h), breakwater.Breaker(s.b))
+	policies := append(shed.Policies("host"), p, h, s.b)
 	for _, p := range policies {
-		byHand := breakwater.PolicyFunc(p.Apply)
+		composed, err := breakwater.Compose(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byHand := breakwater.PolicyFunc(composed.Apply)
 		if v, err := breakwater.Execute(context.Background(), func(context.Context) (string, error) { return "ok", nil }, byHand); v != "ok" || err != nil {
 			t.Errorf("%T by hand: %q, %v", p, v, err)
 		}
@@ -244,7 +255,7 @@ func TestFailedResultsThroughABreaker(t *testing.T) {
 	}
 	status := 0
 	call, err := breakwater.WrapWith(func(context.Context) (int, error) { return status, nil },
-		breakwater.Results[int]{Failure: unavailable}, breakwater.Breaker(b))
+		breakwater.Results[int]{Failure: unavailable}, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +275,7 @@ func TestFailedResultsThroughABreaker(t *testing.T) {
 	}
 	b.Reset()
 	panicky, _ := breakwater.WrapWith(func(context.Context) (int, error) { return 1, nil },
-		breakwater.Results[int]{Failure: func(int) error { panic("check") }}, breakwater.Breaker(b))
+		breakwater.Results[int]{Failure: func(int) error { panic("check") }}, b)
 	func() {
 		defer func() {
 			if recover() == nil {
@@ -287,7 +298,7 @@ func TestRejectionThroughResultsAllocatesNothing(t *testing.T) {
 	}
 	b.ForceOpen()
 	call, err := breakwater.WrapWith(func(context.Context) (int, error) { return 200, nil },
-		breakwater.Results[int]{Failure: unavailable}, breakwater.Breaker(b))
+		breakwater.Results[int]{Failure: unavailable}, b)
 	if err != nil {
 		t.Fatal(err)
 	}

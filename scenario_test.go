@@ -84,7 +84,7 @@ func TestFlakyCallTimeline(t *testing.T) {
 			}
 			return "paid", nil
 		}
-		pay, err := breakwater.Wrap(dependency, breakwater.Retry(r), breakwater.Breaker(b), breakwater.Timeout(perAttempt))
+		pay, err := breakwater.Wrap(dependency, r, b, perAttempt)
 		if err != nil {
 			t.Fatal(err)
 		}

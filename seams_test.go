@@ -82,7 +82,7 @@ var known = []error{errFault, testpolicy.ErrAbandoned, errRejected, context.Canc
 // layer is one policy of a stack, with what to check of it after a run.
 type layer struct {
 	name     string
-	policy   breakwater.Policy
+	policy   any
 	fallback bool // the stack's Results.Fallback, not a policy
 	// entered counts the calls that reached the layer (a probe just
 	// outside it), and check compares its counters with them.
@@ -91,7 +91,7 @@ type layer struct {
 }
 
 // probe counts the calls that reach l, outside it.
-func (l *layer) probe() breakwater.Policy {
+func (l *layer) probe() any {
 	return breakwater.PolicyFunc(func(next breakwater.Next) breakwater.Next {
 		return func(ctx context.Context, c breakwater.Call) error {
 			l.entered.Add(1)
@@ -108,7 +108,7 @@ func stackOf(rng *rand.Rand) []*layer {
 		switch rng.IntN(11) {
 		case 0:
 			p, _ := retry.New(retry.Config{MaxAttempts: 2 + rng.IntN(3), Delay: time.Duration(1+rng.IntN(10)) * time.Millisecond})
-			l.name, l.policy = "retry", breakwater.Retry(p)
+			l.name, l.policy = "retry", p
 			l.check = func(entered int64) error {
 				if m := p.Metrics(); int64(m.Calls) != entered {
 					return fmt.Errorf("%d calls counted, %d reached it", m.Calls, entered)
@@ -117,7 +117,7 @@ func stackOf(rng *rand.Rand) []*layer {
 			}
 		case 1:
 			b, _ := breaker.New(breaker.Config{Trip: breaker.Consecutive(2 + rng.IntN(4)), OpenDuration: time.Duration(50+rng.IntN(450)) * time.Millisecond})
-			l.name, l.policy = "breaker", breakwater.Breaker(b)
+			l.name, l.policy = "breaker", b
 			l.check = func(entered int64) error {
 				if m := b.Metrics(); int64(m.Calls+m.Rejections) != entered {
 					return fmt.Errorf("%d calls + %d rejections counted, %d reached it", m.Calls, m.Rejections, entered)
@@ -126,7 +126,7 @@ func stackOf(rng *rand.Rand) []*layer {
 			}
 		case 2:
 			b, _ := bulkhead.New(bulkhead.Config{MaxConcurrent: 1 + rng.IntN(4), MaxQueue: rng.IntN(3)})
-			l.name, l.policy = "bulkhead", breakwater.Bulkhead(b)
+			l.name, l.policy = "bulkhead", b
 			l.check = func(entered int64) error {
 				m := b.Metrics()
 				if m.InFlight != 0 || m.Queued != 0 {
@@ -139,7 +139,7 @@ func stackOf(rng *rand.Rand) []*layer {
 			}
 		case 3:
 			r, _ := ratelimit.New(ratelimit.Config{Rate: float64(100 + rng.IntN(900)), Burst: 1 + rng.IntN(5), MaxWait: time.Duration(rng.IntN(20)) * time.Millisecond})
-			l.name, l.policy = "rate limit", breakwater.RateLimit(r)
+			l.name, l.policy = "rate limit", r
 			l.check = func(entered int64) error {
 				if m := r.Metrics(); int64(m.Allowed+m.Rejected) > entered {
 					return fmt.Errorf("%d allowed + %d rejected, %d reached it", m.Allowed, m.Rejected, entered)
@@ -148,7 +148,7 @@ func stackOf(rng *rand.Rand) []*layer {
 			}
 		case 4:
 			th, _ := throttle.New(throttle.Config{Window: time.Second, Buckets: 10})
-			l.name, l.policy = "throttle", breakwater.Throttle(th)
+			l.name, l.policy = "throttle", th
 			l.check = func(entered int64) error {
 				if m := th.Metrics(); int64(m.Admitted+m.Throttled) != entered {
 					return fmt.Errorf("%d admitted + %d throttled, %d reached it", m.Admitted, m.Throttled, entered)
@@ -157,7 +157,7 @@ func stackOf(rng *rand.Rand) []*layer {
 			}
 		case 5:
 			a, _ := adaptive.New(adaptive.Config{InitialLimit: 1 + rng.IntN(8)})
-			l.name, l.policy = "adaptive limit", breakwater.AdaptiveLimit(a)
+			l.name, l.policy = "adaptive limit", a
 			l.check = func(entered int64) error {
 				m := a.Metrics()
 				if m.InFlight != 0 {
@@ -170,7 +170,7 @@ func stackOf(rng *rand.Rand) []*layer {
 			}
 		case 6:
 			h, _ := hedge.New(hedge.Config{Delay: time.Duration(2+rng.IntN(20)) * time.Millisecond, MaxHedges: 1 + rng.IntN(2), BudgetRatio: 1})
-			l.name, l.policy = "hedge", breakwater.Hedge(h)
+			l.name, l.policy = "hedge", h
 			l.check = func(entered int64) error {
 				if m := h.Metrics(); int64(m.Calls) != entered || m.Rejected > m.Hedges {
 					return fmt.Errorf("%d calls, %d hedges, %d rejected; %d reached it", m.Calls, m.Hedges, m.Rejected, entered)
@@ -179,7 +179,7 @@ func stackOf(rng *rand.Rand) []*layer {
 			}
 		case 7:
 			p, _ := timeout.New(timeout.Config{Timeout: time.Duration(5+rng.IntN(50)) * time.Millisecond})
-			l.name, l.policy = "timeout", breakwater.Timeout(p)
+			l.name, l.policy = "timeout", p
 		case 8:
 			l.name, l.fallback = "fallback", true // the stack's, outermost
 		case 9:
@@ -204,7 +204,7 @@ func seams(t *testing.T, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, seed>>32|1))
 	layers := stackOf(rng)
 	var names []string
-	var policies []breakwater.Policy
+	var policies []any
 	// Every value a policy drops is recorded: none may be returned too.
 	var mu sync.Mutex
 	dropped, returnedVals := map[int64]bool{}, []int64{}

@@ -33,19 +33,19 @@ type Shedding struct {
 // never time queued in the bulkhead. What one turns away is a rejection
 // (Rejected() is true), which the others count as neither success nor
 // failure.
-func (s Shedding) Policies(key string) []Policy {
-	var ps []Policy
+func (s Shedding) Policies(key string) []any {
+	var ps []any
 	if s.Throttles != nil {
-		ps = append(ps, Throttle(s.Throttles.Get(key)))
+		ps = append(ps, s.Throttles.Get(key))
 	}
 	if s.RateLimits != nil {
-		ps = append(ps, RateLimit(s.RateLimits.Get(key)))
+		ps = append(ps, s.RateLimits.Get(key))
 	}
 	if s.Bulkheads != nil {
-		ps = append(ps, Bulkhead(s.Bulkheads.Get(key)))
+		ps = append(ps, s.Bulkheads.Get(key))
 	}
 	if s.Adaptive != nil {
-		ps = append(ps, AdaptiveLimit(s.Adaptive.Get(key)))
+		ps = append(ps, s.Adaptive.Get(key))
 	}
 	return ps
 }

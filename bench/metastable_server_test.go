@@ -25,7 +25,7 @@ var metastableServer = serve.Scenario{Seed: 1, Workers: 20, Service: 100 * time.
 // the simulator's configurations, built from the real policies (inside the
 // caller's bubble, whose clock they read).
 func clientStack(t *testing.T, p sim.Policy) serve.Client {
-	var policies []breakwater.Policy
+	var policies []any
 	if p.Retry != nil {
 		cfg := *p.Retry
 		cfg.NoBudget = !p.Budget
@@ -33,21 +33,21 @@ func clientStack(t *testing.T, p sim.Policy) serve.Client {
 		if err != nil {
 			t.Fatal(err)
 		}
-		policies = append(policies, breakwater.Retry(r))
+		policies = append(policies, r)
 	}
 	if p.Breaker != nil {
 		b, err := breaker.New(*p.Breaker)
 		if err != nil {
 			t.Fatal(err)
 		}
-		policies = append(policies, breakwater.Breaker(b))
+		policies = append(policies, b)
 	}
 	if p.Adaptive != nil {
 		l, err := adaptive.New(*p.Adaptive)
 		if err != nil {
 			t.Fatal(err)
 		}
-		policies = append(policies, breakwater.AdaptiveLimit(l))
+		policies = append(policies, l)
 	}
 	return serve.Client{Name: p.Name, Do: func(ctx context.Context, attempt func(context.Context) error) error {
 		return breakwater.Do(ctx, attempt, policies...)

@@ -185,7 +185,7 @@ func BenchmarkRetryBreaker(b *testing.B) {
 	ctx := context.Background()
 	r, _ := bwretry.New(bwretry.Config{MaxAttempts: 3})
 	br, _ := breaker.New(breaker.Config{Name: "bench"})
-	call, err := breakwater.Wrap(workValueCtx, breakwater.Retry(r), breakwater.Breaker(br))
+	call, err := breakwater.Wrap(workValueCtx, r, br)
 	if err != nil {
 		b.Fatal(err)
 	}

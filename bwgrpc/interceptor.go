@@ -204,7 +204,7 @@ func (ic *Interceptor) Unary(ctx context.Context, method string, req, reply any,
 		}
 		return a, ic.retryable(ic.counted(err, a.trailer), a.trailer)
 	}
-	var policies []breakwater.Policy
+	var policies []any
 	key := ""
 	if ic.breakers != nil || ic.shedding != (breakwater.Shedding{}) {
 		key = ic.key(method, cc)
@@ -217,12 +217,12 @@ func (ic *Interceptor) Unary(ctx context.Context, method string, req, reply any,
 	case hedged:
 		// The pushbacks sit inside the hedge, beside the breaker: both are
 		// gates it asks before each hedge.
-		policies = append(policies, breakwater.Hedge(ic.hedge), &p)
+		policies = append(policies, ic.hedge, &p)
 	case ic.retry != nil:
-		policies = append(policies, breakwater.Retry(ic.retry))
+		policies = append(policies, ic.retry)
 	}
 	if b != nil {
-		policies = append(policies, breakwater.Breaker(b))
+		policies = append(policies, b)
 	}
 	policies = append(policies, ic.shedding.Policies(key)...)
 	won, err := breakwater.Execute(ctx, send, policies...)

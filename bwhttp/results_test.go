@@ -46,7 +46,7 @@ func TestPerAttemptTimeoutKeepsTheBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	send, err := breakwater.WrapWith(get, bwhttp.Responses(nil), breakwater.Retry(r), breakwater.Timeout(perAttempt))
+	send, err := breakwater.WrapWith(get, bwhttp.Responses(nil), r, perAttempt)
 	if err != nil {
 		t.Fatal(err)
 	}

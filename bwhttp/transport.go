@@ -211,17 +211,17 @@ func NewClient(cfg Config, timeout time.Duration) (*http.Client, error) {
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := call{t: t, req: req}
 	defer c.closeBody()
-	var policies []breakwater.Policy
+	var policies []any
 	switch {
 	case !t.canRetry(req):
 	case t.hedge != nil:
-		policies = append(policies, breakwater.Hedge(t.hedge))
+		policies = append(policies, t.hedge)
 	case t.retry != nil:
-		policies = append(policies, breakwater.Retry(t.retry))
+		policies = append(policies, t.retry)
 	}
 	key := t.key(req)
 	if t.breakers != nil {
-		policies = append(policies, breakwater.Breaker(t.breakers.Get(key)))
+		policies = append(policies, t.breakers.Get(key))
 	}
 	policies = append(policies, t.shedding.Policies(key)...)
 	send, err := breakwater.WrapWith(c.attempt, Responses(t.failure), policies...)

@@ -33,8 +33,8 @@ func TestSpanEvents(t *testing.T) {
 	failing := func(context.Context) error { return errors.New("503") }
 
 	ctx, span := tracer.Start(context.Background(), "checkout")
-	_ = breakwater.Do(ctx, failing, breakwater.Retry(r), breakwater.Breaker(b)) // fails, retries, trips, stops
-	_ = breakwater.Do(ctx, failing, breakwater.Retry(r), breakwater.Breaker(b)) // rejected at once
+	_ = breakwater.Do(ctx, failing, r, b) // fails, retries, trips, stops
+	_ = breakwater.Do(ctx, failing, r, b) // rejected at once
 	span.End()
 
 	clk := clocktest.NewFake(time.Unix(0, 0))

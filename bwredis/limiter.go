@@ -283,7 +283,7 @@ func (l *Limiter) Do(ctx context.Context, fn func(context.Context) error) error 
 }
 
 // Apply makes the limiter a policy of a breakwater stack: it bounds the
-// rate of calls to the layers inside it, as breakwater.RateLimit does.
+// rate of calls to the layers inside it, as a *ratelimit.Limiter does.
 func (l *Limiter) Apply(next breakwater.Next) breakwater.Next {
 	return func(ctx context.Context, c breakwater.Call) error {
 		if err := l.admit(ctx); err != nil {

@@ -32,7 +32,7 @@ func ExampleNew() {
 	clients, err := registry.New(registry.Config[client]{
 		MaxKeys: 100,
 		New: func(host string) client {
-			c, _ := breakwater.Wrap(fetch(host), breakwater.Retry(retries), breakwater.Breaker(breakers.Get(host)))
+			c, _ := breakwater.Wrap(fetch(host), retries, breakers.Get(host))
 			return c
 		},
 	})

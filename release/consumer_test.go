@@ -39,7 +39,7 @@ func main() {
 	check(err)
 	r, err := retry.New(retry.Config{MaxAttempts: 1})
 	check(err)
-	err = breakwater.Do(context.Background(), func(context.Context) error { return nil }, breakwater.Retry(r), breakwater.Breaker(b))
+	err = breakwater.Do(context.Background(), func(context.Context) error { return nil }, r, b)
 	check(err)
 
 	var watched watch.List

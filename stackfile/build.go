@@ -34,7 +34,7 @@ type Options struct {
 type Set struct {
 	file     *File
 	policies map[string]*built
-	stacks   map[string][]breakwater.Policy
+	stacks   map[string][]any
 }
 
 // built is one policy of a Set.
@@ -42,7 +42,6 @@ type built struct {
 	spec     string
 	budget   string // a retry's budget's configuration (budgetSpec)
 	instance any    // *breaker.Breaker, *retry.Policy, ...
-	policy   breakwater.Policy
 }
 
 // Build builds the file's policies and stacks.
@@ -60,7 +59,7 @@ func (f *File) Build(o Options) (*Set, error) { return f.build(o, nil) }
 // tokens, its window's counts, its limit, its latencies: their Inherit
 // methods).
 func (f *File) build(o Options, prev *Set) (*Set, error) {
-	s := &Set{file: f, policies: map[string]*built{}, stacks: map[string][]breakwater.Policy{}}
+	s := &Set{file: f, policies: map[string]*built{}, stacks: map[string][]any{}}
 	for _, name := range sortedKeys(f.Policies) {
 		p := f.Policies[name]
 		var old *built
@@ -74,9 +73,9 @@ func (f *File) build(o Options, prev *Set) (*Set, error) {
 		s.policies[name] = b
 	}
 	for name, names := range f.Stacks {
-		var ps []breakwater.Policy
+		var ps []any
 		for _, n := range names {
-			ps = append(ps, s.policies[n].policy)
+			ps = append(ps, s.policies[n].instance)
 		}
 		s.stacks[name] = ps
 	}
@@ -113,35 +112,35 @@ func build(p Policy, o Options, old *built) (*built, error) {
 		if err != nil {
 			return nil, err
 		}
-		b.instance, b.policy = r, breakwater.Retry(r)
+		b.instance = r
 	case "breaker":
 		c := *p.Breaker
 		c.Clock = o.Clock
-		err = construct(b, c, breaker.New, breakwater.Breaker, old)
+		err = construct(b, c, breaker.New, old)
 	case "timeout":
 		c := *p.Timeout
 		c.Clock = o.Clock
-		err = construct(b, c, timeout.New, breakwater.Timeout, old)
+		err = construct(b, c, timeout.New, old)
 	case "bulkhead":
 		c := *p.Bulkhead
 		c.Clock = o.Clock
-		err = construct(b, c, bulkhead.New, breakwater.Bulkhead, old)
+		err = construct(b, c, bulkhead.New, old)
 	case "rateLimit":
 		c := *p.RateLimit
 		c.Clock = o.Clock
-		err = construct(b, c, ratelimit.New, breakwater.RateLimit, old)
+		err = construct(b, c, ratelimit.New, old)
 	case "throttle":
 		c := *p.Throttle
 		c.Clock = o.Clock
-		err = construct(b, c, throttle.New, breakwater.Throttle, old)
+		err = construct(b, c, throttle.New, old)
 	case "adaptive":
 		c := *p.Adaptive
 		c.Clock = o.Clock
-		err = construct(b, c, adaptive.New, breakwater.AdaptiveLimit, old)
+		err = construct(b, c, adaptive.New, old)
 	case "hedge":
 		c := *p.Hedge
 		c.Clock = o.Clock
-		err = construct(b, c, hedge.New, breakwater.Hedge, old)
+		err = construct(b, c, hedge.New, old)
 	default:
 		return nil, fmt.Errorf("stackfile: unknown kind %q", p.kind)
 	}
@@ -152,10 +151,9 @@ func build(p Policy, o Options, old *built) (*built, error) {
 	return b, nil
 }
 
-// construct builds b's policy of configuration c with newPolicy, and its
-// layer for a stack with layer; a policy that can inherit from the one of
+// construct builds b's policy of configuration c with newPolicy; a policy that can inherit from the one of
 // its kind it replaces (old's) does.
-func construct[C, P any](b *built, c C, newPolicy func(C) (P, error), layer func(P) breakwater.Policy, old *built) error {
+func construct[C, P any](b *built, c C, newPolicy func(C) (P, error), old *built) error {
 	v, err := newPolicy(c)
 	if err != nil {
 		return err
@@ -165,7 +163,7 @@ func construct[C, P any](b *built, c C, newPolicy func(C) (P, error), layer func
 			heir.Inherit(prev)
 		}
 	}
-	b.instance, b.policy = v, layer(v)
+	b.instance = v
 	return nil
 }
 
@@ -193,7 +191,7 @@ func (b *built) budgetSpec() string {
 
 // Stack returns the policies of the stack of that name, outermost first,
 // for breakwater.Do, Execute or Wrap.
-func (s *Set) Stack(name string) ([]breakwater.Policy, bool) {
+func (s *Set) Stack(name string) ([]any, bool) {
 	ps, ok := s.stacks[name]
 	return ps, ok
 }

@@ -44,16 +44,16 @@ func Clients(scale float64) []Client {
 // ours builds a simulator configuration with the real clock, its
 // durations scaled.
 func ours(p sim.Policy, scaled func(time.Duration) time.Duration) Client {
-	var policies []breakwater.Policy
+	var policies []any
 	if p.Retry != nil {
 		cfg := *p.Retry
 		cfg.Delay, cfg.NoBudget = scaled(cfg.Delay), !p.Budget
-		policies = append(policies, breakwater.Retry(must(retry.New(cfg))))
+		policies = append(policies, must(retry.New(cfg)))
 	}
 	if p.Throttle != nil {
 		cfg := *p.Throttle
 		cfg.Window = scaled(2 * time.Minute) // throttle's default Window
-		policies = append(policies, breakwater.Throttle(must(throttle.New(cfg))))
+		policies = append(policies, must(throttle.New(cfg)))
 	}
 	if p.Breaker != nil {
 		cfg := *p.Breaker
@@ -62,10 +62,10 @@ func ours(p sim.Policy, scaled func(time.Duration) time.Duration) Client {
 			cfg.Trip = w
 		}
 		cfg.OpenDuration, cfg.SlowCallDuration = scaled(cfg.OpenDuration), scaled(cfg.SlowCallDuration)
-		policies = append(policies, breakwater.Breaker(must(breaker.New(cfg))))
+		policies = append(policies, must(breaker.New(cfg)))
 	}
 	if p.Adaptive != nil {
-		policies = append(policies, breakwater.AdaptiveLimit(must(adaptive.New(*p.Adaptive))))
+		policies = append(policies, must(adaptive.New(*p.Adaptive)))
 	}
 	return Client{Name: "breakwater: " + p.Name, Shed: outcome.Rejected,
 		Do: func(ctx context.Context, attempt func(context.Context) error) error {

@@ -134,7 +134,7 @@ func runDemo(w io.Writer, speed float64) error {
 		}
 		return string(body), err
 	}
-	pay, err := breakwater.Wrap(charge, breakwater.Retry(r), breakwater.Breaker(b), breakwater.Timeout(perAttempt))
+	pay, err := breakwater.Wrap(charge, r, b, perAttempt)
 	if err != nil {
 		return err
 	}

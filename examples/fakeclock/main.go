@@ -24,7 +24,7 @@ import (
 // Prices asks a price service, through retries and a circuit breaker.
 type Prices struct {
 	lookup   func(context.Context, string) (float64, error)
-	policies []breakwater.Policy
+	policies []any
 }
 
 // NewPrices returns a client of lookup on clk: clock.System in production,
@@ -38,7 +38,7 @@ func NewPrices(lookup func(ctx context.Context, sku string) (float64, error), cl
 	if err != nil {
 		return nil, err
 	}
-	return &Prices{lookup, []breakwater.Policy{breakwater.Retry(retries), breakwater.Breaker(circuit)}}, nil
+	return &Prices{lookup, []any{retries, circuit}}, nil
 }
 
 // Price returns the price of sku.

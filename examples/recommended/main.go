@@ -75,7 +75,7 @@ func scenario(out io.Writer, length time.Duration) error {
 	if err != nil {
 		return err
 	}
-	alone, err := breakwater.Wrap(call, breakwater.Retry(retries))
+	alone, err := breakwater.Wrap(call, retries)
 	if err != nil {
 		return err
 	}
@@ -148,8 +148,8 @@ func recommendedStack(fn func(context.Context) (string, error), phase time.Durat
 	if err != nil {
 		return nil, err
 	}
-	return breakwater.Wrap(fn, breakwater.Timeout(overall), breakwater.Retry(retries),
-		breakwater.Breaker(circuit), breakwater.AdaptiveLimit(limit), breakwater.Timeout(perTry))
+	return breakwater.Wrap(fn, overall, retries,
+		circuit, limit, perTry)
 }
 
 // fetch is the call the stack protects: one GET, a 5xx as an error.
