@@ -30,8 +30,10 @@
 //     before it could be served at the current queueing delay and service
 //     time, is shed before any work.
 //
-// A shed request gets a *ShedError: a rejection (outcome.Rejected) that
-// says when to come back (outcome.RetryAfter). bwhttp and bwgrpc turn it
+// A shed request gets an *outcome.RejectedError: a rejection
+// (outcome.Rejected) that matches ErrShed and the Reason it was shed for
+// (errors.Is(err, ReasonQueueTimeout)), and says when to come back
+// (outcome.RetryAfter, Config.RetryAfter). bwhttp and bwgrpc turn it
 // into 503 with Retry-After and RESOURCE_EXHAUSTED with
 // grpc-retry-pushback-ms, which their clients honour.
 package admission
@@ -110,8 +112,12 @@ func ParsePriority(s string) (p Priority, ok bool) {
 	return Default, false
 }
 
-// Reason says why a request was shed.
+// Reason says why a request was shed. It is an error that the shed
+// request's error matches: errors.Is(err, ReasonDeadline).
 type Reason string
+
+// Error returns "admission: shed (<reason>)".
+func (r Reason) Error() string { return "admission: shed (" + string(r) + ")" }
 
 // The reasons for shedding a request.
 const (
@@ -142,34 +148,19 @@ func (r Reason) index() int {
 // ErrShed is matched (with errors.Is) by every error of a shed request.
 var ErrShed = errors.New("admission: shed")
 
-// ShedError is the error of a shed request. It matches ErrShed, is a
-// rejection (Rejected reports true), and says when to come back
-// (RetryAfter, Config.RetryAfter). The errors of one controller are made
-// once, so shedding allocates nothing.
-type ShedError struct {
-	Name     string
-	Priority Priority
-	Reason   Reason
-	After    time.Duration
+// shedError is the Err of a shed request's *outcome.RejectedError: it
+// matches ErrShed and the reason.
+type shedError struct {
+	priority Priority
+	reason   Reason
 }
 
-func (e *ShedError) Error() string {
-	msg := "admission"
-	if e.Name != "" {
-		msg += " " + strconv.Quote(e.Name)
-	}
-	return msg + ": shed a " + e.Priority.String() + " request (" + string(e.Reason) + ")"
+func (e *shedError) Error() string {
+	return "admission: shed a " + e.priority.String() + " request (" + string(e.reason) + ")"
 }
 
-// Is reports whether target is ErrShed.
-func (e *ShedError) Is(target error) bool { return target == ErrShed }
-
-// Rejected reports true: the request was turned away without running.
-func (e *ShedError) Rejected() bool { return true }
-
-// RetryAfter returns how long the client should wait before it tries
-// again.
-func (e *ShedError) RetryAfter() time.Duration { return e.After }
+// Unwrap returns ErrShed and the reason.
+func (e *shedError) Unwrap() []error { return []error{ErrShed, e.reason} }
 
 // Config describes a Controller. The zero Config is valid.
 type Config struct {
@@ -257,7 +248,7 @@ type Controller struct {
 	cfg    Config
 	limit  *limiter
 	origin time.Time
-	errs   [priorities][len(reasons)]*ShedError
+	errs   [priorities][len(reasons)]*outcome.RejectedError
 
 	queued atomic.Int64 // requests in the queue
 
@@ -293,7 +284,7 @@ func New(cfg Config) (*Controller, error) {
 	c := &Controller{cfg: cfg, limit: newLimiter(cfg.Limit), origin: cfg.Clock.Now()}
 	for p := range priorities {
 		for r, reason := range reasons {
-			c.errs[p][r] = &ShedError{Name: cfg.Name, Priority: Priority(p - 1), Reason: reason, After: cfg.RetryAfter}
+			c.errs[p][r] = &outcome.RejectedError{Err: &shedError{Priority(p - 1), reason}, Name: cfg.Name, After: cfg.RetryAfter}
 		}
 	}
 	return c, nil
@@ -327,7 +318,7 @@ func (h *holder) Settle(t ticket.Ticket, err error, reported bool) {
 }
 
 // Admit admits a request of priority p, waiting in the queue if need be.
-// It returns the request's Permit, a *ShedError, or the context's error
+// It returns the request's Permit, an *outcome.RejectedError, or the context's error
 // if it ended while the request waited. End the Permit exactly once: Done
 // with the request's outcome samples its latency for the limit; Release,
 // for a request that panicked or whose client went away, does not. Either

@@ -52,9 +52,10 @@ func (r *request) finished() bool {
 }
 
 func reason(err error) admission.Reason {
-	var se *admission.ShedError
-	if errors.As(err, &se) {
-		return se.Reason
+	for _, r := range []admission.Reason{admission.ReasonQueueFull, admission.ReasonQueueTimeout, admission.ReasonDeadline, admission.ReasonPriority} {
+		if errors.Is(err, r) {
+			return r
+		}
 	}
 	return ""
 }
@@ -110,8 +111,7 @@ func TestARequestWaitsAtMostInterval(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 		synctest.Wait()
-		var se *admission.ShedError
-		if !errors.As(r.err, &se) || se.Reason != admission.ReasonQueueTimeout || !errors.Is(r.err, admission.ErrShed) || !outcome.Rejected(r.err) {
+		if !errors.Is(r.err, admission.ReasonQueueTimeout) || !errors.Is(r.err, admission.ErrShed) || !outcome.Rejected(r.err) {
 			t.Fatalf("after Interval: %v", r.err)
 		}
 		if after, ok := outcome.RetryAfter(r.err); !ok || after != time.Second {

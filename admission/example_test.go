@@ -19,7 +19,7 @@ func Example() {
 	serve := func(ctx context.Context, p admission.Priority) error {
 		permit, err := ac.Admit(ctx, p)
 		if err != nil {
-			return err // a *ShedError: answer 503 with its RetryAfter
+			return err // an *outcome.RejectedError: answer 503 with its outcome.RetryAfter
 		}
 		var workErr error // ... the request's work ...
 		permit.Done(workErr)

@@ -105,12 +105,12 @@ func (s *Server) admit(ctx context.Context, method string, trailer func(metadata
 	if err == nil {
 		return permit, nil
 	}
-	var se *admission.ShedError
-	if !errors.As(err, &se) {
+	if !errors.Is(err, admission.ErrShed) {
 		return permit, status.FromContextError(err).Err() // the client went away
 	}
-	trailer(metadata.Pairs("grpc-retry-pushback-ms", strconv.FormatInt(se.After.Milliseconds(), 10)))
-	return permit, status.Error(codes.ResourceExhausted, se.Error())
+	after, _ := outcome.RetryAfter(err)
+	trailer(metadata.Pairs("grpc-retry-pushback-ms", strconv.FormatInt(after.Milliseconds(), 10)))
+	return permit, status.Error(codes.ResourceExhausted, err.Error())
 }
 
 // struggling reports a status that says the server is overloaded or

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/breakwater-go/breakwater/admission"
+	"github.com/breakwater-go/breakwater/outcome"
 )
 
 // The headers through which a client of ours tells a server of ours what
@@ -79,10 +80,10 @@ func (h *admissionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	permit, err := h.cfg.Admission.Admit(ctx, h.cfg.Priority(r))
 	if err != nil {
-		var se *admission.ShedError
-		if errors.As(err, &se) {
-			w.Header().Set("Retry-After", strconv.FormatInt(int64((se.After+time.Second-1)/time.Second), 10))
-			http.Error(w, se.Error(), http.StatusServiceUnavailable)
+		if errors.Is(err, admission.ErrShed) {
+			after, _ := outcome.RetryAfter(err)
+			w.Header().Set("Retry-After", strconv.FormatInt(int64((after+time.Second-1)/time.Second), 10))
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		}
 		return // the client went away: nobody to answer
 	}

@@ -1,11 +1,9 @@
 package stackfile
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 
-	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/adaptive"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/bulkhead"
@@ -209,12 +207,3 @@ func (s *Set) File() *File { return s.file }
 // ErrNoStack is the error of a call through a stack the configuration in
 // force does not have.
 var ErrNoStack = fmt.Errorf("stackfile: no such stack")
-
-// Do runs fn through the stack of that name of s.
-func (s *Set) Do(ctx context.Context, stack string, fn func(context.Context) error) error {
-	ps, ok := s.stacks[stack]
-	if !ok {
-		return fmt.Errorf("%w: %q", ErrNoStack, stack)
-	}
-	return breakwater.Do(ctx, fn, ps...)
-}

@@ -58,7 +58,7 @@ func ExampleOpen() {
 	os.WriteFile(path, []byte(`{"policies": {"t": {"timeout": {"timeout": "soon"}}}, "stacks": {"api": ["t"]}}`), 0o600)
 	fmt.Println(strings.TrimPrefix(live.Reload().Error(), path+": "))
 	fmt.Println(live.Do(context.Background(), "api", func(context.Context) error { return nil }))
-	fmt.Println(live.Metrics().Refusals)
+	fmt.Println(live.Configuration().Refusals)
 	// Output:
 	// policies.t.timeout.timeout: must be a duration such as "30s" or "250ms", got "soon"
 	// <nil>

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/breakwater-go/breakwater"
 	"github.com/breakwater-go/breakwater/breaker"
 	"github.com/breakwater-go/breakwater/config"
 	"github.com/breakwater-go/breakwater/retry"
@@ -47,7 +48,11 @@ func TestParseReadsEveryKind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := set.Do(context.Background(), "all", func(context.Context) error { return nil }); err != nil {
+	all, ok := set.Stack("all")
+	if !ok {
+		t.Fatal("no stack all")
+	}
+	if err := breakwater.Do(context.Background(), func(context.Context) error { return nil }, all...); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := set.Policy("b").(*breaker.Breaker); !ok {

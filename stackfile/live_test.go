@@ -142,7 +142,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	if l.Set() != now || l.Do(ctx, "ok", func(context.Context) error { return nil }) != nil {
 		t.Fatal("the refused file changed the configuration in force")
 	}
-	if m := l.Metrics(); m.Reloads != reloads || m.Refusals != 1 || m.LastRefusal == "" {
+	if m := l.Configuration(); m.Reloads != reloads || m.Refusals != 1 || m.LastRefusal == "" {
 		t.Fatalf("metrics %+v", m)
 	}
 }
@@ -170,7 +170,7 @@ func TestPollReloadsAChangedFile(t *testing.T) {
 	write(t, path, liveFile(5, "1m")+" ") // another size: seen whatever the file system's time resolution
 	tick()
 	tick() // the reload of the tick before has ended once this one's timer is set
-	if m := l.Metrics(); m.Reloads != 1 {
+	if m := l.Configuration(); m.Reloads != 1 {
 		t.Fatalf("after one change: %+v", m)
 	}
 	cancel()
