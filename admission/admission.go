@@ -88,28 +88,21 @@ func (p Priority) String() string {
 // keys of Metrics' maps in JSON.
 func (p Priority) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
-// UnmarshalText reads a priority as ParsePriority does.
+// UnmarshalText reads "critical", "default" or "sheddable" (as String
+// writes them: a header's, a file's value). Anything else is an error,
+// and p is left as it was.
 func (p *Priority) UnmarshalText(b []byte) error {
-	q, ok := ParsePriority(string(b))
-	if !ok {
+	switch string(b) {
+	case "critical":
+		*p = Critical
+	case "default":
+		*p = Default
+	case "sheddable":
+		*p = Sheddable
+	default:
 		return fmt.Errorf("admission: unknown priority %q", b)
 	}
-	*p = q
 	return nil
-}
-
-// ParsePriority parses "critical", "default" or "sheddable" (as String
-// writes them). ok is false for anything else.
-func ParsePriority(s string) (p Priority, ok bool) {
-	switch s {
-	case "critical":
-		return Critical, true
-	case "default":
-		return Default, true
-	case "sheddable":
-		return Sheddable, true
-	}
-	return Default, false
 }
 
 // Reason says why a request was shed. It is an error that the shed

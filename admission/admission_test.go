@@ -349,12 +349,14 @@ func TestConfigErrors(t *testing.T) {
 
 func TestPriorities(t *testing.T) {
 	for _, p := range []admission.Priority{admission.Sheddable, admission.Default, admission.Critical} {
-		if q, ok := admission.ParsePriority(p.String()); !ok || q != p {
-			t.Errorf("%v round-trips to %v, %v", p, q, ok)
+		var q admission.Priority
+		if err := q.UnmarshalText([]byte(p.String())); err != nil || q != p {
+			t.Errorf("%v round-trips to %v, %v", p, q, err)
 		}
 	}
-	if _, ok := admission.ParsePriority("urgent"); ok {
-		t.Error("an unknown priority parsed")
+	q := admission.Critical
+	if err := q.UnmarshalText([]byte("urgent")); err == nil || q != admission.Critical {
+		t.Errorf("an unknown priority parsed: %v, %v", q, err)
 	}
 }
 

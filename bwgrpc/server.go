@@ -15,7 +15,7 @@ import (
 
 // PriorityKey is the metadata key through which a client tells a server
 // of ours a call's priority: "critical", "default" or "sheddable"
-// (admission.ParsePriority). The call's deadline needs no key of its own:
+// (admission.Priority.UnmarshalText). The call's deadline needs no key of its own:
 // gRPC sends it (grpc-timeout) and the server's context carries it.
 const PriorityKey = "breakwater-priority"
 
@@ -50,11 +50,11 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 
 func priorityFromMetadata(ctx context.Context, _ string) admission.Priority {
 	md, _ := metadata.FromIncomingContext(ctx)
+	var p admission.Priority // Default, unless the metadata names another
 	if v := md.Get(PriorityKey); len(v) > 0 {
-		p, _ := admission.ParsePriority(v[0])
-		return p
+		_ = p.UnmarshalText([]byte(v[0]))
 	}
-	return admission.Default
+	return p
 }
 
 // Unary admits each call before its handler runs, and holds its slot

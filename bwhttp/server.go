@@ -15,7 +15,7 @@ import (
 // a request is worth and how long it may take.
 const (
 	// PriorityHeader carries the request's priority: "critical",
-	// "default" or "sheddable" (admission.ParsePriority).
+	// "default" or "sheddable" (admission.Priority.UnmarshalText).
 	PriorityHeader = "Breakwater-Priority"
 	// TimeoutHeader carries how long the client will wait for the answer,
 	// in whole milliseconds: the server sheds what it cannot answer in
@@ -57,7 +57,10 @@ func NewHandler(next http.Handler, cfg ServerConfig) (http.Handler, error) {
 }
 
 func priorityFromHeader(r *http.Request) admission.Priority {
-	p, _ := admission.ParsePriority(r.Header.Get(PriorityHeader))
+	var p admission.Priority // Default, unless the header names another
+	if h := r.Header.Get(PriorityHeader); h != "" {
+		_ = p.UnmarshalText([]byte(h))
+	}
 	return p
 }
 

@@ -95,12 +95,40 @@ const (
 	keyAfter  = "after"  // since the call started
 )
 
-// BreakerHooks returns hooks that log a breaker's state changes to l (nil
-// means slog.Default()), with the context of the call that made the change
-// (StateChange.Context): a handler that reads the trace from the context
-// ties a trip to the trace of the call that tripped it. Join them with others with breaker.JoinHooks.
-func BreakerHooks(l *slog.Logger) breaker.Hooks {
+// Hooks returns the hooks of a policy of kind H that log what it does to
+// l (nil means slog.Default()), as the package doc lists:
+//
+//	b, err := breaker.New(breaker.Config{Name: "payments-api", Hooks: bwslog.Hooks[breaker.Hooks](logger)})
+//
+// A breaker's state changes are logged with the context of the call that
+// made the change (StateChange.Context): a handler that reads the trace
+// from the context ties a trip to the trace of the call that tripped it.
+// Join them with others with breaker.JoinHooks.
+func Hooks[H breaker.Hooks | retry.Hooks | bulkhead.Hooks | ratelimit.Hooks | throttle.Hooks | adaptive.Hooks | hedge.Hooks](l *slog.Logger) H {
 	l = or(l)
+	var h H
+	switch p := any(&h).(type) {
+	case *breaker.Hooks:
+		*p = breakerHooks(l)
+	case *retry.Hooks:
+		*p = retryHooks(l)
+	case *bulkhead.Hooks:
+		*p = bulkheadHooks(l)
+	case *ratelimit.Hooks:
+		*p = rateLimitHooks(l)
+	case *throttle.Hooks:
+		*p = throttleHooks(l)
+	case *adaptive.Hooks:
+		*p = adaptiveHooks(l)
+	case *hedge.Hooks:
+		*p = hedgeHooks(l)
+	}
+	return h
+}
+
+// breakerHooks logs a breaker's state changes, with the context of the
+// call that made the change.
+func breakerHooks(l *slog.Logger) breaker.Hooks {
 	return breaker.Hooks{OnStateChange: func(c breaker.StateChange) {
 		level := slog.LevelInfo
 		if c.To == breaker.Open || c.To == breaker.ForcedOpen {
@@ -119,10 +147,9 @@ func BreakerHooks(l *slog.Logger) breaker.Hooks {
 	}}
 }
 
-// RetryHooks returns hooks that log a retry policy's retries and give-ups
+// retryHooks returns hooks that log a retry policy's retries and give-ups
 // to l (nil means slog.Default()).
-func RetryHooks(l *slog.Logger) retry.Hooks {
-	l = or(l)
+func retryHooks(l *slog.Logger) retry.Hooks {
 	return retry.Hooks{
 		OnRetry: func(ctx context.Context, e retry.RetryEvent) {
 			l.LogAttrs(ctx, slog.LevelInfo, msgRetry,
@@ -137,38 +164,33 @@ func RetryHooks(l *slog.Logger) retry.Hooks {
 	}
 }
 
-// BulkheadHooks returns hooks that log the calls a bulkhead turns away to
-// l (nil means slog.Default()), at Debug.
-func BulkheadHooks(l *slog.Logger) bulkhead.Hooks {
-	l = or(l)
+// bulkheadHooks returns hooks that log the calls a bulkhead turns away at Debug.
+func bulkheadHooks(l *slog.Logger) bulkhead.Hooks {
 	return bulkhead.Hooks{OnReject: func(ctx context.Context, e bulkhead.RejectEvent) {
 		l.LogAttrs(ctx, slog.LevelDebug, msgShed, slog.String(keyBulkhead, e.Name), slog.Bool(keyWaited, e.Waited))
 	}}
 }
 
-// RateLimitHooks returns hooks that log the calls a rate limiter turns
-// away to l (nil means slog.Default()), at Debug.
-func RateLimitHooks(l *slog.Logger) ratelimit.Hooks {
-	l = or(l)
+// rateLimitHooks returns hooks that log the calls a rate limiter turns
+// away at Debug.
+func rateLimitHooks(l *slog.Logger) ratelimit.Hooks {
 	return ratelimit.Hooks{OnReject: func(ctx context.Context, e ratelimit.RejectEvent) {
 		l.LogAttrs(ctx, slog.LevelDebug, msgShed, slog.String(keyRateLimit, e.Name), slog.Duration(keyRetryIn, e.RetryIn))
 	}}
 }
 
-// ThrottleHooks returns hooks that log the calls a throttle refuses
-// locally to l (nil means slog.Default()), at Debug.
-func ThrottleHooks(l *slog.Logger) throttle.Hooks {
-	l = or(l)
+// throttleHooks returns hooks that log the calls a throttle refuses
+// locally at Debug.
+func throttleHooks(l *slog.Logger) throttle.Hooks {
 	return throttle.Hooks{OnReject: func(ctx context.Context, e throttle.RejectEvent) {
 		l.LogAttrs(ctx, slog.LevelDebug, msgShed, slog.String(keyThrottle, e.Name), slog.Float64(keyProbability, e.Probability))
 	}}
 }
 
-// AdaptiveHooks returns hooks that log the calls an adaptive limit turns
+// adaptiveHooks returns hooks that log the calls an adaptive limit turns
 // away, and the changes of the limit, to l (nil means slog.Default()), at
 // Debug.
-func AdaptiveHooks(l *slog.Logger) adaptive.Hooks {
-	l = or(l)
+func adaptiveHooks(l *slog.Logger) adaptive.Hooks {
 	return adaptive.Hooks{
 		OnReject: func(ctx context.Context, e adaptive.RejectEvent) {
 			l.LogAttrs(ctx, slog.LevelDebug, msgShed, slog.String(keyAdaptive, e.Name), slog.Int(keyLimit, e.Limit))
@@ -180,10 +202,9 @@ func AdaptiveHooks(l *slog.Logger) adaptive.Hooks {
 	}
 }
 
-// HedgeHooks returns hooks that log the hedges a hedging policy starts,
-// and those whose answer won, to l (nil means slog.Default()), at Debug.
-func HedgeHooks(l *slog.Logger) hedge.Hooks {
-	l = or(l)
+// hedgeHooks returns hooks that log the hedges a hedging policy starts,
+// and those whose answer won, at Debug.
+func hedgeHooks(l *slog.Logger) hedge.Hooks {
 	log := func(msg string) func(context.Context, hedge.HedgeEvent) {
 		return func(ctx context.Context, e hedge.HedgeEvent) {
 			l.LogAttrs(ctx, slog.LevelDebug, msg, slog.String(keyHedge, e.Name), slog.Int(keyNumber, e.Hedge), slog.Duration(keyAfter, e.After))

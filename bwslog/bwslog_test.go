@@ -42,7 +42,7 @@ func attrs(r slog.Record) map[string]string {
 func TestBreakerStateChangesAreLogged(t *testing.T) {
 	h := &capture{}
 	clk := clocktest.NewFake(time.Time{})
-	b, _ := breaker.New(breaker.Config{Name: "db", Trip: breaker.Consecutive(1), Clock: clk, Hooks: bwslog.BreakerHooks(slog.New(h))})
+	b, _ := breaker.New(breaker.Config{Name: "db", Trip: breaker.Consecutive(1), Clock: clk, Hooks: bwslog.Hooks[breaker.Hooks](slog.New(h))})
 	b.Do(context.Background(), func(context.Context) error { return errors.New("down") })
 	clk.Advance(30 * time.Second)
 	b.Do(context.Background(), func(context.Context) error { return nil })
@@ -73,7 +73,7 @@ func TestBreakerStateChangesAreLogged(t *testing.T) {
 func TestRetriesAndGivingUpAreLogged(t *testing.T) {
 	h := &capture{}
 	clk := clocktest.NewFake(time.Time{})
-	p, _ := retry.New(retry.Config{Name: "search", MaxAttempts: 2, Jitter: retry.JitterNone, Clock: clk, Hooks: bwslog.RetryHooks(slog.New(h))})
+	p, _ := retry.New(retry.Config{Name: "search", MaxAttempts: 2, Jitter: retry.JitterNone, Clock: clk, Hooks: bwslog.Hooks[retry.Hooks](slog.New(h))})
 	type traceKey struct{}
 	ctx := context.WithValue(context.Background(), traceKey{}, "trace-1") // as a tracer's span would be
 	clk.Drive(func() { p.Do(ctx, func(context.Context) error { return errors.New("503") }) })
@@ -95,7 +95,7 @@ func TestRetriesAndGivingUpAreLogged(t *testing.T) {
 	}
 }
 
-func ExampleBreakerHooks() {
+func ExampleHooks() {
 	noTime := func(_ []string, a slog.Attr) slog.Attr {
 		if a.Key == slog.TimeKey {
 			return slog.Attr{}
@@ -107,7 +107,7 @@ func ExampleBreakerHooks() {
 	b, _ := breaker.New(breaker.Config{
 		Name:  "payments-api",
 		Clock: clk,
-		Hooks: breaker.JoinHooks(bwslog.BreakerHooks(logger) /*, other observers */),
+		Hooks: breaker.JoinHooks(bwslog.Hooks[breaker.Hooks](logger) /*, other observers */),
 	})
 	for range 3 {
 		_ = b.Do(context.Background(), func(context.Context) error { return errors.New("503") })
@@ -125,7 +125,7 @@ type traceKey struct{}
 // the record had context.Background().)
 func TestTripIsLoggedWithTheTrippingCallsContext(t *testing.T) {
 	h := &capture{}
-	b, err := breaker.New(breaker.Config{Trip: breaker.Consecutive(1), Hooks: bwslog.BreakerHooks(slog.New(h))})
+	b, err := breaker.New(breaker.Config{Trip: breaker.Consecutive(1), Hooks: bwslog.Hooks[breaker.Hooks](slog.New(h))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 func TestHedgesAreLogged(t *testing.T) {
 	h := &capture{}
 	clk := clocktest.NewFake(time.Unix(0, 0))
-	p, err := hedge.New(hedge.Config{Name: "search", Delay: 30 * time.Millisecond, Clock: clk, Hooks: bwslog.HedgeHooks(slog.New(h))})
+	p, err := hedge.New(hedge.Config{Name: "search", Delay: 30 * time.Millisecond, Clock: clk, Hooks: bwslog.Hooks[hedge.Hooks](slog.New(h))})
 	if err != nil {
 		t.Fatal(err)
 	}

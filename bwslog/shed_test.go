@@ -23,18 +23,18 @@ func TestShedCallsAreLogged(t *testing.T) {
 	ctx := context.WithValue(context.Background(), key{}, "call")
 	clk := clocktest.NewFake(time.Now())
 
-	b, _ := bulkhead.New(bulkhead.Config{Name: "b", MaxConcurrent: 1, Hooks: bwslog.BulkheadHooks(l)})
+	b, _ := bulkhead.New(bulkhead.Config{Name: "b", MaxConcurrent: 1, Hooks: bwslog.Hooks[bulkhead.Hooks](l)})
 	slot, _ := b.Allow(ctx)
 	_, _ = b.Allow(ctx)
-	r, _ := ratelimit.New(ratelimit.Config{Name: "r", Rate: 1, Clock: clk, Hooks: bwslog.RateLimitHooks(l)})
+	r, _ := ratelimit.New(ratelimit.Config{Name: "r", Rate: 1, Clock: clk, Hooks: bwslog.Hooks[ratelimit.Hooks](l)})
 	_ = r.Wait(ctx)
 	rctx, cancel := context.WithDeadline(ctx, clk.Now().Add(time.Millisecond))
 	defer cancel()
 	_ = r.Wait(rctx) // a token comes only after the deadline: refused at once
-	th, _ := throttle.New(throttle.Config{Name: "t", Clock: clk, Rand: func() float64 { return 0 }, Hooks: bwslog.ThrottleHooks(l)})
+	th, _ := throttle.New(throttle.Config{Name: "t", Clock: clk, Rand: func() float64 { return 0 }, Hooks: bwslog.Hooks[throttle.Hooks](l)})
 	_ = th.Do(ctx, func(context.Context) error { return context.DeadlineExceeded }) // refused by the dependency
 	_ = th.Do(ctx, func(context.Context) error { return nil })                      // p = 1/2, drawn 0: throttled
-	a, _ := adaptive.New(adaptive.Config{Name: "a", InitialLimit: 1, MinLimit: 1, Clock: clk, Hooks: bwslog.AdaptiveHooks(l)})
+	a, _ := adaptive.New(adaptive.Config{Name: "a", InitialLimit: 1, MinLimit: 1, Clock: clk, Hooks: bwslog.Hooks[adaptive.Hooks](l)})
 	p, _ := a.Allow(ctx)
 	_, _ = a.Allow(ctx)
 	p.Release()

@@ -371,7 +371,7 @@ func TestSharedRetryBudget(t *testing.T) {
 	for range 8 {
 		_, _ = hedge.Execute(context.Background(), p, func(context.Context) (string, error) { return "ok", nil })
 	}
-	if got := budget.Tokens(); got != 4 {
+	if got := budget.Metrics().Tokens; got != 4 {
 		t.Errorf("tokens after 8 successes = %v, want 4", got)
 	}
 }

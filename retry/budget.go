@@ -55,9 +55,9 @@ type BudgetConfig struct {
 // Budget is a retry budget, safe for concurrent use. One budget can be
 // shared by many policies (Config.Budget), e.g. all calls to one service.
 type Budget struct {
-	max, ratio int64 // in thousandths of a token
-	tokens     atomic.Int64
-	denied     atomic.Uint64
+	max, ratio  int64 // in thousandths of a token
+	tokensMilli atomic.Int64
+	denied      atomic.Uint64
 
 	// The floor, a token bucket in GCRA form: floorAt is when it is next
 	// due, as an offset from origin; floorEvery the time between its
@@ -95,7 +95,7 @@ func newBudget(cfg BudgetConfig) *Budget {
 		cfg.MinRetriesPerSecond = defaultMinRetriesPerSecond
 	}
 	b := &Budget{max: milli(cfg.MaxTokens), ratio: max(milli(cfg.TokenRatio), 1)}
-	b.tokens.Store(b.max)
+	b.tokensMilli.Store(b.max)
 	if !cfg.NoFloor {
 		b.clock = clock.Or(cfg.Clock)
 		b.origin = b.clock.Now()
@@ -107,15 +107,22 @@ func newBudget(cfg BudgetConfig) *Budget {
 
 func milli(f float64) int64 { return int64(f*1000 + 0.5) }
 
-// Tokens returns the tokens left.
-func (b *Budget) Tokens() float64 { return float64(b.tokens.Load()) / 1000 }
+// BudgetMetrics is a snapshot of a budget, shared by every policy that
+// uses it (each policy's Metrics counts its own denials).
+type BudgetMetrics struct {
+	// Tokens is the tokens left.
+	Tokens float64
+	// Denied counts the retries the budget turned down, Floored those the
+	// floor allowed when the tokens would not have. They only grow.
+	Denied, Floored uint64
+}
 
-// Denied returns how many retries the budget has turned down.
-func (b *Budget) Denied() uint64 { return b.denied.Load() }
+// Metrics returns the budget's tokens and counters.
+func (b *Budget) Metrics() BudgetMetrics {
+	return BudgetMetrics{Tokens: b.tokens(), Denied: b.denied.Load(), Floored: b.floored.Load()}
+}
 
-// Floored returns how many retries the floor allowed when the tokens
-// would not have.
-func (b *Budget) Floored() uint64 { return b.floored.Load() }
+func (b *Budget) tokens() float64 { return float64(b.tokensMilli.Load()) / 1000 }
 
 // RecordSuccess gives back a fraction of a token for a successful call. A
 // full bucket, the usual case, is only read, so that healthy calls do not
@@ -123,8 +130,8 @@ func (b *Budget) Floored() uint64 { return b.floored.Load() }
 // can too.
 func (b *Budget) RecordSuccess() {
 	for {
-		t := b.tokens.Load()
-		if t >= b.max || b.tokens.CompareAndSwap(t, min(t+b.ratio, b.max)) {
+		t := b.tokensMilli.Load()
+		if t >= b.max || b.tokensMilli.CompareAndSwap(t, min(t+b.ratio, b.max)) {
 			return
 		}
 	}
@@ -133,8 +140,8 @@ func (b *Budget) RecordSuccess() {
 // RecordFailure takes a token for a failed attempt.
 func (b *Budget) RecordFailure() {
 	for {
-		t := b.tokens.Load()
-		if t <= 0 || b.tokens.CompareAndSwap(t, max(t-1000, 0)) {
+		t := b.tokensMilli.Load()
+		if t <= 0 || b.tokensMilli.CompareAndSwap(t, max(t-1000, 0)) {
 			return
 		}
 	}
@@ -143,7 +150,7 @@ func (b *Budget) RecordFailure() {
 // AllowRetry reports whether a retry may be made now, counting a denial
 // when not.
 func (b *Budget) AllowRetry() bool {
-	if b.tokens.Load()*2 > b.max {
+	if b.tokensMilli.Load()*2 > b.max {
 		return true
 	}
 	if b.floorEvery > 0 && b.takeFloor() {

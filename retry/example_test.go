@@ -121,6 +121,6 @@ func ExampleNewBudget() {
 	budget, _ := retry.NewBudget(retry.BudgetConfig{MaxTokens: 10, TokenRatio: 0.1})
 	reads, _ := retry.New(retry.Config{Name: "users-read", Budget: budget})
 	writes, _ := retry.New(retry.Config{Name: "users-write", Budget: budget, MaxAttempts: 2})
-	fmt.Println(reads.Name(), writes.Name(), budget.Tokens())
+	fmt.Println(reads.Name(), writes.Name(), budget.Metrics().Tokens)
 	// Output: users-read users-write 10
 }

@@ -310,7 +310,7 @@ func (p *Policy) Metrics() Metrics {
 		BudgetDenied:        p.denied.Load(),
 	}
 	if p.s.budget != nil {
-		m.BudgetTokens = p.s.budget.Tokens()
+		m.BudgetTokens = p.s.budget.tokens()
 	}
 	return m
 }

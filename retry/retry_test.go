@@ -389,19 +389,19 @@ func TestBudgetStopsARetryStorm(t *testing.T) {
 	if attempts != calls+3 {
 		t.Fatalf("%d attempts for %d calls, want %d", attempts, calls, calls+3)
 	}
-	if budgetStops < calls-2 || budget.Denied() != uint64(budgetStops) {
-		t.Fatalf("%d calls stopped by the budget, %d denials", budgetStops, budget.Denied())
+	if budgetStops < calls-2 || budget.Metrics().Denied != uint64(budgetStops) {
+		t.Fatalf("%d calls stopped by the budget, %d denials", budgetStops, budget.Metrics().Denied)
 	}
-	if got := a.Metrics().BudgetDenied + b.Metrics().BudgetDenied; got != budget.Denied() {
-		t.Fatalf("policies count %d denials, the budget %d", got, budget.Denied())
+	if got := a.Metrics().BudgetDenied + b.Metrics().BudgetDenied; got != budget.Metrics().Denied {
+		t.Fatalf("policies count %d denials, the budget %d", got, budget.Metrics().Denied)
 	}
 
 	// Successes refill it: 0.1 token each.
-	tokens := budget.Tokens()
+	tokens := budget.Metrics().Tokens
 	for i := 0; i < 70; i++ {
 		a.Do(context.Background(), func(context.Context) error { return nil })
 	}
-	if got := budget.Tokens(); math.Abs(got-min(tokens+7, 10)) > 1e-9 {
+	if got := budget.Metrics().Tokens; math.Abs(got-min(tokens+7, 10)) > 1e-9 {
 		t.Fatalf("tokens %v after 70 successes, want %v", got, min(tokens+7, 10))
 	}
 	// And retries are allowed again.
@@ -430,7 +430,7 @@ func TestDelayAndBudgetForOtherLoops(t *testing.T) {
 		t.Fatal("6 of 10 tokens left: a retry is allowed")
 	}
 	b.RecordFailure()
-	if b.AllowRetry() || b.Denied() != 1 {
+	if b.AllowRetry() || b.Metrics().Denied != 1 {
 		t.Fatal("5 of 10 tokens left: no retry")
 	}
 	b.RecordSuccess()
@@ -549,8 +549,8 @@ func TestBudgetFloorKeepsAFewCallersRetries(t *testing.T) {
 		}
 	}
 	b := p.Budget()
-	if b.Floored() == 0 || b.Denied() != 0 {
-		t.Fatalf("floored %d, denied %d: the floor should have carried the last calls", b.Floored(), b.Denied())
+	if b.Metrics().Floored == 0 || b.Metrics().Denied != 0 {
+		t.Fatalf("floored %d, denied %d: the floor should have carried the last calls", b.Metrics().Floored, b.Metrics().Denied)
 	}
 	// A flood of failures: the floor's burst is spent, then one retry a
 	// second, however many calls fail.

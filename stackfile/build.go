@@ -201,9 +201,6 @@ func (s *Set) Stack(name string) ([]any, bool) {
 // reports the policies in force, and follows reloads.
 func (s *Set) Policy(name string) any { return s.policies[name].value() }
 
-// File returns the file the set was built from.
-func (s *Set) File() *File { return s.file }
-
 // ErrNoStack is the error of a call through a stack the configuration in
 // force does not have.
 var ErrNoStack = fmt.Errorf("stackfile: no such stack")
