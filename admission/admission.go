@@ -311,11 +311,11 @@ func (h *holder) Settle(t ticket.Ticket, err error, reported bool) {
 }
 
 // Admit admits a request of priority p, waiting in the queue if need be.
-// It returns the request's Permit, an *outcome.RejectedError, or the context's error
-// if it ended while the request waited. End the Permit exactly once: Done
-// with the request's outcome samples its latency for the limit; Release,
-// for a request that panicked or whose client went away, does not. Either
-// hands the slot to the next queued request.
+// It returns the request's Permit, an *outcome.RejectedError, or the
+// context's error if it ended while the request waited. End the Permit
+// exactly once: Done with the request's outcome samples its latency for
+// the limit; Release, for a request that panicked or whose client went
+// away, does not. Either hands the slot to the next queued request.
 func (c *Controller) Admit(ctx context.Context, p Priority) (outcome.Permit, error) {
 	p = max(Sheddable, min(Critical, p))
 	now := c.now()

@@ -290,7 +290,7 @@ func (b *Breaker) finish(p permit, ctx context.Context, o verdict, err error) {
 			// Deferred, the outcome is recorded even if the hook panics: a
 			// user's hook must not keep a probe's slot or lose a failure.
 			defer b.record(ctx, e, o, slow, at, err)
-			if ctx == nil { // a Permit made by hand
+			if ctx == nil { // Allow was given no context
 				ctx = context.Background()
 			}
 			hook(ctx, CallEvent{Name: b.s.name, State: e.state, Err: err, Duration: took, Slow: slow})

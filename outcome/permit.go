@@ -10,7 +10,8 @@ import "github.com/breakwater-go/breakwater/internal/ticket"
 // call that says nothing of the dependency. A permit that is never ended
 // keeps its slot (a half-open probe, a bulkhead's place) for good.
 //
-// The zero Permit's Done and Release do nothing.
+// The zero Permit's Done and Release do nothing. Its fields are the
+// policy's that made it.
 type Permit ticket.Ticket
 
 // Done ends the permitted call and reports its outcome: its error, or nil.
