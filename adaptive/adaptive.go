@@ -32,7 +32,6 @@ import (
 	"github.com/breakwater-go/breakwater/config"
 	"github.com/breakwater-go/breakwater/internal/slots"
 	"github.com/breakwater-go/breakwater/internal/stripe"
-	"github.com/breakwater-go/breakwater/internal/ticket"
 	"github.com/breakwater-go/breakwater/outcome"
 )
 
@@ -243,14 +242,16 @@ func (l *Limiter) Allow(ctx context.Context) (outcome.Permit, error) {
 // holder settles the Permits a Limiter hands out.
 type holder Limiter
 
-// Settle ends the call of a Permit from Allow.
-func (h *holder) Settle(t ticket.Ticket, err error, reported bool) {
-	p := permit{l: (*Limiter)(h), start: t.Start, inflight: t.N >> 8, stripe: int(t.N & 0xff)}
-	if reported {
-		p.done(err)
-	} else {
-		p.release()
-	}
+// Done ends the call of a Permit from Allow and samples it.
+func (h *holder) Done(start time.Duration, n int64, err error) { h.permit(start, n).done(err) }
+
+// Release ends the call of a Permit from Allow without sampling it.
+func (h *holder) Release(start time.Duration, n int64) { h.permit(start, n).release() }
+
+// permit unpacks a Permit's numbers: when it started, and the calls in
+// flight then and its slot's stripe, packed into n.
+func (h *holder) permit(start time.Duration, n int64) permit {
+	return permit{l: (*Limiter)(h), start: start, inflight: n >> 8, stripe: int(n & 0xff)}
 }
 
 func (l *Limiter) allow(ctx context.Context) (permit, error) {

@@ -49,7 +49,6 @@ import (
 
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/config"
-	"github.com/breakwater-go/breakwater/internal/ticket"
 	"github.com/breakwater-go/breakwater/outcome"
 )
 
@@ -296,17 +295,21 @@ func (c *Controller) permit(start time.Duration, inflight int64) outcome.Permit 
 // holder settles the Permits a Controller hands out.
 type holder Controller
 
-// Settle ends an admitted request: its slot goes to the next queued
-// request. A request reported with Done has its latency sampled for the
-// limit (one that failed counts only if it was slow: a quick failure says
-// nothing of queueing); one given back with Release (it panicked, or its
-// client went away) is not sampled.
-func (h *holder) Settle(t ticket.Ticket, err error, reported bool) {
+// Done ends an admitted request and samples its latency for the limit
+// (one that failed counts only if it was slow: a quick failure says
+// nothing of queueing); its slot goes to the next queued request.
+func (h *holder) Done(start time.Duration, inflight int64, err error) {
 	c := (*Controller)(h)
 	c.limit.release()
-	if reported {
-		c.limit.sample(t.Start, c.now(), t.N, err != nil)
-	}
+	c.limit.sample(start, c.now(), inflight, err != nil)
+	c.freed()
+}
+
+// Release ends an admitted request without sampling it (it panicked, or
+// its client went away).
+func (h *holder) Release(time.Duration, int64) {
+	c := (*Controller)(h)
+	c.limit.release()
 	c.freed()
 }
 

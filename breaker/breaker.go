@@ -9,7 +9,6 @@ import (
 
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/internal/stripe"
-	"github.com/breakwater-go/breakwater/internal/ticket"
 	"github.com/breakwater-go/breakwater/outcome"
 )
 
@@ -44,6 +43,7 @@ type counters struct {
 // outcome reported late, after the state changed, lands in the old epoch
 // and cannot disturb the new state's accounting.
 type epoch struct {
+	b      *Breaker
 	state  State
 	gen    uint64 // counts the epochs: see Snapshot.Generation
 	plain  bool   // closed, with nothing to do for a success but count it
@@ -84,7 +84,7 @@ func newBreaker(s settings) *Breaker {
 }
 
 func (b *Breaker) newEpoch(state State, now, until time.Time) *epoch {
-	e := &epoch{state: state, since: now, plain: state == Closed && b.s.plain}
+	e := &epoch{b: b, state: state, since: now, plain: state == Closed && b.s.plain}
 	switch state {
 	case Closed:
 		e.win = newWindow(&b.s, now.Sub(b.origin))
@@ -118,13 +118,21 @@ type permit struct {
 // matching ErrOpen when the circuit turns the call away. The caller must
 // end the Permit exactly once, even if the call panics (use defer): Done
 // with the call's error, or Release for a call that says nothing of the
-// dependency. A half-open probe holds its slot until then.
+// dependency. A half-open probe holds its slot until then. With hooks
+// that are given the call's context (call hooks, OnStateChange), the
+// Permit keeps ctx for Done in one small allocation; without them, and
+// through Do either way, a call allocates nothing.
 func (b *Breaker) Allow(ctx context.Context) (outcome.Permit, error) {
 	p, err := b.allowSlow(ctx)
-	if err != nil {
+	switch {
+	case err != nil:
 		return outcome.Permit{}, err
+	case p.e == unrecorded: // a shadow breaker's: nothing is recorded
+		return outcome.Permit{}, nil
+	case b.s.keepContext:
+		return outcome.Permit{Holder: &contextHolder{p.e, ctx}, Start: p.start}, nil
 	}
-	return outcome.Permit{Holder: (*holder)(b), Ctx: ctx, Ref: p.e, Start: p.start}, nil
+	return outcome.Permit{Holder: (*epochHolder)(p.e), Start: p.start}, nil
 }
 
 func (b *Breaker) allowSlow(ctx context.Context) (permit, error) {
@@ -145,21 +153,47 @@ func (b *Breaker) allowSlow(ctx context.Context) (permit, error) {
 	return p, nil
 }
 
-// holder settles the Permits a Breaker hands out.
-type holder Breaker
+// epochHolder settles the Permits Allow hands out in an epoch, for a
+// breaker without hooks that are given the call's context.
+type epochHolder epoch
 
-// Settle ends the call of a Permit from Allow.
-func (h *holder) Settle(t ticket.Ticket, err error, reported bool) {
-	b := (*Breaker)(h)
-	p := permit{b: b, e: t.Ref.(*epoch), start: t.Start}
-	switch {
-	case !reported:
-		b.finish(p, t.Ctx, ignored, nil)
-	case err == nil && p.e.plain:
-		b.succeedClosed(p.e) // the common case
-	default:
-		b.done(p, t.Ctx, err)
+// Done reports the outcome of the call of a Permit from Allow.
+func (h *epochHolder) Done(start time.Duration, _ int64, err error) {
+	e := (*epoch)(h)
+	e.b.settle(e, nil, start, err)
+}
+
+// Release ends the call of a Permit from Allow without a verdict.
+func (h *epochHolder) Release(start time.Duration, _ int64) {
+	e := (*epoch)(h)
+	e.b.finish(permit{b: e.b, e: e, start: start}, nil, ignored, nil)
+}
+
+// contextHolder settles a Permit of a breaker with hooks that are given
+// the call's context (Config.keepContext), which it keeps: the one
+// allocation of the two-step form.
+type contextHolder struct {
+	e   *epoch
+	ctx context.Context
+}
+
+// Done reports the outcome of the call of a Permit from Allow.
+func (h *contextHolder) Done(start time.Duration, _ int64, err error) {
+	h.e.b.settle(h.e, h.ctx, start, err)
+}
+
+// Release ends the call of a Permit from Allow without a verdict.
+func (h *contextHolder) Release(start time.Duration, _ int64) {
+	h.e.b.finish(permit{b: h.e.b, e: h.e, start: start}, h.ctx, ignored, nil)
+}
+
+// settle records the outcome of a call admitted in e.
+func (b *Breaker) settle(e *epoch, ctx context.Context, start time.Duration, err error) {
+	if err == nil && e.plain {
+		b.succeedClosed(e) // the common case
+		return
 	}
+	b.done(permit{b: b, e: e, start: start}, ctx, err)
 }
 
 // done classifies err and records it. The classifiers are the user's

@@ -273,7 +273,10 @@ type settings struct {
 	clock      clock.Clock
 	hooks      Hooks
 	timed      bool // calls are timed: for slow calls or call hooks
-	plain      bool // a closed-state success needs nothing but counting
+	// keepContext: hooks are given the call's context (call hooks, and a
+	// state change's), which a Permit from Allow keeps for its Done.
+	keepContext bool
+	plain       bool // a closed-state success needs nothing but counting
 }
 
 func (c Config) settings() (settings, error) {
@@ -337,6 +340,7 @@ func (c Config) settings() (settings, error) {
 	h := c.Hooks
 	windowed := s.countWindow > 0 || s.timeWindow > 0
 	s.timed = s.slowCall > 0 || h.OnSuccess != nil || h.OnFailure != nil || h.OnIgnore != nil
+	s.keepContext = h.OnSuccess != nil || h.OnFailure != nil || h.OnIgnore != nil || h.OnStateChange != nil
 	s.plain = !s.timed && !windowed
 
 	s.config = c.withDefaults(&s)

@@ -38,7 +38,8 @@
 // others, use package breakwater's Wrap.
 //
 // A call in the closed state costs a few atomic operations and allocates
-// nothing; a rejected call allocates nothing. Time is read only when a
+// nothing (through Allow, unless hooks need its context kept: see Allow);
+// a rejected call allocates nothing. Time is read only when a
 // feature needs it (slow calls, a time window, call hooks), through the
 // Config's clock.Clock, so tests can use clocktest.Fake.
 package breaker

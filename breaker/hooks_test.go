@@ -157,4 +157,47 @@ func TestStateChangeCarriesTheCallsContext(t *testing.T) {
 	if len(changes) != 2 || changes[0].Context.Value(key{}) != "the call" || changes[1].Context != context.Background() {
 		t.Fatalf("changes %+v", changes)
 	}
+	// The two-step form keeps the context Allow was given for Done.
+	p, err := b.Allow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Done(errors.New("boom"))
+	if len(changes) != 3 || changes[2].Context.Value(key{}) != "the call" {
+		t.Fatalf("the trip of a Permit's Done carries %v", changes[2].Context)
+	}
+}
+
+// A Permit keeps the call's context only for hooks that are given it:
+// without them the two-step form allocates nothing; with them, one value
+// per call holds the context.
+func TestAllowKeepsTheContextOnlyForHooks(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		hooks  breaker.Hooks
+		allocs float64
+	}{
+		{"no hooks", breaker.Hooks{}, 0},
+		{"a reject hook", breaker.Hooks{OnReject: func(context.Context, breaker.RejectEvent) {}}, 0},
+		{"a state-change hook", breaker.Hooks{OnStateChange: func(breaker.StateChange) {}}, 1},
+		{"a call hook", breaker.Hooks{OnSuccess: func(context.Context, breaker.CallEvent) {}}, 1},
+	} {
+		b, err := breaker.New(breaker.Config{Hooks: tc.hooks})
+		if err != nil {
+			t.Fatal(err)
+		}
+		allocs := testing.AllocsPerRun(100, func() {
+			p, _ := b.Allow(ctx)
+			p.Done(nil)
+			p, _ = b.Allow(ctx)
+			p.Release()
+		})
+		if allocs != 2*tc.allocs {
+			t.Errorf("%s: %v allocations for two permits, want %v", tc.name, allocs, 2*tc.allocs)
+		}
+		if m := b.Metrics(); m.Successes == 0 || m.Ignored == 0 {
+			t.Errorf("%s: %+v", tc.name, m)
+		}
+	}
 }

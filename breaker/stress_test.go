@@ -85,7 +85,7 @@ func stress(t *testing.T, cfg Config) {
 					continue
 				}
 				var held *atomic.Int32 // probe slots of this half-open period
-				if e := p.Ref.(*epoch); e.state == HalfOpen {
+				if e, _ := heldBy(p); e.state == HalfOpen {
 					v, _ := probes.LoadOrStore(e, new(atomic.Int32))
 					held = v.(*atomic.Int32)
 					n := held.Add(1)
@@ -149,8 +149,8 @@ func protect(p outcome.Permit, call func(context.Context) error) (err error) {
 // finishOnce reports err on p, recording errPanicTest as Do records a panic.
 func finishOnce(p outcome.Permit, err error) {
 	if errors.Is(err, errPanicTest) {
-		b := (*Breaker)(p.Holder.(*holder))
-		b.finish(permit{b, p.Ref.(*epoch), p.Start}, p.Ctx, failure, ErrPanicked)
+		e, ctx := heldBy(p)
+		e.b.finish(permit{e.b, e, p.Start}, ctx, failure, ErrPanicked)
 		return
 	}
 	p.Done(err)
@@ -200,4 +200,16 @@ func TestHalfOpenProbeLimitUnderContention(t *testing.T) {
 			t.Fatalf("limit %d: state %v after all probes succeeded", limit, b.State())
 		}
 	}
+}
+
+// heldBy returns the epoch a Permit from Allow was admitted in, and the
+// call's context it keeps, if it keeps one.
+func heldBy(p outcome.Permit) (*epoch, context.Context) {
+	switch h := p.Holder.(type) {
+	case *epochHolder:
+		return (*epoch)(h), nil
+	case *contextHolder:
+		return h.e, h.ctx
+	}
+	return nil, nil
 }

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/breakwater-go/breakwater/internal/slots"
 	"github.com/breakwater-go/breakwater/internal/stripe"
-	"github.com/breakwater-go/breakwater/internal/ticket"
 	"github.com/breakwater-go/breakwater/outcome"
 )
 
@@ -94,8 +94,11 @@ func (b *Bulkhead) Allow(ctx context.Context) (outcome.Permit, error) {
 // holder settles the Permits a Bulkhead hands out.
 type holder Bulkhead
 
-// Settle frees the slot of a Permit from Allow.
-func (h *holder) Settle(t ticket.Ticket, _ error, _ bool) { (*Bulkhead)(h).release(int(t.N)) }
+// Done frees the slot of a Permit from Allow.
+func (h *holder) Done(_ time.Duration, slot int64, _ error) { (*Bulkhead)(h).release(int(slot)) }
+
+// Release frees the slot of a Permit from Allow.
+func (h *holder) Release(_ time.Duration, slot int64) { (*Bulkhead)(h).release(int(slot)) }
 
 // acquire takes a slot for one call, and returns its stripe: Allow
 // without the Permit.

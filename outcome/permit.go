@@ -19,7 +19,7 @@ type Permit ticket.Ticket
 // through its IsFailure, a throttle as its verdict).
 func (p Permit) Done(err error) {
 	if p.Holder != nil {
-		p.Holder.Settle(ticket.Ticket(p), err, true)
+		p.Holder.Done(p.Start, p.N, err)
 	}
 }
 
@@ -29,6 +29,6 @@ func (p Permit) Done(err error) {
 // ignored).
 func (p Permit) Release() {
 	if p.Holder != nil {
-		p.Holder.Settle(ticket.Ticket(p), nil, false)
+		p.Holder.Release(p.Start, p.N)
 	}
 }

@@ -36,7 +36,6 @@ import (
 
 	"github.com/breakwater-go/breakwater/clock"
 	"github.com/breakwater-go/breakwater/config"
-	"github.com/breakwater-go/breakwater/internal/ticket"
 	"github.com/breakwater-go/breakwater/outcome"
 )
 
@@ -220,12 +219,11 @@ func (t *Throttle) Allow(ctx context.Context) (outcome.Permit, error) {
 // holder settles the Permits a Throttle hands out.
 type holder Throttle
 
-// Settle counts the request of a Permit from Allow that was reported.
-func (h *holder) Settle(_ ticket.Ticket, err error, reported bool) {
-	if reported {
-		(*Throttle)(h).done(err)
-	}
-}
+// Done counts the request of a Permit from Allow.
+func (h *holder) Done(_ time.Duration, _ int64, err error) { (*Throttle)(h).done(err) }
+
+// Release counts nothing.
+func (h *holder) Release(time.Duration, int64) {}
 
 // allow is Allow without the Permit.
 func (t *Throttle) allow(ctx context.Context) error {
