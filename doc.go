@@ -30,7 +30,8 @@
 //   - fallback: substitute results.
 //   - attempt: which attempt of a call is running.
 //   - outcome: what the end of a call means to the policies (a rejection,
-//     a verdict for the breaker, retry marks, a delay asked for).
+//     a verdict for the breaker, retry marks, a delay asked for), and the
+//     Permit of the two-step form (Allow, then Done) of every policy.
 //   - stackfile: named policies and stacks from a JSON file, with
 //     environment overrides, kept in force while the file changes.
 //   - config: the one error an invalid Config is refused with

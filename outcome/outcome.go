@@ -13,8 +13,12 @@
 //
 // The marks wrap the error: errors.Is and errors.As see through them, and
 // the policies that act on a mark hand the caller the error without it.
-// The package imports nothing of the project: an integration marks its
+// The package imports none of the policies: an integration marks its
 // errors without depending on the policies that read them.
+//
+// It also holds what every policy hands out: RejectedError, the error of a
+// call a load-shedding policy turned away, and Permit, the right to make
+// one call in the two-step form (Allow, then Done).
 package outcome
 
 import (
