@@ -18,4 +18,5 @@ func (t *Throttle) Inherit(prev *Throttle) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.buckets, t.head, t.requests, t.accepts, t.origin = buckets, head, requests, accepts, origin
+	t.calm.Store(t.probabilityLocked() == 0)
 }

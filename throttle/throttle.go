@@ -147,6 +147,12 @@ type Throttle struct {
 	requests, accepts  int64 // the window's totals
 	throttled, refused uint64
 	admitted           atomic.Uint64
+	// calm is set while the window's probability of refusal is 0, as it
+	// was when the totals last changed: a call is then let through
+	// without the lock or the clock, the common case of a healthy
+	// dependency. Each outcome counted slides the window and sets it
+	// again.
+	calm atomic.Bool
 }
 
 type bucket struct{ requests, accepts int64 }
@@ -162,10 +168,12 @@ func New(cfg Config) (*Throttle, error) {
 
 // newThrottle returns a throttle of a checked config.
 func newThrottle(cfg Config) *Throttle {
-	return &Throttle{
+	t := &Throttle{
 		cfg: cfg, err: &outcome.RejectedError{Err: ErrThrottled, Name: cfg.Name}, origin: cfg.Clock.Now(),
 		width: cfg.Window / time.Duration(cfg.Buckets), buckets: make([]bucket, cfg.Buckets),
 	}
+	t.calm.Store(true) // an empty window refuses nothing
+	return t
 }
 
 // busy reports a throttle that refuses calls now: forgetting it would let
@@ -193,6 +201,7 @@ func (t *Throttle) advanceLocked() *bucket {
 			*b = bucket{}
 		}
 		t.head = n
+		t.calm.Store(t.probabilityLocked() == 0)
 	}
 	return &t.buckets[t.head%int64(len(t.buckets))]
 }
@@ -227,6 +236,10 @@ func (h *holder) Release(time.Duration, int64) {}
 
 // allow is Allow without the Permit.
 func (t *Throttle) allow(ctx context.Context) error {
+	if t.calm.Load() {
+		t.admitted.Add(1)
+		return nil
+	}
 	t.mu.Lock()
 	p := t.admitLocked(0)
 	t.mu.Unlock()
@@ -300,10 +313,8 @@ func (t *Throttle) refusedBy(err error) bool {
 
 // count counts the request of a call that ended, accepted or refused.
 func (t *Throttle) count(refused bool) {
-	// Counted in the newest bucket the throttle knows of, without reading
-	// the clock again: at most a bucket's width off, and half the cost.
 	t.mu.Lock()
-	b := &t.buckets[t.head%int64(len(t.buckets))]
+	b := t.advanceLocked()
 	b.requests++
 	t.requests++
 	if refused {
@@ -312,6 +323,7 @@ func (t *Throttle) count(refused bool) {
 		b.accepts++
 		t.accepts++
 	}
+	t.calm.Store(t.probabilityLocked() == 0)
 	t.mu.Unlock()
 }
 
