@@ -46,8 +46,8 @@ func (f PolicyFunc) Apply(next Next) Next { return f(next) }
 // to the first policy that is not one, before each wait: it does not
 // sleep for an attempt that would be turned away at the end of its delay,
 // and hedges nothing into an open circuit. A *breaker.Breaker is one; a
-// timeout and the load-shedding policies let rejections through unchanged and
-// never forecast one. A policy of your own that turns calls away may
+// timeout and the load-shedding policies let rejections through unchanged
+// and never forecast one. A policy of your own that turns calls away may
 // implement it too.
 type Gater interface {
 	Gate() (wait time.Duration, rejection error)

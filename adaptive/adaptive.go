@@ -228,9 +228,9 @@ type permit struct {
 
 // Allow admits one call if fewer than the limit are in flight; otherwise
 // it returns an error matching ErrLimited. End the Permit exactly once:
-// Done samples the call's round-trip time (see done for what is sampled),
-// Release frees its slot without sampling it, for a call that says
-// nothing about the dependency (never sent, cancelled by its caller).
+// Done samples the call's round-trip time as Do does, Release frees its
+// slot without sampling it, for a call that says nothing about the
+// dependency (never sent, cancelled by its caller).
 func (l *Limiter) Allow(ctx context.Context) (outcome.Permit, error) {
 	p, err := l.allow(ctx)
 	if err != nil {
@@ -277,15 +277,8 @@ func (l *Limiter) allow(ctx context.Context) (permit, error) {
 	return permit{l: l, start: l.cfg.Clock.Since(l.origin), inflight: l.slots.InFlight(), stripe: i}, nil
 }
 
-// done ends the call and samples its round-trip time; err is the call's
-// error, or nil. A call that failed is sampled too, but only as slow: a
-// dependency that fails slowly is as loaded as one that answers slowly,
-// while one that fails fast (refusing, or down) says nothing of how long
-// its answers take, and must not teach the limiter that 100 µs is normal.
-// A failure is sampled as no faster than the baseline, and not at all
-// before there is one. An error that says nothing of the dependency (a
-// policy's rejection, one marked outcome.Ignored) releases the permit
-// unsampled, as release does.
+// done ends the call and samples its round-trip time, as Do's doc says;
+// err is the call's error, or nil.
 func (p permit) done(err error) {
 	l := p.l
 	if p.start == unsampled || err != nil && ignored(err) {
@@ -379,6 +372,15 @@ func (l *Limiter) setLimitLocked(limit int64) {
 // Do runs fn if the limit lets it, and samples its round-trip time. It
 // returns fn's error, or an error matching ErrLimited without calling fn.
 // A call that panics is not sampled, and the panic goes on.
+//
+// A call that failed is sampled too, but only as slow: a dependency that
+// fails slowly is as loaded as one that answers slowly, while one that
+// fails fast (refusing, or down) says nothing of how long its answers
+// take, and must not teach the limiter that 100 µs is normal. A failure is
+// sampled as no faster than the baseline, and not at all before there is
+// one. A call that says nothing of the dependency (an error that is a
+// policy's rejection or marked outcome.Ignored, or its caller's
+// context.Canceled) frees its slot unsampled.
 func (l *Limiter) Do(ctx context.Context, fn func(context.Context) error) error {
 	p, err := l.allow(ctx)
 	if err != nil {

@@ -275,14 +275,8 @@ func (t *Throttle) admitLocked(draw float64) float64 {
 	return 0
 }
 
-// done counts the request of a call that ended with err. A call the
-// dependency did not refuse counts as accepted. A call that says nothing
-// of the dependency is not counted at all: one a policy inside the
-// throttle turned away (an error with a Rejected() bool method saying
-// true: a bulkhead full, a circuit open), one its caller cancelled
-// (context.Canceled), one an integration marked outcome.Ignored. An error
-// an integration marked outcome.Success is an answer, accepted; only
-// errors marked outcome.Failure, or unmarked, are put to Refused.
+// done counts the request of a call that ended with err, as Do's doc
+// says.
 func (t *Throttle) done(err error) {
 	if err != nil && err != errPanicked {
 		o, marked := outcome.VerdictOf(err)
@@ -330,6 +324,14 @@ func (t *Throttle) count(refused bool) {
 // Do runs fn unless the throttle refuses the call locally, and counts its
 // outcome. It returns fn's error, or an error matching ErrThrottled. A
 // call that panics counts as refused, and the panic goes on.
+//
+// A call the dependency did not refuse counts as accepted. A call that
+// says nothing of the dependency is not counted at all: one a policy
+// inside the throttle turned away (an error with a Rejected() bool method
+// saying true: a bulkhead full, a circuit open), one its caller cancelled
+// (context.Canceled), one an integration marked outcome.Ignored. An error
+// an integration marked outcome.Success is an answer, accepted; only
+// errors marked outcome.Failure, or unmarked, are put to Config.Refused.
 func (t *Throttle) Do(ctx context.Context, fn func(context.Context) error) (err error) {
 	if err = t.allow(ctx); err != nil {
 		return err
