@@ -403,7 +403,7 @@ var errPanicking = errors.New("adaptive: call did not return")
 // cancelled, that a policy inside the limiter turned away, or that an
 // integration marked outcome.Ignored says nothing of the dependency.
 func (p permit) finish(ctx context.Context, err error) {
-	if err == errPanicking || errors.Is(err, context.Canceled) && ctx.Err() != nil {
+	if err != nil && (err == errPanicking || errors.Is(err, context.Canceled) && ctx.Err() != nil) {
 		p.release()
 		return
 	}
