@@ -170,7 +170,7 @@ func (h *epochHolder) Release(start time.Duration, _ int64) {
 }
 
 // contextHolder settles a Permit of a breaker with hooks that are given
-// the call's context (Config.keepContext), which it keeps: the one
+// the call's context (settings.keepContext), which it keeps: the one
 // allocation of the two-step form.
 type contextHolder struct {
 	e   *epoch
